@@ -1,0 +1,54 @@
+# Kith: every target a developer or CI needs. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROJECTS := shared services/ingest services/scoring services/recommend cli
+DATA ?= ../shared/data
+
+.DEFAULT_GOAL := help
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): constraints.txt requirements-dev.txt $(addsuffix /pyproject.toml,$(PROJECTS))
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -r requirements-dev.txt $(addprefix -e ./,$(PROJECTS))
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install every package and tool (pinned)
+
+run: $(STAMP) ## Start broker, database, the three services and a demo tenant; leave them running
+	$(BIN)/kith up --demo
+
+stop: $(STAMP) ## Stop everything `make run` started
+	$(BIN)/kith down
+
+status: $(STAMP) ## Show each component, its address and readiness
+	$(BIN)/kith status
+
+test: $(STAMP) ## Run the whole test suite (starts and stops its own servers on free ports)
+	$(BIN)/pytest
+
+test-unit: $(STAMP) ## Run only the unit tests (no servers)
+	$(BIN)/pytest -m unit
+
+lint: $(STAMP) ## Lint and check formatting
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## Format the code
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: $(STAMP) ## Type-check (mypy --strict, pydantic plugin)
+	$(BIN)/mypy shared/src services/ingest/src services/scoring/src services/recommend/src cli/src
+
+contracts: $(STAMP) ## Regenerate JSON Schemas and the AsyncAPI document from the models
+	$(BIN)/python -m kith_shared.contracts write
+
+bench: $(STAMP) ## Run every benchmark (DATA=path to the membership data)
+	$(BIN)/python -m bench all --data $(DATA)
+
+.PHONY: help install run stop status test test-unit lint format typecheck contracts bench

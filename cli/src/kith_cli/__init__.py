@@ -1,0 +1,1 @@
+"""The kith command-line tool."""

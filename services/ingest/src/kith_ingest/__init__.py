@@ -1,0 +1,1 @@
+"""Kith ingest: validates, normalizes, deduplicates and publishes member activity."""

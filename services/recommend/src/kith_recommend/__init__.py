@@ -1,0 +1,1 @@
+"""Kith recommend: communities to join, with reasons."""

@@ -1,0 +1,1 @@
+"""Kith scoring: effectively-once engagement metrics in MongoDB, served and explained."""

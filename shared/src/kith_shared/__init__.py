@@ -1,0 +1,1 @@
+"""Event contracts and the platform pieces every Kith service uses."""

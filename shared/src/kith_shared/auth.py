@@ -1,0 +1,283 @@
+"""Tenants and API keys: keys belong to one tenant, carry scopes, and are stored hashed.
+
+A key reads ``kith_<key id>_<secret>``; only its SHA-256 is stored. Keys are random (256 bits), so
+a fast hash is enough: there is nothing to brute-force as with a password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, status
+from pydantic import BaseModel, Field
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+from kith_shared.errors import ApiError
+from kith_shared.events import TenantId
+from kith_shared.mongo import Document
+
+KEYS = "api_keys"
+TENANTS = "tenants"
+_CACHE_SECONDS = 30.0
+
+
+class Scope(StrEnum):
+    """What a key may do. ``admin`` implies every other scope of its tenant."""
+
+    EVENTS_WRITE = "events:write"
+    METRICS_READ = "metrics:read"
+    RECOMMENDATIONS_READ = "recommendations:read"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a key of one tenant with its scopes."""
+
+    tenant: str
+    scopes: frozenset[str]
+    key_id: str
+
+    def allows(self, scope: Scope) -> bool:
+        """Tell whether this key carries ``scope``."""
+        return scope.value in self.scopes or Scope.ADMIN.value in self.scopes
+
+
+class CreatedKey(BaseModel):
+    """A newly created key. The secret is shown once and never stored."""
+
+    key_id: str
+    tenant: str
+    scopes: list[Scope]
+    name: str
+    key: str = Field(description="The API key; store it now, it cannot be shown again.")
+
+
+class KeyInfo(BaseModel):
+    """A stored key, without its secret."""
+
+    key_id: str
+    tenant: str
+    scopes: list[str]
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+def _hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class TokenBucket:
+    """Requests per second per key, with a burst allowance."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._state: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str) -> float:
+        """Take one token; return 0 when allowed, else the seconds to wait."""
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic()
+        tokens, last = self._state.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        if tokens < 1.0:
+            self._state[key] = (tokens, now)
+            return (1.0 - tokens) / self.rate
+        self._state[key] = (tokens - 1.0, now)
+        return 0.0
+
+
+class KeyStore:
+    """Tenants and hashed keys in the auth database."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.db = db
+        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._tenants: dict[str, float] = {}
+
+    async def ensure_indexes(self) -> None:
+        """Create the indexes lookups rely on."""
+        await self.db[KEYS].create_index("hash", unique=True)
+        await self.db[KEYS].create_index("tenant")
+
+    async def create_tenant(self, tenant: str, name: str | None = None) -> None:
+        """Register a tenant (idempotent)."""
+        await self.db[TENANTS].update_one(
+            {"_id": tenant},
+            {"$setOnInsert": {"name": name or tenant, "created_at": datetime.now(UTC)}},
+            upsert=True,
+        )
+
+    async def tenant_exists(self, tenant: str) -> bool:
+        """Tell whether a tenant is registered (positive answers cached briefly)."""
+        seen = self._tenants.get(tenant)
+        if seen is not None and time.monotonic() - seen < _CACHE_SECONDS:
+            return True
+        found = await self.db[TENANTS].find_one({"_id": tenant}, {"_id": 1}) is not None
+        if found:
+            self._tenants[tenant] = time.monotonic()
+        return found
+
+    async def create_key(self, tenant: str, scopes: list[Scope], name: str = "") -> CreatedKey:
+        """Create a key for ``tenant`` (registering the tenant if new)."""
+        await self.create_tenant(tenant)
+        key_id = secrets.token_hex(6)
+        raw = f"kith_{key_id}_{secrets.token_urlsafe(32)}"
+        await self.db[KEYS].insert_one(
+            {
+                "_id": key_id,
+                "hash": _hash(raw),
+                "tenant": tenant,
+                "scopes": sorted(s.value for s in scopes),
+                "name": name,
+                "created_at": datetime.now(UTC),
+                "revoked_at": None,
+            }
+        )
+        return CreatedKey(key_id=key_id, tenant=tenant, scopes=scopes, name=name, key=raw)
+
+    async def list_keys(self, tenant: str | None = None) -> list[KeyInfo]:
+        """List keys, of one tenant or all."""
+        query: dict[str, Any] = {} if tenant is None else {"tenant": tenant}
+        return [
+            KeyInfo.model_validate({"key_id": doc["_id"], **doc})
+            async for doc in self.db[KEYS].find(query).sort("created_at", 1)
+        ]
+
+    async def revoke(self, key_id: str, tenant: str | None = None) -> bool:
+        """Revoke a key; return False when there was no such key."""
+        query: dict[str, Any] = {"_id": key_id}
+        if tenant is not None:
+            query["tenant"] = tenant
+        result = await self.db[KEYS].update_one(query, {"$set": {"revoked_at": datetime.now(UTC)}})
+        self._cache.clear()
+        return result.matched_count == 1
+
+    async def resolve(self, raw: str) -> Principal | None:
+        """Return the principal of a key, or None when it is unknown or revoked (cached briefly)."""
+        digest = _hash(raw)
+        cached = self._cache.get(digest)
+        if cached is not None and time.monotonic() - cached[0] < _CACHE_SECONDS:
+            return cached[1]
+        doc = await self.db[KEYS].find_one({"hash": digest})
+        principal = None
+        if doc is not None and doc.get("revoked_at") is None and hmac.compare_digest(doc["hash"], digest):
+            principal = Principal(tenant=doc["tenant"], scopes=frozenset(doc["scopes"]), key_id=doc["_id"])
+        self._cache[digest] = (time.monotonic(), principal)
+        return principal
+
+
+def _raw_key(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header and header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.headers.get("x-api-key")
+
+
+def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
+    """Return a dependency that resolves the caller's key and checks it carries ``scope``."""
+
+    async def dependency(request: Request) -> Principal:
+        raw = _raw_key(request)
+        if not raw:
+            raise ApiError(
+                status.HTTP_401_UNAUTHORIZED,
+                "unauthorized",
+                "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        store: KeyStore = request.app.state.keys
+        try:
+            principal = await store.resolve(raw)
+        except PyMongoError:
+            raise ApiError(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                "auth_unavailable",
+                "the key store is unreachable; retry shortly",
+                headers={"Retry-After": "5"},
+            ) from None
+        if principal is None:
+            raise ApiError(
+                status.HTTP_401_UNAUTHORIZED,
+                "unauthorized",
+                "the API key is unknown or revoked",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if not principal.allows(scope):
+            raise ApiError(status.HTTP_403_FORBIDDEN, "forbidden", f"this key lacks the '{scope.value}' scope")
+        limiter: TokenBucket | None = getattr(request.app.state, "rate_limiter", None)
+        if limiter is not None:
+            wait = limiter.take(principal.key_id)
+            if wait > 0:
+                raise ApiError(
+                    status.HTTP_429_TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    "too many requests for this key; slow down",
+                    headers={"Retry-After": str(max(1, round(wait)))},
+                )
+        return principal
+
+    return dependency
+
+
+EventsWriter = Annotated[Principal, Depends(require(Scope.EVENTS_WRITE))]
+MetricsReader = Annotated[Principal, Depends(require(Scope.METRICS_READ))]
+RecommendationsReader = Annotated[Principal, Depends(require(Scope.RECOMMENDATIONS_READ))]
+Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
+
+
+class NewKey(BaseModel):
+    """What to create: a key of the caller's tenant."""
+
+    scopes: list[Scope] = Field(min_length=1)
+    name: str = Field(default="", max_length=100)
+
+
+def admin_router() -> APIRouter:
+    """Return the routes that manage the caller's tenant's keys (scope ``admin``)."""
+    router = APIRouter(prefix="/v1/admin/keys", tags=["admin"])
+
+    @router.post("", status_code=201)
+    async def create_key(body: NewKey, principal: Admin, request: Request) -> CreatedKey:
+        """Create an API key for the caller's tenant."""
+        store: KeyStore = request.app.state.keys
+        return await store.create_key(principal.tenant, body.scopes, body.name)
+
+    @router.get("")
+    async def list_keys(principal: Admin, request: Request) -> list[KeyInfo]:
+        """List the caller's tenant's keys."""
+        store: KeyStore = request.app.state.keys
+        return await store.list_keys(principal.tenant)
+
+    @router.delete("/{key_id}", status_code=204)
+    async def revoke_key(key_id: str, principal: Admin, request: Request) -> None:
+        """Revoke one of the caller's tenant's keys."""
+        store: KeyStore = request.app.state.keys
+        if not await store.revoke(key_id, principal.tenant):
+            raise ApiError(404, "not_found", f"no key {key_id!r} in tenant {principal.tenant!r}")
+
+    return router
+
+
+__all__ = [
+    "Admin",
+    "EventsWriter",
+    "KeyStore",
+    "MetricsReader",
+    "Principal",
+    "RecommendationsReader",
+    "Scope",
+    "TenantId",
+]

@@ -1,0 +1,74 @@
+"""The record written to the dead-letter topic."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class DeadLetter(BaseModel):
+    """Something a consumer could not process, with everything needed to understand and replay it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reason: str = Field(description="Why it could not be processed, readable by a person.")
+    error: str = Field(description="The error class, for grouping.")
+    field: str | None = Field(default=None, description="The offending field, when one is known.")
+    stage: Literal["ingest", "scoring", "recommend"]
+    source_topic: str
+    partition: int
+    offset: int
+    key_b64: str | None = None
+    value_b64: str = Field(description="The original record value, base64.")
+    headers: list[tuple[str, str]] = Field(default_factory=list, description="Original headers, value base64.")
+    tenant: str | None = None
+    failed_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    replay_count: int = 0
+
+    @classmethod
+    def from_record(
+        cls,
+        *,
+        reason: str,
+        error: str,
+        stage: Literal["ingest", "scoring", "recommend"],
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...],
+        field: str | None = None,
+        tenant: str | None = None,
+        replay_count: int = 0,
+    ) -> DeadLetter:
+        """Build a dead letter from a consumed record's parts."""
+        return cls(
+            reason=reason,
+            error=error,
+            field=field,
+            stage=stage,
+            source_topic=topic,
+            partition=partition,
+            offset=offset,
+            key_b64=base64.b64encode(key).decode() if key is not None else None,
+            value_b64=base64.b64encode(value or b"").decode(),
+            headers=[(name, base64.b64encode(raw or b"").decode()) for name, raw in headers],
+            tenant=tenant,
+            replay_count=replay_count,
+        )
+
+    def original_key(self) -> bytes | None:
+        """Return the original record key."""
+        return base64.b64decode(self.key_b64) if self.key_b64 is not None else None
+
+    def original_value(self) -> bytes:
+        """Return the original record value."""
+        return base64.b64decode(self.value_b64)
+
+    def original_headers(self) -> list[tuple[str, bytes]]:
+        """Return the original record headers."""
+        return [(name, base64.b64decode(raw)) for name, raw in self.headers]

@@ -1,0 +1,232 @@
+"""One envelope class per event type, and the discriminated union of them all."""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal
+
+from pydantic import Field, TypeAdapter
+
+from kith_shared.events import data as d
+from kith_shared.events.envelope import Envelope
+
+
+class MemberJoinedEvent(Envelope):
+    """Envelope of ``member.joined``: MemberJoined."""
+
+    type: Literal["member.joined"] = "member.joined"
+    data: d.MemberJoined
+
+
+class MemberLeftEvent(Envelope):
+    """Envelope of ``member.left``: MemberLeft."""
+
+    type: Literal["member.left"] = "member.left"
+    data: d.MemberLeft
+
+
+class PostCreatedEvent(Envelope):
+    """Envelope of ``post.created``: PostCreated."""
+
+    type: Literal["post.created"] = "post.created"
+    data: d.PostCreated
+
+
+class PostEditedEvent(Envelope):
+    """Envelope of ``post.edited``: PostEdited."""
+
+    type: Literal["post.edited"] = "post.edited"
+    data: d.PostEdited
+
+
+class PostDeletedEvent(Envelope):
+    """Envelope of ``post.deleted``: PostDeleted."""
+
+    type: Literal["post.deleted"] = "post.deleted"
+    data: d.PostDeleted
+
+
+class CommentCreatedEvent(Envelope):
+    """Envelope of ``comment.created``: CommentCreated."""
+
+    type: Literal["comment.created"] = "comment.created"
+    data: d.CommentCreated
+
+
+class ReactionAddedEvent(Envelope):
+    """Envelope of ``reaction.added``: ReactionAdded."""
+
+    type: Literal["reaction.added"] = "reaction.added"
+    data: d.ReactionAdded
+
+
+class ReactionRemovedEvent(Envelope):
+    """Envelope of ``reaction.removed``: ReactionRemoved."""
+
+    type: Literal["reaction.removed"] = "reaction.removed"
+    data: d.ReactionRemoved
+
+
+class PostViewedEvent(Envelope):
+    """Envelope of ``post.viewed``: PostViewed."""
+
+    type: Literal["post.viewed"] = "post.viewed"
+    data: d.PostViewed
+
+
+class MemberFollowedEvent(Envelope):
+    """Envelope of ``member.followed``: MemberFollowed."""
+
+    type: Literal["member.followed"] = "member.followed"
+    data: d.MemberFollowed
+
+
+class MemberUnfollowedEvent(Envelope):
+    """Envelope of ``member.unfollowed``: MemberUnfollowed."""
+
+    type: Literal["member.unfollowed"] = "member.unfollowed"
+    data: d.MemberUnfollowed
+
+
+class EventAttendedEvent(Envelope):
+    """Envelope of ``event.attended``: EventAttended."""
+
+    type: Literal["event.attended"] = "event.attended"
+    data: d.EventAttended
+
+
+class EventHostedEvent(Envelope):
+    """Envelope of ``event.hosted``: EventHosted."""
+
+    type: Literal["event.hosted"] = "event.hosted"
+    data: d.EventHosted
+
+
+class CommunityCreatedEvent(Envelope):
+    """Envelope of ``community.created``: CommunityCreated."""
+
+    type: Literal["community.created"] = "community.created"
+    data: d.CommunityCreated
+
+
+class CommunityUpdatedEvent(Envelope):
+    """Envelope of ``community.updated``: CommunityUpdated."""
+
+    type: Literal["community.updated"] = "community.updated"
+    data: d.CommunityUpdated
+
+
+class MemberRoleSetEvent(Envelope):
+    """Envelope of ``member.role.set``: MemberRoleSet."""
+
+    type: Literal["member.role.set"] = "member.role.set"
+    data: d.MemberRoleSet
+
+
+class MemberBlockedEvent(Envelope):
+    """Envelope of ``member.blocked``: MemberBlocked."""
+
+    type: Literal["member.blocked"] = "member.blocked"
+    data: d.MemberBlocked
+
+
+class InterestsDeclaredEvent(Envelope):
+    """Envelope of ``member.interests.declared``: InterestsDeclared."""
+
+    type: Literal["member.interests.declared"] = "member.interests.declared"
+    data: d.InterestsDeclared
+
+
+class RecommendationShownEvent(Envelope):
+    """Envelope of ``recommendation.shown``: RecommendationShown."""
+
+    type: Literal["recommendation.shown"] = "recommendation.shown"
+    data: d.RecommendationShown
+
+
+class RecommendationClickedEvent(Envelope):
+    """Envelope of ``recommendation.clicked``: RecommendationClicked."""
+
+    type: Literal["recommendation.clicked"] = "recommendation.clicked"
+    data: d.RecommendationClicked
+
+
+class RecommendationDismissedEvent(Envelope):
+    """Envelope of ``recommendation.dismissed``: RecommendationDismissed."""
+
+    type: Literal["recommendation.dismissed"] = "recommendation.dismissed"
+    data: d.RecommendationDismissed
+
+
+class MemberErasedEvent(Envelope):
+    """Envelope of ``member.erased``: MemberErased."""
+
+    type: Literal["member.erased"] = "member.erased"
+    data: d.MemberErased
+
+
+class EngagementChangedEvent(Envelope):
+    """Envelope of ``engagement.changed``: EngagementChanged."""
+
+    type: Literal["engagement.changed"] = "engagement.changed"
+    data: d.EngagementChanged
+
+
+Event = Annotated[
+    MemberJoinedEvent
+    | MemberLeftEvent
+    | PostCreatedEvent
+    | PostEditedEvent
+    | PostDeletedEvent
+    | CommentCreatedEvent
+    | ReactionAddedEvent
+    | ReactionRemovedEvent
+    | PostViewedEvent
+    | MemberFollowedEvent
+    | MemberUnfollowedEvent
+    | EventAttendedEvent
+    | EventHostedEvent
+    | CommunityCreatedEvent
+    | CommunityUpdatedEvent
+    | MemberRoleSetEvent
+    | MemberBlockedEvent
+    | InterestsDeclaredEvent
+    | RecommendationShownEvent
+    | RecommendationClickedEvent
+    | RecommendationDismissedEvent
+    | MemberErasedEvent
+    | EngagementChangedEvent,
+    Field(discriminator="type"),
+]
+"""Any event; pydantic picks the model from ``type``."""
+
+EVENT_ADAPTER: Final[TypeAdapter[Event]] = TypeAdapter(Event)
+
+#: Every known type name and its envelope class.
+EVENT_CLASSES: Final[dict[str, type[Envelope]]] = {
+    "member.joined": MemberJoinedEvent,
+    "member.left": MemberLeftEvent,
+    "post.created": PostCreatedEvent,
+    "post.edited": PostEditedEvent,
+    "post.deleted": PostDeletedEvent,
+    "comment.created": CommentCreatedEvent,
+    "reaction.added": ReactionAddedEvent,
+    "reaction.removed": ReactionRemovedEvent,
+    "post.viewed": PostViewedEvent,
+    "member.followed": MemberFollowedEvent,
+    "member.unfollowed": MemberUnfollowedEvent,
+    "event.attended": EventAttendedEvent,
+    "event.hosted": EventHostedEvent,
+    "community.created": CommunityCreatedEvent,
+    "community.updated": CommunityUpdatedEvent,
+    "member.role.set": MemberRoleSetEvent,
+    "member.blocked": MemberBlockedEvent,
+    "member.interests.declared": InterestsDeclaredEvent,
+    "recommendation.shown": RecommendationShownEvent,
+    "recommendation.clicked": RecommendationClickedEvent,
+    "recommendation.dismissed": RecommendationDismissedEvent,
+    "member.erased": MemberErasedEvent,
+    "engagement.changed": EngagementChangedEvent,
+}
+
+ACTIVITY_TYPES: Final[frozenset[str]] = frozenset(EVENT_CLASSES) - {"engagement.changed"}
+"""Types that producers may send through ingest."""

@@ -1,0 +1,62 @@
+"""What every service holds for its lifetime: database client, key store, producer, readiness."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from fastapi import FastAPI
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+from kith_shared import observability
+from kith_shared.auth import KeyStore, TokenBucket, admin_router
+from kith_shared.kafka import EventProducer
+from kith_shared.mongo import Document, make_mongo_client, ping
+from kith_shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+class Platform:
+    """Connections a service opens at start and closes at stop, in reverse order."""
+
+    def __init__(self, settings: ServiceSettings, service: str) -> None:
+        self.settings = settings
+        self.service = service
+        self.mongo = make_mongo_client(settings.mongo, app_name=service)
+        self.db: AsyncDatabase[Document] = self.mongo[settings.mongo.database]
+        self.keys = KeyStore(self.mongo[settings.mongo.auth_database])
+        self.producer = EventProducer(settings.kafka)
+        self.readiness = observability.Readiness()
+        self.readiness.add("kafka", self.producer.check)
+        self.readiness.add("mongodb", self.ping_database)
+
+    async def ping_database(self) -> None:
+        """Raise when the database is unreachable, with a readable reason."""
+        try:
+            await ping(self.mongo)
+        except PyMongoError as exc:
+            raise ConnectionError(f"database unreachable: {type(exc).__name__}") from exc
+
+    async def start(self) -> None:
+        """Start the producer (in the background) and prepare the key store when the database is up."""
+        await self.producer.start()
+        try:
+            await self.keys.ensure_indexes()
+        except PyMongoError as exc:
+            log.warning("key store indexes not ensured yet; database unreachable", extra={"error": str(exc)})
+
+    async def stop(self) -> None:
+        """Close the producer, then the database client."""
+        with contextlib.suppress(Exception):
+            await self.producer.stop()
+        await self.mongo.close()
+
+    def install(self, app: FastAPI) -> None:
+        """Attach the platform to an app: state, health, metrics, errors, key admin routes."""
+        app.state.platform = self
+        app.state.keys = self.keys
+        app.state.rate_limiter = TokenBucket(self.settings.rate_limit_per_second, self.settings.rate_limit_burst)
+        observability.install(app, service=self.service, readiness=self.readiness)
+        app.include_router(admin_router())

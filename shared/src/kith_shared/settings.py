@@ -1,0 +1,86 @@
+"""Settings shared by every service: Kafka and MongoDB as nested models, and a service base.
+
+Each service subclasses :class:`ServiceSettings` with its own env prefix (``INGEST_``, ``SCORING_``,
+``RECOMMEND_``); nested values use ``__``: ``INGEST_KAFKA__BOOTSTRAP_SERVERS``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kith_shared.topics import TopicSpec
+
+#: Secrets that must never reach production.
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "dev", "development"})
+
+
+class KafkaSettings(BaseModel):
+    """How to reach Kafka."""
+
+    bootstrap_servers: str = Field(default="127.0.0.1:19092", description="Comma-separated host:port list.")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    idempotence: bool = Field(
+        default=True,
+        description="Idempotent producer. On for real Kafka; the embedded broker does not support it.",
+    )
+    topic_prefix: str = Field(default="", description="Prepended to every topic name (isolates tests).")
+    replication_factor: int = Field(default=1, description="Replication of topics the stack creates.")
+    request_timeout_ms: int = 10_000
+    client_id: str = "kith"
+
+    def topic(self, spec: TopicSpec) -> str:
+        """Return the deployed name of a declared topic."""
+        return f"{self.topic_prefix}{spec.name}"
+
+    def group(self, name: str) -> str:
+        """Return the deployed name of a consumer group."""
+        return f"{self.topic_prefix}{name}"
+
+
+class MongoSettings(BaseModel):
+    """How to reach MongoDB."""
+
+    uri: SecretStr = Field(default=SecretStr("mongodb://127.0.0.1:27027"), description="MongoDB connection URI.")
+    database: str = Field(default="kith", description="The service's own database.")
+    auth_database: str = Field(default="kith_auth", description="Where tenants and hashed API keys live.")
+    tls: bool = False
+    tls_ca_file: str | None = None
+    server_selection_timeout_ms: int = 3_000
+
+
+class ServiceSettings(BaseSettings):
+    """Base of each service's settings."""
+
+    model_config = SettingsConfigDict(env_nested_delimiter="__", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    mongo: MongoSettings = Field(default_factory=MongoSettings)
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, description="Largest request body accepted.")
+    rate_limit_per_second: float = Field(default=200.0, description="Requests per second per API key (0: off).")
+    rate_limit_burst: int = Field(default=400, description="Requests a key may send at once above the rate.")
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Self:
+        if self.environment != "production":
+            return self
+        password = self.kafka.sasl_password
+        if self.kafka.sasl_mechanism and (password is None or password.get_secret_value() in PLACEHOLDER_SECRETS):
+            raise ValueError("kafka.sasl_password is a placeholder; set a real secret in production")
+        if "@" in self.mongo.uri.get_secret_value():
+            secret = self.mongo.uri.get_secret_value().split("@", 1)[0].rsplit(":", 1)[-1]
+            if secret in PLACEHOLDER_SECRETS:
+                raise ValueError("mongo.uri carries a placeholder password; set a real secret in production")
+        return self

@@ -1,0 +1,122 @@
+"""The event contract: examples, decoding in every mode, refusals with reasons."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from kith_shared.events import (
+    EVENT_CLASSES,
+    DecodeError,
+    decode_binary,
+    decode_kafka_record,
+    decode_structured,
+    encode_structured,
+    structured_headers,
+    validate_event,
+)
+from kith_shared.events.examples import all_examples, example
+from kith_shared.events.types import PostCreatedEvent
+
+pytestmark = pytest.mark.unit
+
+
+def test_every_type_has_a_valid_example() -> None:
+    examples = all_examples()
+    assert set(examples) == set(EVENT_CLASSES)
+    for event_type, raw in examples.items():
+        event = validate_event(raw)
+        assert event.type == event_type
+        assert type(event) is EVENT_CLASSES[event_type]
+
+
+def test_structured_round_trip_keeps_every_attribute() -> None:
+    event = validate_event(example("post.created"))
+    again = decode_structured(encode_structured(event))
+    assert again == event
+    assert decode_kafka_record(encode_structured(event), structured_headers()) == event
+
+
+def test_binary_mode_from_kafka_headers() -> None:
+    raw = example("comment.created")
+    headers = {f"ce_{k}": str(v).encode() for k, v in raw.items() if k != "data"}
+    headers["content-type"] = b"application/json"
+    event = decode_kafka_record(json.dumps(raw["data"]).encode(), list(headers.items()))
+    assert event.type == "comment.created"
+    assert event.tenant == "demo"
+    assert event.data.replied_to_member_id == "m-ada"
+
+
+def test_binary_mode_from_http_headers() -> None:
+    raw = example("member.joined")
+    headers: dict[str, bytes | str | None] = {f"ce-{k}": str(v) for k, v in raw.items() if k != "data"}
+    event = decode_binary(headers, json.dumps(raw["data"]), prefix="ce-")
+    assert event.identity == (raw["source"], raw["id"])
+
+
+def test_plain_json_without_specversion_is_accepted() -> None:
+    raw = example("post.viewed")
+    del raw["specversion"]
+    assert validate_event(raw).specversion == "1.0"
+
+
+def test_partition_key_is_community_within_tenant_else_member() -> None:
+    assert validate_event(example("post.created")).partition_key() == b"demo:bouldering-berlin"
+    assert validate_event(example("member.followed")).partition_key() == b"demo:m-dora"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "fragment"),
+    [
+        (lambda e: e.update(type="post.exploded"), "type", "unknown event type"),
+        (lambda e: e.pop("type"), "type", "missing"),
+        (lambda e: e.pop("id"), "id", "Field required"),
+        (lambda e: e.update(time="2026-11-02T18:04:05"), "time", "timezone"),
+        (lambda e: e["data"].pop("text"), "data.text", "Field required"),
+        (lambda e: e["data"].update(properties={"$where": 1}), "data.properties", "'$'"),
+        (lambda e: e["data"].update(properties={"a.b": 1}), "data.properties", "'.'"),
+        (lambda e: e["data"].update(community_id="a.b"), "data.community_id", "pattern"),
+        (lambda e: e.update(tenant="Not A Tenant"), "tenant", "pattern"),
+        (lambda e: e["data"].update(surprise=1), "data.surprise", "Extra inputs"),
+    ],
+)
+def test_refusals_name_the_field_and_the_reason(mutate: Any, field: str, fragment: str) -> None:
+    raw = example("post.created")
+    mutate(raw)
+    with pytest.raises(DecodeError) as caught:
+        validate_event(raw)
+    fields = {p.field: p.reason for p in caught.value.problems}
+    assert field in fields, fields
+    assert fragment in fields[field]
+
+
+def test_non_json_and_wrong_content_types_are_refused() -> None:
+    with pytest.raises(DecodeError, match="not valid JSON"):
+        decode_structured(b"\xff\xfe not json")
+    with pytest.raises(DecodeError, match="expected a JSON object"):
+        decode_structured(b"[1, 2]")
+    with pytest.raises(DecodeError, match="unsupported content type"):
+        decode_kafka_record(b"{}", [("content-type", b"application/avro")])
+    with pytest.raises(DecodeError, match="tombstone"):
+        decode_kafka_record(None, [])
+
+
+def test_properties_depth_and_size_are_bounded() -> None:
+    raw = example("post.created")
+    deep: dict[str, Any] = {}
+    cursor = deep
+    for _ in range(10):
+        cursor["k"] = {}
+        cursor = cursor["k"]
+    raw["data"]["properties"] = deep
+    with pytest.raises(DecodeError, match="deeper"):
+        validate_event(raw)
+    raw["data"]["properties"] = {"blob": "x" * 20_000}
+    with pytest.raises(DecodeError, match="bytes of JSON"):
+        validate_event(raw)
+
+
+def test_union_picks_the_model_from_type() -> None:
+    assert isinstance(validate_event(example("post.created")), PostCreatedEvent)
