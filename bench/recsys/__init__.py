@@ -1,0 +1,1 @@
+"""Offline quality evaluation of community recommendations: data, metrics, baselines, driver."""

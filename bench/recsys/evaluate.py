@@ -1,0 +1,387 @@
+"""Evaluation driver: per seed, split, tune each model on validation, refit on train, score the test hold-out.
+
+Models follow the protocol in :mod:`bench.recsys.baselines`; their methods may be coroutines (the
+service path is), so the driver is async and awaits whatever they return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.recsys.baselines import Params, make_baselines
+from bench.recsys.data import (
+    CoreStats,
+    Dataset,
+    Friends,
+    JoinTimes,
+    Memberships,
+    Split,
+    community_sizes,
+    core,
+    load_sample,
+    load_youtube,
+    sample_users,
+    split_for_seed,
+)
+from bench.recsys.metrics import (
+    SMALL_COMMUNITY_MEMBERS,
+    Interval,
+    bootstrap_interval,
+    coverage,
+    per_user,
+    small_share,
+    t_interval,
+)
+
+log = logging.getLogger(__name__)
+
+K = 10
+SERVICE_MODULE = "bench.recsys.kith_adapter"
+SERVICE_CLASS = "KithServicePath"
+
+
+@dataclass
+class SeedResult:
+    """One model's figures on one seed's test hold-out, with what tuning chose."""
+
+    model: str
+    seed: int
+    params: dict[str, Any]
+    validation: list[tuple[dict[str, Any], float]]
+    users: int
+    hr: float
+    ndcg: float
+    coverage: float
+    small_share: float
+    fit_seconds: float
+    recommend_seconds: float
+    tune_seconds: float
+    hits: list[float] = field(default_factory=list, repr=False)
+    gains: list[float] = field(default_factory=list, repr=False)
+
+
+@dataclass
+class Summary:
+    """A model's figures over all seeds: mean with a 95% interval."""
+
+    model: str
+    hr: Interval
+    ndcg: Interval
+    coverage: Interval
+    small_share: Interval
+    interval: str
+    params: list[dict[str, Any]]
+    seconds: float
+
+
+@dataclass
+class Report:
+    """Everything one evaluation run measured."""
+
+    dataset: str
+    core: CoreStats
+    seeds: list[int]
+    users: int | None
+    small_definition: str
+    results: list[SeedResult]
+    summaries: list[Summary]
+    best_baseline: str
+    service: str | None
+    service_note: str
+    headline: dict[str, Any]
+    seconds: float
+
+
+async def _resolve(value: Any) -> Any:
+    """Await ``value`` if it is awaitable (a coroutine model method), else return it."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+async def _fit(model: Any, train: Memberships, friends: Friends, params: Params) -> float:
+    """Fit ``model`` and return the wall time."""
+    start = time.perf_counter()
+    await _resolve(model.fit(train, friends, dict(params)))
+    return time.perf_counter() - start
+
+
+async def _recommend(model: Any, users: list[str], k: int) -> tuple[dict[str, list[str]], float]:
+    """Return ``model``'s lists for ``users`` and the wall time."""
+    start = time.perf_counter()
+    recs = await _resolve(model.recommend(users, k))
+    return {user: list(items) for user, items in dict(recs).items()}, time.perf_counter() - start
+
+
+async def evaluate_model(
+    model: Any,
+    dataset: Dataset,
+    splits: tuple[Split, Split],
+    seed: int,
+    users: int | None,
+    max_configs: int | None = None,
+    k: int = K,
+) -> SeedResult:
+    """Tune ``model`` on the validation split, refit on the test split's train, and score the test hold-out."""
+    test, validation = splits
+    grid = list(model.param_grid)[:max_configs] if max_configs else list(model.param_grid)
+    if not grid:
+        grid = [{}]
+    tuned: list[tuple[dict[str, Any], float]] = []
+    tune_start = time.perf_counter()
+    best: dict[str, Any] = dict(grid[0])
+    if len(grid) > 1:
+        val_users = sample_users(validation.held_out, users, f"{seed}:validation")
+        best_score = -math.inf
+        for params in grid:
+            await _fit(model, validation.train, dataset.friends, params)
+            recs, _ = await _recommend(model, val_users, k)
+            _, gains = per_user(recs, validation.held_out, val_users, k)
+            score = float(gains.mean()) if len(gains) else 0.0
+            tuned.append((dict(params), score))
+            log.info("%s seed %d validation %s: NDCG@%d %.4f", model.name, seed, dict(params), k, score)
+            if score > best_score:
+                best, best_score = dict(params), score
+    tune_seconds = time.perf_counter() - tune_start
+    fit_seconds = await _fit(model, test.train, dataset.friends, best)
+    test_users = sample_users(test.held_out, users, seed)
+    recs, rec_seconds = await _recommend(model, test_users, k)
+    for user, items in recs.items():
+        joined = test.train.get(user, set())
+        if any(item in joined for item in items):
+            raise AssertionError(f"{model.name} suggested a community {user} already joined in train")
+    hits, gains = per_user(recs, test.held_out, test_users, k)
+    sizes = community_sizes(test.train)
+    result = SeedResult(
+        model=model.name,
+        seed=seed,
+        params=best,
+        validation=tuned,
+        users=len(test_users),
+        hr=float(hits.mean()),
+        ndcg=float(gains.mean()),
+        coverage=coverage(recs, len(dataset.communities), k),
+        small_share=small_share(recs, sizes, k, SMALL_COMMUNITY_MEMBERS),
+        fit_seconds=fit_seconds,
+        recommend_seconds=rec_seconds,
+        tune_seconds=tune_seconds,
+        hits=hits.tolist(),
+        gains=gains.tolist(),
+    )
+    log.info(
+        "%s seed %d test: HR@%d %.4f NDCG@%d %.4f (%s)", model.name, seed, k, result.hr, k, result.ndcg, result.params
+    )
+    return result
+
+
+def load_service() -> tuple[Any | None, str]:
+    """Return a fresh service-path model if its adapter imports, with a note saying why not otherwise."""
+    try:
+        module = importlib.import_module(SERVICE_MODULE)
+    except ImportError as error:
+        return None, f"service path not available: {SERVICE_MODULE} does not import ({error})"
+    factory = getattr(module, SERVICE_CLASS, None)
+    if factory is None:
+        return None, f"service path not available: {SERVICE_MODULE} has no {SERVICE_CLASS}"
+    return factory(), "service path included"
+
+
+def summarize(results: Sequence[SeedResult], seeds: int) -> Summary:
+    """Combine one model's per-seed results: t-interval over seed means, or a per-user bootstrap for one seed."""
+
+    def over(values: Iterable[float]) -> Interval:
+        return t_interval(list(values))
+
+    if seeds >= 2:
+        hr = over(r.hr for r in results)
+        ndcg = over(r.ndcg for r in results)
+        kind = f"95% t-interval over {seeds} seed means"
+    else:
+        hr = bootstrap_interval(np.asarray(results[0].hits), seed=results[0].seed)
+        ndcg = bootstrap_interval(np.asarray(results[0].gains), seed=results[0].seed)
+        kind = "95% per-user bootstrap (one seed)"
+    return Summary(
+        model=results[0].model,
+        hr=hr,
+        ndcg=ndcg,
+        coverage=over(r.coverage for r in results),
+        small_share=over(r.small_share for r in results),
+        interval=kind,
+        params=[r.params for r in results],
+        seconds=sum(r.fit_seconds + r.recommend_seconds + r.tune_seconds for r in results),
+    )
+
+
+def headline(summaries: Sequence[Summary], service: str | None) -> tuple[str, dict[str, Any]]:
+    """Name the best baseline (by mean NDCG@10) and check the service target against it."""
+    baselines = [s for s in summaries if s.model != service]
+    best = max(baselines, key=lambda s: s.ndcg.mean)
+    popular = next((s for s in baselines if s.model == "most popular"), None)
+    out: dict[str, Any] = {"best_baseline": best.model, "best_baseline_ndcg": best.ndcg.mean}
+    svc = next((s for s in summaries if s.model == service), None)
+    if svc is None:
+        out["target"] = "not checked: service path not available"
+        return best.model, out
+    beats = svc.ndcg.mean > best.ndcg.mean
+    separated = (
+        not math.isnan(svc.ndcg.half_width)
+        and svc.ndcg.mean - svc.ndcg.half_width > best.ndcg.mean + best.ndcg.half_width
+    )
+    more_small = popular is not None and svc.small_share.mean > popular.small_share.mean
+    out.update(
+        service_ndcg=svc.ndcg.mean,
+        beats_best_baseline=beats,
+        intervals_separated=separated,
+        service_small_share=svc.small_share.mean,
+        popularity_small_share=popular.small_share.mean if popular else None,
+        more_small_than_popularity=more_small,
+        target="met" if beats and more_small else "not met",
+    )
+    return best.model, out
+
+
+def load_generator_dataset() -> Dataset | None:
+    """Build memberships (joins minus leaves, with join times) and follows from the generator, if it exists."""
+    try:
+        generator = importlib.import_module("kith_shared.generator")
+    except ImportError:
+        return None
+    memberships: Memberships = {}
+    joined_at: JoinTimes = {}
+    follows: set[tuple[str, str]] = set()
+    for event in generator.generate(generator.GeneratorConfig()):
+        kind = event.type
+        data = event.data
+        if kind == "member.joined":
+            memberships.setdefault(data.member_id, set()).add(data.community_id)
+            joined_at[(data.member_id, data.community_id)] = event.time
+        elif kind == "member.left":
+            memberships.get(data.member_id, set()).discard(data.community_id)
+            joined_at.pop((data.member_id, data.community_id), None)
+        elif kind == "member.followed":
+            follows.add((data.member_id, data.followed_member_id))
+        elif kind == "member.unfollowed":
+            follows.discard((data.member_id, data.followed_member_id))
+    memberships = {user: items for user, items in memberships.items() if items}
+    pairs = sorted({(a, b) if a < b else (b, a) for a, b in follows if a != b})
+    return Dataset(name="generator", memberships=memberships, friends=pairs, joined_at=joined_at)
+
+
+def load_dataset(name: str, root: Path) -> Dataset:
+    """Load one of the data sets by name."""
+    if name == "youtube":
+        return load_youtube(root)
+    if name == "sample":
+        return load_sample(root)
+    if name == "generator":
+        dataset = load_generator_dataset()
+        if dataset is None:
+            raise FileNotFoundError("kith_shared.generator is not available")
+        return dataset
+    raise ValueError(f"unknown data set {name!r}")
+
+
+async def run(
+    dataset: Dataset,
+    seeds: Sequence[int],
+    users: int | None = None,
+    max_configs: int | None = None,
+    min_members: int = 5,
+    min_communities: int = 3,
+    with_service: bool = True,
+    baselines: Callable[[int], Sequence[Any]] = make_baselines,
+) -> Report:
+    """Evaluate the baselines (and the service path when importable) on ``dataset`` over ``seeds``."""
+    start = time.perf_counter()
+    reduced, stats = core(dataset, min_members, min_communities)
+    service, note = load_service() if with_service else (None, "service path skipped")
+    log.info("%s", note)
+    results: list[SeedResult] = []
+    try:
+        for seed in seeds:
+            splits = split_for_seed(reduced, seed)
+            models: list[Any] = list(baselines(seed))
+            if service is not None:
+                models.append(service)
+            for model in models:
+                results.append(await evaluate_model(model, reduced, splits, seed, users, max_configs))
+    finally:
+        if service is not None:
+            await _resolve(service.close())
+    names = list(dict.fromkeys(r.model for r in results))
+    summaries = [summarize([r for r in results if r.model == name], len(seeds)) for name in names]
+    service_name = str(service.name) if service is not None else None
+    best, head = headline(summaries, service_name)
+    return Report(
+        dataset=dataset.name,
+        core=stats,
+        seeds=list(seeds),
+        users=users,
+        small_definition=f"fewer than {SMALL_COMMUNITY_MEMBERS} members in the train split",
+        results=results,
+        summaries=summaries,
+        best_baseline=best,
+        service=service_name,
+        service_note=note,
+        headline=head,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def run_sync(*args: Any, **kwargs: Any) -> Report:
+    """Run :func:`run` in a fresh event loop."""
+    return asyncio.run(run(*args, **kwargs))
+
+
+def markdown(report: Report) -> str:
+    """Render the report as a Markdown table with the core sizes and the target check."""
+    c = report.core
+    lines = [
+        f"### Recommendation quality: {report.dataset} (seeds {report.seeds}, "
+        f"{'all' if report.users is None else report.users} test members per seed)",
+        "",
+        f"Core (communities >= 5 members, members >= 3 communities, {c.rounds} rounds): "
+        f"{c.members:,} members, {c.communities:,} communities, {c.memberships:,} memberships, "
+        f"{c.friendships:,} friendships (from {c.members_before:,} / {c.communities_before:,} / "
+        f"{c.memberships_before:,}).",
+        "",
+        "| model | HR@10 | NDCG@10 | coverage | small share | chosen params (per seed) | seconds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in report.summaries:
+        marker = " (best baseline)" if s.model == report.best_baseline else ""
+        chosen = [", ".join(f"{k}={v}" for k, v in p.items()) or "-" for p in s.params]
+        params = chosen[0] if len(set(chosen)) == 1 else "; ".join(chosen)
+        lines.append(
+            f"| {s.model}{marker} | {s.hr.format()} | {s.ndcg.format()} | {s.coverage.format(3)} "
+            f"| {s.small_share.format(3)} | {params} | {s.seconds:.0f} |"
+        )
+    interval = report.summaries[0].interval if report.summaries else ""
+    lines += [
+        "",
+        f"Intervals: {interval}. Every community the member has not joined is ranked (no sampled negatives). "
+        f"Small community: {report.small_definition}. Coverage: share of the core's communities in anyone's top 10.",
+        f"Service: {report.service_note}. Target: {report.headline.get('target')}.",
+        f"Total time {report.seconds:.0f} s.",
+    ]
+    return "\n".join(lines)
+
+
+def to_json(report: Report) -> dict[str, Any]:
+    """Return the report as JSON-ready data (without per-user arrays)."""
+    data = asdict(report)
+    for result in data["results"]:
+        result.pop("hits", None)
+        result.pop("gains", None)
+    return data
