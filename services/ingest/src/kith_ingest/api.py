@@ -1,0 +1,224 @@
+"""HTTP door: one event or a batch, as JSON or CloudEvents (structured, batched, or binary with ``ce-`` headers).
+
+- ``POST /v1/events``: one event. ``application/json`` or ``application/cloudevents+json`` (structured), or
+  binary mode (``ce-`` headers, ``data`` as a JSON body). 202 accepted, 200 duplicate, 422 rejected.
+- ``POST /v1/events:batch``: a JSON array of up to ``max_batch_events`` events, as ``application/json`` or
+  ``application/cloudevents-batch+json``. The answer lists each event's outcome (accepted, duplicate,
+  rejected with field and reason); one bad event never sinks the rest. 202 when at least one event was
+  accepted, 200 when none was.
+
+202 is answered only once the broker acknowledged every accepted event; when it cannot, the answer is
+503 with Retry-After and no event is reported accepted.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request, Response, status
+from pydantic import BaseModel, Field
+from pymongo.errors import PyMongoError
+
+from kith_ingest.domain.wire import http_binary_event, is_http_binary, media_type, parse_batch, parse_json
+from kith_ingest.intake import Intake, Outcome
+from kith_ingest.settings import IngestSettings
+from kith_shared.auth import EventsWriter
+from kith_shared.errors import ApiError
+from kith_shared.events import BATCH_CONTENT_TYPE, JSON_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE, DecodeError
+from kith_shared.kafka import BrokerUnavailable
+from kith_shared.observability import BATCH_SIZE, EVENTS_IN
+
+SINGLE_TYPES = (JSON_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE)
+BATCH_TYPES = (JSON_CONTENT_TYPE, BATCH_CONTENT_TYPE)
+
+
+class ProblemOut(BaseModel):
+    """Why an event was rejected."""
+
+    field: str
+    reason: str
+
+
+class EventResult(BaseModel):
+    """The outcome of one event."""
+
+    index: int = Field(description="Position of the event in the request.")
+    status: Literal["accepted", "duplicate", "rejected"]
+    id: str | None = None
+    source: str | None = None
+    problems: list[ProblemOut] = Field(default_factory=list)
+
+
+class BatchResult(BaseModel):
+    """The outcome of a batch, event by event."""
+
+    accepted: int
+    duplicate: int
+    rejected: int
+    results: list[EventResult]
+
+
+def _intake(request: Request) -> Intake:
+    intake: Intake = request.app.state.intake
+    return intake
+
+
+def _settings(request: Request) -> IngestSettings:
+    settings: IngestSettings = request.app.state.settings
+    return settings
+
+
+IntakeDep = Annotated[Intake, Depends(_intake)]
+Settings = Annotated[IngestSettings, Depends(_settings)]
+
+
+def _check_content_type(request: Request, allowed: tuple[str, ...], hint: str) -> str:
+    media = media_type(request.headers.get("content-type"))
+    if media not in allowed:
+        raise ApiError(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            f"content type {media or '(none)'!r} is not accepted here; send {' or '.join(allowed)}{hint}",
+        )
+    return media
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read the body, refusing it (413) as soon as more than ``limit`` bytes arrived, whatever Content-Length said."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise ApiError(status.HTTP_400_BAD_REQUEST, "bad_request", "Content-Length is not a number")
+        if int(declared) > limit:
+            raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        status.HTTP_413_CONTENT_TOO_LARGE, "payload_too_large", f"the body exceeds the limit of {limit} bytes"
+    )
+
+
+def _unavailable(settings: IngestSettings, what: str) -> ApiError:
+    return ApiError(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        f"{what}_unavailable",
+        f"the {'broker' if what == 'broker' else 'deduplication store'} is unreachable; nothing was accepted, "
+        "retry shortly",
+        headers={"Retry-After": str(settings.retry_after_seconds)},
+    )
+
+
+async def _admit(intake: Intake, settings: IngestSettings, outcomes: list[Outcome], now: datetime) -> None:
+    try:
+        await intake.admit(outcomes, now)
+    except BrokerUnavailable:
+        raise _unavailable(settings, "broker") from None
+    except PyMongoError:
+        raise _unavailable(settings, "store") from None
+
+
+def _result(index: int, outcome: Outcome) -> EventResult:
+    final: Literal["accepted", "duplicate", "rejected"] = "rejected" if outcome.status == "valid" else outcome.status
+    return EventResult(
+        index=index,
+        status=final,
+        id=outcome.id,
+        source=outcome.source,
+        problems=[ProblemOut(field=p.field, reason=p.reason) for p in outcome.problems],
+    )
+
+
+def _json(model: BaseModel, status_code: int) -> Response:
+    return Response(model.model_dump_json(), status_code=status_code, media_type=JSON_CONTENT_TYPE)
+
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+_COMMON: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No valid API key"},
+    403: {"description": "The key lacks the events:write scope"},
+    413: {"description": "The body is larger than the limit"},
+    415: {"description": "Unsupported content type"},
+    503: {"description": "Broker or store unreachable; nothing was accepted. Retry after Retry-After seconds."},
+}
+
+
+@router.post(
+    "/events",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=EventResult,
+    responses={200: {"model": EventResult, "description": "A duplicate: already accepted"}, 422: {}, **_COMMON},
+)
+async def post_event(request: Request, principal: EventsWriter, intake: IntakeDep, settings: Settings) -> Response:
+    """Accept one event (JSON, CloudEvents structured, or CloudEvents binary mode with ce- headers)."""
+    binary = is_http_binary(request.headers)
+    if not binary:
+        _check_content_type(request, SINGLE_TYPES, "; for a batch use POST /v1/events:batch")
+    body = await read_body(request, settings.max_body_bytes)
+    now = datetime.now(UTC)
+    EVENTS_IN.labels("ingest", "http").inc()
+    try:
+        raw = http_binary_event(request.headers, body) if binary else parse_json(body, "event")
+    except DecodeError as exc:
+        if exc.problems[0].field == "content-type":
+            raise ApiError(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", str(exc)) from None
+        raise ApiError(422, "invalid_event", "the event is not valid", problems=_problems(exc)) from None
+    outcome = intake.normalize(raw, tenant=principal.tenant, received=now)
+    if outcome.status == "rejected":
+        raise ApiError(
+            422,
+            "invalid_event",
+            "the event is not valid",
+            problems=[p.as_dict() for p in outcome.problems],
+        )
+    await _admit(intake, settings, [outcome], now)
+    code = status.HTTP_202_ACCEPTED if outcome.status == "accepted" else status.HTTP_200_OK
+    return _json(_result(0, outcome), code)
+
+
+def _problems(exc: DecodeError) -> list[dict[str, str]]:
+    return [p.as_dict() for p in exc.problems]
+
+
+@router.post(
+    "/events:batch",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=BatchResult,
+    responses={200: {"model": BatchResult, "description": "Processed; no event was accepted"}, 422: {}, **_COMMON},
+)
+async def post_batch(request: Request, principal: EventsWriter, intake: IntakeDep, settings: Settings) -> Response:
+    """Accept up to max_batch_events events and report each one's outcome."""
+    _check_content_type(request, BATCH_TYPES, "; a single event goes to POST /v1/events")
+    body = await read_body(request, settings.max_body_bytes)
+    now = datetime.now(UTC)
+    try:
+        items = parse_batch(body)
+    except DecodeError as exc:
+        raise ApiError(422, "invalid_batch", "the batch is not valid", problems=_problems(exc)) from None
+    if not items:
+        raise ApiError(422, "invalid_batch", "the batch is empty", problems=[{"field": "batch", "reason": "empty"}])
+    if len(items) > settings.max_batch_events:
+        raise ApiError(
+            422,
+            "batch_too_large",
+            f"the batch holds {len(items)} events; the limit is {settings.max_batch_events}",
+            problems=[{"field": "batch", "reason": f"more than {settings.max_batch_events} events"}],
+        )
+    EVENTS_IN.labels("ingest", "http").inc(len(items))
+    BATCH_SIZE.labels("ingest").observe(len(items))
+    outcomes = [intake.normalize(item, tenant=principal.tenant, received=now) for item in items]
+    await _admit(intake, settings, outcomes, now)
+    results = [_result(index, outcome) for index, outcome in enumerate(outcomes)]
+    counts = {name: sum(r.status == name for r in results) for name in ("accepted", "duplicate", "rejected")}
+    code = status.HTTP_202_ACCEPTED if counts["accepted"] else status.HTTP_200_OK
+    return _json(BatchResult(results=results, **counts), code)

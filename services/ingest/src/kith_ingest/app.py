@@ -1,0 +1,69 @@
+"""The ingest application: HTTP door, raw-topic consumer, deduplication store, and their lifetimes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+
+from kith_ingest import __version__
+from kith_ingest.api import router
+from kith_ingest.domain.text import warm_up
+from kith_ingest.intake import Intake
+from kith_ingest.settings import IngestSettings
+from kith_ingest.store import DedupeStore
+from kith_shared.platform import Platform
+
+SERVICE = "ingest"
+
+
+def create_app(settings: IngestSettings | None = None) -> FastAPI:
+    """Build the ingest app; nothing connects until the lifespan starts."""
+    settings = settings or IngestSettings()
+    platform = Platform(settings, SERVICE)
+    store = DedupeStore(
+        platform.db,
+        window=timedelta(seconds=settings.dedupe_window_seconds),
+        claim_timeout=timedelta(seconds=settings.claim_timeout_seconds),
+    )
+    intake = Intake(settings, platform.producer, store)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from kith_ingest.consumer import RawConsumer
+
+        consumer: RawConsumer | None = None
+        consuming: asyncio.Task[None] | None = None
+        await asyncio.to_thread(warm_up)
+        await platform.start()
+        try:
+            await store.start()
+            if settings.consume_raw:
+                consumer = RawConsumer(settings, intake, platform.keys, platform.producer)
+                consuming = asyncio.create_task(consumer.run(), name="ingest-raw-consumer")
+                app.state.consumer = consumer
+            yield
+        finally:
+            if consumer is not None and consuming is not None:
+                consumer.stop()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(consuming, timeout=15)
+            await store.stop()
+            await platform.stop()
+
+    app = FastAPI(
+        title="Kith ingest",
+        version=__version__,
+        summary="The single door for member activity: validates, normalizes, deduplicates and publishes events.",
+        lifespan=lifespan,
+    )
+    platform.install(app)
+    app.state.settings = settings
+    app.state.intake = intake
+    app.state.store = store
+    app.include_router(router)
+    return app

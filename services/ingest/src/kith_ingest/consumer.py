@@ -1,0 +1,183 @@
+"""Kafka door: consume the raw topic in a consumer group, normalize, deduplicate, publish, then commit.
+
+The raw offset is committed only after the normalized events and the dead letters of the batch have
+been acknowledged by the broker. A record that cannot be decoded or normalized goes to the
+dead-letter topic with its original bytes, headers, origin and the reason; the consumer never stalls
+on it. Broker or database outages are retried with back-off (the batch is kept, nothing committed),
+and the consumer reconnects by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeAlias
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.structs import TopicPartition
+from pymongo.errors import PyMongoError
+
+from kith_ingest.domain.wire import kafka_event, replay_count
+from kith_ingest.intake import Intake, Outcome
+from kith_ingest.settings import IngestSettings
+from kith_shared.auth import KeyStore
+from kith_shared.events import DeadLetter, DecodeError, Problem
+from kith_shared.kafka import BrokerUnavailable, EventProducer, make_consumer, send_dead_letter
+from kith_shared.observability import BATCH_SIZE, CONSUMER_LAG, DEAD_LETTERS, EVENTS_IN
+from kith_shared.topics import RAW
+
+log = logging.getLogger(__name__)
+
+#: aiokafka ships no type information; a consumed record (topic, partition, offset, key, value, headers).
+Record: TypeAlias = Any
+
+
+@dataclass(slots=True)
+class _Item:
+    record: Record
+    outcome: Outcome
+    error: str = "DecodeError"
+    tenant: str | None = None
+
+
+class RawConsumer:
+    """The raw-topic consumer loop; :meth:`run` until :meth:`stop`."""
+
+    def __init__(self, settings: IngestSettings, intake: Intake, keys: KeyStore, producer: EventProducer) -> None:
+        self.settings = settings
+        self.intake = intake
+        self.keys = keys
+        self.producer = producer
+        self.topic = settings.kafka.topic(RAW)
+        self.group = settings.kafka.group(settings.consumer_group)
+        self._stopping = asyncio.Event()
+        self.processed = 0
+
+    def stop(self) -> None:
+        """Ask the loop to finish its batch (or hand it back uncommitted) and leave the group."""
+        self._stopping.set()
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep unless stopping; return True when stopping."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
+        return self._stopping.is_set()
+
+    async def run(self) -> None:
+        """Consume until stopped, reconnecting after broker outages."""
+        delay = 0.5
+        while not self._stopping.is_set():
+            consumer = make_consumer(self.settings.kafka, self.topic, group=self.group, max_poll_records=500)
+            try:
+                await consumer.start()
+                delay = 0.5
+                await self._consume(consumer)
+            except (KafkaError, OSError) as exc:
+                log.warning("raw consumer lost the broker; reconnecting", extra={"error": repr(exc)})
+                if await self._pause(delay):
+                    break
+                delay = min(delay * 2, 10.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+
+    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+        while not self._stopping.is_set():
+            batches: dict[TopicPartition, list[Record]] = await consumer.getmany(timeout_ms=500, max_records=500)
+            records = [record for partition in batches.values() for record in partition]
+            if not records:
+                continue
+            if not await self._process_until_done(records):
+                return  # stopping: the batch is handed back uncommitted and will be redelivered
+            offsets = {tp: partition[-1].offset + 1 for tp, partition in batches.items() if partition}
+            try:
+                await consumer.commit(offsets)
+            except CommitFailedError as exc:
+                # A rebalance took the partitions away; the new owner re-reads them and finds duplicates.
+                log.warning("raw offsets not committed after a rebalance", extra={"error": repr(exc)})
+            for tp, offset in offsets.items():
+                highwater = consumer.highwater(tp)
+                if highwater is not None:
+                    CONSUMER_LAG.labels("ingest", tp.topic, str(tp.partition)).set(max(0, highwater - offset))
+
+    async def _process_until_done(self, records: list[Record]) -> bool:
+        delay = 0.5
+        while True:
+            try:
+                await self.process(records)
+                return True
+            except (BrokerUnavailable, PyMongoError) as exc:
+                log.warning("raw batch not processed yet; retrying", extra={"error": repr(exc)})
+                if await self._pause(delay):
+                    return False
+                delay = min(delay * 2, 10.0)
+
+    def _decode(self, record: Record, now: datetime) -> _Item:
+        try:
+            raw = kafka_event(record.value, record.headers)
+        except DecodeError as exc:
+            outcome = Outcome("valid")
+            outcome.reject(exc.problems)
+            return _Item(record, outcome)
+        tenant = raw.get("tenant")
+        try:
+            outcome = self.intake.normalize(raw, tenant=None, received=now)
+        except Exception as exc:  # a bug must not stall the partition: the record is dead-lettered instead
+            log.exception("unexpected error normalizing a raw record")
+            outcome = Outcome("valid")
+            outcome.reject([Problem("record", f"unexpected {type(exc).__name__}: {exc}")])
+            return _Item(record, outcome, error=type(exc).__name__)
+        return _Item(record, outcome, tenant=tenant if isinstance(tenant, str) else None)
+
+    async def process(self, records: list[Record]) -> None:
+        """Normalize, deduplicate and publish a batch, dead-lettering what cannot be processed.
+
+        Raises :class:`BrokerUnavailable` or :class:`PyMongoError` when the batch must be retried.
+        """
+        now = datetime.now(UTC)
+        EVENTS_IN.labels("ingest", "kafka").inc(len(records))
+        BATCH_SIZE.labels("ingest").observe(len(records))
+        items = [self._decode(record, now) for record in records]
+        tenants = {item.outcome.event.tenant for item in items if item.outcome.event is not None}
+        unknown = {tenant for tenant in tenants if not await self.keys.tenant_exists(tenant)}
+        for item in items:
+            event = item.outcome.event
+            if event is not None and event.tenant in unknown:
+                item.outcome.reject(
+                    [
+                        Problem(
+                            "tenant", f"unknown tenant {event.tenant!r}: events on the raw topic never create tenants"
+                        )
+                    ]
+                )
+                item.error = "UnknownTenant"
+        await self.intake.admit([item.outcome for item in items], now)
+        letters = [self._dead_letter(item) for item in items if item.outcome.status == "rejected"]
+        if letters:
+            await asyncio.gather(*(send_dead_letter(self.producer, self.settings.kafka, letter) for letter in letters))
+            for letter in letters:
+                DEAD_LETTERS.labels("ingest", letter.error).inc()
+                log.warning("raw record dead-lettered", extra={"reason": letter.reason, "offset": letter.offset})
+        self.processed += len(records)
+
+    def _dead_letter(self, item: _Item) -> DeadLetter:
+        record, problems = item.record, item.outcome.problems
+        return DeadLetter.from_record(
+            reason="; ".join(f"{p.field}: {p.reason}" for p in problems) or "rejected",
+            error=item.error,
+            field=problems[0].field if problems else None,
+            stage="ingest",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            value=record.value,
+            headers=list(record.headers),
+            tenant=item.tenant,
+            replay_count=replay_count(record.headers),
+        )

@@ -1,0 +1,146 @@
+"""Read the dead-letter topic and replay ingest's dead letters onto the raw topic after a fix.
+
+Each replayed record carries a replay count header; a letter replayed ``max_replays`` times is left
+alone, so a record that is bad for good cannot loop forever. Replay progress is kept as the offsets
+of a consumer group, so each letter is replayed once per run of the command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
+from pydantic import ValidationError
+
+from kith_ingest.domain.wire import REPLAY_HEADER
+from kith_shared.events import DeadLetter
+from kith_shared.kafka import make_consumer, make_producer
+from kith_shared.settings import KafkaSettings
+from kith_shared.topics import DEAD_LETTER, RAW
+
+log = logging.getLogger(__name__)
+
+#: Consumer group remembering which dead letters were already replayed (prefixed like every group).
+REPLAY_GROUP = "ingest-dead-letter-replay"
+
+
+@dataclass
+class ReplayReport:
+    """What a replay did."""
+
+    replayed: int = 0
+    exhausted: int = 0
+    other_stage: int = 0
+    offsets: dict[int, int] = field(default_factory=dict)
+
+
+async def _assign_all(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    await consumer.topics()
+    partitions = consumer.partitions_for_topic(topic) or set()
+    assigned = [TopicPartition(topic, partition) for partition in sorted(partitions)]
+    if assigned:
+        consumer.assign(assigned)
+    return assigned
+
+
+async def _behind(consumer: AIOKafkaConsumer, assigned: list[TopicPartition], end: dict[TopicPartition, int]) -> bool:
+    for tp in assigned:
+        if await consumer.position(tp) < end[tp]:
+            return True
+    return False
+
+
+async def _read_until_end(
+    consumer: AIOKafkaConsumer, assigned: list[TopicPartition], within: float
+) -> list[tuple[TopicPartition, int, DeadLetter | None]]:
+    end: dict[TopicPartition, int] = await consumer.end_offsets(assigned)
+    found: list[tuple[TopicPartition, int, DeadLetter | None]] = []
+    async with asyncio.timeout(within):
+        while await _behind(consumer, assigned, end):
+            batches = await consumer.getmany(*assigned, timeout_ms=500)
+            for tp, records in batches.items():
+                for record in records:
+                    if record.offset >= end[tp]:
+                        continue
+                    try:
+                        letter: DeadLetter | None = DeadLetter.model_validate_json(record.value or b"")
+                    except ValidationError:
+                        log.warning("unreadable record on the dead-letter topic", extra={"offset": record.offset})
+                        letter = None
+                    found.append((tp, record.offset, letter))
+    return found
+
+
+async def read_dead_letters(kafka: KafkaSettings, limit: int = 100, *, within: float = 30.0) -> list[DeadLetter]:
+    """Return the latest ``limit`` dead letters (every stage), oldest first."""
+    topic = kafka.topic(DEAD_LETTER)
+    consumer = make_consumer(kafka, group=None, isolation_level="read_uncommitted")
+    await consumer.start()
+    try:
+        assigned = await _assign_all(consumer, topic)
+        if not assigned:
+            return []
+        beginning: dict[TopicPartition, int] = await consumer.beginning_offsets(assigned)
+        end: dict[TopicPartition, int] = await consumer.end_offsets(assigned)
+        for tp in assigned:
+            consumer.seek(tp, max(beginning[tp], end[tp] - limit))
+        found = await _read_until_end(consumer, assigned, within)
+    finally:
+        await consumer.stop()
+    letters = [letter for _tp, _offset, letter in found if letter is not None]
+    letters.sort(key=lambda letter: letter.failed_at)
+    return letters[-limit:] if limit > 0 else []
+
+
+async def replay_dead_letters(
+    kafka: KafkaSettings, *, max_replays: int = 3, group: str = REPLAY_GROUP, within: float = 60.0
+) -> ReplayReport:
+    """Send ingest's dead letters not yet replayed back to the raw topic; return what was done.
+
+    Letters of other stages (scoring, recommend) are left alone, as are those replayed ``max_replays`` times.
+    """
+    raw_topic = kafka.topic(RAW)
+    report = ReplayReport()
+    consumer = make_consumer(kafka, group=kafka.group(group), isolation_level="read_uncommitted")
+    producer = make_producer(kafka)
+    await consumer.start()
+    await producer.start()
+    try:
+        assigned = await _assign_all(consumer, kafka.topic(DEAD_LETTER))
+        if not assigned:
+            return report
+        for tp in assigned:
+            committed = await consumer.committed(tp)
+            if committed is None:
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, committed)
+        found = await _read_until_end(consumer, assigned, within)
+        pending = []
+        for _tp, _offset, letter in found:
+            if letter is None or letter.stage != "ingest" or letter.source_topic != raw_topic:
+                report.other_stage += 1
+                continue
+            if letter.replay_count >= max_replays:
+                report.exhausted += 1
+                continue
+            headers = [(name, raw) for name, raw in letter.original_headers() if name.lower() != REPLAY_HEADER]
+            headers.append((REPLAY_HEADER, str(letter.replay_count + 1).encode()))
+            pending.append(
+                await producer.send(raw_topic, letter.original_value(), key=letter.original_key(), headers=headers)
+            )
+        await asyncio.gather(*pending)
+        report.replayed = len(pending)
+        offsets: dict[TopicPartition, int] = {}
+        for tp, offset, _letter in found:
+            offsets[tp] = max(offsets.get(tp, 0), offset + 1)
+        if offsets:
+            await consumer.commit(offsets)
+        report.offsets = {tp.partition: offset for tp, offset in offsets.items()}
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    return report

@@ -1,0 +1,162 @@
+"""Clean member-written text and extract what it is about: pure functions, no I/O.
+
+Cleaning turns whatever a client sends (HTML, entities, odd unicode, runs of whitespace) into plain
+text: unicode-normalized, markup stripped by a real HTML sanitizer (nh3, the bindings of ammonia),
+``<script>``/``<style>`` contents dropped, entities decoded, control characters removed, whitespace
+collapsed. The result is a fixed point: cleaning it again changes nothing, and it holds no markup.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections import Counter
+from typing import Final, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import nh3
+import py3langid
+
+from kith_ingest.domain.stopwords import STOPWORDS
+
+UnicodeForm = Literal["NFC", "NFKC"]
+
+#: Stripping runs until nothing changes; each pass removes one layer of markup or entity encoding.
+#: Input nested deeper than this is adversarial, and loses its markup characters outright.
+_MAX_PASSES: Final = 6
+#: Most hashtags, mentions and links kept per text; keywords per text.
+MAX_ITEMS: Final = 50
+MAX_KEYWORDS: Final = 5
+#: Texts shorter than this (in letters) carry too little signal to guess a language.
+_MIN_LETTERS_FOR_LANGUAGE: Final = 12
+_LANGUAGE_SAMPLE_CHARS: Final = 1_000
+
+_STRIP_ALL: Final = nh3.Cleaner(
+    tags=set(), clean_content_tags={"script", "style"}, attributes={}, url_schemes=set(), strip_comments=True
+)
+# Block-level tags separate words: "<p>a</p><p>b</p>" is "a b", not "ab". This only inserts spaces;
+# the sanitizer does the stripping.
+_BLOCK_TAG: Final = re.compile(
+    r"<(/?)(p|div|br|hr|li|ul|ol|dl|dt|dd|h[1-6]|tr|td|th|table|thead|tbody|blockquote|pre|section|article"
+    r"|header|footer|nav|aside|main|figure|figcaption|details|summary)(?=[\s/>])",
+    re.IGNORECASE,
+)
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_MARKUP_CHARS: Final = re.compile(r"[<>&]")
+_HREF_HINT: Final = re.compile(r"href", re.IGNORECASE)
+_URL: Final = re.compile(r"https?://[^\s<>\"'`{}|\\^]+", re.IGNORECASE)
+_URL_TRAILING: Final = ".,;:!?)]}'\"*"
+_HASHTAG: Final = re.compile(r"(?<![\w#&])#(\w[\w\-]*)")
+_MENTION: Final = re.compile(r"(?<![\w@.])@([A-Za-z0-9_][A-Za-z0-9_\-]*)")
+_WORD: Final = re.compile(r"[^\W\d_][\w'’\-]*[^\W_]|[^\W\d_]")
+
+
+def _drop_lone_surrogates(text: str) -> str:
+    # JSON may carry "\ud800" escapes: not encodable, so not publishable. Nothing of value is lost.
+    return text.encode("utf-8", "ignore").decode("utf-8")
+
+
+def _strip_once(text: str, form: UnicodeForm) -> str:
+    text = unicodedata.normalize(form, text)
+    text = _BLOCK_TAG.sub(r" <\1\2", text)
+    text = html.unescape(_STRIP_ALL.clean(text))
+    text = _CONTROL.sub(" ", text)
+    return " ".join(text.split())
+
+
+def _settle(text: str, form: UnicodeForm) -> str:
+    for _ in range(_MAX_PASSES):
+        cleaner = _strip_once(text, form)
+        if cleaner == text:
+            return text
+        text = cleaner
+    return " ".join(unicodedata.normalize(form, _MARKUP_CHARS.sub(" ", text)).split())
+
+
+def _hrefs(text: str) -> list[str]:
+    found: list[str] = []
+
+    def collect(tag: str, attribute: str, value: str) -> str | None:
+        if tag == "a" and attribute == "href":
+            candidate = value.strip()
+            if _URL.fullmatch(candidate):
+                found.append(candidate)
+        return None
+
+    nh3.clean(text, tags={"a"}, attributes={"a": {"href"}}, attribute_filter=collect, link_rel=None)
+    return found
+
+
+def clean_text(raw: str, form: UnicodeForm = "NFKC") -> str:
+    """Return ``raw`` as clean plain text; link targets hidden in markup are kept, appended if not visible."""
+    if not raw.isascii():
+        try:
+            raw.encode("utf-8")
+        except UnicodeEncodeError:
+            raw = _drop_lone_surrogates(raw)
+    hrefs = _hrefs(raw) if _HREF_HINT.search(raw) else []
+    text = _settle(raw, form)
+    missing = [href for href in dict.fromkeys(_settle(href, form) for href in hrefs) if href not in text]
+    if missing:
+        text = _settle(" ".join([text, *missing]), form)
+    return text
+
+
+def _canonical_link(url: str) -> str:
+    url = url.rstrip(_URL_TRAILING)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, parts.query, parts.fragment))
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(item for item in items if item))[:MAX_ITEMS]
+
+
+def extract_links(text: str) -> list[str]:
+    """Return the http(s) links in ``text``, canonical (lower-case scheme and host), in order, once each."""
+    return _unique([_canonical_link(match) for match in _URL.findall(text)])
+
+
+def extract_hashtags(text: str) -> list[str]:
+    """Return the hashtags (lower-case, without ``#``), in order, once each; links are not searched."""
+    prose = _URL.sub(" ", text)
+    return _unique([tag.strip("-").lower()[:64] for tag in _HASHTAG.findall(prose) if not tag.isdigit()])
+
+
+def extract_mentions(text: str) -> list[str]:
+    """Return the member ids mentioned with ``@``, in order, once each; e-mail addresses are not mentions."""
+    prose = _URL.sub(" ", text)
+    return _unique([name.rstrip("-")[:128] for name in _MENTION.findall(prose)])
+
+
+def _prose(text: str) -> str:
+    return _MENTION.sub(" ", _URL.sub(" ", text))
+
+
+def detect_language(text: str) -> str | None:
+    """Return the ISO 639-1 code of the text's language, or None when the text is too short to tell."""
+    prose = _prose(text)
+    if sum(char.isalpha() for char in prose[:200]) < _MIN_LETTERS_FOR_LANGUAGE:
+        return None
+    language, _score = py3langid.classify(prose[:_LANGUAGE_SAMPLE_CHARS])
+    return str(language)
+
+
+def extract_keywords(text: str, limit: int = MAX_KEYWORDS) -> list[str]:
+    """Return the most frequent meaningful words (stopwords, numbers and short words left out), most frequent first.
+
+    Ties are broken by first appearance, so the answer is deterministic.
+    """
+    words = [word for word in _WORD.findall(_prose(text).lower()) if len(word) >= 3 and word not in STOPWORDS]
+    counts = Counter(words)
+    first = {word: index for index, word in reversed(list(enumerate(words)))}
+    return sorted(counts, key=lambda word: (-counts[word], first[word]))[:limit]
+
+
+def warm_up() -> None:
+    """Load the language model now rather than on the first event (it takes about a second)."""
+    detect_language("warming up the language identifier with a sentence")
