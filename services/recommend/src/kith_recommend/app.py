@@ -1,0 +1,93 @@
+"""The recommend application: platform, read model, consumer and refresher, started and stopped in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from pymongo.errors import PyMongoError
+
+from kith_recommend import api
+from kith_recommend.consumer import ReadModelConsumer
+from kith_recommend.engine import Recommender
+from kith_recommend.settings import RecommendSettings
+from kith_recommend.store import Store
+from kith_shared.platform import Platform
+
+log = logging.getLogger(__name__)
+SERVICE = "recommend"
+
+
+async def _load_then_consume(recommender: Recommender, consumer: ReadModelConsumer) -> None:
+    """Load the read model (retrying while the database is unreachable), then consume for ever."""
+    delay = 0.5
+    while True:
+        try:
+            await recommender.store.ensure_indexes()
+            await recommender.load()
+            recommender.stale_reasons.pop("database", None)
+            break
+        except PyMongoError as exc:
+            recommender.stale_reasons["database"] = f"read model not loaded: {type(exc).__name__}"
+            log.warning("read model not loaded yet; database unreachable", extra={"error": repr(exc)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+    await consumer.run()
+
+
+async def _watch(platform: Platform, recommender: Recommender, interval: float = 2.0) -> None:
+    """Mark the model stale while the broker or the database is unreachable."""
+    while True:
+        results = await platform.readiness.run()
+        for name, result in results.items():
+            if result == "ok":
+                recommender.stale_reasons.pop(name, None)
+            else:
+                recommender.stale_reasons[name] = result
+        await asyncio.sleep(interval)
+
+
+def create_app(settings: RecommendSettings | None = None) -> FastAPI:
+    """Build the recommend service."""
+    settings = settings or RecommendSettings()
+    platform = Platform(settings, SERVICE)
+    recommender = Recommender(Store(platform.db), settings.ranking)
+    consumer = ReadModelConsumer(settings, recommender, platform.producer)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await platform.start()
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            tasks.append(asyncio.create_task(_load_then_consume(recommender, consumer), name="recommend-consume"))
+            tasks.append(
+                asyncio.create_task(
+                    recommender.refresh_forever(settings.refresh_interval_seconds), name="recommend-refresh"
+                )
+            )
+            tasks.append(asyncio.create_task(_watch(platform, recommender), name="recommend-watch"))
+            yield
+        finally:
+            for task in reversed(tasks):
+                task.cancel()
+            for task in reversed(tasks):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await platform.stop()
+
+    app = FastAPI(
+        title="Kith recommend",
+        version="0.1.0",
+        description="Communities to join, with reasons a person can read.",
+        lifespan=lifespan,
+    )
+    platform.install(app)
+    app.state.settings = settings
+    app.state.recommender = recommender
+    app.state.consumer = consumer
+    app.include_router(api.router())
+    return app

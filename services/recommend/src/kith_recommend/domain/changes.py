@@ -1,0 +1,206 @@
+"""Turn events into read-model changes: weighted edges and profile fields.
+
+The read model is a set of edges ``(tenant, kind, a, b) -> weight`` plus a few profiles. The same
+:class:`Change` list is written to the database and applied to the in-memory model, so both always
+agree and a rebuild from the topics gives the same model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+from kith_shared.events import Event
+from kith_shared.events import types as t
+
+
+class Edge(StrEnum):
+    """Kinds of weighted edges in the read model."""
+
+    MEMBER = "member"  # member -> community: joined (1)
+    ENGAGEMENT = "engagement"  # member -> community: scoring's engagement score
+    ACTIVITY = "activity"  # member -> community: weighted count of posts, comments, reactions, events
+    FOLLOWS = "follows"  # member -> member
+    INTERACTS = "interacts"  # member -> member replied to, reacted to or mentioned
+    TAG = "tag"  # member -> tag they write about (hashtags, keywords, post tags)
+    COMMUNITY_TAG = "ctag"  # community -> tag its posts are about
+    DISMISSED = "dismissed"  # member -> community
+    BLOCKED = "blocked"  # member -> community
+    OWNER = "owner"  # member -> community
+    SHOWN = "shown"  # member -> community
+    CLICKED = "clicked"  # member -> community
+    JOINS_DAY = "joinsday"  # community -> ISO day: joins that day (trending)
+
+
+class Profile(StrEnum):
+    """Kinds of profile documents in the read model."""
+
+    COMMUNITY = "community"  # name, topics, visibility
+    INTERESTS = "interests"  # a member's declared interests
+    CLOCK = "clock"  # the latest event time seen in the tenant
+
+
+#: Weight of one activity of a member in a community (how engaged it shows them to be).
+ACTIVITY_WEIGHTS: dict[str, float] = {
+    "post.created": 3.0,
+    "comment.created": 2.0,
+    "reaction.added": 1.0,
+    "post.viewed": 0.2,
+    "event.attended": 3.0,
+    "event.hosted": 5.0,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeChange:
+    """Set, add to, or remove one edge."""
+
+    tenant: str
+    kind: Edge
+    a: str
+    b: str
+    action: Literal["set", "inc", "unset"]
+    value: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileChange:
+    """Set profile fields (``max`` keeps the larger value of each field)."""
+
+    tenant: str
+    kind: Profile
+    id: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    mode: Literal["set", "max"] = "set"
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """Forget everything about a member."""
+
+    tenant: str
+    member_id: str
+
+
+Change = EdgeChange | ProfileChange | Erasure
+
+
+def _tags(features: Any, extra: list[str] | None = None) -> dict[str, float]:
+    """Weigh the tags a text is about: hashtags and explicit tags count double, keywords once."""
+    weights: dict[str, float] = {}
+    for tag in extra or []:
+        weights[normalize_tag(tag)] = weights.get(normalize_tag(tag), 0.0) + 2.0
+    if features is not None:
+        for tag in features.hashtags:
+            weights[normalize_tag(tag)] = weights.get(normalize_tag(tag), 0.0) + 2.0
+        for word in features.keywords:
+            weights[normalize_tag(word)] = weights.get(normalize_tag(word), 0.0) + 1.0
+    weights.pop("", None)
+    return weights
+
+
+def normalize_tag(tag: str) -> str:
+    """Return a tag in its canonical form: lower case, without the leading '#'."""
+    return tag.strip().lstrip("#").lower()
+
+
+def changes_for(event: Event) -> list[Change]:
+    """Return the read-model changes one event makes."""
+    tenant = event.tenant
+    clock = ProfileChange(tenant, Profile.CLOCK, "", {"now": event.time.timestamp()}, mode="max")
+    out: list[Change] = [clock]
+    match event:
+        case t.MemberJoinedEvent(data=d):
+            out.append(EdgeChange(tenant, Edge.MEMBER, d.member_id, d.community_id, "set"))
+            day = event.time.date().isoformat()
+            out.append(EdgeChange(tenant, Edge.JOINS_DAY, d.community_id, day, "inc"))
+            if d.invited_by:
+                out.append(EdgeChange(tenant, Edge.INTERACTS, d.member_id, d.invited_by, "inc"))
+        case t.MemberLeftEvent(data=d):
+            out.append(EdgeChange(tenant, Edge.MEMBER, d.member_id, d.community_id, "unset"))
+            out.append(EdgeChange(tenant, Edge.ENGAGEMENT, d.member_id, d.community_id, "unset"))
+            if d.reason == "banned":
+                out.append(EdgeChange(tenant, Edge.BLOCKED, d.member_id, d.community_id, "set"))
+        case t.PostCreatedEvent(data=d) | t.PostEditedEvent(data=d):
+            if event.type == "post.created":
+                weight = ACTIVITY_WEIGHTS["post.created"]
+                out.append(EdgeChange(tenant, Edge.ACTIVITY, d.member_id, d.community_id, "inc", weight))
+            for tag, w in _tags(d.text_features, d.tags).items():
+                out.append(EdgeChange(tenant, Edge.TAG, d.member_id, tag, "inc", w))
+                out.append(EdgeChange(tenant, Edge.COMMUNITY_TAG, d.community_id, tag, "inc", w))
+            out.extend(_mentions(tenant, d.member_id, d.text_features))
+        case t.CommentCreatedEvent(data=d):
+            weight = ACTIVITY_WEIGHTS["comment.created"]
+            out.append(EdgeChange(tenant, Edge.ACTIVITY, d.member_id, d.community_id, "inc", weight))
+            for tag, w in _tags(d.text_features).items():
+                out.append(EdgeChange(tenant, Edge.TAG, d.member_id, tag, "inc", w))
+                out.append(EdgeChange(tenant, Edge.COMMUNITY_TAG, d.community_id, tag, "inc", w))
+            if d.replied_to_member_id and d.replied_to_member_id != d.member_id:
+                out.append(EdgeChange(tenant, Edge.INTERACTS, d.member_id, d.replied_to_member_id, "inc", 2.0))
+            out.extend(_mentions(tenant, d.member_id, d.text_features))
+        case t.ReactionAddedEvent(data=d):
+            weight = ACTIVITY_WEIGHTS["reaction.added"]
+            out.append(EdgeChange(tenant, Edge.ACTIVITY, d.member_id, d.community_id, "inc", weight))
+            if d.target_member_id and d.target_member_id != d.member_id:
+                out.append(EdgeChange(tenant, Edge.INTERACTS, d.member_id, d.target_member_id, "inc", 1.0))
+        case t.PostViewedEvent(data=d):
+            weight = ACTIVITY_WEIGHTS["post.viewed"]
+            out.append(EdgeChange(tenant, Edge.ACTIVITY, d.member_id, d.community_id, "inc", weight))
+        case t.EventAttendedEvent(data=d) | t.EventHostedEvent(data=d):
+            weight = ACTIVITY_WEIGHTS[event.type]
+            out.append(EdgeChange(tenant, Edge.ACTIVITY, d.member_id, d.community_id, "inc", weight))
+        case t.MemberFollowedEvent(data=d):
+            if d.followed_member_id != d.member_id:
+                out.append(EdgeChange(tenant, Edge.FOLLOWS, d.member_id, d.followed_member_id, "set"))
+        case t.MemberUnfollowedEvent(data=d):
+            out.append(EdgeChange(tenant, Edge.FOLLOWS, d.member_id, d.followed_member_id, "unset"))
+        case t.CommunityCreatedEvent(data=d):
+            fields: dict[str, Any] = {
+                "name": d.name,
+                "topics": [normalize_tag(x) for x in d.topics],
+                "visibility": d.visibility,
+                "created": event.time.timestamp(),
+            }
+            out.append(ProfileChange(tenant, Profile.COMMUNITY, d.community_id, fields))
+            if d.owner_id:
+                out.append(EdgeChange(tenant, Edge.OWNER, d.owner_id, d.community_id, "set"))
+        case t.CommunityUpdatedEvent(data=d):
+            fields = {"name": d.name, "visibility": d.visibility}
+            if d.topics is not None:
+                fields["topics"] = [normalize_tag(x) for x in d.topics]
+            fields = {k: v for k, v in fields.items() if v is not None}
+            if fields:
+                out.append(ProfileChange(tenant, Profile.COMMUNITY, d.community_id, fields))
+        case t.MemberRoleSetEvent(data=d):
+            if d.community_id is not None:
+                action: Literal["set", "unset"] = "set" if d.role == "owner" else "unset"
+                out.append(EdgeChange(tenant, Edge.OWNER, d.member_id, d.community_id, action))
+        case t.MemberBlockedEvent(data=d):
+            out.append(EdgeChange(tenant, Edge.BLOCKED, d.member_id, d.community_id, "set"))
+        case t.InterestsDeclaredEvent(data=d):
+            interests = sorted({normalize_tag(x) for x in d.interests} - {""})
+            out.append(ProfileChange(tenant, Profile.INTERESTS, d.member_id, {"interests": interests}))
+        case t.RecommendationShownEvent(data=d):
+            out.append(EdgeChange(tenant, Edge.SHOWN, d.member_id, d.community_id, "inc"))
+        case t.RecommendationClickedEvent(data=d):
+            out.append(EdgeChange(tenant, Edge.CLICKED, d.member_id, d.community_id, "inc"))
+        case t.RecommendationDismissedEvent(data=d):
+            out.append(EdgeChange(tenant, Edge.DISMISSED, d.member_id, d.community_id, "set"))
+        case t.MemberErasedEvent(data=d):
+            out.append(Erasure(tenant, d.member_id))
+        case t.EngagementChangedEvent(data=d):
+            if d.state == "erased":
+                out.append(EdgeChange(tenant, Edge.ENGAGEMENT, d.member_id, d.community_id, "unset"))
+            else:
+                out.append(EdgeChange(tenant, Edge.ENGAGEMENT, d.member_id, d.community_id, "set", d.score))
+        case _:
+            pass
+    return out
+
+
+def _mentions(tenant: str, member_id: str, features: Any) -> list[Change]:
+    if features is None:
+        return []
+    mentioned = {normalize_tag(m) for m in features.mentions} - {"", member_id}
+    return [EdgeChange(tenant, Edge.INTERACTS, member_id, m, "inc", 1.0) for m in sorted(mentioned)]

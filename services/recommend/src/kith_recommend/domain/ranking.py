@@ -1,0 +1,353 @@
+"""Rank communities for a member, and similar communities for a community, with readable reasons.
+
+Sources, each scaled to 0..1 for the member and blended with the weights of :class:`RankingSettings`:
+
+- co-membership: a random walk member -> their communities -> those communities' members -> the
+  communities those members joined (each step weighted by engagement and divided by degree), divided
+  by ``size^beta`` so that the largest rooms do not win by size alone (RP3beta);
+- social: communities where the members one follows or interacts with are members, weighted by how
+  active they are there;
+- topic affinity: cosine between the member's declared interests and what they write (hashtags,
+  keywords) and a community's topics and what is written in it;
+- trending: joins decayed with a half-life, relative to size;
+- popularity: a small prior that also serves cold start and unknown members.
+
+The blend is then multiplied by how active a community's members are (likely engagement), a boost
+for small, active communities, and feedback (dismissed: never; shown often without a click: less).
+Maximal marginal relevance picks the final list so that it is not ten copies of one interest.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import sparse
+
+from kith_recommend.domain.model import CompiledModel, MemberProfile, Vector, membership_weight
+from kith_recommend.settings import RankingSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a community is suggested, for a person to read."""
+
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """One suggested community."""
+
+    community_id: str
+    name: str
+    score: float
+    members: int
+    reasons: list[Reason] = field(default_factory=list)
+    sources: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Scores:
+    co: Vector
+    social: Vector
+    topic: Vector
+    member_topics: dict[int, float]
+    total: Vector
+
+
+def _scaled(v: Vector) -> Vector:
+    top = float(v.max()) if v.size else 0.0
+    return v / top if top > 0 else v
+
+
+def _dense(row: object, n: int) -> Vector:
+    if sparse.issparse(row):
+        row = row.toarray()  # type: ignore[attr-defined]
+    out = np.asarray(row, dtype=np.float64).ravel()
+    return out if out.size == n else np.zeros(n)
+
+
+def member_topic_vector(model: CompiledModel, profile: MemberProfile) -> dict[int, float]:
+    """Return the member's affinity per known tag: declared interests and (log-scaled) what they write."""
+    weights: dict[int, float] = {}
+    for tag in profile.interests:
+        i = model.vocabulary.get(tag)
+        if i is not None:
+            weights[i] = weights.get(i, 0.0) + 2.0
+    for tag, w in profile.tags.items():
+        i = model.vocabulary.get(tag)
+        if i is not None:
+            weights[i] = weights.get(i, 0.0) + math.log1p(w)
+    norm = math.sqrt(sum(w * w for w in weights.values()))
+    return {i: w / norm for i, w in weights.items()} if norm > 0 else {}
+
+
+def social_ties(profile: MemberProfile) -> dict[str, float]:
+    """Return the members one is tied to, weighted: a follow counts 1, interactions log-scaled."""
+    ties = dict.fromkeys(profile.follows, 1.0)
+    for other, w in profile.interacts.items():
+        ties[other] = ties.get(other, 0.0) + math.log1p(w)
+    ties.pop(profile.member_id, None)
+    return ties
+
+
+def _score(model: CompiledModel, profile: MemberProfile, params: RankingSettings) -> _Scores:
+    n = model.n
+    penalty = model.size_penalty(params.popularity_penalty)
+    co = np.zeros(n)
+    joined = [(model.index[c], w) for c, w in profile.joined.items() if c in model.index]
+    if joined and params.co_membership_weight > 0:
+        idx = np.fromiter((i for i, _ in joined), dtype=np.int64)
+        weights = np.fromiter((w for _, w in joined), dtype=np.float64)
+        mine = np.array(
+            [
+                membership_weight(profile.engagement.get(model.ids[i], 0.0), profile.activity.get(model.ids[i], 0.0))
+                for i in idx
+            ]
+        )
+        weights = weights * mine / np.maximum(model.size[idx], 1.0)
+        co = _dense(sparse.csr_matrix(weights) @ model.co[idx], n) * penalty
+    social = np.zeros(n)
+    ties = social_ties(profile)
+    if ties and params.social_weight > 0:
+        known = [(model.member_index[m], w) for m, w in ties.items() if m in model.member_index]
+        if known:
+            idx = np.fromiter((i for i, _ in known), dtype=np.int64)
+            weights = np.fromiter((w for _, w in known), dtype=np.float64) / model.member_degree[idx]
+            social = _dense(sparse.csr_matrix(weights) @ model.memberships[idx], n) * penalty
+    member_topics = member_topic_vector(model, profile)
+    topic = np.zeros(n)
+    if member_topics and params.topic_weight > 0:
+        vec = np.zeros(model.topic_matrix.shape[1])
+        for i, w in member_topics.items():
+            vec[i] = w
+        topic = model.topic_matrix @ vec
+    total = (
+        params.co_membership_weight * _scaled(co)
+        + params.social_weight * _scaled(social)
+        + params.topic_weight * _scaled(topic)
+        + params.trending_weight * model.trend
+        + params.popularity_weight * model.popularity
+    )
+    smallness = np.minimum(1.0, params.small_community_size / np.maximum(model.size, 1.0))
+    total = total * (1.0 + params.engagement_weight * model.active)
+    total = total * (1.0 + params.small_community_boost * smallness * model.active)
+    return _Scores(co=co, social=social, topic=topic, member_topics=member_topics, total=total)
+
+
+def _excluded(model: CompiledModel, profile: MemberProfile) -> list[int]:
+    """Return the indices never to suggest: joined, dismissed, owned, blocked."""
+    out = []
+    for c in (*profile.joined, *profile.dismissed, *profile.owned, *profile.blocked):
+        i = model.index.get(c)
+        if i is not None:
+            out.append(i)
+    return out
+
+
+def _feedback(model: CompiledModel, profile: MemberProfile, total: Vector) -> None:
+    """Lower communities shown again and again without a click; raise clicked ones a little."""
+    for c, shown in profile.shown.items():
+        i = model.index.get(c)
+        if i is not None and not profile.clicked.get(c):
+            total[i] *= max(0.5, 0.9 ** max(0.0, shown - 2.0))
+    for c in profile.clicked:
+        i = model.index.get(c)
+        if i is not None:
+            total[i] *= 1.1
+
+
+def similarities(model: CompiledModel, a: int, others: np.ndarray) -> tuple[Vector, Vector]:
+    """Return how alike community ``a`` is to each of ``others``: co-membership cosine, and topic cosine."""
+    co_row = _dense(model.co[a], model.n)[others]
+    denom = np.sqrt(max(model.co_diag[a], 1e-12) * np.maximum(model.co_diag[others], 1e-12))
+    topic_sim = _dense(model.topic_matrix[others] @ model.topic_matrix[a].T, len(others))
+    return co_row / denom, topic_sim
+
+
+def similarity(model: CompiledModel, a: int, others: np.ndarray) -> Vector:
+    """Return how alike community ``a`` is to each of ``others`` (0..1), by members or by topics."""
+    co_sim, topic_sim = similarities(model, a, others)
+    return np.asarray(np.maximum(co_sim, topic_sim), dtype=np.float64)
+
+
+def mmr(model: CompiledModel, candidates: np.ndarray, relevance: Vector, k: int, lam: float) -> list[int]:
+    """Pick ``k`` of ``candidates`` by maximal marginal relevance (``lam`` = 1: relevance only)."""
+    if lam >= 1.0 or len(candidates) <= 1:
+        return [int(i) for i in candidates[:k]]
+    rel = relevance[candidates]
+    rel = rel / rel.max() if rel.max() > 0 else rel
+    sims = np.vstack([similarity(model, int(c), candidates) for c in candidates])
+    chosen: list[int] = []
+    max_sim = np.zeros(len(candidates))
+    available = np.ones(len(candidates), dtype=bool)
+    for _ in range(min(k, len(candidates))):
+        value = np.where(available, lam * rel - (1.0 - lam) * max_sim, -np.inf)
+        pick = int(np.argmax(value))
+        chosen.append(int(candidates[pick]))
+        available[pick] = False
+        max_sim = np.maximum(max_sim, sims[pick])
+    return chosen
+
+
+def top_candidates(total: Vector, eligible: np.ndarray, pool: int) -> np.ndarray:
+    """Return the indices of the ``pool`` best eligible scores, best first."""
+    masked = np.where(eligible, total, -np.inf)
+    count = int(eligible.sum())
+    pool = min(pool, count)
+    if pool <= 0:
+        return np.zeros(0, dtype=np.int64)
+    part = np.argpartition(-masked, pool - 1)[:pool]
+    return np.asarray(part[np.argsort(-masked[part], kind="stable")], dtype=np.int64)
+
+
+def suggest(
+    model: CompiledModel, profile: MemberProfile, params: RankingSettings, limit: int, *, explain: bool = True
+) -> list[Suggestion]:
+    """Rank communities for a member: never one they joined, dismissed, own, are blocked from, or may not see."""
+    if model.n == 0 or limit <= 0:
+        return []
+    scores = _score(model, profile, params)
+    total = scores.total.copy()
+    _feedback(model, profile, total)
+    eligible = model.visible.copy()
+    eligible[_excluded(model, profile)] = False
+    candidates = top_candidates(total, eligible, max(params.candidate_pool, limit))
+    chosen = mmr(model, candidates, total, limit, params.mmr_lambda)
+    reasons = _Explainer(model, profile, scores) if explain else None
+    return [
+        Suggestion(
+            community_id=model.ids[i],
+            name=model.names[i],
+            score=round(float(total[i]), 6),
+            members=int(model.size[i]),
+            reasons=reasons.reasons(i) if reasons else [],
+            sources=reasons.sources(i) if reasons else {},
+        )
+        for i in chosen
+    ]
+
+
+def similar(model: CompiledModel, community_id: str, limit: int) -> list[Suggestion]:
+    """Return the communities most like one (co-membership cosine, shared topics); raise KeyError if unknown."""
+    a = model.index[community_id]
+    others = np.flatnonzero(model.visible)
+    others = others[others != a]
+    if others.size == 0 or limit <= 0:
+        return []
+    sims = np.zeros(model.n)
+    co_sim, topic_sim = similarities(model, a, others)
+    sims[others] = co_sim + 0.5 * topic_sim
+    eligible = np.zeros(model.n, dtype=bool)
+    eligible[others] = True
+    eligible &= sims > 0
+    chosen = top_candidates(sims, eligible, limit)
+    return [
+        Suggestion(
+            community_id=model.ids[i],
+            name=model.names[i],
+            score=round(float(sims[i]), 6),
+            members=int(model.size[i]),
+            reasons=_similar_reasons(model, a, int(i)),
+        )
+        for i in chosen
+    ]
+
+
+def shared_members(model: CompiledModel, a: int, b: int) -> int:
+    """Count the members two communities have in common."""
+    col = model.members_of
+    left = col.indices[col.indptr[a] : col.indptr[a + 1]]
+    right = col.indices[col.indptr[b] : col.indptr[b + 1]]
+    return int(np.intersect1d(left, right, assume_unique=True).size)
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _similar_reasons(model: CompiledModel, a: int, b: int) -> list[Reason]:
+    out = []
+    common = shared_members(model, a, b)
+    if common:
+        out.append(Reason("co_membership", f"{_plural(common, 'member', 'members')} in common"))
+    shared = [t for t in model.topics[b] if t in set(model.topics[a])]
+    if shared:
+        out.append(Reason("topic", "also about " + ", ".join(f"#{t}" for t in shared[:3])))
+    return out
+
+
+class _Explainer:
+    """Readable reasons for the communities picked, computed only for those."""
+
+    def __init__(self, model: CompiledModel, profile: MemberProfile, scores: _Scores) -> None:
+        self.model = model
+        self.profile = profile
+        self.scores = scores
+        self.joined = [model.index[c] for c in profile.joined if c in model.index]
+        self.followed = [model.member_index[m] for m in profile.follows if m in model.member_index]
+        self.interacted = [
+            model.member_index[m] for m in profile.interacts if m in model.member_index and m not in profile.follows
+        ]
+        self.vocabulary = {i: t for t, i in model.vocabulary.items()} if scores.member_topics else {}
+
+    def sources(self, i: int) -> dict[str, float]:
+        s = self.scores
+        return {
+            "co_membership": round(float(s.co[i]), 6),
+            "social": round(float(s.social[i]), 6),
+            "topic": round(float(s.topic[i]), 6),
+            "trending": round(float(self.model.trend[i]), 6),
+            "popularity": round(float(self.model.popularity[i]), 6),
+        }
+
+    def _count_members(self, members: list[int], i: int) -> int:
+        if not members:
+            return 0
+        column = self.model.members_of
+        inside = column.indices[column.indptr[i] : column.indptr[i + 1]]
+        return int(np.isin(np.asarray(members), inside).sum())
+
+    def reasons(self, i: int) -> list[Reason]:
+        m = self.model
+        out: list[Reason] = []
+        replied = self._count_members(self.interacted, i)
+        if replied:
+            verb = "is" if replied == 1 else "are"
+            out.append(Reason("social", f"{_plural(replied, 'person', 'people')} you replied to {verb} active here"))
+        followed = self._count_members(self.followed, i)
+        if followed:
+            verb = "is a member" if followed == 1 else "are members"
+            out.append(Reason("social", f"{_plural(followed, 'person', 'people')} you follow {verb} here"))
+        if self.scores.co[i] > 0 and self.joined:
+            contributions = [float(m.co[j, i]) / max(m.size[j], 1.0) for j in self.joined]
+            best = self.joined[int(np.argmax(contributions))]
+            if max(contributions) > 0:
+                out.append(Reason("co_membership", f"members of {m.names[best]} also joined this"))
+        if self.scores.topic[i] > 0:
+            out.extend(self._topic_reason(i))
+        if m.trend[i] >= 0.5 and m.recent_joins[i] >= 3:
+            out.append(Reason("trending", "growing fast this week"))
+        small = m.size[i] <= 50 and m.active[i] >= 0.5
+        if small and out:
+            out.append(Reason("small", f"a small, active community ({_plural(int(m.size[i]), 'member', 'members')})"))
+        if not out:
+            text = "popular with members like you" if self.joined else "popular in this network right now"
+            out.append(Reason("popularity", text))
+        return out
+
+    def _topic_reason(self, i: int) -> list[Reason]:
+        row = self.model.topic_matrix[i]
+        best_tag, best = None, 0.0
+        for col, w in zip(row.indices, row.data, strict=True):
+            mine = self.scores.member_topics.get(int(col), 0.0)
+            if mine * w > best:
+                best_tag, best = self.vocabulary.get(int(col)), mine * w
+        if best_tag is None:
+            return []
+        if best_tag in self.profile.tags:
+            return [Reason("topic", f"close to #{best_tag}, which you post about")]
+        return [Reason("topic", f"matches your interest in #{best_tag}")]

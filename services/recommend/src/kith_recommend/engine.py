@@ -1,0 +1,125 @@
+"""Per-tenant models in memory: loaded from the read model, updated by the consumer, compiled in the background."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+
+from kith_recommend.domain.changes import Change
+from kith_recommend.domain.model import CompiledModel, MemberProfile, TenantState, compile_model
+from kith_recommend.domain.ranking import Suggestion, similar, suggest
+from kith_recommend.settings import RankingSettings
+from kith_recommend.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class UnknownCommunity(KeyError):
+    """The community is not in the tenant's model."""
+
+
+class Recommender:
+    """Holds every tenant's live state and compiled model; answers suggestion requests from memory.
+
+    The consumer applies changes under :attr:`lock`; compiling (in a worker thread) holds the same
+    lock, so a compile never sees a half-applied batch. Requests only read.
+    """
+
+    def __init__(self, store: Store, ranking: RankingSettings) -> None:
+        self.store = store
+        self.ranking = ranking
+        self.states: dict[str, TenantState] = {}
+        self.models: dict[str, CompiledModel] = {}
+        self.applied: dict[str, int] = {}
+        self.lock = asyncio.Lock()
+        self.loaded = False
+        self.stale_reasons: dict[str, str] = {}
+        self.last_refresh_seconds: float = 0.0
+
+    @property
+    def stale_reason(self) -> str | None:
+        """Return why the model may be behind (a dependency unreachable), or None when it is current."""
+        if not self.loaded:
+            return "read model not loaded yet"
+        if self.stale_reasons:
+            return "; ".join(f"{name}: {reason}" for name, reason in sorted(self.stale_reasons.items()))
+        return None
+
+    async def load(self) -> None:
+        """Load every tenant's read model from the database and compile it."""
+        states = {tenant: await self.store.load(tenant) for tenant in await self.store.tenants()}
+        async with self.lock:
+            self.states = states
+            for tenant, state in states.items():
+                self.models[tenant] = await asyncio.to_thread(
+                    compile_model, state, self.ranking.trending_half_life_days
+                )
+            self.loaded = True
+        log.info("read model loaded", extra={"tenants": len(states)})
+
+    def state(self, tenant: str) -> TenantState:
+        """Return a tenant's live state (empty for a tenant never seen)."""
+        found = self.states.get(tenant)
+        if found is None:
+            found = self.states[tenant] = TenantState(tenant)
+        return found
+
+    def apply(self, changes: Iterable[Change]) -> None:
+        """Apply durable changes to the live state; call with :attr:`lock` held."""
+        for change in changes:
+            self.state(change.tenant).apply(change)
+            self.applied[change.tenant] = self.applied.get(change.tenant, 0) + 1
+
+    def model(self, tenant: str) -> CompiledModel:
+        """Return a tenant's compiled model (compiling one now if there is none yet)."""
+        found = self.models.get(tenant)
+        if found is None:
+            found = self.models[tenant] = compile_model(self.state(tenant), self.ranking.trending_half_life_days)
+        return found
+
+    async def refresh(self, tenants: Iterable[str] | None = None) -> list[str]:
+        """Recompile the tenants whose state changed since their last compile; return them."""
+        started = time.perf_counter()
+        done = []
+        async with self.lock:
+            for tenant in list(tenants if tenants is not None else self.states):
+                state = self.states.get(tenant)
+                current = self.models.get(tenant)
+                if state is None or (current is not None and current.version == state.version):
+                    continue
+                half_life = self.ranking.trending_half_life_days
+                self.models[tenant] = await asyncio.to_thread(compile_model, state, half_life)
+                done.append(tenant)
+        if done:
+            self.last_refresh_seconds = time.perf_counter() - started
+        return done
+
+    async def refresh_forever(self, interval: float) -> None:
+        """Recompile changed tenants every ``interval`` seconds."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.refresh()
+            except Exception:  # a failed compile must not stop later ones; the last model keeps serving
+                log.exception("model refresh failed")
+
+    def profile(self, tenant: str, member_id: str) -> MemberProfile:
+        """Return a member's profile as of now."""
+        return self.state(tenant).profile(member_id)
+
+    def suggest(self, tenant: str, member_id: str, limit: int, *, explain: bool) -> list[Suggestion]:
+        """Rank communities for a member of a tenant."""
+        return suggest(self.model(tenant), self.profile(tenant, member_id), self.ranking, limit, explain=explain)
+
+    def similar(self, tenant: str, community_id: str, limit: int) -> list[Suggestion]:
+        """Return communities like one; raise :class:`UnknownCommunity` when the tenant has no such community."""
+        model = self.model(tenant)
+        if community_id not in model.index:
+            state = self.state(tenant)
+            if community_id in state.communities:
+                model = self.models[tenant] = compile_model(state, self.ranking.trending_half_life_days)
+            else:
+                raise UnknownCommunity(community_id)
+        return similar(model, community_id, limit)

@@ -1,0 +1,96 @@
+"""Rebuild the read model from the topics, from scratch."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import TopicPartition
+
+from kith_recommend.consumer import plan_batch
+from kith_recommend.domain.model import TenantState, compile_model
+from kith_recommend.settings import RecommendSettings
+from kith_recommend.store import Store
+from kith_shared.kafka import make_consumer
+from kith_shared.mongo import make_mongo_client
+from kith_shared.topics import ACTIVITY, ENGAGEMENT
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RebuildReport:
+    """What a rebuild read and wrote, and how long it took."""
+
+    records: int = 0
+    changes: int = 0
+    dead_letters: int = 0
+    tenants: dict[str, int] = field(default_factory=dict)
+    read_seconds: float = 0.0
+    compile_seconds: float = 0.0
+    seconds: float = 0.0  # read and compile, without the final quiet polls
+
+
+async def rebuild(
+    settings: RecommendSettings, *, write: bool = True, batch: int = 5_000, idle_polls: int = 4
+) -> RebuildReport:
+    """Drop the read model and replay the activity and engagement topics into it, up to their current end.
+
+    Stop the service first (it loads the rebuilt model when it starts again). Reading stops once no
+    record arrived for ``idle_polls`` half-second polls. Records that cannot be decoded were
+    dead-lettered when first consumed; here they are only counted.
+    """
+    started = time.perf_counter()
+    report = RebuildReport()
+    kafka = settings.kafka
+    consumer = make_consumer(kafka, group=None, max_poll_records=batch, max_partition_fetch_bytes=8 * 1024 * 1024)
+    mongo = make_mongo_client(settings.mongo, app_name="recommend-rebuild")
+    store = Store(mongo[settings.mongo.database])
+    states: dict[str, TenantState] = {}
+    try:
+        await consumer.start()
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in (kafka.topic(ACTIVITY), kafka.topic(ENGAGEMENT))
+            for p in sorted(consumer.partitions_for_topic(topic) or [])
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        if write:
+            await store.ensure_indexes()
+            await store.drop()
+        # Read until the topics stay quiet: end offsets are not reliable on every Kafka-compatible broker.
+        idle = 0
+        last_record_at = started
+        while idle < idle_polls:
+            fetched = await consumer.getmany(timeout_ms=500, max_records=batch)
+            records: list[Any] = [r for recs in fetched.values() for r in recs]
+            idle = 0 if records else idle + 1
+            if not records:
+                continue
+            changes, letters = plan_batch(records)
+            report.records += len(records)
+            report.changes += len(changes)
+            report.dead_letters += len(letters)
+            if write and changes:
+                await store.write(changes)
+            last_record_at = time.perf_counter()
+            for change in changes:
+                state = states.get(change.tenant)
+                if state is None:
+                    state = states[change.tenant] = TenantState(change.tenant)
+                state.apply(change)
+        report.read_seconds = last_record_at - started
+        compiled = time.perf_counter()
+        for tenant, state in states.items():
+            model = compile_model(state, settings.ranking.trending_half_life_days)
+            report.tenants[tenant] = model.n
+        report.compile_seconds = time.perf_counter() - compiled
+    finally:
+        await consumer.stop()
+        await mongo.close()
+    report.seconds = report.read_seconds + report.compile_seconds
+    log.info("read model rebuilt", extra={"records": report.records, "seconds": round(report.seconds, 2)})
+    return report

@@ -1,0 +1,130 @@
+"""The read model in MongoDB: one collection of weighted edges, one of profiles, all tenant-scoped.
+
+Documents are keyed ``tenant|kind|a|b`` so that every change is an idempotent upsert, set or
+delete, batched in one ``bulk_write`` per consumed batch. Loading streams one tenant's documents
+back into a :class:`TenantState`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any, Final
+
+from pymongo import DeleteMany, DeleteOne, UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+
+from kith_recommend.domain.changes import Change, Edge, EdgeChange, Erasure, Profile, ProfileChange
+from kith_recommend.domain.model import TenantState
+from kith_shared.mongo import Document
+
+log = logging.getLogger(__name__)
+
+EDGES: Final = "edges"
+PROFILES: Final = "profiles"
+_MEMBER_TO_MEMBER: Final = (Edge.FOLLOWS.value, Edge.INTERACTS.value)
+
+WriteOp = UpdateOne | DeleteOne | DeleteMany
+
+
+def _edge_id(tenant: str, kind: str, a: str, b: str) -> str:
+    return f"{tenant}|{kind}|{a}|{b}"
+
+
+def operations(changes: Iterable[Change]) -> list[WriteOp]:
+    """Translate read-model changes into bulk-write operations."""
+    ops: list[WriteOp] = []
+    for change in changes:
+        if isinstance(change, EdgeChange):
+            key = {"_id": _edge_id(change.tenant, change.kind.value, change.a, change.b)}
+            doc = {"tenant": change.tenant, "kind": change.kind.value, "a": change.a, "b": change.b}
+            if change.action == "unset":
+                ops.append(DeleteOne(key))
+            elif change.action == "set":
+                ops.append(UpdateOne(key, {"$set": {**doc, "w": change.value}}, upsert=True))
+            else:
+                ops.append(UpdateOne(key, {"$set": doc, "$inc": {"w": change.value}}, upsert=True))
+        elif isinstance(change, ProfileChange):
+            key = {"_id": f"{change.tenant}|{change.kind.value}|{change.id}"}
+            base = {"tenant": change.tenant, "kind": change.kind.value, "id": change.id}
+            values = {f"f.{name}": value for name, value in change.fields.items()}
+            update: dict[str, Any] = (
+                {"$set": base, "$max": values} if change.mode == "max" else {"$set": {**base, **values}}
+            )
+            ops.append(UpdateOne(key, update, upsert=True))
+        else:
+            ops.extend(_erasure(change))
+    return ops
+
+
+def _erasure(change: Erasure) -> list[WriteOp]:
+    return [
+        DeleteMany({"tenant": change.tenant, "a": change.member_id}),
+        DeleteMany({"tenant": change.tenant, "kind": {"$in": list(_MEMBER_TO_MEMBER)}, "b": change.member_id}),
+        DeleteOne({"_id": f"{change.tenant}|{Profile.INTERESTS.value}|{change.member_id}"}),
+    ]
+
+
+class Store:
+    """Reads and writes the recommend read model."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.db = db
+
+    async def ensure_indexes(self) -> None:
+        """Create the indexes loading and erasure rely on."""
+        await self.db[EDGES].create_index([("tenant", 1), ("kind", 1), ("a", 1)])
+        await self.db[EDGES].create_index([("tenant", 1), ("b", 1)])
+        await self.db[PROFILES].create_index([("tenant", 1), ("kind", 1)])
+
+    async def write(self, changes: list[Change]) -> int:
+        """Write changes in one unordered-safe bulk per collection; return the operations sent."""
+        edge_ops: list[WriteOp] = []
+        profile_ops: list[WriteOp] = []
+        for change in changes:
+            target = edge_ops if isinstance(change, EdgeChange) else profile_ops
+            if isinstance(change, Erasure):
+                ops = _erasure(change)
+                edge_ops.extend(ops[:2])
+                profile_ops.append(ops[2])
+            else:
+                target.extend(operations([change]))
+        # Order matters within a batch (a join then a leave), so each bulk is ordered.
+        if edge_ops:
+            await self.db[EDGES].bulk_write(edge_ops, ordered=True)
+        if profile_ops:
+            await self.db[PROFILES].bulk_write(profile_ops, ordered=True)
+        return len(edge_ops) + len(profile_ops)
+
+    async def tenants(self) -> list[str]:
+        """List the tenants with a read model."""
+        found = await self.db[PROFILES].distinct("tenant") + await self.db[EDGES].distinct("tenant")
+        return sorted(set(found))
+
+    async def load(self, tenant: str) -> TenantState:
+        """Load one tenant's read model into memory."""
+        state = TenantState(tenant)
+        edges = state.edges
+        async for doc in self.db[EDGES].find({"tenant": tenant}, {"_id": 0, "kind": 1, "a": 1, "b": 1, "w": 1}):
+            try:
+                kind = Edge(doc["kind"])
+            except ValueError:
+                log.warning("unknown edge kind in the read model", extra={"kind": doc.get("kind")})
+                continue
+            edges[kind].setdefault(doc["a"], {})[doc["b"]] = float(doc.get("w", 1.0))
+        async for doc in self.db[PROFILES].find({"tenant": tenant}):
+            fields = doc.get("f", {})
+            profile_kind = doc.get("kind")
+            if profile_kind == Profile.CLOCK.value:
+                state.now = float(fields.get("now", 0.0))
+            elif profile_kind == Profile.INTERESTS.value:
+                state.interests[doc["id"]] = list(fields.get("interests", []))
+            elif profile_kind == Profile.COMMUNITY.value:
+                state.communities[doc["id"]] = dict(fields)
+        return state
+
+    async def drop(self, tenant: str | None = None) -> None:
+        """Delete the read model, of one tenant or all."""
+        query: dict[str, Any] = {} if tenant is None else {"tenant": tenant}
+        await self.db[EDGES].delete_many(query)
+        await self.db[PROFILES].delete_many(query)
