@@ -1,0 +1,88 @@
+"""The scoring app: platform, store, consumer and routes, started and stopped by the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pymongo.errors import PyMongoError
+
+from kith_scoring.api import build_router
+from kith_scoring.consumer import ScoringConsumer
+from kith_scoring.settings import ScoringSettings
+from kith_scoring.store import ScoringStore
+from kith_shared.errors import error_body
+from kith_shared.platform import Platform
+
+log = logging.getLogger(__name__)
+
+
+async def _ensure_indexes(store: ScoringStore) -> None:
+    delay = 0.5
+    while True:
+        try:
+            await store.ensure_indexes()
+            return
+        except PyMongoError as exc:
+            log.warning("indexes not ensured yet; database unreachable", extra={"error": str(exc)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def create_app(settings: ScoringSettings | None = None) -> FastAPI:
+    """Build the scoring service."""
+    settings = settings or ScoringSettings()
+
+    # Nothing here connects: the clients connect lazily and the producer starts in the lifespan.
+    platform = Platform(settings, "scoring")
+    store = ScoringStore(
+        platform.mongo,
+        platform.db,
+        erasure_salt=settings.erasure_salt.get_secret_value(),
+        recent_events=settings.recent_events,
+    )
+    consumer = ScoringConsumer(settings, store, platform.producer)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        indexes: asyncio.Task[None] | None = None
+        try:
+            await platform.start()
+            indexes = asyncio.create_task(_ensure_indexes(store), name="scoring-indexes")
+            if settings.consume:
+                platform.readiness.add("consumer", consumer.check)
+                await consumer.start()
+            yield
+        finally:
+            await consumer.stop()
+            if indexes is not None:
+                indexes.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await indexes
+            await platform.stop()
+
+    app = FastAPI(
+        title="Kith scoring",
+        version="0.1.0",
+        description="Engagement metrics per member, community and member in community, with explanations.",
+        lifespan=lifespan,
+    )
+    platform.install(app)
+    app.state.store = store
+    app.state.consumer = consumer
+    app.include_router(build_router(settings.quiet_days))
+
+    @app.exception_handler(PyMongoError)
+    async def _database_down(_: Request, exc: PyMongoError) -> JSONResponse:
+        log.warning("database error while answering", extra={"error": str(exc)})
+        return JSONResponse(
+            error_body("unavailable", "the metrics store is unreachable; retry shortly"),
+            503,
+            headers={"Retry-After": "5"},
+        )
+
+    return app

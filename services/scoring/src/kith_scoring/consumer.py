@@ -1,0 +1,295 @@
+"""The consumer of the activity topic: batches applied effectively once, changes published.
+
+Each poll returns up to ``batch_max_records`` records from the partitions this process owns. They
+are decoded (undecodable or unnormalized records go to the dead-letter topic, with the reason,
+before anything else happens, so a bad record never blocks its partition), applied in one database
+transaction together with each partition's progress (see :meth:`ScoringStore.apply`), and only then
+are the Kafka offsets committed. A crash anywhere replays the batch, and the replay changes nothing.
+
+The engagement changes a batch causes are written in the same transaction to an outbox, published
+after the commit, and removed once the broker acknowledged them; a crash in between publishes them
+at the next start (at least once, each with a stable id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from pymongo.errors import PyMongoError
+
+from kith_scoring.domain.effects import identity_hash
+from kith_scoring.domain.metrics import slipping_away
+from kith_scoring.settings import ScoringSettings
+from kith_scoring.store import SERVICE, InRecord, ScoringStore, StoreUnavailable, engagement_change
+from kith_shared.events import ACTIVITY_TYPES, DeadLetter, DecodeError, decode_kafka_record
+from kith_shared.kafka import BrokerUnavailable, EventProducer, ensure_topics, make_consumer, send_dead_letter
+from kith_shared.observability import BATCH_SIZE, CONSUMER_LAG, DEAD_LETTERS, EVENTS_IN, EVENTS_OUT
+from kith_shared.topics import ACTIVITY, DEAD_LETTER, ENGAGEMENT
+
+log = logging.getLogger(__name__)
+
+#: A JoinGroup request is answered only once the group settled (about 5 s on the embedded broker, up to
+#: the rebalance timeout on Kafka): a shorter request timeout would abandon every join.
+JOIN_TIMEOUT_MS = 30_000
+
+
+class BatchAbandoned(RuntimeError):
+    """The partitions of an in-flight batch were revoked while it waited for the database."""
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Finish the in-flight batch before partitions are handed over (or abandon it while the database is down)."""
+
+    def __init__(self, owner: ScoringConsumer) -> None:
+        self.owner = owner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.owner.revoking = True
+        try:
+            async with self.owner.batch_lock:
+                log.info("partitions revoked", extra={"partitions": sorted(str(tp) for tp in revoked)})
+        finally:
+            self.owner.revoking = False
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("partitions assigned", extra={"partitions": sorted(str(tp) for tp in assigned)})
+
+
+def decode(record: Any) -> tuple[InRecord, DeadLetter | None]:
+    """Decode a consumed record; return it, and a dead letter when it cannot be scored."""
+    value: bytes | None = record.value
+    headers = list(record.headers or ())
+    problem: tuple[str, str, str | None] | None = None
+    event = None
+    try:
+        event = decode_kafka_record(value, headers)
+    except DecodeError as exc:
+        first = exc.problems[0] if exc.problems else None
+        problem = (f"not a valid event: {exc}", "DecodeError", first.field if first else None)
+    if event is not None and event.type not in ACTIVITY_TYPES:
+        problem = (f"{event.type!r} is not an activity type; it does not belong on this topic", "WrongTopic", "type")
+    elif event is not None and not event.is_normalized:
+        problem = ("the event was not normalized by ingest (no receivedtime/schemaversion)", "NotNormalized", None)
+    if problem is not None or event is None:
+        marker = hashlib.sha1(value or b"", usedforsecurity=False).hexdigest()[:20]
+        reason, error, field = problem or ("not a valid event", "DecodeError", None)
+        letter = DeadLetter.from_record(
+            reason=reason,
+            error=error,
+            field=field,
+            stage="scoring",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            value=value,
+            headers=headers,
+            tenant=event.tenant if event is not None else None,
+        )
+        return InRecord(record.topic, record.partition, record.offset, marker, None), letter
+    marker = identity_hash(event.source, event.id)
+    return InRecord(record.topic, record.partition, record.offset, marker, event), None
+
+
+class ScoringConsumer:
+    """Consumes the activity topic in a consumer group and keeps the metrics."""
+
+    def __init__(self, settings: ScoringSettings, store: ScoringStore, producer: EventProducer) -> None:
+        self.settings = settings
+        self.store = store
+        self.producer = producer
+        self.batch_lock = asyncio.Lock()
+        self.revoking = False
+        self.store_error: str | None = None
+        self.broker_error: str | None = "not connected yet"
+        self.applied = 0
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._last_sweep = 0.0
+        self._swept: dict[str, Any] = {}
+
+    async def start(self) -> None:
+        """Start consuming in the background."""
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="scoring-consumer")
+
+    async def stop(self) -> None:
+        """Finish the in-flight batch and leave the group."""
+        self._stopping = True
+        if self._task is not None:
+            try:
+                async with asyncio.timeout(30):
+                    await self._task
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+
+    async def check(self) -> None:
+        """Raise when consumption is paused (database down) or the consumer is not connected."""
+        if self.store_error:
+            raise ConnectionError(f"consumption paused: {self.store_error}")
+        if self.broker_error:
+            raise ConnectionError(f"consumer not connected: {self.broker_error}")
+
+    async def _run(self) -> None:
+        kafka = self.settings.kafka
+        delay = 0.2
+        while not self._stopping:
+            consumer = make_consumer(
+                kafka,
+                group=kafka.group(self.settings.consumer_group),
+                max_poll_records=self.settings.batch_max_records,
+                request_timeout_ms=max(kafka.request_timeout_ms, JOIN_TIMEOUT_MS),
+                fetch_max_bytes=64 * 1024 * 1024,
+                max_partition_fetch_bytes=16 * 1024 * 1024,
+            )
+            try:
+                with contextlib.suppress(KafkaError, OSError):
+                    await ensure_topics(kafka, (ACTIVITY, ENGAGEMENT, DEAD_LETTER))
+                consumer.subscribe([kafka.topic(ACTIVITY)], listener=_Rebalance(self))
+                await consumer.start()
+                self.broker_error = None
+                delay = 0.2
+                await self._loop(consumer)
+            except (KafkaError, OSError) as exc:
+                self.broker_error = f"broker unreachable: {exc!r}"
+                log.warning("consumer lost the broker; reconnecting", extra={"error": str(exc)})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+
+    async def _loop(self, consumer: AIOKafkaConsumer) -> None:
+        await self._flush_outbox()
+        while not self._stopping:
+            batches = await consumer.getmany(
+                timeout_ms=self.settings.batch_timeout_ms, max_records=self.settings.batch_max_records
+            )
+            if batches:
+                async with self.batch_lock:
+                    try:
+                        await self._process(consumer, batches)
+                    except BatchAbandoned:
+                        log.warning("batch abandoned: its partitions were revoked while the database was down")
+            else:
+                await self._flush_outbox()
+            await self._maybe_sweep()
+
+    async def _process(self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[Any]]) -> None:
+        records: list[InRecord] = []
+        letters: list[DeadLetter] = []
+        for tp_records in batches.values():
+            for raw in tp_records:
+                record, letter = decode(raw)
+                records.append(record)
+                if letter is not None:
+                    letters.append(letter)
+        EVENTS_IN.labels(SERVICE, "kafka").inc(len(records))
+        BATCH_SIZE.labels(SERVICE).observe(len(records))
+        for letter in letters:
+            await self._retry_broker(lambda letter=letter: send_dead_letter(self.producer, self.settings.kafka, letter))
+            DEAD_LETTERS.labels(SERVICE, letter.error).inc()
+            log.warning("record dead-lettered", extra={"reason": letter.reason, "offset": letter.offset})
+        outcome = await self._apply(records)
+        self.applied += outcome.applied
+        if outcome.outbox_id is not None:
+            with contextlib.suppress(BrokerUnavailable):
+                await self.producer.publish(ENGAGEMENT, list(outcome.engagement))
+                EVENTS_OUT.labels(SERVICE, "engagement").inc(len(outcome.engagement))
+                with contextlib.suppress(PyMongoError):
+                    await self.store.clear_outbox(outcome.outbox_id)
+        offsets = {tp: recs[-1].offset + 1 for tp, recs in batches.items() if recs}
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # Harmless: the effects and progress are stored; a replay of these records is skipped.
+            log.warning("offset commit failed after a durable batch", extra={"error": str(exc)})
+        for tp in offsets:
+            with contextlib.suppress(Exception):
+                high = consumer.highwater(tp)
+                if high is not None:
+                    CONSUMER_LAG.labels(SERVICE, tp.topic, str(tp.partition)).set(max(0, high - offsets[tp]))
+
+    async def _apply(self, records: list[InRecord]) -> Any:
+        delay = 0.1
+        while True:
+            try:
+                outcome = await self.store.apply(records)
+            except StoreUnavailable as exc:
+                if self.store_error is None:
+                    log.error("database unreachable: consumption paused", extra={"error": str(exc)})
+                self.store_error = str(exc)
+                if self.revoking or self._stopping:
+                    raise BatchAbandoned(str(exc)) from exc
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.store_retry_max_seconds)
+                continue
+            if self.store_error is not None:
+                log.info("database reachable again: consumption resumed")
+            self.store_error = None
+            return outcome
+
+    async def _retry_broker(self, action: Any) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await action()
+                return
+            except BrokerUnavailable:
+                if self.revoking or self._stopping:
+                    raise BatchAbandoned("broker unavailable while partitions were revoked") from None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _flush_outbox(self) -> None:
+        try:
+            pending = await self.store.pending_outbox()
+        except PyMongoError:
+            return
+        for outbox_id, events in pending:
+            try:
+                await self.producer.publish(ENGAGEMENT, list(events))
+                await self.store.clear_outbox(outbox_id)
+            except (BrokerUnavailable, PyMongoError):
+                return
+            EVENTS_OUT.labels(SERVICE, "engagement").inc(len(events))
+
+    async def _maybe_sweep(self) -> None:
+        interval = self.settings.slipping_sweep_seconds
+        if interval <= 0 or time.monotonic() - self._last_sweep < interval:
+            return
+        self._last_sweep = time.monotonic()
+        with contextlib.suppress(PyMongoError, BrokerUnavailable):
+            await self.sweep_slipping()
+
+    async def sweep_slipping(self) -> int:
+        """Flag and announce members slipping away in communities that moved since the last sweep."""
+        announced = 0
+        for place in await self.store.communities():
+            last = place.get("last_event")
+            if last is None or self._swept.get(place["_id"]) == last:
+                continue
+            tenant, community = place["tenant"], place["community_id"]
+            config = await self.store.tenant_config(tenant)
+            docs = await self.store.community_members(tenant, community)
+            slipping = slipping_away(docs, config, last, self.settings.quiet_days)
+            new = set(await self.store.mark_slipping(tenant, community, [s.member_id for s in slipping]))
+            events = [
+                engagement_change(tenant, community, s.member_id, s.score_now, s.score_then, 0, None, "slipping", last)
+                for s in slipping
+                if s.member_id in new
+            ]
+            if events:
+                await self.producer.publish(ENGAGEMENT, list(events))
+                announced += len(events)
+            self._swept[place["_id"]] = last
+        return announced

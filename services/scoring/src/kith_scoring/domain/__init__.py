@@ -1,0 +1,1 @@
+"""Pure engagement logic: forward decay, levels, streaks, batch effects and metric views."""

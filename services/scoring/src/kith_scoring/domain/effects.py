@@ -1,0 +1,280 @@
+"""Turn a batch of normalized events into merged, commutative document updates.
+
+Nothing here touches a database: the consumer reads what this needs (tenant configurations,
+erased members) and writes what it returns, and the rebuild and the tests reuse it unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from kith_scoring.domain.config import SCORED_TYPES, TenantConfig
+from kith_scoring.domain.decay import bucket_field, day_key, forward_term, type_key
+from kith_scoring.domain.docops import DocUpdate
+from kith_shared.events import Event
+from kith_shared.events.data import CommentCreated, PostCreated
+
+MEMBER_COMMUNITY: Final = "member_communities"
+MEMBERS: Final = "members"
+COMMUNITIES: Final = "communities"
+POSTS: Final = "posts"
+TOPICS: Final = "community_days"
+ROLES: Final = "roles"
+#: Collections that hold figures, in the order a batch writes them.
+FIGURE_COLLECTIONS: Final = (MEMBER_COMMUNITY, MEMBERS, COMMUNITIES, POSTS, TOPICS, ROLES)
+
+EXCLUDED_ROLES: Final = frozenset({"staff", "bot"})
+PLATFORM_SCOPE: Final = "*"
+RECENT_SORT: Final = ("t", "id")
+
+
+def identity_hash(source: str, event_id: str) -> str:
+    """Return a short stable hash of an event's (source, id)."""
+    return hashlib.sha1(f"{source}\n{event_id}".encode(), usedforsecurity=False).hexdigest()[:20]
+
+
+def moment(instant: datetime) -> datetime:
+    """Return an instant in UTC truncated to milliseconds, the precision the database keeps."""
+    utc = instant.astimezone(UTC)
+    return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
+
+
+def stamp(instant: datetime) -> str:
+    """Return a fixed-width sortable text form of an instant."""
+    return moment(instant).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def mc_id(tenant: str, community: str, member: str) -> str:
+    """Return the id of a member-in-community document."""
+    return f"{tenant}|{community}|{member}"
+
+
+def member_id(tenant: str, member: str) -> str:
+    """Return the id of a member roll-up document."""
+    return f"{tenant}|{member}"
+
+
+def community_id(tenant: str, community: str) -> str:
+    """Return the id of a community document."""
+    return f"{tenant}|{community}"
+
+
+def anonymous_token(salt: str, tenant: str, member: str) -> str:
+    """Return the stand-in id an erased member's figures are kept under (not reversible without the salt)."""
+    digest = hashlib.blake2b(f"{tenant}\n{member}".encode(), key=salt.encode()[:64], digest_size=8).hexdigest()
+    return f"anon-{digest}"
+
+
+def _safe_key(text: str) -> str | None:
+    cleaned = text.strip().lower()
+    if not cleaned or "." in cleaned or cleaned.startswith("$") or "\x00" in cleaned or len(cleaned) > 64:
+        return None
+    return cleaned
+
+
+@dataclass
+class Erasure:
+    """A member to erase."""
+
+    tenant: str
+    member: str
+    at: datetime
+
+
+@dataclass
+class BatchEffects:
+    """Everything a batch changes, one merged update per document."""
+
+    updates: dict[str, dict[str, DocUpdate]] = field(default_factory=lambda: {c: {} for c in FIGURE_COLLECTIONS})
+    erasures: list[Erasure] = field(default_factory=list)
+    #: Member-in-community documents whose score may have moved: id -> (tenant, community, member).
+    touched: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    applied: int = 0
+
+    def doc(self, collection: str, doc_id: str) -> DocUpdate:
+        """Return the pending update of one document."""
+        return self.updates[collection].setdefault(doc_id, DocUpdate())
+
+    @property
+    def documents(self) -> int:
+        """Return how many documents the batch writes."""
+        return sum(len(docs) for docs in self.updates.values())
+
+
+@dataclass
+class EffectContext:
+    """What building effects needs to know besides the events."""
+
+    configs: Mapping[str, TenantConfig]
+    erased: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    recent_cap: int = 20
+
+    def config(self, tenant: str) -> TenantConfig:
+        """Return a tenant's configuration history (defaults when none is stored)."""
+        return self.configs.get(tenant) or TenantConfig()
+
+    def who(self, tenant: str, member: str) -> tuple[str, bool]:
+        """Return the id figures are kept under and whether it stands for an erased member."""
+        token = self.erased.get((tenant, member))
+        return (token, True) if token is not None else (member, False)
+
+
+def build_effects(events: list[Event], context: EffectContext) -> BatchEffects:
+    """Return the merged updates of a batch of distinct events (duplicates removed beforehand)."""
+    effects = BatchEffects()
+    for event in events:
+        add_event(effects, event, context)
+    return effects
+
+
+def add_event(effects: BatchEffects, event: Event, context: EffectContext) -> None:
+    """Fold one event's effects into ``effects``."""
+    effects.applied += 1
+    if event.type in SCORED_TYPES:
+        _activity(effects, event, context)
+    elif event.type == "member.role.set":
+        _role(effects, event, context)
+    elif event.type in ("community.created", "community.updated"):
+        _community(effects, event)
+    elif event.type == "member.erased":
+        effects.erasures.append(Erasure(event.tenant, event.data.member_id, moment(event.time)))
+
+
+def _activity(effects: BatchEffects, event: Event, context: EffectContext) -> None:
+    tenant = event.tenant
+    data: Any = event.data
+    community: str = data.community_id
+    member, anonymous = context.who(tenant, data.member_id)
+    at = moment(event.time)
+    day = day_key(at)
+    tkey = type_key(event.type)
+    config = context.config(tenant)
+    version = config.at(moment(event.receivedtime or event.time))
+    weight = version.config.weight(event.type)
+
+    key = mc_id(tenant, community, member)
+    doc = effects.doc(MEMBER_COMMUNITY, key)
+    doc.set_on_insert(tenant=tenant, community_id=community, member_id=member, anonymous=anonymous)
+    doc.add(f"c.{day}.{tkey}", 1)
+    if weight != 0.0:
+        doc.add(
+            f"f.{day}.{bucket_field(version.version, event.type)}",
+            forward_term(weight, at, version.config.half_life_days),
+        )
+    if event.type == "member.left":
+        doc.highest("left_last", at)
+    else:
+        doc.highest(f"lt.{day}", at)
+        doc.lowest("first", at)
+        doc.highest("last", at)
+    if event.type == "member.joined":
+        doc.lowest("joined_first", at)
+        doc.highest("joined_last", at)
+    ident = identity_hash(event.source, event.id)
+    doc.add_all(f"s.{day}", [ident])
+    if not anonymous:
+        item = {"t": at, "id": ident, "type": event.type, "weight": weight, "event_id": event.id}
+        doc.push_capped("recent", [item], RECENT_SORT, context.recent_cap)
+        effects.touched[key] = (tenant, community, member)
+        roll = effects.doc(MEMBERS, member_id(tenant, member))
+        roll.set_on_insert(tenant=tenant, member_id=member)
+        roll.add_all("communities", [community])
+        roll.add("events", 1)
+        if event.type != "member.left":
+            roll.lowest("first", at)
+            roll.highest("last", at)
+
+    place = effects.doc(COMMUNITIES, community_id(tenant, community))
+    place.set_on_insert(tenant=tenant, community_id=community)
+    place.highest("last_event", at)
+
+    if isinstance(data, CommentCreated):
+        target = data.replied_to_member_id
+        if target is not None and target != data.member_id:
+            doc.add("rg", 1)
+            target_id, target_anonymous = context.who(tenant, target)
+            other = effects.doc(MEMBER_COMMUNITY, mc_id(tenant, community, target_id))
+            other.set_on_insert(tenant=tenant, community_id=community, member_id=target_id, anonymous=target_anonymous)
+            other.add("rr", 1)
+        post = effects.doc(POSTS, f"{tenant}|{community}|{data.post_id}")
+        post.set_on_insert(tenant=tenant, community_id=community, post_id=data.post_id)
+        post.lowest(f"fc.{member}", at)
+    if isinstance(data, PostCreated):
+        post = effects.doc(POSTS, f"{tenant}|{community}|{data.post_id}")
+        post.set_on_insert(tenant=tenant, community_id=community, post_id=data.post_id)
+        post.lowest("created", at)
+        post.highest("author", member)
+    if event.type == "post.deleted":
+        post = effects.doc(POSTS, f"{tenant}|{community}|{data.post_id}")
+        post.set_on_insert(tenant=tenant, community_id=community, post_id=data.post_id)
+        post.lowest("deleted", at)
+    if isinstance(data, PostCreated | CommentCreated):
+        _topics(effects, tenant, community, day, data)
+
+
+def _topics(effects: BatchEffects, tenant: str, community: str, day: str, data: PostCreated | CommentCreated) -> None:
+    features = data.text_features
+    hashtags = list(features.hashtags) if features else []
+    if isinstance(data, PostCreated):
+        hashtags.extend(data.tags)
+    keywords = list(features.keywords) if features else []
+    doc = effects.doc(TOPICS, f"{tenant}|{community}|{day}")
+    doc.set_on_insert(tenant=tenant, community_id=community, day=day)
+    doc.add("content", 1)
+    for tag in {t for t in (_safe_key(h.lstrip("#")) for h in hashtags) if t}:
+        doc.add(f"h.{tag}", 1)
+    for word in {w for w in (_safe_key(k) for k in keywords) if w}:
+        doc.add(f"k.{word}", 1)
+
+
+def _role(effects: BatchEffects, event: Event, context: EffectContext) -> None:
+    data: Any = event.data
+    member, _ = context.who(event.tenant, data.member_id)
+    scope = data.community_id or PLATFORM_SCOPE
+    doc = effects.doc(ROLES, f"{event.tenant}|{scope}|{member}")
+    doc.set_on_insert(tenant=event.tenant, scope=scope, member_id=member)
+    doc.highest("latest", f"{stamp(event.time)}|{identity_hash(event.source, event.id)}|{data.role}")
+
+
+def _community(effects: BatchEffects, event: Event) -> None:
+    data: Any = event.data
+    doc = effects.doc(COMMUNITIES, community_id(event.tenant, data.community_id))
+    doc.set_on_insert(tenant=event.tenant, community_id=data.community_id)
+    profile = {k: v for k, v in data.model_dump(mode="json").items() if v is not None and k != "community_id"}
+    doc.highest(f"profile.{type_key(event.type)}", f"{stamp(event.time)}|{json.dumps(profile, sort_keys=True)}")
+    if event.type == "community.created":
+        doc.lowest("created", moment(event.time))
+
+
+def role_of(latest: str | None) -> str | None:
+    """Return the role recorded by a roles document's ``latest`` field."""
+    return latest.rsplit("|", 1)[-1] if latest else None
+
+
+def actor_key(event: Event, context: EffectContext) -> str | None:
+    """Return the member-in-community document that records whether ``event`` was applied."""
+    if event.type not in SCORED_TYPES:
+        return None
+    data: Any = event.data
+    member, _ = context.who(event.tenant, data.member_id)
+    return mc_id(event.tenant, data.community_id, member)
+
+
+def already_applied(doc: Mapping[str, Any] | None, event: Event) -> bool:
+    """Tell whether a member-in-community document already carries ``event``."""
+    if doc is None:
+        return False
+    day = day_key(moment(event.time))
+    return identity_hash(event.source, event.id) in doc.get("s", {}).get(day, ())
+
+
+def referenced_members(event: Event) -> list[str]:
+    """Return every member an event's effects name (the actor, whom they replied to)."""
+    data: Any = event.data
+    members = [m for m in (getattr(data, "member_id", None), getattr(data, "replied_to_member_id", None)) if m]
+    return [str(m) for m in members]

@@ -1,0 +1,31 @@
+"""Scoring's settings: env prefix ``SCORING_``, nested Kafka and MongoDB settings with ``__``."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from kith_shared.settings import MongoSettings, ServiceSettings
+
+
+class ScoringSettings(ServiceSettings):
+    """How the scoring service runs: batching, explanations, slipping away and erasure."""
+
+    model_config = SettingsConfigDict(env_prefix="SCORING_", env_nested_delimiter="__", extra="ignore")
+
+    port: int = 8002
+    mongo: MongoSettings = Field(default_factory=lambda: MongoSettings(database="kith_scoring"))
+    consume: bool = Field(default=True, description="Run the consumer of the activity topic in this process.")
+    consumer_group: str = Field(default="scoring", description="Consumer group on the activity topic (prefixed).")
+    batch_max_records: int = Field(default=2_000, ge=1, le=50_000, description="Most records applied in one batch.")
+    batch_timeout_ms: int = Field(default=200, ge=1, description="How long a poll waits for records.")
+    recent_events: int = Field(default=20, ge=0, le=200, description="Recent events kept per member and community.")
+    quiet_days: int = Field(default=14, ge=7, le=28, description="Default quiet period for slipping away (7-28).")
+    slipping_sweep_seconds: float = Field(
+        default=30.0, ge=0, description="How often slipping-away members are looked for (0: never)."
+    )
+    store_retry_max_seconds: float = Field(default=5.0, gt=0, description="Longest pause between database retries.")
+    erasure_salt: SecretStr = Field(
+        default=SecretStr("kith-scoring-erasure"),
+        description="Key of the one-way stand-in id that an erased member's community figures are kept under.",
+    )
