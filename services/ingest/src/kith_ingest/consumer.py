@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 #: aiokafka ships no type information; a consumed record (topic, partition, offset, key, value, headers).
 Record: TypeAlias = Any
 
+#: A JoinGroup request is answered only once the group settled (about 5 s on the embedded broker, up to
+#: the rebalance timeout on Kafka): a shorter request timeout would abandon every join.
+_JOIN_TIMEOUT_MS = 30_000
+
 
 @dataclass(slots=True)
 class _Item:
@@ -72,7 +76,13 @@ class RawConsumer:
         """Consume until stopped, reconnecting after broker outages."""
         delay = 0.5
         while not self._stopping.is_set():
-            consumer = make_consumer(self.settings.kafka, self.topic, group=self.group, max_poll_records=500)
+            consumer = make_consumer(
+                self.settings.kafka,
+                self.topic,
+                group=self.group,
+                max_poll_records=500,
+                request_timeout_ms=max(self.settings.kafka.request_timeout_ms, _JOIN_TIMEOUT_MS),
+            )
             try:
                 await consumer.start()
                 delay = 0.5

@@ -8,6 +8,7 @@ of a consumer group, so each letter is replayed once per run of the command.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -46,52 +47,42 @@ async def _assign_all(consumer: AIOKafkaConsumer, topic: str) -> list[TopicParti
     return assigned
 
 
-async def _behind(consumer: AIOKafkaConsumer, assigned: list[TopicPartition], end: dict[TopicPartition, int]) -> bool:
-    for tp in assigned:
-        if await consumer.position(tp) < end[tp]:
-            return True
-    return False
-
-
-async def _read_until_end(
-    consumer: AIOKafkaConsumer, assigned: list[TopicPartition], within: float
+async def _read_until_idle(
+    consumer: AIOKafkaConsumer, assigned: list[TopicPartition], within: float, idle_ms: int = 1_500
 ) -> list[tuple[TopicPartition, int, DeadLetter | None]]:
-    end: dict[TopicPartition, int] = await consumer.end_offsets(assigned)
+    """Read from the current positions until a fetch comes back empty (caught up) or time runs out.
+
+    End offsets are not used: the embedded broker reports them wrongly; an idle fetch works everywhere.
+    """
     found: list[tuple[TopicPartition, int, DeadLetter | None]] = []
-    async with asyncio.timeout(within):
-        while await _behind(consumer, assigned, end):
-            batches = await consumer.getmany(*assigned, timeout_ms=500)
-            for tp, records in batches.items():
-                for record in records:
-                    if record.offset >= end[tp]:
-                        continue
-                    try:
-                        letter: DeadLetter | None = DeadLetter.model_validate_json(record.value or b"")
-                    except ValidationError:
-                        log.warning("unreadable record on the dead-letter topic", extra={"offset": record.offset})
-                        letter = None
-                    found.append((tp, record.offset, letter))
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(within):
+            while batches := await consumer.getmany(*assigned, timeout_ms=idle_ms):
+                for tp, records in batches.items():
+                    for record in records:
+                        try:
+                            letter: DeadLetter | None = DeadLetter.model_validate_json(record.value or b"")
+                        except ValidationError:
+                            log.warning("unreadable record on the dead-letter topic", extra={"offset": record.offset})
+                            letter = None
+                        found.append((tp, record.offset, letter))
     return found
 
 
-async def read_dead_letters(kafka: KafkaSettings, limit: int = 100, *, within: float = 30.0) -> list[DeadLetter]:
-    """Return the latest ``limit`` dead letters (every stage), oldest first."""
-    topic = kafka.topic(DEAD_LETTER)
+async def read_dead_letters(kafka: KafkaSettings, limit: int = 100, *, within: float = 60.0) -> list[DeadLetter]:
+    """Return the latest ``limit`` dead letters (every stage), in the order they were written."""
     consumer = make_consumer(kafka, group=None, isolation_level="read_uncommitted")
     await consumer.start()
     try:
-        assigned = await _assign_all(consumer, topic)
+        assigned = await _assign_all(consumer, kafka.topic(DEAD_LETTER))
         if not assigned:
             return []
-        beginning: dict[TopicPartition, int] = await consumer.beginning_offsets(assigned)
-        end: dict[TopicPartition, int] = await consumer.end_offsets(assigned)
-        for tp in assigned:
-            consumer.seek(tp, max(beginning[tp], end[tp] - limit))
-        found = await _read_until_end(consumer, assigned, within)
+        await consumer.seek_to_beginning(*assigned)
+        found = await _read_until_idle(consumer, assigned, within)
     finally:
         await consumer.stop()
+    found.sort(key=lambda item: (item[0].partition, item[1]))
     letters = [letter for _tp, _offset, letter in found if letter is not None]
-    letters.sort(key=lambda letter: letter.failed_at)
     return letters[-limit:] if limit > 0 else []
 
 
@@ -118,7 +109,7 @@ async def replay_dead_letters(
                 await consumer.seek_to_beginning(tp)
             else:
                 consumer.seek(tp, committed)
-        found = await _read_until_end(consumer, assigned, within)
+        found = await _read_until_idle(consumer, assigned, within)
         pending = []
         for _tp, _offset, letter in found:
             if letter is None or letter.stage != "ingest" or letter.source_topic != raw_topic:

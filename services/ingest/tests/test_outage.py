@@ -1,0 +1,54 @@
+"""Broker outage: 503 with Retry-After and nothing accepted, readiness false, recovery without a restart."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from kith_ingest.settings import IngestSettings
+from kith_shared.events import decode_kafka_record
+from kith_shared.events.examples import example
+from kith_shared.kafka import ensure_topics
+from kith_shared.servers import ServerProcess
+from kith_shared.topics import ACTIVITY
+
+pytestmark = pytest.mark.integration
+
+
+async def test_broker_down_answers_503_and_ingest_recovers_when_it_returns(
+    ingest_settings: IngestSettings, run_ingest: Any, read_topic: Any, make_broker: Callable[..., ServerProcess]
+) -> None:
+    broker = make_broker()
+    kafka = ingest_settings.kafka.model_copy(update={"bootstrap_servers": broker.address, "request_timeout_ms": 3_000})
+    await ensure_topics(kafka)
+    settings = ingest_settings.model_copy(update={"kafka": kafka})
+    first, second = example("post.created"), example("post.created")
+    first["id"], second["id"] = "o-1", "o-2"
+    async with run_ingest(settings) as ingest:
+        assert (await ingest.client.post("/v1/events", json=first, headers=ingest.auth())).status_code == 202
+
+        broker.stop()
+        down = await ingest.client.post("/v1/events:batch", json=[second], headers=ingest.auth())
+        assert down.status_code == 503, down.text
+        assert down.headers["Retry-After"] == "5"
+        assert "nothing was accepted" in down.json()["error"]["message"]
+        ready = await ingest.client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["failing"] == ["kafka"]
+
+        restarted = make_broker(port=broker.port)
+        await ensure_topics(kafka)  # the embedded broker forgets its topics when it stops
+        answer = None
+        async with asyncio.timeout(60):
+            while answer is None or answer.status_code == 503:
+                await asyncio.sleep(0.5)
+                answer = await ingest.client.post("/v1/events", json=second, headers=ingest.auth())
+        # The claim of the failed attempt was given back: the retry is accepted, not called a duplicate.
+        assert answer.status_code == 202, answer.text
+        assert (await ingest.client.get("/readyz")).status_code == 200
+    records = await read_topic(kafka, ACTIVITY, 1)
+    assert [decode_kafka_record(r.value, r.headers).id for r in records] == ["o-2"]
+    assert restarted.port == broker.port
