@@ -116,3 +116,59 @@ async def publish(kafka: KafkaSettings, events: list[Event], *, chunk: int = 2_0
             await producer.publish(ACTIVITY, events[start : start + chunk])
     finally:
         await producer.stop()
+
+
+def normalize(raw: Event) -> Event:
+    """Return a generated (raw) event as ingest would publish it: received, versioned, hashtags found."""
+    import re
+
+    from kith_shared.events.data import CommentCreated, PostCreated, TextFeatures
+
+    update: dict[str, Any] = {"receivedtime": raw.time + timedelta(seconds=2), "schemaversion": SCHEMA_VERSION}
+    data = raw.data
+    if isinstance(data, PostCreated | CommentCreated):
+        tags = sorted({t.lower() for t in re.findall(r"#(\w+)", data.text)})
+        words = sorted({w.lower() for w in re.findall(r"[A-Za-z]{7,}", data.text)})[:5]
+        update["data"] = data.model_copy(update={"text_features": TextFeatures(hashtags=tags, keywords=words)})
+    return raw.model_copy(update=update)
+
+
+def stream(count: int, seed: int = 7, communities: int = 40, members: int = 400) -> list[Event]:
+    """Return the first ``count`` events of a generated history, normalized."""
+    from kith_shared.generator import GeneratorConfig, generate
+
+    config = GeneratorConfig(seed=seed, communities=communities, members=members, days=90, tenant="acme")
+    events = []
+    for raw in generate(config):
+        events.append(normalize(raw))
+        if len(events) >= count:
+            break
+    return events
+
+
+async def caught_up(settings: ScoringSettings) -> bool:
+    """Tell whether the stored progress of every partition reached the end of the activity topic."""
+    from aiokafka import TopicPartition
+
+    from kith_shared.kafka import make_consumer
+    from kith_shared.mongo import make_mongo_client
+    from kith_shared.topics import ACTIVITY
+
+    kafka = settings.kafka
+    consumer = make_consumer(kafka, group=None)
+    await consumer.start()
+    try:
+        topic = kafka.topic(ACTIVITY)
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        ends = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    client = make_mongo_client(settings.mongo, app_name="tests")
+    try:
+        stored = {
+            doc["partition"]: doc["offset"]
+            async for doc in client[settings.mongo.database]["partition_progress"].find({"topic": topic})
+        }
+    finally:
+        await client.close()
+    return all(stored.get(tp.partition, -1) >= end - 1 for tp, end in ends.items() if end > 0)

@@ -148,6 +148,8 @@ class ScoringConsumer:
                 group=kafka.group(self.settings.consumer_group),
                 max_poll_records=self.settings.batch_max_records,
                 request_timeout_ms=max(kafka.request_timeout_ms, JOIN_TIMEOUT_MS),
+                session_timeout_ms=self.settings.session_timeout_ms,
+                heartbeat_interval_ms=max(1_000, self.settings.session_timeout_ms // 4),
                 fetch_max_bytes=64 * 1024 * 1024,
                 max_partition_fetch_bytes=16 * 1024 * 1024,
             )

@@ -17,6 +17,11 @@ class ScoringSettings(ServiceSettings):
     mongo: MongoSettings = Field(default_factory=lambda: MongoSettings(database="kith_scoring"))
     consume: bool = Field(default=True, description="Run the consumer of the activity topic in this process.")
     consumer_group: str = Field(default="scoring", description="Consumer group on the activity topic (prefixed).")
+    session_timeout_ms: int = Field(
+        default=10_000,
+        ge=3_000,
+        description="How long the group waits for a silent consumer before taking its partitions.",
+    )
     batch_max_records: int = Field(default=2_000, ge=1, le=50_000, description="Most records applied in one batch.")
     batch_timeout_ms: int = Field(default=200, ge=1, description="How long a poll waits for records.")
     recent_events: int = Field(default=20, ge=0, le=200, description="Recent events kept per member and community.")

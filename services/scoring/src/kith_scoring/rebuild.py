@@ -1,0 +1,202 @@
+"""Recompute every metric from scratch (from the activity topic or a JSON Lines file) and compare.
+
+The events are applied, in batches, by the same code the consumer uses, into a scratch database
+that starts empty (with the live tenants' configuration history copied in, so every event is
+weighed as it was live). Then every figure document is compared with the live one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka import TopicPartition
+from pymongo.asynchronous.database import AsyncDatabase
+
+from kith_scoring.domain.effects import FIGURE_COLLECTIONS, identity_hash
+from kith_scoring.settings import ScoringSettings
+from kith_scoring.store import ERASED, SETTINGS, InRecord, ScoringStore
+from kith_shared.events import ACTIVITY_TYPES, DecodeError, Event, decode_kafka_record, validate_event
+from kith_shared.kafka import make_consumer
+from kith_shared.mongo import make_mongo_client
+from kith_shared.topics import ACTIVITY
+
+Document = dict[str, Any]
+#: Collections compared after a rebuild: every figure, and who was erased.
+COMPARED = (*FIGURE_COLLECTIONS, ERASED)
+#: Significant digits kept when comparing floats (sums of the same terms in another order differ in the last bits).
+SIGNIFICANT = 9
+Progress = Callable[[int, int | None], None]
+
+
+@dataclass
+class Difference:
+    """One document that differs."""
+
+    collection: str
+    id: str
+    live: Any
+    rebuilt: Any
+
+
+@dataclass
+class RebuildReport:
+    """What a rebuild found."""
+
+    events: int = 0
+    skipped: int = 0
+    documents: dict[str, int] = field(default_factory=dict)
+    differences: list[Difference] = field(default_factory=list)
+
+    @property
+    def identical(self) -> bool:
+        """Tell whether the live figures equal the rebuilt ones."""
+        return not self.differences
+
+
+def normalize(value: Any) -> Any:
+    """Return a value in a form where equal figures compare equal (floats rounded, sets sorted)."""
+    if isinstance(value, dict):
+        return {k: normalize(v) for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        items = [normalize(v) for v in value]
+        if all(isinstance(v, str) for v in items):
+            return sorted(items)
+        return items
+    if isinstance(value, float):
+        if value == 0 or not math.isfinite(value):
+            return value
+        return float(f"{value:.{SIGNIFICANT}g}")
+    return value
+
+
+async def read_file(path: Path, chunk: int = 2_000) -> AsyncIterator[list[Event]]:
+    """Yield normalized activity events from a JSON Lines file, in chunks."""
+    batch: list[Event] = []
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                event = validate_event(json.loads(line))
+            except (DecodeError, json.JSONDecodeError):
+                continue
+            if event.type in ACTIVITY_TYPES and event.is_normalized:
+                batch.append(event)
+            if len(batch) >= chunk:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+async def read_topic(settings: ScoringSettings, chunk: int = 2_000) -> AsyncIterator[list[Event]]:
+    """Yield the normalized activity events on the topic now, from the beginning, in chunks."""
+    kafka = settings.kafka
+    consumer = make_consumer(kafka, group=None, max_poll_records=chunk)
+    await consumer.start()
+    try:
+        topic = kafka.topic(ACTIVITY)
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not partitions:
+            return
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        remaining = {tp for tp in partitions if ends[tp] > 0}
+        while remaining:
+            fetched = await consumer.getmany(*remaining, timeout_ms=1_000, max_records=chunk)
+            batch: list[Event] = []
+            for tp, records in fetched.items():
+                for record in records:
+                    if record.offset >= ends[tp]:
+                        continue
+                    try:
+                        event = decode_kafka_record(record.value, list(record.headers or ()))
+                    except DecodeError:
+                        continue
+                    if event.type in ACTIVITY_TYPES and event.is_normalized:
+                        batch.append(event)
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+            if batch:
+                yield batch
+    finally:
+        await consumer.stop()
+
+
+async def _documents(db: AsyncDatabase[Document], collection: str) -> dict[str, Document]:
+    return {doc["_id"]: normalize(doc) async for doc in db[collection].find({})}
+
+
+async def compare(live: AsyncDatabase[Document], rebuilt: AsyncDatabase[Document]) -> RebuildReport:
+    """Compare every figure document of two databases."""
+    report = RebuildReport()
+    for collection in COMPARED:
+        mine = await _documents(live, collection)
+        theirs = await _documents(rebuilt, collection)
+        report.documents[collection] = len(theirs)
+        for doc_id in sorted(set(mine) | set(theirs)):
+            if mine.get(doc_id) != theirs.get(doc_id):
+                report.differences.append(Difference(collection, doc_id, mine.get(doc_id), theirs.get(doc_id)))
+    return report
+
+
+async def rebuild(
+    settings: ScoringSettings,
+    *,
+    scratch_database: str,
+    source: Path | None = None,
+    progress: Progress | None = None,
+    total: int | None = None,
+    events: Iterable[Event] | None = None,
+) -> RebuildReport:
+    """Recompute every metric from the topic (or ``source``, a JSON Lines file) into ``scratch_database``; compare."""
+    client = make_mongo_client(settings.mongo, app_name="scoring-rebuild")
+    try:
+        live = client[settings.mongo.database]
+        if scratch_database == settings.mongo.database:
+            raise ValueError("the scratch database must not be the live database")
+        await client.drop_database(scratch_database)
+        scratch = client[scratch_database]
+        async for doc in live[SETTINGS].find({}):
+            await scratch[SETTINGS].insert_one(doc)
+        store = ScoringStore(
+            client,
+            scratch,
+            erasure_salt=settings.erasure_salt.get_secret_value(),
+            recent_events=settings.recent_events,
+        )
+        applied = 0
+
+        async def chunks() -> AsyncIterator[list[Event]]:
+            if events is not None:
+                items = list(events)
+                for start in range(0, len(items), 2_000):
+                    yield items[start : start + 2_000]
+            elif source is not None:
+                async for chunk in read_file(source):
+                    yield chunk
+            else:
+                async for chunk in read_topic(settings):
+                    yield chunk
+
+        offset = 0
+        async for chunk in chunks():
+            records = []
+            for event in chunk:
+                records.append(InRecord("rebuild", 0, offset, identity_hash(event.source, event.id), event))
+                offset += 1
+            await store.apply(records)
+            applied += len(chunk)
+            if progress is not None:
+                progress(applied, total)
+        report = await compare(live, scratch)
+        report.events = applied
+        return report
+    finally:
+        await client.close()
