@@ -1,0 +1,159 @@
+"""API keys against the real database: tenants, scopes, revocation and the JSON errors a client sees."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from kith_shared.auth import KEYS, MetricsReader, Principal, Scope
+from kith_shared.platform import Platform
+from kith_shared.settings import KafkaSettings, MongoSettings, ServiceSettings
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Harness:
+    platform: Platform
+    client: httpx.AsyncClient
+
+    async def key(self, tenant: str, *scopes: Scope) -> str:
+        return (await self.platform.keys.create_key(tenant, list(scopes), name=f"{tenant} test key")).key
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+async def harness(kafka_settings: KafkaSettings, mongo_settings: MongoSettings) -> AsyncIterator[Harness]:
+    """A tiny app with the platform installed and one route that needs ``metrics:read``."""
+    settings = ServiceSettings(kafka=kafka_settings, mongo=mongo_settings, rate_limit_per_second=0)
+    platform = Platform(settings, "auth-test")
+    app = FastAPI()
+    platform.install(app)
+
+    @app.get("/v1/metrics")
+    async def metrics(principal: MetricsReader) -> dict[str, str]:
+        """Answer with the caller's tenant."""
+        return {"tenant": principal.tenant, "key_id": principal.key_id}
+
+    await platform.keys.ensure_indexes()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield Harness(platform, client)
+    await platform.stop()
+
+
+async def test_created_key_resolves_to_its_tenant_and_scopes(harness: Harness) -> None:
+    created = await harness.platform.keys.create_key("tenant-a", [Scope.METRICS_READ, Scope.EVENTS_WRITE])
+    principal = await harness.platform.keys.resolve(created.key)
+    assert principal == Principal(
+        tenant="tenant-a", scopes=frozenset({"metrics:read", "events:write"}), key_id=created.key_id
+    )
+    assert principal.allows(Scope.METRICS_READ)
+    assert not principal.allows(Scope.ADMIN)
+    assert await harness.platform.keys.tenant_exists("tenant-a")
+    assert await harness.platform.keys.resolve(created.key + "x") is None
+
+
+async def test_keys_are_stored_hashed(harness: Harness) -> None:
+    created = await harness.platform.keys.create_key("tenant-a", [Scope.METRICS_READ])
+    document = await harness.platform.keys.db[KEYS].find_one({"_id": created.key_id})
+    assert document is not None
+    assert created.key not in {str(value) for value in document.values()}
+    assert document["hash"] != created.key
+
+
+async def test_route_answers_with_a_valid_key_in_either_header(harness: Harness) -> None:
+    key = await harness.key("tenant-a", Scope.METRICS_READ)
+    by_bearer = await harness.client.get("/v1/metrics", headers=bearer(key))
+    by_header = await harness.client.get("/v1/metrics", headers={"X-API-Key": key})
+    assert by_bearer.status_code == by_header.status_code == 200
+    assert by_bearer.json()["tenant"] == "tenant-a"
+
+
+async def test_no_key_is_401_with_a_json_error(harness: Harness) -> None:
+    response = await harness.client.get("/v1/metrics")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    error = response.json()["error"]
+    assert error["code"] == "unauthorized"
+    assert "Authorization: Bearer" in error["message"]
+
+
+async def test_unknown_key_is_401(harness: Harness) -> None:
+    response = await harness.client.get("/v1/metrics", headers=bearer("kith_nope_nope"))
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "the API key is unknown or revoked"
+
+
+async def test_key_without_the_scope_is_403_naming_the_scope(harness: Harness) -> None:
+    key = await harness.key("tenant-a", Scope.EVENTS_WRITE)
+    response = await harness.client.get("/v1/metrics", headers=bearer(key))
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert error["code"] == "forbidden"
+    assert "metrics:read" in error["message"]
+
+
+async def test_admin_key_implies_every_scope_of_its_tenant(harness: Harness) -> None:
+    key = await harness.key("tenant-a", Scope.ADMIN)
+    response = await harness.client.get("/v1/metrics", headers=bearer(key))
+    assert response.status_code == 200
+
+
+async def test_revoked_key_is_refused(harness: Harness) -> None:
+    created = await harness.platform.keys.create_key("tenant-a", [Scope.METRICS_READ])
+    assert (await harness.client.get("/v1/metrics", headers=bearer(created.key))).status_code == 200
+    assert await harness.platform.keys.revoke(created.key_id)
+    assert await harness.platform.keys.resolve(created.key) is None
+    response = await harness.client.get("/v1/metrics", headers=bearer(created.key))
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+
+
+async def test_admin_routes_manage_only_the_callers_tenant(harness: Harness) -> None:
+    admin_a = await harness.key("tenant-a", Scope.ADMIN)
+    other_b = await harness.platform.keys.create_key("tenant-b", [Scope.METRICS_READ], name="b's key")
+
+    created = await harness.client.post(
+        "/v1/admin/keys", json={"scopes": ["metrics:read"], "name": "dashboard"}, headers=bearer(admin_a)
+    )
+    assert created.status_code == 201
+    body = created.json()
+    assert body["tenant"] == "tenant-a"
+    assert (await harness.client.get("/v1/metrics", headers=bearer(body["key"]))).json()["tenant"] == "tenant-a"
+
+    listed = await harness.client.get("/v1/admin/keys", headers=bearer(admin_a))
+    assert listed.status_code == 200
+    keys = listed.json()
+    assert {key["tenant"] for key in keys} == {"tenant-a"}
+    assert other_b.key_id not in {key["key_id"] for key in keys}
+    assert all("key" not in key and "hash" not in key for key in keys)
+
+    refused = await harness.client.delete(f"/v1/admin/keys/{other_b.key_id}", headers=bearer(admin_a))
+    assert refused.status_code == 404
+    assert refused.json()["error"]["code"] == "not_found"
+    assert await harness.platform.keys.resolve(other_b.key) is not None
+
+    revoked = await harness.client.delete(f"/v1/admin/keys/{body['key_id']}", headers=bearer(admin_a))
+    assert revoked.status_code == 204
+    assert (await harness.client.get("/v1/metrics", headers=bearer(body["key"]))).status_code == 401
+
+
+async def test_admin_routes_need_the_admin_scope(harness: Harness) -> None:
+    reader = await harness.key("tenant-a", Scope.METRICS_READ)
+    response = await harness.client.get("/v1/admin/keys", headers=bearer(reader))
+    assert response.status_code == 403
+    assert "admin" in response.json()["error"]["message"]
+    invalid = await harness.client.post("/v1/admin/keys", json={"scopes": ["root"]}, headers=bearer(reader))
+    assert invalid.status_code in (403, 422)
+    admin = await harness.key("tenant-a", Scope.ADMIN)
+    bad = await harness.client.post("/v1/admin/keys", json={"scopes": ["root"]}, headers=bearer(admin))
+    assert bad.status_code == 422
+    assert bad.json()["error"]["problems"][0]["field"].startswith("scopes")

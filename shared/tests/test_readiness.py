@@ -1,0 +1,76 @@
+"""Readiness follows the broker and the database: 503 naming what is down, 200 once both answer, 503 again after."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from kith_shared.platform import Platform
+from kith_shared.servers import ServerProcess, free_port
+from kith_shared.settings import KafkaSettings, MongoSettings, ServiceSettings
+
+pytestmark = pytest.mark.integration
+
+
+async def readyz(client: httpx.AsyncClient) -> tuple[int, dict[str, Any]]:
+    response = await client.get("/readyz")
+    body = response.json()
+    assert isinstance(body, dict)
+    return response.status_code, body
+
+
+async def test_readyz_names_unreachable_dependencies_then_recovers(
+    make_broker: Callable[..., ServerProcess], make_database: Callable[..., ServerProcess]
+) -> None:
+    broker_port, database_port = free_port(), free_port()
+    settings = ServiceSettings(
+        kafka=KafkaSettings(bootstrap_servers=f"127.0.0.1:{broker_port}", idempotence=False, request_timeout_ms=2_000),
+        mongo=MongoSettings(uri=SecretStr(f"mongodb://127.0.0.1:{database_port}"), server_selection_timeout_ms=500),
+    )
+    platform = Platform(settings, "readiness-test")
+    app = FastAPI()
+    platform.install(app)
+    await platform.start()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            assert (await client.get("/healthz")).status_code == 200
+
+            status, body = await readyz(client)
+            assert status == 503
+            assert body["status"] == "not ready"
+            assert sorted(body["failing"]) == ["kafka", "mongodb"]
+            assert "broker" in body["checks"]["kafka"]
+            assert "database unreachable" in body["checks"]["mongodb"]
+
+            make_database(database_port)
+            async with asyncio.timeout(30):
+                while True:
+                    status, body = await readyz(client)
+                    if body["checks"]["mongodb"] == "ok":
+                        break
+                    await asyncio.sleep(0.5)
+            assert status == 503
+            assert body["failing"] == ["kafka"]
+
+            broker = make_broker(broker_port)
+            async with asyncio.timeout(60):
+                while status != 200:
+                    await asyncio.sleep(0.5)
+                    status, body = await readyz(client)
+            assert body == {"status": "ready", "checks": {"kafka": "ok", "mongodb": "ok"}, "failing": []}
+
+            broker.stop()
+            async with asyncio.timeout(30):
+                while status == 200:
+                    await asyncio.sleep(0.5)
+                    status, body = await readyz(client)
+            assert status == 503
+            assert body["failing"] == ["kafka"]
+    finally:
+        await platform.stop()
