@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from pymongo.errors import PyMongoError
 
-from kith_recommend.domain.changes import Change, changes_for
+from kith_recommend.domain.changes import Change, changes_for, coalesce
 from kith_recommend.engine import Recommender
 from kith_recommend.settings import RecommendSettings
 from kith_shared.events import DeadLetter, DecodeError, decode_kafka_record
@@ -43,7 +43,7 @@ def plan_batch(records: Sequence[Any]) -> tuple[list[Change], list[DeadLetter]]:
             letters.append(_letter(record, str(exc), "DecodeError", field))
         except Exception as exc:  # anything unprocessable is dead-lettered, never silently dropped
             letters.append(_letter(record, f"could not apply the event: {exc!r}", type(exc).__name__, None))
-    return changes, letters
+    return coalesce(changes), letters
 
 
 def _letter(record: Any, reason: str, error: str, field: str | None) -> DeadLetter:

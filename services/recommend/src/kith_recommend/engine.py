@@ -53,11 +53,12 @@ class Recommender:
         async with self.lock:
             self.states = states
             for tenant, state in states.items():
-                self.models[tenant] = await asyncio.to_thread(
-                    compile_model, state, self.ranking.trending_half_life_days
-                )
+                self.models[tenant] = await asyncio.to_thread(self._compile, state)
             self.loaded = True
         log.info("read model loaded", extra={"tenants": len(states)})
+
+    def _compile(self, state: TenantState) -> CompiledModel:
+        return compile_model(state, self.ranking.trending_half_life_days, self.ranking.neighbour_degree_exponent)
 
     def state(self, tenant: str) -> TenantState:
         """Return a tenant's live state (empty for a tenant never seen)."""
@@ -76,7 +77,7 @@ class Recommender:
         """Return a tenant's compiled model (compiling one now if there is none yet)."""
         found = self.models.get(tenant)
         if found is None:
-            found = self.models[tenant] = compile_model(self.state(tenant), self.ranking.trending_half_life_days)
+            found = self.models[tenant] = self._compile(self.state(tenant))
         return found
 
     async def refresh(self, tenants: Iterable[str] | None = None) -> list[str]:
@@ -89,8 +90,7 @@ class Recommender:
                 current = self.models.get(tenant)
                 if state is None or (current is not None and current.version == state.version):
                     continue
-                half_life = self.ranking.trending_half_life_days
-                self.models[tenant] = await asyncio.to_thread(compile_model, state, half_life)
+                self.models[tenant] = await asyncio.to_thread(self._compile, state)
                 done.append(tenant)
         if done:
             self.last_refresh_seconds = time.perf_counter() - started
@@ -119,7 +119,7 @@ class Recommender:
         if community_id not in model.index:
             state = self.state(tenant)
             if community_id in state.communities:
-                model = self.models[tenant] = compile_model(state, self.ranking.trending_half_life_days)
+                model = self.models[tenant] = self._compile(state)
             else:
                 raise UnknownCommunity(community_id)
         return similar(model, community_id, limit)

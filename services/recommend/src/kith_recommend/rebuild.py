@@ -85,7 +85,8 @@ async def rebuild(
         report.read_seconds = last_record_at - started
         compiled = time.perf_counter()
         for tenant, state in states.items():
-            model = compile_model(state, settings.ranking.trending_half_life_days)
+            ranking = settings.ranking
+            model = compile_model(state, ranking.trending_half_life_days, ranking.neighbour_degree_exponent)
             report.tenants[tenant] = model.n
         report.compile_seconds = time.perf_counter() - compiled
     finally:

@@ -17,7 +17,13 @@ class RankingSettings(BaseModel):
     trending_weight: float = Field(default=0.1, ge=0, description="Weight of trending/growing communities.")
     popularity_weight: float = Field(default=0.05, ge=0, description="Weight of the popularity prior.")
     popularity_penalty: float = Field(
-        default=0.5, ge=0, le=2, description="Exponent beta dividing co-membership and social scores by size^beta."
+        default=0.25, ge=0, le=2, description="Exponent beta dividing co-membership and social scores by size^beta."
+    )
+    source_size_exponent: float = Field(
+        default=0.75, ge=0, le=2, description="Exponent alpha: a joined community's pull is divided by its size^alpha."
+    )
+    neighbour_degree_exponent: float = Field(
+        default=0.5, ge=0, le=2, description="Exponent delta: a co-member counts 1/degree^delta (applied at compile)."
     )
     engagement_weight: float = Field(
         default=0.3, ge=0, description="How much a community's member activity raises its rank (likely engagement)."

@@ -186,8 +186,14 @@ def membership_weight(engagement: float, activity: float) -> float:
     return 1.0 + 0.5 * math.log1p(max(engagement, 0.0) + max(activity, 0.0))
 
 
-def compile_model(state: TenantState, half_life_days: float = 7.0) -> CompiledModel:
-    """Compile a tenant's state into the matrices ranking needs."""
+def compile_model(
+    state: TenantState, half_life_days: float = 7.0, neighbour_degree_exponent: float = 0.5
+) -> CompiledModel:
+    """Compile a tenant's state into the matrices ranking needs.
+
+    ``co[i, j]`` sums, over members of both, ``w_i * w_j / degree^delta``: co-members who joined few
+    communities say more about a pair than those who joined hundreds.
+    """
     e = state.edges
     ids = sorted(set(state.communities) | {c for cs in e[Edge.MEMBER].values() for c in cs})
     index = {c: i for i, c in enumerate(ids)}
@@ -222,7 +228,7 @@ def compile_model(state: TenantState, half_life_days: float = 7.0) -> CompiledMo
     binary.data[:] = 1.0
     size = np.asarray(binary.sum(axis=0)).ravel()
     degree = np.asarray(binary.sum(axis=1)).ravel()
-    inv_degree = sparse.diags(1.0 / np.maximum(degree, 1.0))
+    inv_degree = sparse.diags(np.power(np.maximum(degree, 1.0), -neighbour_degree_exponent))
     co = sparse.csr_matrix(x.T @ inv_degree @ x)
     co_diag = co.diagonal().astype(np.float64)
 

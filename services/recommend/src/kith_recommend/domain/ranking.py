@@ -2,9 +2,10 @@
 
 Sources, each scaled to 0..1 for the member and blended with the weights of :class:`RankingSettings`:
 
-- co-membership: a random walk member -> their communities -> those communities' members -> the
-  communities those members joined (each step weighted by engagement and divided by degree), divided
-  by ``size^beta`` so that the largest rooms do not win by size alone (RP3beta);
+- co-membership: a walk member -> their communities -> those communities' members -> the
+  communities those members joined, each step weighted by engagement and divided by a power of its
+  degree (``size^alpha``, ``degree^delta``), and the result divided by ``size^beta`` so that the
+  largest rooms do not win by size alone (RP3beta with tuned exponents);
 - social: communities where the members one follows or interacts with are members, weighted by how
   active they are there;
 - topic affinity: cosine between the member's declared interests and what they write (hashtags,
@@ -108,7 +109,7 @@ def _score(model: CompiledModel, profile: MemberProfile, params: RankingSettings
                 for i in idx
             ]
         )
-        weights = weights * mine / np.maximum(model.size[idx], 1.0)
+        weights = weights * mine * np.power(np.maximum(model.size[idx], 1.0), -params.source_size_exponent)
         co = _dense(sparse.csr_matrix(weights) @ model.co[idx], n) * penalty
     social = np.zeros(n)
     ties = social_ties(profile)
