@@ -30,7 +30,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds, 0..N-1 (default 3; 1 with --quick)")
     parser.add_argument("--users", type=int, default=None, help="evaluate a seeded sample of N members per seed")
     parser.add_argument("--min-members", type=int, default=5, help="core: communities with at least this many members")
-    parser.add_argument("--min-communities", type=int, default=3, help="core: members in at least this many")
+    parser.add_argument(
+        "--min-communities",
+        type=int,
+        default=None,
+        help="core: members in at least this many communities (default 3; 2 for the generator)",
+    )
     parser.add_argument("--no-service", action="store_true", help="run the baselines only")
     parser.add_argument(
         "--quick", action="store_true", help="one seed, 2,000 sampled members, the first 2 configurations per model"

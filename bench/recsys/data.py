@@ -67,6 +67,8 @@ class CoreStats:
     memberships: int
     friendships: int
     rounds: int
+    min_members: int
+    min_communities: int
 
 
 def _pairs(path: Path) -> Iterator[tuple[str, str]]:
@@ -148,6 +150,8 @@ def core(dataset: Dataset, min_members: int = 5, min_communities: int = 3) -> tu
         memberships=reduced.n_memberships,
         friendships=len(friends),
         rounds=rounds,
+        min_members=min_members,
+        min_communities=min_communities,
     )
     log.info("core of %s: %s", dataset.name, stats)
     return reduced, stats

@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 K = 10
 SERVICE_MODULE = "bench.recsys.kith_adapter"
 SERVICE_CLASS = "KithServicePath"
+#: Core threshold on communities per member, by data set: the generator's members join about two
+#: communities in its 30 days, so its core keeps members with two or more.
+DEFAULT_MIN_COMMUNITIES: dict[str, int] = {"youtube": 3, "sample": 3, "generator": 2}
 
 
 @dataclass
@@ -67,6 +70,7 @@ class SeedResult:
     fit_seconds: float
     recommend_seconds: float
     tune_seconds: float
+    user_ids: list[str] = field(default_factory=list, repr=False)
     hits: list[float] = field(default_factory=list, repr=False)
     gains: list[float] = field(default_factory=list, repr=False)
 
@@ -94,6 +98,7 @@ class Report:
     seeds: list[int]
     users: int | None
     small_definition: str
+    holdout: str
     results: list[SeedResult]
     summaries: list[Summary]
     best_baseline: str
@@ -176,6 +181,7 @@ async def evaluate_model(
         fit_seconds=fit_seconds,
         recommend_seconds=rec_seconds,
         tune_seconds=tune_seconds,
+        user_ids=list(test_users),
         hits=hits.tolist(),
         gains=gains.tolist(),
     )
@@ -197,20 +203,34 @@ def load_service() -> tuple[Any | None, str]:
     return factory(), "service path included"
 
 
-def summarize(results: Sequence[SeedResult], seeds: int) -> Summary:
-    """Combine one model's per-seed results: t-interval over seed means, or a per-user bootstrap for one seed."""
+def _per_user_means(results: Sequence[SeedResult], attribute: str) -> np.ndarray:
+    """Average each member's value over the seeds that evaluated them."""
+    totals: dict[str, list[float]] = {}
+    for result in results:
+        for user, value in zip(result.user_ids, getattr(result, attribute), strict=True):
+            totals.setdefault(user, []).append(value)
+    return np.asarray([sum(values) / len(values) for values in totals.values()], dtype=np.float64)
+
+
+def summarize(results: Sequence[SeedResult], by_seed: bool) -> Summary:
+    """Combine one model's per-seed results into means with 95% intervals.
+
+    With ``by_seed``, HR and NDCG get a t-interval over the seed means (the split varies with the
+    seed). Otherwise (one seed, or a split fixed by join times) they get a per-user bootstrap over
+    each member's mean across seeds.
+    """
 
     def over(values: Iterable[float]) -> Interval:
         return t_interval(list(values))
 
-    if seeds >= 2:
+    if by_seed:
         hr = over(r.hr for r in results)
         ndcg = over(r.ndcg for r in results)
-        kind = f"95% t-interval over {seeds} seed means"
+        kind = f"95% t-interval over {len(results)} seed means"
     else:
-        hr = bootstrap_interval(np.asarray(results[0].hits), seed=results[0].seed)
-        ndcg = bootstrap_interval(np.asarray(results[0].gains), seed=results[0].seed)
-        kind = "95% per-user bootstrap (one seed)"
+        hr = bootstrap_interval(_per_user_means(results, "hits"), seed=results[0].seed)
+        ndcg = bootstrap_interval(_per_user_means(results, "gains"), seed=results[0].seed)
+        kind = "95% per-user bootstrap (of each member's mean over the seeds)"
     return Summary(
         model=results[0].model,
         hr=hr,
@@ -251,8 +271,11 @@ def headline(summaries: Sequence[Summary], service: str | None) -> tuple[str, di
     return best.model, out
 
 
-def load_generator_dataset() -> Dataset | None:
-    """Build memberships (joins minus leaves, with join times) and follows from the generator, if it exists."""
+def load_generator_dataset(**config: Any) -> Dataset | None:
+    """Build memberships (joins minus leaves, with join times) and follows from the generator, if it exists.
+
+    ``config`` overrides fields of the generator's default ``GeneratorConfig``.
+    """
     try:
         generator = importlib.import_module("kith_shared.generator")
     except ImportError:
@@ -260,7 +283,7 @@ def load_generator_dataset() -> Dataset | None:
     memberships: Memberships = {}
     joined_at: JoinTimes = {}
     follows: set[tuple[str, str]] = set()
-    for event in generator.generate(generator.GeneratorConfig()):
+    for event in generator.generate(generator.GeneratorConfig(**config)):
         kind = event.type
         data = event.data
         if kind == "member.joined":
@@ -298,12 +321,14 @@ async def run(
     users: int | None = None,
     max_configs: int | None = None,
     min_members: int = 5,
-    min_communities: int = 3,
+    min_communities: int | None = None,
     with_service: bool = True,
     baselines: Callable[[int], Sequence[Any]] = make_baselines,
 ) -> Report:
     """Evaluate the baselines (and the service path when importable) on ``dataset`` over ``seeds``."""
     start = time.perf_counter()
+    if min_communities is None:
+        min_communities = DEFAULT_MIN_COMMUNITIES.get(dataset.name, 3)
     reduced, stats = core(dataset, min_members, min_communities)
     service, note = load_service() if with_service else (None, "service path skipped")
     log.info("%s", note)
@@ -320,7 +345,8 @@ async def run(
         if service is not None:
             await _resolve(service.close())
     names = list(dict.fromkeys(r.model for r in results))
-    summaries = [summarize([r for r in results if r.model == name], len(seeds)) for name in names]
+    by_seed = len(seeds) >= 2 and reduced.joined_at is None
+    summaries = [summarize([r for r in results if r.model == name], by_seed) for name in names]
     service_name = str(service.name) if service is not None else None
     best, head = headline(summaries, service_name)
     return Report(
@@ -329,6 +355,12 @@ async def run(
         seeds=list(seeds),
         users=users,
         small_definition=f"fewer than {SMALL_COMMUNITY_MEMBERS} members in the train split",
+        holdout=(
+            "one membership per member at random (seeded); validation carved from train the same way"
+            if reduced.joined_at is None
+            else "each member's latest join (test), then the latest remaining join (validation); "
+            "seeds change only ties and model randomness"
+        ),
         results=results,
         summaries=summaries,
         best_baseline=best,
@@ -351,7 +383,8 @@ def markdown(report: Report) -> str:
         f"### Recommendation quality: {report.dataset} (seeds {report.seeds}, "
         f"{'all' if report.users is None else report.users} test members per seed)",
         "",
-        f"Core (communities >= 5 members, members >= 3 communities, {c.rounds} rounds): "
+        f"Core (communities >= {c.min_members} members, members in >= {c.min_communities} communities, "
+        f"{c.rounds} rounds): "
         f"{c.members:,} members, {c.communities:,} communities, {c.memberships:,} memberships, "
         f"{c.friendships:,} friendships (from {c.members_before:,} / {c.communities_before:,} / "
         f"{c.memberships_before:,}).",
@@ -370,7 +403,8 @@ def markdown(report: Report) -> str:
     interval = report.summaries[0].interval if report.summaries else ""
     lines += [
         "",
-        f"Intervals: {interval}. Every community the member has not joined is ranked (no sampled negatives). "
+        f"Hold-out: {report.holdout}. Intervals: {interval}. "
+        "Every community the member has not joined is ranked (no sampled negatives). "
         f"Small community: {report.small_definition}. Coverage: share of the core's communities in anyone's top 10.",
         f"Service: {report.service_note}. Target: {report.headline.get('target')}.",
         f"Total time {report.seconds:.0f} s.",

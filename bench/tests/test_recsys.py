@@ -12,7 +12,7 @@ import pytest
 
 from bench.recsys.baselines import TUNING_BUDGET, Als, Ease, ItemCosine, MostPopular, make_baselines
 from bench.recsys.data import Dataset, core, hold_out_one, load_sample, sample_users, split_for_seed
-from bench.recsys.evaluate import evaluate_model, run
+from bench.recsys.evaluate import SeedResult, evaluate_model, load_generator_dataset, run, summarize
 from bench.recsys.metrics import (
     bootstrap_interval,
     coverage,
@@ -221,3 +221,50 @@ async def test_run_on_the_sample_data_names_the_best_baseline() -> None:
     assert names == [m.name for m in make_baselines(0)]
     assert report.best_baseline in names
     assert all(0.0 <= s.ndcg.mean <= s.hr.mean <= 1.0 for s in report.summaries)
+
+
+def _result(seed: int, users: list[str], gains: list[float]) -> SeedResult:
+    return SeedResult(
+        model="m",
+        seed=seed,
+        params={},
+        validation=[],
+        users=len(users),
+        hr=sum(g > 0 for g in gains) / len(gains),
+        ndcg=sum(gains) / len(gains),
+        coverage=0.5,
+        small_share=0.5,
+        fit_seconds=0.0,
+        recommend_seconds=0.0,
+        tune_seconds=0.0,
+        user_ids=users,
+        hits=[float(g > 0) for g in gains],
+        gains=gains,
+    )
+
+
+def test_summaries_use_seed_means_or_a_per_user_bootstrap() -> None:
+    results = [_result(0, ["a", "b"], [1.0, 0.0]), _result(1, ["a", "b"], [0.5, 0.0])]
+    by_seed = summarize(results, by_seed=True)
+    assert by_seed.ndcg.mean == pytest.approx(0.375)
+    assert by_seed.ndcg.n == 2
+    by_user = summarize(results, by_seed=False)
+    assert by_user.ndcg.mean == pytest.approx(0.375)
+    assert by_user.ndcg.n == 2, "one value per member, averaged over the seeds"
+    assert "bootstrap" in by_user.interval
+
+
+def test_generator_memberships_are_joins_minus_leaves_with_times() -> None:
+    dataset = load_generator_dataset(members=150, communities=20, days=5)
+    if dataset is None:
+        pytest.skip("kith_shared.generator not available")
+    assert dataset.joined_at is not None
+    assert dataset.memberships
+    for user, items in dataset.memberships.items():
+        assert items
+        for item in items:
+            assert (user, item) in dataset.joined_at
+    test = hold_out_one(dataset.memberships, 0, dataset.joined_at)
+    for user, item in test.held_out.items():
+        latest = max(dataset.joined_at[(user, other)] for other in dataset.memberships[user])
+        assert dataset.joined_at[(user, item)] == latest
