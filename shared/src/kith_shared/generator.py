@@ -449,8 +449,10 @@ def _plan(config: GeneratorConfig) -> _Plan:
         chance = 0.3 if member.activity * mean >= top_quartile else 0.1
         if rng.random() < chance and member.signup < horizon // 4:
             member.fades = member.signup + int(rng.uniform(0.35, 0.7) * (horizon - member.signup))
-    specials = rng.sample(range(config.members), max(1, config.members // 400) + max(1, config.members // 600))
-    staff_count = max(1, config.members // 400)
+    # A few staff and bots (none in a tiny world, where they would be most of it).
+    staff_count = max(1, config.members // 400) if config.members >= 20 else 0
+    bot_count = max(1, config.members // 600) if config.members >= 20 else 0
+    specials = rng.sample(range(config.members), staff_count + bot_count)
     for position, index in enumerate(specials):
         member = members[index]
         member.signup = int(rng.random() * HOUR)
