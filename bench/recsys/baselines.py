@@ -133,7 +133,7 @@ class ItemCosine(MatrixRecommender):
 
     name: ClassVar[str] = "item-item cosine"
     param_grid: ClassVar[Sequence[Params]] = tuple(
-        {"neighbors": n, "shrink": s} for n in (50, 200, 0) for s in (0.0, 10.0)
+        {"neighbors": n, "shrink": s} for n in (200, 0) for s in (0.0, 25.0, 50.0)
     )
 
     def __init__(self, seed: int = 0) -> None:

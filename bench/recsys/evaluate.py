@@ -70,6 +70,7 @@ class SeedResult:
     fit_seconds: float
     recommend_seconds: float
     tune_seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
     user_ids: list[str] = field(default_factory=list, repr=False)
     hits: list[float] = field(default_factory=list, repr=False)
     gains: list[float] = field(default_factory=list, repr=False)
@@ -181,6 +182,7 @@ async def evaluate_model(
         fit_seconds=fit_seconds,
         recommend_seconds=rec_seconds,
         tune_seconds=tune_seconds,
+        timings={str(key): float(value) for key, value in dict(getattr(model, "timings", {}) or {}).items()},
         user_ids=list(test_users),
         hits=hits.tolist(),
         gains=gains.tolist(),
@@ -416,6 +418,7 @@ def to_json(report: Report) -> dict[str, Any]:
     """Return the report as JSON-ready data (without per-user arrays)."""
     data = asdict(report)
     for result in data["results"]:
+        result.pop("user_ids", None)
         result.pop("hits", None)
         result.pop("gains", None)
     return data
