@@ -208,6 +208,24 @@ async def test_driver_awaits_async_models() -> None:
     expected = await evaluate_model(sync, reduced, split_for_seed(reduced, 0), 0, None)
     assert result.ndcg == expected.ndcg
     assert result.users == 40
+    assert result.joined_suggested == 0
+
+
+class _Leaky(MostPopular):
+    """Suggests the member's own communities first: the driver must count that."""
+
+    name = "leaky"
+
+    def recommend(self, users: list[str], k: int) -> dict[str, list[str]]:
+        return {user: sorted(self.train.get(user, set()))[:k] for user in users}
+
+
+async def test_driver_counts_suggestions_of_joined_communities() -> None:
+    memberships = {f"u{i}": {f"g{(i + j) % 7}" for j in range(4)} for i in range(40)}
+    reduced, _ = core(Dataset(name="toy", memberships=memberships, friends=[]))
+    result = await evaluate_model(_Leaky(), reduced, split_for_seed(reduced, 0), 0, None)
+    assert result.joined_suggested == 40 * 3
+    assert result.hr == 0.0
 
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
