@@ -29,6 +29,8 @@ async def test_readyz_names_unreachable_dependencies_then_recovers(
     make_broker: Callable[..., ServerProcess], make_database: Callable[..., ServerProcess]
 ) -> None:
     broker_port, database_port = free_port(), free_port()
+    while database_port == broker_port:
+        database_port = free_port()
     settings = ServiceSettings(
         kafka=KafkaSettings(bootstrap_servers=f"127.0.0.1:{broker_port}", idempotence=False, request_timeout_ms=2_000),
         mongo=MongoSettings(uri=SecretStr(f"mongodb://127.0.0.1:{database_port}"), server_selection_timeout_ms=500),
