@@ -122,4 +122,4 @@ class Intake:
         for outcome in publish:
             outcome.status = "accepted"
         EVENTS_OUT.labels("ingest", self.topic).inc(len(publish))
-        self.store.confirm_later(claim)
+        self.store.confirm_later(claim, now)

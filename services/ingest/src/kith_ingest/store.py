@@ -1,15 +1,19 @@
 """Deduplication claims in MongoDB: the same (tenant, source, id) is published once per window.
 
-Each event is *claimed* by inserting a document with a unique ``_id`` before it is published. The
-insert that wins publishes; every other copy (another request, another replica, a redelivered
-record) is a duplicate. A claim starts ``pending``; it is released (deleted) when the publish
-fails, so a retry is not wrongly called a duplicate, and confirmed (``done``) once the broker has
-acknowledged. A pending claim older than the claim timeout belongs to a publisher that died
-mid-way and may be retaken. A TTL index forgets claims after the dedupe window.
+Before events are published they are *claimed*: one document per request (or consumed batch) holds
+the claim keys of its events in ``keys``, under a unique multikey index, so no key can sit in two
+claim documents. The insert that wins publishes; every other copy (another request, another replica,
+a redelivered record) is a duplicate. One document per batch rather than per event keeps the write
+cheap: one insert whatever the batch size.
 
-Claims from concurrent requests are written together (group commit): while one bulk insert is in
-flight, the next requests queue up and share the following one, so the database sees one round
-trip per burst instead of one per event.
+A claim is pending until its token is written to the ``published`` collection, after the broker
+acknowledged. When the publish fails the claim document is deleted, so a retry is accepted rather
+than called a duplicate. A pending claim older than the claim timeout belongs to a publisher that
+died mid-way, and its keys may be taken over. TTL indexes forget claims after the dedupe window
+(keys past the window are also taken over before the TTL monitor runs).
+
+Claims of concurrent requests are written together (group commit): while one insert is in flight,
+the next requests queue up and share the following one.
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from pymongo import UpdateMany
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
@@ -35,11 +38,14 @@ from kith_shared.observability import STORE_LATENCY
 
 log = logging.getLogger(__name__)
 
-COLLECTION: Final = "dedupe_claims"
-_TTL_INDEX: Final = "claimed_at_ttl"
+CLAIMS: Final = "dedupe_claims"
+PUBLISHED: Final = "dedupe_published"
 _DUPLICATE_KEY: Final = 11000
-_PENDING: Final = "pending"
-_DONE: Final = "done"
+_MAX_ATTEMPTS: Final = 5
+
+
+class ClaimContention(PyMongoError):
+    """Claims kept colliding with concurrent writers; the caller should retry shortly."""
 
 
 def claim_key(tenant: str, source: str, event_id: str) -> str:
@@ -57,36 +63,55 @@ class Claim:
 
 @dataclass(slots=True)
 class _Request:
-    keys: list[str]
     token: str
+    keys: list[str]
     now: datetime
-    future: asyncio.Future[set[str]]
+    future: asyncio.Future[list[str]]
+
+    def document(self, keys: list[str] | None = None) -> Document:
+        return claim_document(self.token, self.keys if keys is None else keys, self.now)
+
+
+def claim_document(token: str, keys: list[str], now: datetime) -> Document:
+    """Return the claim document of ``keys`` under ``token``.
+
+    It also holds a key of its own (``#<token>``), so that pulling event keys out of it never leaves an
+    empty array: empty arrays would collide with each other under the unique index.
+    """
+    return {"_id": token, "keys": [*keys, f"#{token}"], "claimed_at": now}
 
 
 class DedupeStore:
     """Claims on event identities, shared by every replica through MongoDB."""
 
     def __init__(self, db: AsyncDatabase[Document], *, window: timedelta, claim_timeout: timedelta) -> None:
-        self.collection: AsyncCollection[Document] = db[COLLECTION]
+        self.claims: AsyncCollection[Document] = db[CLAIMS]
+        self.published: AsyncCollection[Document] = db[PUBLISHED]
         self.window = window
         self.claim_timeout = claim_timeout
         self._queue: list[_Request] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._confirm: list[Claim] = []
+        self._confirm: list[Document] = []
         self._confirm_wake = asyncio.Event()
         self._confirmer: asyncio.Task[None] | None = None
         self._indexes: asyncio.Task[None] | None = None
         self.indexes_ready = False
 
-    async def ensure_indexes(self) -> None:
-        """Create the TTL index that forgets claims after the window (updating its expiry if it changed)."""
-        seconds = int(self.window.total_seconds())
+    async def _ttl_index(self, collection: AsyncCollection[Document], field: str, seconds: int) -> None:
+        name = f"{field}_ttl"
         try:
-            await self.collection.create_index("claimed_at", name=_TTL_INDEX, expireAfterSeconds=seconds)
-        except OperationFailure:
-            await self.collection.database.command(
-                {"collMod": COLLECTION, "index": {"name": _TTL_INDEX, "expireAfterSeconds": seconds}}
+            await collection.create_index(field, name=name, expireAfterSeconds=seconds)
+        except OperationFailure:  # the window changed since the index was made: update its expiry
+            await collection.database.command(
+                {"collMod": collection.name, "index": {"name": name, "expireAfterSeconds": seconds}}
             )
+
+    async def ensure_indexes(self) -> None:
+        """Create the unique index on claim keys and the TTL indexes that forget claims after the window."""
+        await self.claims.create_index("keys", name="keys_unique", unique=True)
+        window = int(self.window.total_seconds())
+        await self._ttl_index(self.claims, "claimed_at", window)
+        await self._ttl_index(self.published, "published_at", window + int(self.claim_timeout.total_seconds()))
         self.indexes_ready = True
 
     async def _ensure_indexes_forever(self) -> None:
@@ -118,18 +143,18 @@ class DedupeStore:
                 await self._flusher
 
     async def claim(self, keys: Sequence[str], now: datetime) -> Claim:
-        """Claim event identities (unique keys); return the ones this caller won and must publish.
+        """Claim distinct event identities; return the ones this caller won and must publish.
 
         Raises :class:`pymongo.errors.PyMongoError` when the database cannot be reached.
         """
+        token = uuid.uuid4().hex
         if not keys:
-            return Claim(uuid.uuid4().hex, ())
-        request = _Request(list(keys), uuid.uuid4().hex, now, asyncio.get_running_loop().create_future())
+            return Claim(token, ())
+        request = _Request(token, list(keys), now, asyncio.get_running_loop().create_future())
         self._queue.append(request)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_forever(), name="dedupe-claims")
-        won = await request.future
-        return Claim(request.token, tuple(key for key in keys if key in won))
+        return Claim(token, tuple(await request.future))
 
     async def _flush_forever(self) -> None:
         while self._queue:
@@ -145,98 +170,85 @@ class DedupeStore:
                 if not request.future.done():
                     request.future.set_result(keys)
 
-    async def _insert_claims(self, batch: list[_Request]) -> list[set[str]]:
-        documents: list[Document] = []
-        owner: list[int] = []
-        for index, request in enumerate(batch):
-            for key in request.keys:
-                documents.append({"_id": key, "state": _PENDING, "token": request.token, "claimed_at": request.now})
-                owner.append(index)
-        lost: set[int] = set()
+    async def _insert_claims(self, batch: list[_Request]) -> list[list[str]]:
         started = time.perf_counter()
+        failed: set[int] = set()
         try:
-            await self.collection.insert_many(documents, ordered=False)
+            await self.claims.insert_many([request.document() for request in batch], ordered=False)
         except BulkWriteError as exc:
             errors: list[dict[str, Any]] = exc.details.get("writeErrors", [])
-            others = [error for error in errors if error.get("code") != _DUPLICATE_KEY]
-            if others:
+            if any(error.get("code") != _DUPLICATE_KEY for error in errors):
                 raise
-            lost = {int(error["index"]) for error in errors}
+            failed = {int(error["index"]) for error in errors}
         finally:
             STORE_LATENCY.labels("ingest", "claim").observe(time.perf_counter() - started)
-        won: list[set[str]] = [set() for _ in batch]
-        retake: list[int] = []
-        for position, document in enumerate(documents):
-            if position in lost:
-                retake.append(position)
-            else:
-                won[owner[position]].add(document["_id"])
-        if retake:
-            for position in await self._retake([documents[p] for p in retake]):
-                won[owner[retake[position]]].add(documents[retake[position]]["_id"])
+        won = [request.keys for request in batch]
+        for index in sorted(failed):
+            won[index] = await self._claim_contended(batch[index])
         return won
 
-    async def _retake(self, documents: list[Document]) -> list[int]:
-        """Take over claims that expired (past the window) or were abandoned (pending past the timeout)."""
-        keys = [document["_id"] for document in documents]
-        existing = {doc["_id"]: doc async for doc in self.collection.find({"_id": {"$in": keys}})}
-        taken: list[int] = []
-        seen: set[str] = set()
-        for position, document in enumerate(documents):
-            key = document["_id"]
-            if key in seen:
-                continue  # the same identity twice in one bulk: the first copy decides
-            seen.add(key)
-            current = existing.get(key)
-            if current is None:
-                with contextlib.suppress(DuplicateKeyError):
-                    await self.collection.insert_one(document)
-                    taken.append(position)
-                continue
-            claimed_at: datetime = current["claimed_at"]
-            now: datetime = document["claimed_at"]
-            expired = now - claimed_at >= self.window
-            abandoned = current.get("state") == _PENDING and now - claimed_at >= self.claim_timeout
-            if not (expired or abandoned):
-                continue
-            result = await self.collection.update_one(
-                {"_id": key, "token": current.get("token"), "claimed_at": claimed_at},
-                {"$set": {"state": _PENDING, "token": document["token"], "claimed_at": now}},
-            )
-            if result.modified_count == 1:
-                taken.append(position)
-        return taken
+    async def _claim_contended(self, request: _Request) -> list[str]:
+        """Claim what is free of a request whose keys collided: drop duplicates, take over stale claims."""
+        remaining = list(request.keys)
+        for _ in range(_MAX_ATTEMPTS):
+            taken = await self._sort_out_conflicts(remaining, request.now)
+            remaining = [key for key in remaining if key not in taken]
+            if not remaining:
+                return []
+            try:
+                await self.claims.insert_one(request.document(remaining))
+            except DuplicateKeyError:
+                continue  # a concurrent writer claimed one of them meanwhile: sort out again
+            return remaining
+        raise ClaimContention("claims kept colliding with concurrent writers")
+
+    async def _sort_out_conflicts(self, keys: list[str], now: datetime) -> set[str]:
+        """Return the keys held by live claims (duplicates); free those held by expired or abandoned ones."""
+        holders = await self.claims.find({"keys": {"$in": keys}}).to_list()
+        if not holders:
+            return set()
+        tokens = [holder["_id"] for holder in holders]
+        published = {doc["_id"] async for doc in self.published.find({"_id": {"$in": tokens}}, {"_id": 1})}
+        wanted = set(keys)
+        live: set[str] = set()
+        for holder in holders:
+            held = [key for key in holder["keys"] if key in wanted]
+            age = now - holder["claimed_at"]
+            expired = age >= self.window
+            abandoned = holder["_id"] not in published and age >= self.claim_timeout
+            if expired or abandoned:
+                # Free the keys only if the holder is still the claim we judged (not renewed meanwhile).
+                await self.claims.update_one(
+                    {"_id": holder["_id"], "claimed_at": holder["claimed_at"]}, {"$pull": {"keys": {"$in": held}}}
+                )
+            else:
+                live.update(held)
+        return live
 
     async def release(self, claim: Claim) -> None:
         """Give claims back after a failed publish, so that a retry is accepted, not called a duplicate."""
         if claim.keys:
-            await self.collection.delete_many({"_id": {"$in": list(claim.keys)}, "token": claim.token})
+            await self.claims.delete_one({"_id": claim.token})
 
-    def confirm_later(self, claim: Claim) -> None:
-        """Mark claims as published, in the background (a crash before that only leaves them retakeable)."""
+    def confirm_later(self, claim: Claim, now: datetime) -> None:
+        """Mark a claim as published, in the background (a crash before that only leaves it retakeable)."""
         if claim.keys:
-            self._confirm.append(claim)
+            self._confirm.append({"_id": claim.token, "published_at": now})
             self._confirm_wake.set()
 
-    async def confirm(self, claim: Claim) -> None:
-        """Mark claims as published now."""
-        if claim.keys:
-            await self.collection.update_many(
-                {"_id": {"$in": list(claim.keys)}, "token": claim.token}, {"$set": {"state": _DONE}}
-            )
-
     async def _write_confirmations(self) -> None:
-        claims, self._confirm = self._confirm, []
-        if not claims:
+        documents, self._confirm = self._confirm, []
+        if not documents:
             return
-        operations = [
-            UpdateMany({"_id": {"$in": list(claim.keys)}, "token": claim.token}, {"$set": {"state": _DONE}})
-            for claim in claims
-        ]
         try:
-            await self.collection.bulk_write(operations, ordered=False)
+            await self.published.insert_many(documents, ordered=False)
+        except BulkWriteError as exc:
+            errors: list[dict[str, Any]] = exc.details.get("writeErrors", [])
+            if any(error.get("code") != _DUPLICATE_KEY for error in errors):
+                self._confirm[:0] = documents
+                raise
         except PyMongoError:
-            self._confirm[:0] = claims
+            self._confirm[:0] = documents
             raise
 
     async def _confirm_forever(self) -> None:
