@@ -48,8 +48,12 @@ log = logging.getLogger(__name__)
 EVENT_TIME = datetime(2007, 1, 15, tzinfo=UTC)
 SOURCE = "bench://recsys"
 
-#: Base settings; the grid below varies the ranking exponents and the social weight.
+#: Base settings: no topics, times or activity exist in this data, so only co-membership and the
+#: social source apply; the grid varies the walk's exponents and the social weight.
 BASE: dict[str, float] = {
+    "co_membership_weight": 1.0,
+    "social_weight": 0.1,
+    "small_community_boost": 0.0,
     "topic_weight": 0.0,
     "trending_weight": 0.0,
     "popularity_weight": 0.0,
@@ -63,16 +67,16 @@ class KithServicePath:
     name: ClassVar[str] = "kith"
     param_grid: ClassVar[list[dict[str, float]]] = [
         {"popularity_penalty": 0.25, "source_size_exponent": 0.75, "neighbour_degree_exponent": 0.5},
-        {"popularity_penalty": 0.15, "source_size_exponent": 1.0, "neighbour_degree_exponent": 0.5},
-        {"popularity_penalty": 0.25, "source_size_exponent": 1.0, "neighbour_degree_exponent": 1.0},
-        {"popularity_penalty": 0.35, "source_size_exponent": 0.75, "neighbour_degree_exponent": 0.5},
-        {"popularity_penalty": 0.25, "source_size_exponent": 0.75, "neighbour_degree_exponent": 0.25},
         {
             "popularity_penalty": 0.25,
             "source_size_exponent": 0.75,
             "neighbour_degree_exponent": 0.5,
-            "social_weight": 0.0,
+            "social_weight": 0.3,
         },
+        {"popularity_penalty": 0.35, "source_size_exponent": 0.65, "neighbour_degree_exponent": 0.5},
+        {"popularity_penalty": 0.25, "source_size_exponent": 0.85, "neighbour_degree_exponent": 0.5},
+        {"popularity_penalty": 0.15, "source_size_exponent": 1.0, "neighbour_degree_exponent": 0.5},
+        {"popularity_penalty": 0.25, "source_size_exponent": 1.0, "neighbour_degree_exponent": 1.0},
     ]
 
     def __init__(

@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 from scipy import sparse
 
 from kith_recommend.domain.model import CompiledModel, MemberProfile, Vector, membership_weight
@@ -175,13 +176,22 @@ def similarity(model: CompiledModel, a: int, others: np.ndarray) -> Vector:
     return np.asarray(np.maximum(co_sim, topic_sim), dtype=np.float64)
 
 
+def pairwise_similarity(model: CompiledModel, items: np.ndarray) -> npt.NDArray[np.float64]:
+    """Return how alike each pair of ``items`` is (0..1): co-membership cosine or topic cosine, the larger."""
+    sub = model.co[items][:, items].toarray()
+    norms = np.sqrt(np.maximum(model.co_diag[items], 1e-12))
+    topics = model.topic_matrix[items]
+    topic_sim = (topics @ topics.T).toarray()
+    return np.asarray(np.maximum(sub / np.outer(norms, norms), topic_sim), dtype=np.float64)
+
+
 def mmr(model: CompiledModel, candidates: np.ndarray, relevance: Vector, k: int, lam: float) -> list[int]:
     """Pick ``k`` of ``candidates`` by maximal marginal relevance (``lam`` = 1: relevance only)."""
     if lam >= 1.0 or len(candidates) <= 1:
         return [int(i) for i in candidates[:k]]
     rel = relevance[candidates]
     rel = rel / rel.max() if rel.max() > 0 else rel
-    sims = np.vstack([similarity(model, int(c), candidates) for c in candidates])
+    sims = pairwise_similarity(model, candidates)
     chosen: list[int] = []
     max_sim = np.zeros(len(candidates))
     available = np.ones(len(candidates), dtype=bool)
@@ -218,7 +228,7 @@ def suggest(
     eligible[_excluded(model, profile)] = False
     candidates = top_candidates(total, eligible, max(params.candidate_pool, limit))
     chosen = mmr(model, candidates, total, limit, params.mmr_lambda)
-    reasons = _Explainer(model, profile, scores) if explain else None
+    reasons = _Explainer(model, profile, scores, chosen) if explain else None
     return [
         Suggestion(
             community_id=model.ids[i],
@@ -282,18 +292,36 @@ def _similar_reasons(model: CompiledModel, a: int, b: int) -> list[Reason]:
 
 
 class _Explainer:
-    """Readable reasons for the communities picked, computed only for those."""
+    """Readable reasons for the communities picked, computed for those only, in a few matrix operations."""
 
-    def __init__(self, model: CompiledModel, profile: MemberProfile, scores: _Scores) -> None:
+    def __init__(self, model: CompiledModel, profile: MemberProfile, scores: _Scores, chosen: list[int]) -> None:
         self.model = model
         self.profile = profile
         self.scores = scores
-        self.joined = [model.index[c] for c in profile.joined if c in model.index]
-        self.followed = [model.member_index[m] for m in profile.follows if m in model.member_index]
-        self.interacted = [
+        self.position = {c: p for p, c in enumerate(chosen)}
+        items = np.asarray(chosen, dtype=np.int64)
+        joined = np.asarray([model.index[c] for c in profile.joined if c in model.index], dtype=np.int64)
+        self.joined = joined
+        # contributions[j, p]: how much joined community j pulls chosen community p.
+        self.contributions = (
+            (model.co[joined][:, items].toarray() / np.maximum(model.size[joined], 1.0)[:, None])
+            if joined.size and items.size
+            else np.zeros((0, len(chosen)))
+        )
+        followed = [model.member_index[m] for m in profile.follows if m in model.member_index]
+        interacted = [
             model.member_index[m] for m in profile.interacts if m in model.member_index and m not in profile.follows
         ]
+        self.followed = self._members_in(followed, items)
+        self.replied = self._members_in(interacted, items)
+        self.topics = model.topic_matrix[items] if scores.member_topics and items.size else None
         self.vocabulary = {i: t for t, i in model.vocabulary.items()} if scores.member_topics else {}
+
+    def _members_in(self, members: list[int], items: np.ndarray) -> npt.NDArray[np.int64]:
+        if not members or not items.size:
+            return np.zeros(len(items), dtype=np.int64)
+        inside = self.model.memberships[np.asarray(members, dtype=np.int64)][:, items]
+        return np.asarray((inside > 0).sum(axis=0), dtype=np.int64).ravel()
 
     def sources(self, i: int) -> dict[str, float]:
         s = self.scores
@@ -305,45 +333,41 @@ class _Explainer:
             "popularity": round(float(self.model.popularity[i]), 6),
         }
 
-    def _count_members(self, members: list[int], i: int) -> int:
-        if not members:
-            return 0
-        column = self.model.members_of
-        inside = column.indices[column.indptr[i] : column.indptr[i + 1]]
-        return int(np.isin(np.asarray(members), inside).sum())
-
     def reasons(self, i: int) -> list[Reason]:
         m = self.model
+        p = self.position[i]
         out: list[Reason] = []
-        replied = self._count_members(self.interacted, i)
+        replied = int(self.replied[p])
         if replied:
             verb = "is" if replied == 1 else "are"
             out.append(Reason("social", f"{_plural(replied, 'person', 'people')} you replied to {verb} active here"))
-        followed = self._count_members(self.followed, i)
+        followed = int(self.followed[p])
         if followed:
             verb = "is a member" if followed == 1 else "are members"
             out.append(Reason("social", f"{_plural(followed, 'person', 'people')} you follow {verb} here"))
-        if self.scores.co[i] > 0 and self.joined:
-            contributions = [float(m.co[j, i]) / max(m.size[j], 1.0) for j in self.joined]
-            best = self.joined[int(np.argmax(contributions))]
-            if max(contributions) > 0:
+        if self.scores.co[i] > 0 and self.contributions.shape[0]:
+            column = self.contributions[:, p]
+            if column.max() > 0:
+                best = int(self.joined[int(np.argmax(column))])
                 out.append(Reason("co_membership", f"members of {m.names[best]} also joined this"))
         if self.scores.topic[i] > 0:
-            out.extend(self._topic_reason(i))
+            out.extend(self._topic_reason(p))
         if m.trend[i] >= 0.5 and m.recent_joins[i] >= 3:
             out.append(Reason("trending", "growing fast this week"))
         small = m.size[i] <= 50 and m.active[i] >= 0.5
         if small and out:
             out.append(Reason("small", f"a small, active community ({_plural(int(m.size[i]), 'member', 'members')})"))
         if not out:
-            text = "popular with members like you" if self.joined else "popular in this network right now"
+            text = "popular with members like you" if self.joined.size else "popular in this network right now"
             out.append(Reason("popularity", text))
         return out
 
-    def _topic_reason(self, i: int) -> list[Reason]:
-        row = self.model.topic_matrix[i]
+    def _topic_reason(self, p: int) -> list[Reason]:
+        if self.topics is None:
+            return []
+        start, end = self.topics.indptr[p], self.topics.indptr[p + 1]
         best_tag, best = None, 0.0
-        for col, w in zip(row.indices, row.data, strict=True):
+        for col, w in zip(self.topics.indices[start:end], self.topics.data[start:end], strict=True):
             mine = self.scores.member_topics.get(int(col), 0.0)
             if mine * w > best:
                 best_tag, best = self.vocabulary.get(int(col)), mine * w
