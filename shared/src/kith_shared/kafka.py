@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -177,7 +177,7 @@ class EventProducer:
         return (await self.send_many([(topic, value, key, headers)]))[0]
 
     async def send_many(
-        self, records: list[tuple[str, bytes, bytes | None, list[tuple[str, bytes]] | None]]
+        self, records: Sequence[tuple[str, bytes, bytes | None, list[tuple[str, bytes]] | None]]
     ) -> list[RecordMetadata]:
         """Write records (kept in order per partition) and wait until the broker acknowledged all of them."""
         if not self._started:
