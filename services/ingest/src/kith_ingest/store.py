@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import uuid
@@ -49,8 +48,11 @@ class ClaimContention(PyMongoError):
 
 
 def claim_key(tenant: str, source: str, event_id: str) -> str:
-    """Return the unambiguous claim key of an event identity."""
-    return json.dumps([tenant, source, event_id], separators=(",", ":"))
+    """Return the unambiguous claim key of an event identity: ``tenant|len(source)|source|id``.
+
+    Tenants never contain ``|``, and the length of the source says where it ends.
+    """
+    return f"{tenant}|{len(source)}|{source}|{event_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +77,8 @@ class _Request:
 def claim_document(token: str, keys: list[str], now: datetime) -> Document:
     """Return the claim document of ``keys`` under ``token``.
 
-    It also holds a key of its own (``#<token>``), so that pulling event keys out of it never leaves an
-    empty array: empty arrays would collide with each other under the unique index.
+    It also holds a key of its own (``#<token>``, never an event's key), so that pulling event keys out of
+    it never leaves an empty array: empty arrays would collide with each other under the unique index.
     """
     return {"_id": token, "keys": [*keys, f"#{token}"], "claimed_at": now}
 

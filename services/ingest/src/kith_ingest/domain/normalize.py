@@ -99,7 +99,8 @@ def _clean_bounded(value: str, field_name: str, limit: int, form: UnicodeForm) -
 
 def text_features(text: str, original: str | None) -> TextFeatures:
     """Extract hashtags, mentions, links, language and keywords from clean text."""
-    return TextFeatures(
+    # Every value is built here with the right type: no need to validate it again.
+    return TextFeatures.model_construct(
         hashtags=extract_hashtags(text),
         mentions=extract_mentions(text),
         links=extract_links(text),

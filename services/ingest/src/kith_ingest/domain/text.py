@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections import Counter
 from typing import Final, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -30,7 +29,9 @@ MAX_ITEMS: Final = 50
 MAX_KEYWORDS: Final = 5
 #: Texts shorter than this (in letters) carry too little signal to guess a language.
 _MIN_LETTERS_FOR_LANGUAGE: Final = 12
-_LANGUAGE_SAMPLE_CHARS: Final = 1_000
+#: The language is guessed from the first characters of prose: enough for a reliable guess, and the
+#: identifier walks its input byte by byte in Python.
+_LANGUAGE_SAMPLE_CHARS: Final = 300
 
 _STRIP_ALL: Final = nh3.Cleaner(
     tags=set(), clean_content_tags={"script", "style"}, attributes={}, url_schemes=set(), strip_comments=True
@@ -151,10 +152,12 @@ def extract_keywords(text: str, limit: int = MAX_KEYWORDS) -> list[str]:
 
     Ties are broken by first appearance, so the answer is deterministic.
     """
-    words = [word for word in _WORD.findall(_prose(text).lower()) if len(word) >= 3 and word not in STOPWORDS]
-    counts = Counter(words)
-    first = {word: index for index, word in reversed(list(enumerate(words)))}
-    return sorted(counts, key=lambda word: (-counts[word], first[word]))[:limit]
+    counts: dict[str, int] = {}
+    for word in _WORD.findall(_prose(text).lower()):
+        if len(word) >= 3 and word not in STOPWORDS:
+            counts[word] = counts.get(word, 0) + 1
+    # dicts keep insertion order, i.e. first appearance; sorted() is stable.
+    return sorted(counts, key=lambda word: -counts[word])[:limit]
 
 
 def warm_up() -> None:
