@@ -41,6 +41,7 @@ CLAIMS: Final = "dedupe_claims"
 PUBLISHED: Final = "dedupe_published"
 _DUPLICATE_KEY: Final = 11000
 _MAX_ATTEMPTS: Final = 5
+_CONFIRM_GATHER_SECONDS: Final = 0.05
 
 
 class ClaimContention(PyMongoError):
@@ -256,6 +257,8 @@ class DedupeStore:
     async def _confirm_forever(self) -> None:
         while True:
             await self._confirm_wake.wait()
+            # Let confirmations of concurrent requests gather: one insert for all of them.
+            await asyncio.sleep(_CONFIRM_GATHER_SECONDS)
             self._confirm_wake.clear()
             try:
                 await self._write_confirmations()
