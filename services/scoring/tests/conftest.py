@@ -148,21 +148,12 @@ def stream(count: int, seed: int = 7, communities: int = 40, members: int = 400)
 
 async def caught_up(settings: ScoringSettings) -> bool:
     """Tell whether the stored progress of every partition reached the end of the activity topic."""
-    from aiokafka import TopicPartition
-
-    from kith_shared.kafka import make_consumer
+    from kith_scoring.rebuild import high_watermarks
     from kith_shared.mongo import make_mongo_client
     from kith_shared.topics import ACTIVITY
 
-    kafka = settings.kafka
-    consumer = make_consumer(kafka, group=None)
-    await consumer.start()
-    try:
-        topic = kafka.topic(ACTIVITY)
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        ends = await consumer.end_offsets(partitions)
-    finally:
-        await consumer.stop()
+    ends = await high_watermarks(settings)
+    topic = settings.kafka.topic(ACTIVITY)
     client = make_mongo_client(settings.mongo, app_name="tests")
     try:
         stored = {
@@ -171,4 +162,4 @@ async def caught_up(settings: ScoringSettings) -> bool:
         }
     finally:
         await client.close()
-    return all(stored.get(tp.partition, -1) >= end - 1 for tp, end in ends.items() if end > 0)
+    return bool(ends) and all(stored.get(partition, -1) >= end - 1 for partition, end in ends.items() if end > 0)

@@ -39,13 +39,14 @@ async def snapshot(running: Running, events: list[Event]) -> dict[str, Any]:
     client = running.client
     figures: dict[str, Any] = {}
     for community in communities:
-        for path, params in (
+        queries: tuple[tuple[str, dict[str, str | int]], ...] = (
             ("metrics", {"window": "7d", "as_of": as_of}),
             ("metrics", {"window": "30d", "as_of": as_of}),
             ("leaderboard", {"limit": 100, "as_of": as_of}),
             ("trending", {"window": "14d", "as_of": as_of}),
             ("slipping", {"quiet_days": 7, "as_of": as_of}),
-        ):
+        )
+        for path, params in queries:
             reply = await client.get(f"/v1/communities/{community}/{path}", params=params, headers=headers)
             assert reply.status_code == 200, reply.text
             figures[f"{community}/{path}/{params.get('window')}"] = reply.json()

@@ -60,6 +60,13 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("partitions assigned", extra={"partitions": sorted(str(tp) for tp in assigned)})
+        try:
+            ended = await self.owner.store.claim_partitions(sorted((tp.topic, tp.partition) for tp in assigned))
+        except PyMongoError as exc:
+            log.warning("partitions not claimed; database unreachable", extra={"error": str(exc)})
+            return
+        if ended:
+            log.info("ended the previous owner's session", extra={"sessions": ended})
 
 
 def decode(record: Any) -> tuple[InRecord, DeadLetter | None]:
@@ -169,6 +176,7 @@ class ScoringConsumer:
             finally:
                 with contextlib.suppress(Exception):
                     await consumer.stop()
+        await self.store.close()
 
     async def _loop(self, consumer: AIOKafkaConsumer) -> None:
         await self._flush_outbox()

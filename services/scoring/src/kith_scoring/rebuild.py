@@ -7,6 +7,7 @@ weighed as it was live). Then every figure document is compared with the live on
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -94,26 +95,55 @@ async def read_file(path: Path, chunk: int = 2_000) -> AsyncIterator[list[Event]
         yield batch
 
 
-async def read_topic(settings: ScoringSettings, chunk: int = 2_000) -> AsyncIterator[list[Event]]:
-    """Yield the normalized activity events on the topic now, from the beginning, in chunks."""
+async def high_watermarks(settings: ScoringSettings, within: float = 10.0) -> dict[int, int]:
+    """Return the end (high watermark) of each partition of the activity topic, as fetches report it.
+
+    Fetch responses are used rather than a ListOffsets request (``end_offsets``): the embedded
+    broker answers the latter with the first offset of the last record batch, not the end.
+    """
     kafka = settings.kafka
-    consumer = make_consumer(kafka, group=None, max_poll_records=chunk)
+    consumer = make_consumer(kafka, group=None, max_poll_records=1)
     await consumer.start()
     try:
         topic = kafka.topic(ACTIVITY)
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not partitions:
+            return {}
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        deadline = asyncio.get_running_loop().time() + within
+        marks: dict[int, int] = {}
+        while len(marks) < len(partitions) and asyncio.get_running_loop().time() < deadline:
+            await consumer.getmany(timeout_ms=200, max_records=1)
+            for tp in partitions:
+                high = consumer.highwater(tp)
+                if high is not None:
+                    marks[tp.partition] = high
+        return marks
+    finally:
+        await consumer.stop()
+
+
+async def read_topic(settings: ScoringSettings, chunk: int = 2_000) -> AsyncIterator[list[Event]]:
+    """Yield the normalized activity events on the topic now, from the beginning, in chunks."""
+    kafka = settings.kafka
+    ends = await high_watermarks(settings)
+    consumer = make_consumer(kafka, group=None, max_poll_records=chunk)
+    await consumer.start()
+    try:
+        topic = kafka.topic(ACTIVITY)
+        partitions = [TopicPartition(topic, p) for p in sorted(ends)]
+        if not partitions:
             return
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        remaining = {tp for tp in partitions if ends[tp] > 0}
+        remaining = {tp for tp in partitions if ends[tp.partition] > 0}
         while remaining:
             fetched = await consumer.getmany(*remaining, timeout_ms=1_000, max_records=chunk)
             batch: list[Event] = []
             for tp, records in fetched.items():
                 for record in records:
-                    if record.offset >= ends[tp]:
+                    if record.offset >= ends[tp.partition]:
                         continue
                     try:
                         event = decode_kafka_record(record.value, list(record.headers or ()))
@@ -121,7 +151,7 @@ async def read_topic(settings: ScoringSettings, chunk: int = 2_000) -> AsyncIter
                         continue
                     if event.type in ACTIVITY_TYPES and event.is_normalized:
                         batch.append(event)
-                if await consumer.position(tp) >= ends[tp]:
+                if records and records[-1].offset >= ends[tp.partition] - 1:
                     remaining.discard(tp)
             if batch:
                 yield batch

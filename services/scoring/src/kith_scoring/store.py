@@ -9,6 +9,7 @@ a new incarnation of the topic (an embedded broker that forgot its topics) are h
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -59,6 +60,7 @@ ERASED: Final = "erased_members"
 PROGRESS: Final = "partition_progress"
 STATES: Final = "member_states"
 OUTBOX: Final = "outbox"
+CLAIMS: Final = "partition_claims"
 SERVICE: Final = "scoring"
 ENGAGEMENT_SOURCE: Final = "kith://scoring"
 
@@ -115,6 +117,7 @@ class ScoringStore:
         self.salt = erasure_salt
         self.recent_events = recent_events
         self.stats = WriteStats()
+        self._session: AsyncClientSession | None = None
 
     async def ensure_indexes(self) -> None:
         """Create the indexes the reads rely on."""
@@ -163,6 +166,39 @@ class ScoringStore:
                 return updated
         raise RuntimeError("configuration changed concurrently; retry")
 
+    # --- partition ownership ------------------------------------------------------------------
+
+    async def claim_partitions(self, partitions: list[tuple[str, int]]) -> int:
+        """Take over partitions: end the session of their previous owner; return how many were ended.
+
+        A consumer killed in the middle of a transaction leaves it open on the server, holding its
+        writes, until the server reaps it (60 s on MongoDB and SecantusDB); the next owner's batches
+        would meet write conflicts until then. Each consumer applies its batches in one session whose
+        id it records per partition, so the next owner can end the dead owner's session at once
+        (``killSessions``), which aborts its transaction. Ending a live consumer's session is harmless:
+        its transaction aborts and is retried.
+        """
+        if self._session is None:
+            self._session = self.client.start_session()
+        mine = self._session.session_id
+        ids = [f"{topic}|{partition}" for topic, partition in partitions]
+        previous = [doc["lsid"] async for doc in self.db[CLAIMS].find({"_id": {"$in": ids}}) if doc["lsid"] != mine]
+        distinct = list({bytes(lsid["id"]): lsid for lsid in previous}.values())
+        if distinct:
+            await self.client.admin.command("killSessions", distinct)
+        if ids:
+            await self.db[CLAIMS].bulk_write(
+                [UpdateOne({"_id": i}, {"$set": {"lsid": mine}}, upsert=True) for i in ids], ordered=False
+            )
+        return len(distinct)
+
+    async def close(self) -> None:
+        """End the consumer's session."""
+        if self._session is not None:
+            session, self._session = self._session, None
+            with contextlib.suppress(PyMongoError):
+                await session.end_session()
+
     # --- applying batches ----------------------------------------------------------------------
 
     async def apply(self, records: list[InRecord]) -> Outcome:
@@ -183,8 +219,12 @@ class ScoringStore:
         while True:
             try:
                 started = time.perf_counter()
-                async with self.client.start_session() as session, await session.start_transaction():
-                    outcome = await self._apply(records, session)
+                if self._session is not None:
+                    async with await self._session.start_transaction():
+                        outcome = await self._apply(records, self._session)
+                else:
+                    async with self.client.start_session() as session, await session.start_transaction():
+                        outcome = await self._apply(records, session)
                 STORE_LATENCY.labels(SERVICE, "apply_batch").observe(time.perf_counter() - started)
                 self.stats.transactions += 1
                 return outcome

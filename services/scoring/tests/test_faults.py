@@ -1,0 +1,176 @@
+"""Crashes and outages: kill -9 at random points, the database going away, poison records."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import TopicPartition
+from pydantic import SecretStr
+
+from kith_scoring.rebuild import rebuild
+from kith_scoring.settings import ScoringSettings
+from kith_shared.events import DeadLetter, encode_structured
+from kith_shared.kafka import make_consumer, make_producer
+from kith_shared.mongo import make_mongo_client
+from kith_shared.servers import ServerProcess, free_port
+from kith_shared.topics import ACTIVITY, DEAD_LETTER
+
+from .conftest import at, caught_up, event, publish, stream, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def child_env(settings: ScoringSettings) -> dict[str, str]:
+    """Return the environment that points a scoring process at this test's broker, topics and database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCORING_")}
+    env.update(
+        {
+            "SCORING_ENVIRONMENT": "test",
+            "SCORING_PORT": str(free_port()),
+            "SCORING_LOG_LEVEL": "INFO",
+            "SCORING_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+            "SCORING_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
+            "SCORING_KAFKA__IDEMPOTENCE": str(settings.kafka.idempotence).lower(),
+            "SCORING_MONGO__URI": settings.mongo.uri.get_secret_value(),
+            "SCORING_MONGO__DATABASE": settings.mongo.database,
+            "SCORING_MONGO__AUTH_DATABASE": settings.mongo.auth_database,
+            "SCORING_BATCH_MAX_RECORDS": "400",
+            "SCORING_SESSION_TIMEOUT_MS": "3000",
+            "SCORING_SLIPPING_SWEEP_SECONDS": "0",
+        }
+    )
+    return env
+
+
+async def applied_offsets(settings: ScoringSettings) -> int:
+    """Return the sum of the stored partition offsets (how far the consumer got)."""
+    client = make_mongo_client(settings.mongo, app_name="tests")
+    try:
+        return sum([doc["offset"] + 1 async for doc in client[settings.mongo.database]["partition_progress"].find({})])
+    finally:
+        await client.close()
+
+
+@pytest.mark.slow
+async def test_sigkill_at_random_points_leaves_metrics_equal_to_a_rebuild(
+    scoring_settings: ScoringSettings, tmp_path: Path
+) -> None:
+    rng = random.Random(2026)
+    events = stream(20_000, communities=60, members=800)
+    duplicates = rng.sample(events, 400)  # a producer's retries: the same events at later offsets
+    parts = [events[i : i + 2_900] for i in range(0, len(events), 2_900)]
+    parts[-1] = parts[-1] + duplicates
+    env = child_env(scoring_settings)
+    log = (tmp_path / "scoring.log").open("ab")
+
+    def spawn() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "kith_scoring"], env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    kills = 0
+    process = spawn()
+    try:
+        for index, part in enumerate(parts):
+            baseline = await applied_offsets(scoring_settings)
+            await publish(scoring_settings.kafka, part)
+            if index == len(parts) - 1:
+                break
+
+            async def moved(baseline: int = baseline) -> bool:
+                return await applied_offsets(scoring_settings) > baseline
+
+            await wait_for(moved, within=60)
+            await asyncio.sleep(rng.uniform(0.0, 0.6))
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=10)
+            kills += 1
+            process = spawn()
+        await wait_for(lambda: caught_up(scoring_settings), within=120)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+    assert kills >= 5
+    report = await rebuild(scoring_settings, scratch_database=f"scratch_{uuid.uuid4().hex[:8]}")
+    assert report.events == len(events) + len(duplicates)
+    assert report.documents["member_communities"] > 100
+    assert report.identical, report.differences[:3]
+
+
+async def test_database_restart_mid_stream_loses_nothing(
+    scoring_settings: ScoringSettings, start_app: Any, make_database: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    port = free_port()
+    data_dir = tmp_path / "scoring-db"
+    database = make_database(port, data_dir)
+    mongo = scoring_settings.mongo.model_copy(
+        update={"uri": SecretStr(f"mongodb://{database.address}"), "server_selection_timeout_ms": 1_000}
+    )
+    settings = scoring_settings.model_copy(update={"mongo": mongo, "store_retry_max_seconds": 1.0})
+    events = stream(3_000)
+    first, second = events[:1_500], events[1_500:]
+    async with start_app(settings) as running:
+        await publish(settings.kafka, first)
+        await wait_for(lambda: caught_up(settings), within=60)
+        database.stop()
+        await publish(settings.kafka, second)
+
+        async def paused() -> bool:
+            reply = await running.client.get("/readyz")
+            return reply.status_code == 503 and "consumer" in reply.json()["failing"]
+
+        await wait_for(paused, within=30)
+        make_database(port, data_dir)
+        await wait_for(lambda: caught_up(settings), within=90)
+        await wait_for(lambda: running.client.get("/readyz"), within=1)
+        assert running.app.state.consumer.store_error is None
+    report = await rebuild(settings, scratch_database=f"scratch_{uuid.uuid4().hex[:8]}")
+    assert report.events == len(events)
+    assert report.identical, report.differences[:3]
+
+
+async def test_poison_records_go_to_the_dead_letter_topic_while_the_rest_flow(
+    scoring_settings: ScoringSettings, start_app: Any
+) -> None:
+    kafka = scoring_settings.kafka
+    good = [event("member.joined", at(0, h), community_id="c1", member_id=f"m{h}") for h in range(1, 6)]
+    raw = good[0].model_copy(update={"id": "raw-1", "receivedtime": None, "schemaversion": None})
+    async with start_app(scoring_settings) as running:
+        producer = make_producer(kafka)
+        await producer.start()
+        try:
+            topic = kafka.topic(ACTIVITY)
+            await producer.send_and_wait(topic, b"{not json", key=b"acme:c1")
+            await producer.send_and_wait(topic, encode_structured(raw), key=b"acme:c1")
+        finally:
+            await producer.stop()
+        await publish(kafka, good)
+        await running.wait_applied(len(good))
+        await wait_for(lambda: caught_up(scoring_settings), within=30)
+
+    consumer = make_consumer(kafka, group=None)
+    await consumer.start()
+    try:
+        tp = TopicPartition(kafka.topic(DEAD_LETTER), 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        fetched = await consumer.getmany(tp, timeout_ms=5_000)
+        letters = [DeadLetter.model_validate_json(r.value) for r in fetched.get(tp, [])]
+    finally:
+        await consumer.stop()
+    assert sorted(letter.error for letter in letters) == ["DecodeError", "NotNormalized"]
+    assert all(letter.stage == "scoring" for letter in letters)
+    assert {letter.original_value() for letter in letters} >= {b"{not json"}
