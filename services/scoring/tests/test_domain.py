@@ -57,10 +57,11 @@ def test_events_after_the_evaluation_instant_do_not_count() -> None:
 
 def test_level_is_promoted_at_once_and_demoted_only_at_a_period_end() -> None:
     # Monday 2026-10-05: 25 points (level 2 needs 20). Periods are ISO weeks.
-    doc = {"f": buckets_of([(at(0, 9), 25.0)]), "lt": {day_key(at(0, 9)): at(0, 9)}}
+    buckets = buckets_of([(at(0, 9), 25.0)])
+    doc = {"f": buckets, "lt": {day_key(at(0, 9)): at(0, 9)}}
     assert level(doc, DEFAULTS, at(0, 8)) == 0  # before the event
     assert level(doc, DEFAULTS, at(0, 9)) == 2  # promoted at once
-    assert score(doc["f"], DEFAULTS, at(6, 23)) < 20  # decayed under the threshold by Sunday...
+    assert score(buckets, DEFAULTS, at(6, 23)) < 20  # decayed under the threshold by Sunday...
     assert level(doc, DEFAULTS, at(6, 23)) == 2  # ...but the level holds until the period ends
     assert level(doc, DEFAULTS, at(7, 1)) == 1  # next Monday: demoted to what the score then reaches
 
