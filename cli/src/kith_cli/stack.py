@@ -115,37 +115,63 @@ def save_state(root: Path, state: StackState) -> None:
     path.chmod(0o600)
 
 
-def service_env(service: str, ports: Ports) -> dict[str, str]:
-    """Return the environment that points a service at the local broker and database."""
+def service_env(
+    service: str,
+    *,
+    port: int,
+    bootstrap: str,
+    mongo_uri: str,
+    embedded_broker: bool = True,
+    topic_prefix: str = "",
+    database: str | None = None,
+    auth_database: str | None = None,
+) -> dict[str, str]:
+    """Return the environment that points a service at a broker and a database."""
     prefix = service.upper()
     env = dict(os.environ)
     env.update(
         {
             f"{prefix}_HOST": HOST,
-            f"{prefix}_PORT": str(ports.of(service)),
+            f"{prefix}_PORT": str(port),
             f"{prefix}_ENVIRONMENT": "development",
-            f"{prefix}_KAFKA__BOOTSTRAP_SERVERS": f"{HOST}:{ports.broker}",
+            f"{prefix}_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
             # The embedded broker has no idempotent producer (InitProducerId fails).
-            f"{prefix}_KAFKA__IDEMPOTENCE": "false",
-            f"{prefix}_MONGO__URI": f"mongodb://{HOST}:{ports.database}",
+            f"{prefix}_KAFKA__IDEMPOTENCE": "false" if embedded_broker else "true",
+            f"{prefix}_KAFKA__TOPIC_PREFIX": topic_prefix,
+            f"{prefix}_MONGO__URI": mongo_uri,
         }
     )
+    if database:
+        env[f"{prefix}_MONGO__DATABASE"] = database
+    if auth_database:
+        env[f"{prefix}_MONGO__AUTH_DATABASE"] = auth_database
     return env
 
 
-def _spawn_service(root: Path, service: str, ports: Ports) -> Component:
-    log = local_dir(root) / "logs" / f"{service}.log"
+def spawn_service(service: str, env: dict[str, str], log: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start a service (``python -m kith_<service>``) in its own process group, logging to ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
-        process = subprocess.Popen(  # noqa: S603 - our own module, fixed argv
+        return subprocess.Popen(  # noqa: S603 - our own module, fixed argv
             [sys.executable, "-m", f"kith_{service}"],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=service_env(service, ports),
+            env=env,
             start_new_session=True,
-            cwd=root,
+            cwd=cwd,
         )
+
+
+def _spawn_service(root: Path, service: str, ports: Ports) -> Component:
+    log = local_dir(root) / "logs" / f"{service}.log"
+    env = service_env(
+        service,
+        port=ports.of(service),
+        bootstrap=f"{HOST}:{ports.broker}",
+        mongo_uri=f"mongodb://{HOST}:{ports.database}",
+    )
+    process = spawn_service(service, env, log, cwd=root)
     return Component(service, process.pid, ports.of(service), str(log))
 
 
