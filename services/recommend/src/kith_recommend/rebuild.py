@@ -34,18 +34,27 @@ class RebuildReport:
 
 
 async def rebuild(
-    settings: RecommendSettings, *, write: bool = True, batch: int = 5_000, idle_polls: int = 4
+    settings: RecommendSettings,
+    *,
+    write: bool = True,
+    commit_offsets: bool = True,
+    batch: int = 5_000,
+    idle_polls: int = 4,
 ) -> RebuildReport:
     """Drop the read model and replay the activity and engagement topics into it, up to their current end.
 
     Stop the service first (it loads the rebuilt model when it starts again). Reading stops once no
     record arrived for ``idle_polls`` half-second polls. Records that cannot be decoded were
-    dead-lettered when first consumed; here they are only counted.
+    dead-lettered when first consumed; here they are only counted. With ``commit_offsets`` the
+    service's consumer group is moved to where the rebuild stopped, so the service, once started,
+    goes on from there instead of applying the same records a second time.
     """
     started = time.perf_counter()
     report = RebuildReport()
     kafka = settings.kafka
-    consumer = make_consumer(kafka, group=None, max_poll_records=batch, max_partition_fetch_bytes=8 * 1024 * 1024)
+    group = kafka.group(settings.consumer_group) if write and commit_offsets else None
+    consumer = make_consumer(kafka, group=group, max_poll_records=batch, max_partition_fetch_bytes=8 * 1024 * 1024)
+    reached: dict[TopicPartition, int] = {}
     mongo = make_mongo_client(settings.mongo, app_name="recommend-rebuild")
     store = Store(mongo[settings.mongo.database])
     states: dict[str, TenantState] = {}
@@ -67,6 +76,9 @@ async def rebuild(
         while idle < idle_polls:
             fetched = await consumer.getmany(timeout_ms=500, max_records=batch)
             records: list[Any] = [r for recs in fetched.values() for r in recs]
+            for tp, recs in fetched.items():
+                if recs:
+                    reached[tp] = recs[-1].offset + 1
             idle = 0 if records else idle + 1
             if not records:
                 continue
@@ -83,6 +95,8 @@ async def rebuild(
                     state = states[change.tenant] = TenantState(change.tenant)
                 state.apply(change)
         report.read_seconds = last_record_at - started
+        if group is not None and reached:
+            await consumer.commit(reached)
         compiled = time.perf_counter()
         for tenant, state in states.items():
             ranking = settings.ranking

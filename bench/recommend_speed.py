@@ -1,0 +1,365 @@
+"""Recommend speed: suggestion latency under load, how it grows with the catalogue, and model refresh time.
+
+``python -m bench recommend_speed [--members 100000] [--communities 10000] [--requests 4000]
+[--concurrency 32] [--curve 1000,10000,100000] [--quick]``
+
+1. A synthetic tenant (heavy-tailed community sizes, members with interests, follows, posts and
+   replies) is published as normalized events on the activity topic of an embedded broker.
+2. Model refresh: the read model is rebuilt from the topics into the embedded database
+   (SecantusDB) and compiled, timed.
+3. The recommend service runs as its own process (uvicorn), loads that model, and 32 concurrent
+   clients ask for suggestions (with reasons) for random members, then call a trivial endpoint of
+   the same service (``GET /v1/model``: same auth, middleware and tenant lookup, no ranking).
+   Reported: p50/p99 of each and their ratio.
+4. Growth: for 1,000 / 10,000 / 100,000 communities (same member count), a fresh process builds
+   the model from the same kind of events and reports compile time, memory (resident set) and the
+   ranking function's own latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from pydantic import SecretStr
+
+from kith_recommend.rebuild import rebuild
+from kith_recommend.settings import RecommendSettings
+from kith_recommend.synthetic import WorldConfig, synthetic_events
+from kith_shared.auth import KeyStore, Scope
+from kith_shared.events import encode_structured, structured_headers
+from kith_shared.kafka import EventProducer, ensure_topics
+from kith_shared.mongo import make_mongo_client
+from kith_shared.servers import free_port, start_broker, start_database, wait_for_kafka, wait_for_port
+from kith_shared.settings import KafkaSettings, MongoSettings
+from kith_shared.topics import ACTIVITY
+
+RESULTS = Path(__file__).parent / "results" / "recommend_speed.json"
+
+
+def _rss_mb() -> float:
+    """Return this process's resident set size in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    ms = np.asarray(samples) * 1000
+    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "n": len(samples)}
+
+
+def curve_point(communities: int, members: int, samples: int) -> dict[str, Any]:
+    """Build a tenant's model in this (fresh) process; report build time, memory and ranking latency."""
+    from kith_recommend.domain.changes import changes_for
+    from kith_recommend.domain.model import TenantState, compile_model
+    from kith_recommend.domain.ranking import suggest
+    from kith_recommend.settings import RankingSettings
+
+    gc.collect()
+    before = _rss_mb()
+    state = TenantState("bench")
+    started = time.perf_counter()
+    events = 0
+    for event in synthetic_events(WorldConfig(communities=communities, members=members)):
+        state.apply_all(changes_for(event))
+        events += 1
+    applied = time.perf_counter() - started
+    compiled = time.perf_counter()
+    model = compile_model(state)
+    compile_seconds = time.perf_counter() - compiled
+    after = _rss_mb()
+    params = RankingSettings()
+    rng = random.Random(1)
+    timings: list[float] = []
+    for _ in range(samples):
+        profile = state.profile(f"m-{rng.randrange(members):07d}")
+        t0 = time.perf_counter()
+        suggest(model, profile, params, 10, explain=True)
+        timings.append(time.perf_counter() - t0)
+    return {
+        "communities": communities,
+        "members": members,
+        "events": events,
+        "apply_seconds": applied,
+        "compile_seconds": compile_seconds,
+        "rss_mb": after - before,
+        "matrices_mb": model.nbytes() / 1e6,
+        "co_nonzeros": int(model.co.nnz),
+        **{f"rank_{k}": v for k, v in _percentiles(timings).items()},
+    }
+
+
+async def _publish(settings: KafkaSettings, config: WorldConfig) -> tuple[int, float]:
+    producer = EventProducer(settings, send_timeout=120.0, linger_ms=20, max_batch_size=1_048_576)
+    await producer.start()
+    await producer.wait_connected(30)
+    topic = settings.topic(ACTIVITY)
+    headers = structured_headers()
+    started = time.perf_counter()
+    count = 0
+    chunk: list[tuple[str, bytes, bytes | None, list[tuple[str, bytes]] | None]] = []
+    try:
+        for event in synthetic_events(config):
+            chunk.append((topic, encode_structured(event), event.partition_key(), headers))
+            count += 1
+            if len(chunk) >= 5_000:
+                await producer.send_many(chunk)
+                chunk = []
+        if chunk:
+            await producer.send_many(chunk)
+    finally:
+        await producer.stop()
+    return count, time.perf_counter() - started
+
+
+async def _load(client: httpx.AsyncClient, paths: list[str], concurrency: int) -> tuple[list[float], float, int]:
+    """Run ``paths`` through ``concurrency`` clients; return per-request seconds, wall time and errors."""
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for p in paths:
+        queue.put_nowait(p)
+    timings: list[float] = []
+    errors = 0
+
+    async def worker() -> None:
+        nonlocal errors
+        while not queue.empty():
+            target = queue.get_nowait()
+            t0 = time.perf_counter()
+            response = await client.get(target)
+            timings.append(time.perf_counter() - t0)
+            if response.status_code != 200:
+                errors += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return timings, time.perf_counter() - started, errors
+
+
+async def _freshness(client: httpx.AsyncClient, kafka: KafkaSettings, member: str) -> dict[str, float]:
+    """Measure how long a dismissal and a join take to change a member's suggestions, end to end."""
+    from kith_recommend.synthetic import event
+
+    producer = EventProducer(kafka)
+    await producer.start()
+    await producer.wait_connected(30)
+    delays: dict[str, float] = {}
+    try:
+        for kind in ("recommendation.dismissed", "member.joined"):
+            path = f"/v1/members/{member}/suggestions?limit=10&explain=false"
+            top = (await client.get(path)).json()["suggestions"][0]["community_id"]
+            await producer.publish(
+                ACTIVITY, [event(kind, {"member_id": member, "community_id": top}, tenant="bench", day=29)]
+            )
+            started = time.perf_counter()
+            while top in [s["community_id"] for s in (await client.get(path)).json()["suggestions"]]:
+                if time.perf_counter() - started > 60:
+                    break
+                await asyncio.sleep(0.05)
+            delays[f"{kind}_seconds"] = time.perf_counter() - started
+    finally:
+        await producer.stop()
+    return delays
+
+
+def _spawn_service(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start the recommend service as its own process (``python -m kith_recommend``)."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "kith_recommend"], env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+async def headline(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Publish, rebuild, serve and load-test the headline tenant."""
+    out: dict[str, Any] = {}
+    broker = start_broker(free_port(), workdir / "broker.log")
+    database = start_database(free_port(), workdir / "db", workdir / "db.log")
+    service: subprocess.Popen[bytes] | None = None
+    try:
+        await wait_for_kafka(broker.address)
+        run = uuid.uuid4().hex[:8]
+        kafka = KafkaSettings(
+            bootstrap_servers=broker.address, idempotence=False, topic_prefix=f"speed{run}.", request_timeout_ms=30_000
+        )
+        mongo = MongoSettings(uri=SecretStr(f"mongodb://{database.address}"), database="kith_recommend")
+        settings = RecommendSettings(kafka=kafka, mongo=mongo)
+        await ensure_topics(kafka)
+        config = WorldConfig(communities=args.communities, members=args.members)
+        events, publish_seconds = await _publish(kafka, config)
+        out["events"] = events
+        out["publish_seconds"] = publish_seconds
+        print(f"published {events:,} events in {publish_seconds:.1f}s", file=sys.stderr)
+
+        report = await rebuild(settings)
+        out["refresh"] = {
+            "records": report.records,
+            "changes_written": report.changes,
+            "read_and_write_seconds": report.read_seconds,
+            "compile_seconds": report.compile_seconds,
+            "seconds": report.seconds,
+        }
+        print(f"rebuilt the read model from the topics in {report.seconds:.1f}s", file=sys.stderr)
+
+        client_db = make_mongo_client(mongo, app_name="bench")
+        key = await KeyStore(client_db[mongo.auth_database]).create_key("bench", [Scope.RECOMMENDATIONS_READ], "bench")
+        await client_db.close()
+
+        port = free_port()
+        env = {
+            **os.environ,
+            "RECOMMEND_PORT": str(port),
+            "RECOMMEND_LOG_LEVEL": "WARNING",
+            "RECOMMEND_RATE_LIMIT_PER_SECOND": "0",
+            "RECOMMEND_KAFKA__BOOTSTRAP_SERVERS": broker.address,
+            "RECOMMEND_KAFKA__IDEMPOTENCE": "false",
+            "RECOMMEND_KAFKA__TOPIC_PREFIX": kafka.topic_prefix,
+            "RECOMMEND_MONGO__URI": mongo.uri.get_secret_value(),
+            "RECOMMEND_MONGO__DATABASE": mongo.database,
+        }
+        started = time.perf_counter()
+        service = _spawn_service(env, workdir / "service.log")
+        wait_for_port("127.0.0.1", port, 120, service)
+        headers = {"Authorization": f"Bearer {key.key}"}
+        limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers=headers, limits=limits, timeout=60
+        ) as client:
+            while True:
+                info = (await client.get("/v1/model")).json()
+                if info.get("members", 0) >= args.members * 0.95 and not info.get("stale"):
+                    break
+                if time.perf_counter() - started > 600:
+                    raise TimeoutError(f"service did not load the model: {info}")
+                await asyncio.sleep(0.5)
+            out["service_load_seconds"] = time.perf_counter() - started
+            out["model"] = info
+            rng = random.Random(7)
+            members = [f"m-{rng.randrange(args.members):07d}" for _ in range(args.requests)]
+            suggest_paths = [f"/v1/members/{m}/suggestions?limit=10&explain=true" for m in members]
+            trivial_paths = ["/v1/model"] * args.requests
+            await _load(client, suggest_paths[:300] + trivial_paths[:300], args.concurrency)
+            for name, paths in (("trivial", trivial_paths), ("suggestions", suggest_paths)):
+                timings, wall, errors = await _load(client, paths, args.concurrency)
+                out[name] = {**_percentiles(timings), "requests_per_second": len(paths) / wall, "errors": errors}
+                print(f"{name}: {out[name]}", file=sys.stderr)
+            out["freshness"] = await _freshness(client, kafka, members[0])
+            print(f"freshness: {out['freshness']}", file=sys.stderr)
+        out["p99_ratio"] = out["suggestions"]["p99_ms"] / out["trivial"]["p99_ms"]
+        out["p50_ratio"] = out["suggestions"]["p50_ms"] / out["trivial"]["p50_ms"]
+    finally:
+        if service is not None:
+            service.terminate()
+            try:
+                service.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                service.kill()
+        database.stop()
+        broker.stop()
+    return out
+
+
+def curve(sizes: list[int], members: int, samples: int) -> list[dict[str, Any]]:
+    """Measure each catalogue size in a fresh process, so memory figures do not mix."""
+    points = []
+    for size in sizes:
+        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+            point = pool.submit(curve_point, size, members, samples).result()
+        print(f"curve point: {point}", file=sys.stderr)
+        points.append(point)
+    return points
+
+
+def table(result: dict[str, Any]) -> str:
+    """Render the figures as Markdown."""
+    h = result["headline"]
+    lines = [
+        f"### Recommend speed ({h['model']['communities']:,} communities, {h['model']['members']:,} members, "
+        f"{result['concurrency']} concurrent clients; embedded broker and SecantusDB)",
+        "",
+        "| endpoint | p50 ms | p99 ms | requests/s |",
+        "|---|---|---|---|",
+    ]
+    for name in ("trivial", "suggestions"):
+        r = h[name]
+        label = "GET /v1/model (trivial)" if name == "trivial" else "GET /v1/members/{id}/suggestions?explain=true"
+        lines.append(f"| {label} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['requests_per_second']:.0f} |")
+    lines += [
+        "",
+        f"p99 ratio suggestions / trivial: **{h['p99_ratio']:.2f}x** (target <= 3x); p50 ratio {h['p50_ratio']:.2f}x.",
+        "",
+        f"Model refresh (rebuild from the topics: {h['refresh']['records']:,} events read, read model written "
+        f"in bulk, compiled): **{h['refresh']['seconds']:.1f} s** "
+        f"(read+write {h['refresh']['read_and_write_seconds']:.1f} s, "
+        f"compile {h['refresh']['compile_seconds']:.1f} s). "
+        f"Service start to serving the loaded model: {h['service_load_seconds']:.1f} s.",
+        "",
+        "Freshness (event published on the activity topic -> the member's suggestions change, over HTTP): "
+        + ", ".join(f"{k.removesuffix('_seconds')} {v:.2f} s" for k, v in h.get("freshness", {}).items())
+        + ".",
+        "",
+        f"#### Growth with the catalogue ({result['curve'][0]['members']:,} members)" if result["curve"] else "",
+        "",
+        "| communities | events | compile s | memory MB (RSS) | matrices MB | ranking p50 ms | ranking p99 ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for p in result["curve"]:
+        lines.append(
+            f"| {p['communities']:,} | {p['events']:,} | {p['compile_seconds']:.2f} | {p['rss_mb']:.0f} | "
+            f"{p['matrices_mb']:.1f} | {p['rank_p50_ms']:.2f} | {p['rank_p99_ms']:.2f} |"
+        )
+    lines.append("")
+    lines.append("Ranking latency: the suggest function with reasons, one request at a time, in process.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    """Run the benchmark and print its table."""
+    parser = argparse.ArgumentParser(prog="python -m bench recommend_speed", description=__doc__)
+    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--communities", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=4_000, help="requests per endpoint")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--curve", default="1000,10000,100000", help="catalogue sizes for the growth curve")
+    parser.add_argument("--curve-samples", type=int, default=500)
+    parser.add_argument("--quick", action="store_true", help="20,000 members, 2,000 communities, short curve")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.members, args.communities, args.requests, args.curve = 20_000, 2_000, 1_000, "1000,10000"
+    sizes = [int(x) for x in args.curve.split(",") if x]
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="kith-speed-") as tmp:
+        head = asyncio.run(headline(args, Path(tmp)))
+    points = curve(sizes, args.members, args.curve_samples)
+    result = {
+        "command": "python -m bench recommend_speed " + " ".join(argv),
+        "store": "embedded SecantusDB; embedded tansu broker",
+        "concurrency": args.concurrency,
+        "headline": head,
+        "curve": points,
+        "seconds": time.perf_counter() - started,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2))
+    print(table(result))
+    print(f"\nTotal time {result['seconds']:.0f} s. Figures written to {args.output}.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
