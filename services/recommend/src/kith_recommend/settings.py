@@ -53,4 +53,3 @@ class RecommendSettings(ServiceSettings):
     refresh_interval_seconds: float = Field(
         default=1.0, gt=0, description="How often changed tenants' ranking models are recompiled."
     )
-    max_limit: int = Field(default=100, ge=1, description="Largest number of suggestions one request may ask for.")

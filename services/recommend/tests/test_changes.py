@@ -1,0 +1,85 @@
+"""Events become read-model changes; a batch folds into fewer changes with the same effect."""
+
+from __future__ import annotations
+
+import pytest
+
+from kith_recommend.domain.changes import Edge, changes_for, coalesce
+from kith_recommend.domain.model import TenantState, compile_model
+from kith_recommend.domain.ranking import suggest
+from kith_recommend.settings import RankingSettings
+from kith_recommend.synthetic import WorldConfig, community, event, join, post, synthetic_events
+from kith_shared.events import Event
+
+pytestmark = pytest.mark.unit
+
+
+def test_coalesced_batches_build_the_same_state() -> None:
+    events: list[Event] = list(synthetic_events(WorldConfig(communities=40, members=300, seed=3)))
+    events += [event("member.left", {"member_id": "m-0000001", "community_id": "c-000001"})]
+    events += [event("member.erased", {"member_id": "m-0000002"}), join("m-0000002", "c-000003")]
+    one_by_one = TenantState("bench")
+    folded = TenantState("bench")
+    changes = [c for e in events for c in changes_for(e)]
+    one_by_one.apply_all(changes)
+    for start in range(0, len(changes), 97):
+        folded.apply_all(coalesce(changes[start : start + 97]))
+    assert len(coalesce(changes)) < len(changes)
+    assert folded.edges == one_by_one.edges
+    assert folded.communities == one_by_one.communities
+    assert folded.interests == one_by_one.interests
+    assert folded.now == one_by_one.now
+
+
+def test_a_leave_after_a_join_in_one_batch_leaves_no_membership() -> None:
+    changes = [
+        c
+        for e in (join("ann", "c-a"), event("member.left", {"member_id": "ann", "community_id": "c-a"}))
+        for c in changes_for(e)
+    ]
+    state = TenantState("acme")
+    state.apply_all(coalesce(changes))
+    assert "ann" not in state.edges[Edge.MEMBER]
+
+
+def test_posts_feed_member_and_community_topics_and_replies_feed_ties() -> None:
+    state = TenantState("acme")
+    for e in (
+        post("ann", "c-a", "#Climbing today", ["Climbing"]),
+        event(
+            "comment.created",
+            {
+                "member_id": "bea",
+                "community_id": "c-a",
+                "comment_id": "k1",
+                "post_id": "p1",
+                "replied_to_member_id": "ann",
+                "text": "nice",
+            },
+        ),
+    ):
+        state.apply_all(changes_for(e))
+    assert state.edges[Edge.TAG]["ann"] == {"climbing": 2.0}
+    assert state.edges[Edge.COMMUNITY_TAG]["c-a"] == {"climbing": 2.0}
+    assert state.edges[Edge.INTERACTS]["bea"] == {"ann": 2.0}
+    assert state.edges[Edge.ACTIVITY]["bea"]["c-a"] == 2.0
+
+
+def test_engagement_weighs_co_membership() -> None:
+    """Co-members engaged in a community pull their other communities up more than passive ones."""
+    events = [community(c, c, ["x"]) for c in ("c-seed", "c-active", "c-passive")]
+    for m in ("p1", "p2"):
+        events += [join(m, "c-seed"), join(m, "c-active" if m == "p1" else "c-passive")]
+    events += [join("ann", "c-seed")]
+    events += [
+        event(
+            "engagement.changed",
+            {"member_id": "p1", "community_id": "c-active", "score": 40.0, "level": 3, "as_of": "2026-11-01T00:00:00Z"},
+        )
+    ]
+    state = TenantState("acme")
+    for e in events:
+        state.apply_all(changes_for(e))
+    model = compile_model(state)
+    found = suggest(model, state.profile("ann"), RankingSettings(mmr_lambda=1.0), 2)
+    assert [s.community_id for s in found] == ["c-active", "c-passive"]
