@@ -21,21 +21,25 @@ class KafkaSettings(BaseModel):
     """How to reach Kafka."""
 
     bootstrap_servers: str = Field(default="127.0.0.1:19092", description="Comma-separated host:port list.")
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
-    ssl_cafile: str | None = None
-    ssl_certfile: str | None = None
-    ssl_keyfile: str | None = None
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] | None = Field(
+        default=None, description="SASL mechanism, e.g. SCRAM-SHA-512."
+    )
+    sasl_username: str | None = Field(default=None, description="SASL user.")
+    sasl_password: SecretStr | None = Field(default=None, description="SASL password (a secret).")
+    ssl_cafile: str | None = Field(default=None, description="CA bundle for TLS.")
+    ssl_certfile: str | None = Field(default=None, description="Client certificate for mutual TLS.")
+    ssl_keyfile: str | None = Field(default=None, description="Client key for mutual TLS.")
     idempotence: bool = Field(
         default=True,
         description="Idempotent producer. On for real Kafka; the embedded broker does not support it.",
     )
     topic_prefix: str = Field(default="", description="Prepended to every topic name (isolates tests).")
     replication_factor: int = Field(default=1, description="Replication of topics the stack creates.")
-    request_timeout_ms: int = 10_000
-    client_id: str = "kith"
+    request_timeout_ms: int = Field(default=10_000, description="How long to wait for the broker to answer.")
+    client_id: str = Field(default="kith", description="Client id the broker sees.")
 
     def topic(self, spec: TopicSpec) -> str:
         """Return the deployed name of a declared topic."""
@@ -52,9 +56,9 @@ class MongoSettings(BaseModel):
     uri: SecretStr = Field(default=SecretStr("mongodb://127.0.0.1:27027"), description="MongoDB connection URI.")
     database: str = Field(default="kith", description="The service's own database.")
     auth_database: str = Field(default="kith_auth", description="Where tenants and hashed API keys live.")
-    tls: bool = False
-    tls_ca_file: str | None = None
-    server_selection_timeout_ms: int = 3_000
+    tls: bool = Field(default=False, description="Connect to MongoDB over TLS.")
+    tls_ca_file: str | None = Field(default=None, description="CA bundle for MongoDB TLS.")
+    server_selection_timeout_ms: int = Field(default=3_000, description="How long to wait for a reachable server.")
 
 
 class ServiceSettings(BaseSettings):
@@ -62,10 +66,14 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_nested_delimiter="__", extra="ignore")
 
-    environment: Literal["development", "test", "production"] = "development"
-    host: str = "127.0.0.1"
-    port: int = 8000
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    environment: Literal["development", "test", "production"] = Field(
+        default="development", description="production refuses placeholder secrets."
+    )
+    host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to.")
+    port: int = Field(default=8000, description="Port the HTTP server listens on.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level (JSON lines)."
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)
     max_body_bytes: int = Field(default=5 * 1024 * 1024, description="Largest request body accepted.")

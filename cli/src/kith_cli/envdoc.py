@@ -1,0 +1,93 @@
+"""The configuration reference: every environment variable of each service, from its settings class.
+
+``python -m kith_cli.envdoc`` prints the Markdown that README.md holds between the
+``<!-- env:begin -->`` and ``<!-- env:end -->`` markers; a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import BaseModel, SecretStr
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+from pydantic_settings import BaseSettings
+
+from kith_shared.settings import ServiceSettings
+
+BEGIN = "<!-- env:begin -->"
+END = "<!-- env:end -->"
+
+
+def _settings_classes() -> list[tuple[str, type[BaseSettings]]]:
+    from kith_ingest.settings import IngestSettings
+    from kith_recommend.settings import RecommendSettings
+    from kith_scoring.settings import ScoringSettings
+
+    return [("ingest", IngestSettings), ("scoring", ScoringSettings), ("recommend", RecommendSettings)]
+
+
+def _default_value(field: FieldInfo) -> Any:
+    if field.default_factory is not None:
+        return field.default_factory()  # type: ignore[call-arg]
+    return field.default
+
+
+def _show(value: Any) -> str:
+    if value is PydanticUndefined:
+        return "(required)"
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if hasattr(value, "value") and isinstance(value.value, str):  # enums
+        value = value.value
+    if isinstance(value, frozenset | set):
+        value = sorted(value)
+    text = json.dumps(value) if isinstance(value, dict | list | tuple) else str(value)
+    return text.replace("|", "\\|")
+
+
+def _rows(model: type[BaseModel], prefix: str, defaults: BaseModel | None) -> Iterator[tuple[str, str, str]]:
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        env_name = f"{prefix}{name.upper()}"
+        value = getattr(defaults, name) if defaults is not None else _default_value(field)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from _rows(annotation, f"{env_name}__", value if isinstance(value, BaseModel) else None)
+            continue
+        inherited = ServiceSettings.model_fields.get(name) if issubclass(model, ServiceSettings) else None
+        description = (
+            (field.description or (inherited.description if inherited else "") or "")
+            .replace("|", "\\|")
+            .replace("\n", " ")
+        )
+        yield env_name, _show(value), description
+
+
+def render() -> str:
+    """Return the Markdown tables of every service's environment variables."""
+    parts = []
+    for service, cls in _settings_classes():
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        parts.append(f"**{service}** (`{prefix}*`)\n")
+        parts.append("| variable | default | meaning |\n|---|---|---|")
+        parts.extend(f"| `{name}` | `{default}` | {text} |" if default else f"| `{name}` | | {text} |"
+                     for name, default, text in _rows(cls, prefix, None))  # fmt: skip
+        parts.append("")
+    return "\n".join(parts)
+
+
+def main() -> int:
+    """Print the configuration reference."""
+    sys.stdout.write(render())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
