@@ -1,7 +1,8 @@
 """The configuration reference: every environment variable of each service, from its settings class.
 
 ``python -m kith_cli.envdoc`` prints the Markdown that README.md holds between the
-``<!-- env:begin -->`` and ``<!-- env:end -->`` markers; a test keeps the two equal.
+``<!-- env:begin -->`` and ``<!-- env:end -->`` markers (``--write README.md`` refreshes them); a test
+keeps the two equal.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, SecretStr
@@ -83,11 +85,22 @@ def render() -> str:
     return "\n".join(parts)
 
 
-def main() -> int:
-    """Print the configuration reference."""
+def splice(readme: str, block: str) -> str:
+    """Return ``readme`` with the text between the markers replaced by ``block``."""
+    head, rest = readme.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{BEGIN}\n{block}\n{END}{tail}"
+
+
+def main(argv: list[str]) -> int:
+    """Print the configuration reference, or write it into a README (``--write README.md``)."""
+    if argv[:1] == ["--write"] and len(argv) == 2:
+        path = Path(argv[1])
+        path.write_text(splice(path.read_text(), render()))
+        return 0
     sys.stdout.write(render())
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))
