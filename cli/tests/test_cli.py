@@ -19,7 +19,7 @@ runner = CliRunner()
 COMMANDS = [
     [], ["up"], ["down"], ["status"], ["simulate"], ["import"], ["keys", "create"], ["keys", "list"],
     ["keys", "revoke"], ["deadletters", "list"], ["deadletters", "replay"], ["ask", "suggestions"],
-    ["ask", "metrics"],
+    ["ask", "metrics"], ["scoring", "rebuild"], ["recommend", "rebuild"],
 ]  # fmt: skip
 
 

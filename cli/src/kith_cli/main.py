@@ -14,6 +14,8 @@ from rich.table import Table
 
 from kith_cli import admin
 from kith_cli.stack import SERVICES, Ports, StackError, component_status, load_state, start_stack, stop_stack
+from kith_recommend import cli as recommend_cli
+from kith_scoring import cli as scoring_cli
 from kith_shared.auth import Scope
 from kith_shared.settings import KafkaSettings
 
@@ -24,6 +26,9 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+# Each service's own operator commands (they read the service's settings from its environment).
+app.add_typer(scoring_cli.app, name="scoring")
+app.add_typer(recommend_cli.app, name="recommend")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
