@@ -25,7 +25,9 @@ BATCH = 500
 def demo_config(now: datetime | None = None) -> GeneratorConfig:
     """Return the demo tenant's world: a few hundred communities, a few thousand members, four weeks."""
     today = (now or datetime.now(UTC)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return GeneratorConfig(seed=7, communities=300, members=3000, days=28, start=today - timedelta(days=28))
+    return GeneratorConfig(
+        seed=7, communities=300, members=3000, days=28, start=today - timedelta(days=28), activity=0.5
+    )
 
 
 def _chunks(items: Iterator[Event], size: int) -> Iterator[list[Event]]:
