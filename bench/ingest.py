@@ -5,7 +5,7 @@
 Starts the embedded broker (tansu) and database (SecantusDB) on free ports, runs the real ingest app
 under uvicorn in a subprocess, and measures in the same run:
 
-1. batch intake: events/s through ``POST /v1/events:batch`` (batches of ``--batch``, 4 senders) up to
+1. batch intake: events/s through ``POST /v1/events:batch`` (batches of ``--batch``, ``--senders`` at once) up to
    the broker's acknowledgement, against a raw aiokafka producer sending the same normalized events
    to the same broker (target: ratio >= 0.5);
 2. single events at ``--concurrency`` concurrent clients: p50/p99 latency of ``POST /v1/events``,
@@ -51,7 +51,6 @@ from kith_shared.topics import ACTIVITY
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ingest.json"
 ROOT = Path(__file__).resolve().parent.parent
-BATCH_SENDERS = 4
 TEXT_TYPES = ("post.created", "post.edited", "comment.created")
 
 
@@ -121,7 +120,7 @@ class Server:
         stop_process(self.process.pid)
 
 
-async def _batch_intake(url: str, key: str, events: list[dict[str, Any]], size: int) -> dict[str, float]:
+async def _batch_intake(url: str, key: str, events: list[dict[str, Any]], size: int, senders: int) -> dict[str, float]:
     batches = [events[i : i + size] for i in range(0, len(events), size)]
     queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
     for batch in batches:
@@ -140,7 +139,7 @@ async def _batch_intake(url: str, key: str, events: list[dict[str, Any]], size: 
 
     async with httpx.AsyncClient(base_url=url, timeout=120) as client:
         started = time.perf_counter()
-        await asyncio.gather(*(sender(client) for _ in range(BATCH_SENDERS)))
+        await asyncio.gather(*(sender(client) for _ in range(senders)))
         elapsed = time.perf_counter() - started
     if accepted != len(events):
         raise RuntimeError(f"{accepted} of {len(events)} events accepted")
@@ -263,9 +262,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await ingest.ready()
         await minimal.ready()
 
-        await _batch_intake(ingest.url, key, warm_up, args.batch)
+        await _batch_intake(ingest.url, key, warm_up, args.batch, args.senders)
         cpu = ingest.cpu_seconds()
-        batch = await _batch_intake(ingest.url, key, batch_raw, args.batch)
+        batch = await _batch_intake(ingest.url, key, batch_raw, args.batch, args.senders)
         batch["server_cpu_us_per_event"] = (ingest.cpu_seconds() - cpu) / len(batch_raw) * 1e6
         config = IngestSettings().normalize_config()
         received = datetime.now(UTC)
@@ -294,7 +293,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "command": "python -m bench ingest " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["ingest"] else []),
         "store": "embedded SecantusDB (MongoDB wire protocol)",
         "broker": "embedded tansu (Kafka protocol, memory only)",
-        "batch_intake": {**batch, "batch_size": args.batch, "senders": BATCH_SENDERS},
+        "batch_intake": {**batch, "batch_size": args.batch, "senders": args.senders},
         "raw_producer": raw_producer,
         "batch_ratio": batch["events_per_s"] / raw_producer["events_per_s"],
         "single_event": {**single, "concurrency": args.concurrency},
@@ -359,6 +358,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench ingest", description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000, help="events sent in batches (default 20000)")
     parser.add_argument("--batch", type=int, default=500, help="events per batch request (default 500)")
+    parser.add_argument("--senders", type=int, default=8, help="concurrent batch senders (default 8)")
     parser.add_argument("--requests", type=int, default=60, help="single-event requests per client (default 60)")
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent single-event clients (default 32)")
     parser.add_argument("--posts", type=int, default=5_000, help="posts and comments normalized (default 5000)")

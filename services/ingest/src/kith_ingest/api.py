@@ -60,12 +60,13 @@ class BatchResult(BaseModel):
     results: list[EventResult]
 
 
-def _intake(request: Request) -> Intake:
+# Dependencies are coroutines: a plain function would be run in the thread pool, a hop per request.
+async def _intake(request: Request) -> Intake:
     intake: Intake = request.app.state.intake
     return intake
 
 
-def _settings(request: Request) -> IngestSettings:
+async def _settings(request: Request) -> IngestSettings:
     settings: IngestSettings = request.app.state.settings
     return settings
 

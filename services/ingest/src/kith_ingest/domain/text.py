@@ -66,8 +66,21 @@ def _strip_once(text: str, form: UnicodeForm) -> str:
     return " ".join(text.split())
 
 
+def _is_plain(text: str, form: UnicodeForm) -> bool:
+    """Tell cheaply whether a pass would leave ``text`` as it is: nothing for the sanitizer to strip or decode."""
+    return (
+        "<" not in text
+        and "&" not in text
+        and unicodedata.is_normalized(form, text)
+        and _CONTROL.search(text) is None
+        and " ".join(text.split()) == text
+    )
+
+
 def _settle(text: str, form: UnicodeForm) -> str:
     for _ in range(_MAX_PASSES):
+        if _is_plain(text, form):
+            return text
         cleaner = _strip_once(text, form)
         if cleaner == text:
             return text
