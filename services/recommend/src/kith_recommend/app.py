@@ -57,6 +57,7 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
     platform = Platform(settings, SERVICE)
     recommender = Recommender(Store(platform.db), settings.ranking)
     consumer = ReadModelConsumer(settings, recommender, platform.producer)
+    platform.readiness.add("read_model", recommender.check_loaded)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -47,6 +47,11 @@ class Recommender:
             return "; ".join(f"{name}: {reason}" for name, reason in sorted(self.stale_reasons.items()))
         return None
 
+    async def check_loaded(self) -> None:
+        """Raise until the read model has been loaded (a readiness check)."""
+        if not self.loaded:
+            raise RuntimeError("read model not loaded yet")
+
     async def load(self) -> None:
         """Load every tenant's read model from the database and compile it."""
         states = {tenant: await self.store.load(tenant) for tenant in await self.store.tenants()}
@@ -97,9 +102,13 @@ class Recommender:
         return done
 
     async def refresh_forever(self, interval: float) -> None:
-        """Recompile changed tenants every ``interval`` seconds."""
+        """Recompile changed tenants every ``interval`` seconds (less often while compiles are slow).
+
+        Waiting at least twice the last compile's duration keeps compiling under a third of the
+        process's time on a large, busy tenant, so requests keep their latency.
+        """
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(max(interval, 2.0 * self.last_refresh_seconds))
             try:
                 await self.refresh()
             except Exception:  # a failed compile must not stop later ones; the last model keeps serving
@@ -117,9 +126,7 @@ class Recommender:
         """Return communities like one; raise :class:`UnknownCommunity` when the tenant has no such community."""
         model = self.model(tenant)
         if community_id not in model.index:
-            state = self.state(tenant)
-            if community_id in state.communities:
-                model = self.models[tenant] = self._compile(state)
-            else:
-                raise UnknownCommunity(community_id)
+            if community_id in self.state(tenant).communities:
+                return []  # created since the last compile (under a second ago): nothing to compare yet
+            raise UnknownCommunity(community_id)
         return similar(model, community_id, limit)
