@@ -30,7 +30,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(scoring_cli.app, name="scoring")
 app.add_typer(recommend_cli.app, name="recommend")
 
-out = Console()
+out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 Root = Annotated[Path, typer.Option(help="Project folder holding .local/", envvar="KITH_HOME")]
@@ -418,7 +418,7 @@ def ask_metrics(
                 add(f"{prefix}{name}.", inner)
         elif isinstance(value, list):
             shown = ", ".join(
-                str(v.get("member_id") or v.get("topic") or v.get("tag") or v) if isinstance(v, dict) else str(v)
+                str(v.get("member_id") or v.get("name") or v.get("topic") or v) if isinstance(v, dict) else str(v)
                 for v in value[:5]
             )
             table.add_row(prefix.rstrip("."), shown)
