@@ -120,6 +120,19 @@ class Server:
         stop_process(self.process.pid)
 
 
+async def _claim_stats(url: str) -> tuple[float, float]:
+    """Return the ingest server's claim writes so far: (count, seconds), from its Prometheus metrics."""
+    async with httpx.AsyncClient(base_url=url) as client:
+        text = (await client.get("/metrics")).text
+    values = {"count": 0.0, "sum": 0.0}
+    for line in text.splitlines():
+        if line.startswith("kith_store_seconds_") and 'operation="claim"' in line:
+            name = line.split("{", 1)[0].rsplit("_", 1)[1]
+            if name in values:
+                values[name] = float(line.rsplit(" ", 1)[1])
+    return values["count"], values["sum"]
+
+
 async def _batch_intake(url: str, key: str, events: list[dict[str, Any]], size: int, senders: int) -> dict[str, float]:
     batches = [events[i : i + size] for i in range(0, len(events), size)]
     queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
@@ -263,9 +276,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await minimal.ready()
 
         await _batch_intake(ingest.url, key, warm_up, args.batch, args.senders)
-        cpu = ingest.cpu_seconds()
+        cpu, (claims, claim_seconds) = ingest.cpu_seconds(), await _claim_stats(ingest.url)
         batch = await _batch_intake(ingest.url, key, batch_raw, args.batch, args.senders)
         batch["server_cpu_us_per_event"] = (ingest.cpu_seconds() - cpu) / len(batch_raw) * 1e6
+        claims_after, claim_seconds_after = await _claim_stats(ingest.url)
+        batch["claim_writes"] = claims_after - claims
+        batch["claim_ms_mean"] = (claim_seconds_after - claim_seconds) / max(1.0, claims_after - claims) * 1000
+        batch["claim_share_of_wall"] = (claim_seconds_after - claim_seconds) / batch["seconds"]
         config = IngestSettings().normalize_config()
         received = datetime.now(UTC)
         normalized = [normalize_raw(e, tenant="demo", config=config, received=received) for e in batch_raw]
@@ -321,6 +338,10 @@ def markdown(result: dict[str, Any]) -> str:
         ("Raw aiokafka producer, same normalized events", f"{raw['events_per_s']:,.0f} events/s"),
         ("Batch intake / raw producer (target >= 0.5)", f"{result['batch_ratio']:.2f}"),
         ("Ingest server CPU per batched event", f"{batch['server_cpu_us_per_event']:.0f} us"),
+        (
+            "Dedupe claim writes during batch intake: count, mean, share of wall time",
+            f"{batch['claim_writes']:.0f}, {batch['claim_ms_mean']:.0f} ms, {batch['claim_share_of_wall']:.0%}",
+        ),
         (
             f"Single event, {single['concurrency']} clients: p50 / p99",
             f"{single['p50_ms']:.1f} / {single['p99_ms']:.1f} ms",

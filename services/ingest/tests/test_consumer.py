@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,9 @@ import pytest
 from cloudevents.core.bindings.kafka import to_binary_event, to_structured_event
 from cloudevents.core.v1.event import CloudEvent
 from confluent_kafka import Producer
+from typer.testing import CliRunner
 
+from kith_ingest.cli import app as cli
 from kith_ingest.deadletters import read_dead_letters, replay_dead_letters
 from kith_ingest.settings import IngestSettings
 from kith_ingest.store import claim_key
@@ -120,6 +123,15 @@ async def test_raw_topic_in_every_mode_with_poison_records_dead_lettered_and_rep
             assert letter.original_key() == b"demo:c-1"
         listed = await read_dead_letters(kafka, limit=10)
         assert [letter.offset for letter in listed] == [letter.offset for letter in letters]
+        env = {
+            "INGEST_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+            "INGEST_KAFKA__TOPIC_PREFIX": kafka.topic_prefix,
+        }
+        shown = await asyncio.to_thread(CliRunner().invoke, cli, ["dead-letters", "--limit", "2"], env=env)
+        assert shown.exit_code == 0, shown.output
+        assert "UnknownTenant" not in shown.output
+        assert "type: unknown event type 'post.shouted'" in shown.output
+        assert "tombstone" in shown.output
 
         # After a fix (the tenant is registered), replaying lets the ghost's event through.
         await ingest.keys.create_tenant("ghost")
