@@ -166,7 +166,7 @@ class RawConsumer:
                     ]
                 )
                 item.error = "UnknownTenant"
-        await self.intake.admit([item.outcome for item in items], now)
+        await self.intake.admit([item.outcome for item in items], now, confirm_now=True)
         letters = [self._dead_letter(item) for item in items if item.outcome.status == "rejected"]
         if letters:
             await asyncio.gather(*(send_dead_letter(self.producer, self.settings.kafka, letter) for letter in letters))

@@ -78,8 +78,12 @@ class Intake:
         outcome.id, outcome.source = event.id, event.source
         return outcome
 
-    async def admit(self, outcomes: list[Outcome], now: datetime) -> None:
+    async def admit(self, outcomes: list[Outcome], now: datetime, *, confirm_now: bool = False) -> None:
         """Claim and publish the valid outcomes; set each one's final status in place.
+
+        With ``confirm_now`` the claims are marked published before returning (the consumer commits
+        its offsets right after, so a crash must not leave them looking abandoned); otherwise in the
+        background, off the request's path.
 
         Raises :class:`BrokerUnavailable` (every claim given back, nothing accepted) when the broker
         did not acknowledge, and :class:`PyMongoError` when the claims could not be written.
@@ -122,4 +126,7 @@ class Intake:
         for outcome in publish:
             outcome.status = "accepted"
         EVENTS_OUT.labels("ingest", self.topic).inc(len(publish))
-        self.store.confirm_later(claim, now)
+        if confirm_now:
+            await self.store.confirm(claim, now)
+        else:
+            self.store.confirm_later(claim, now)

@@ -233,6 +233,12 @@ class DedupeStore:
         if claim.keys:
             await self.claims.delete_one({"_id": claim.token})
 
+    async def confirm(self, claim: Claim, now: datetime) -> None:
+        """Mark a claim as published now (when the caller is about to commit on it, as the consumer is)."""
+        if claim.keys:
+            with contextlib.suppress(DuplicateKeyError):
+                await self.published.insert_one({"_id": claim.token, "published_at": now})
+
     def confirm_later(self, claim: Claim, now: datetime) -> None:
         """Mark a claim as published, in the background (a crash before that only leaves it retakeable)."""
         if claim.keys:
