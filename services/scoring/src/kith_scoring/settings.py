@@ -22,7 +22,9 @@ class ScoringSettings(ServiceSettings):
         ge=3_000,
         description="How long the group waits for a silent consumer before taking its partitions.",
     )
-    batch_max_records: int = Field(default=2_000, ge=1, le=50_000, description="Most records applied in one batch.")
+    batch_max_records: int = Field(
+        default=10_000, ge=1, le=50_000, description="Most records applied in one batch (more: fewer writes per event)."
+    )
     batch_timeout_ms: int = Field(default=200, ge=1, description="How long a poll waits for records.")
     recent_events: int = Field(default=20, ge=0, le=200, description="Recent events kept per member and community.")
     quiet_days: int = Field(default=14, ge=7, le=28, description="Default quiet period for slipping away (7-28).")

@@ -24,7 +24,7 @@ from pymongo.asynchronous.mongo_client import AsyncMongoClient
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
 from kith_scoring.domain.config import ScoringConfig, TenantConfig
-from kith_scoring.domain.decay import level
+from kith_scoring.domain.decay import day_key, level, score
 from kith_scoring.domain.docops import DocUpdate, apply_update, update_from_document
 from kith_scoring.domain.effects import (
     COMMUNITIES,
@@ -46,7 +46,6 @@ from kith_scoring.domain.effects import (
     moment,
     referenced_members,
 )
-from kith_scoring.domain.metrics import engagement
 from kith_shared.events import Event
 from kith_shared.events.data import EngagementChanged
 from kith_shared.events.types import EngagementChangedEvent
@@ -289,13 +288,15 @@ class ScoringStore:
 
         context = await self._context(events, session)
         actor_ids = sorted({key for e in events if (key := actor_key(e, context)) is not None})
-        before = {
-            d["_id"]: d async for d in self.db[MEMBER_COMMUNITY].find({"_id": {"$in": actor_ids}}, session=session)
-        }
+        days = sorted({day_key(moment(e.time)) for e in events})
+        projection = dict.fromkeys(("f", "lt", "last", "left_last", *(f"s.{d}" for d in days)), 1)
+        cursor = self.db[MEMBER_COMMUNITY].find({"_id": {"$in": actor_ids}}, projection, session=session)
+        before = {d["_id"]: d async for d in cursor}
         fresh = [e for e in events if not already_applied(before.get(actor_key(e, context) or ""), e)]
         outcome.skipped_duplicates += len(events) - len(fresh)
 
         effects = build_effects(fresh, context)
+        await self._drop_needless(effects, before, session)
         await self._write(effects, session)
         if progress_ops:
             await self._bulk(PROGRESS, progress_ops, session)
@@ -329,6 +330,25 @@ class ScoringStore:
         self.stats.bulk_writes += 1
         self.stats.documents += len(ops)
 
+    async def _drop_needless(
+        self, effects: BatchEffects, before: Mapping[str, Document], session: AsyncClientSession
+    ) -> None:
+        """Leave out writes that would change nothing: roll-ups of known pairs, community marks already there."""
+        members = effects.updates[MEMBERS]
+        new_pairs = {m for key, (t, _, m) in effects.touched.items() if key not in before}
+        for doc_id in [i for i in members if i.split("|", 1)[1] not in new_pairs]:
+            del members[doc_id]
+        places = effects.updates[COMMUNITIES]
+        if not places:
+            return
+        cursor = self.db[COMMUNITIES].find({"_id": {"$in": sorted(places)}}, {"last_event": 1}, session=session)
+        stored = {d["_id"]: d.get("last_event") async for d in cursor}
+        for doc_id, update in list(places.items()):
+            mark = stored.get(doc_id)
+            only_mark = set(update.max) == {"last_event"} and not update.min and not update.inc
+            if only_mark and mark is not None and update.max["last_event"] <= mark:
+                del places[doc_id]
+
     async def _write(self, effects: BatchEffects, session: AsyncClientSession | None) -> None:
         for collection in FIGURE_COLLECTIONS:
             docs = effects.updates[collection]
@@ -350,21 +370,25 @@ class ScoringStore:
             if update is None:
                 continue
             old = before.get(key)
-            new = apply_update(old, update)
             config = context.config(tenant)
-            as_of = new.get("last") or new.get("left_last") or datetime.now(UTC)
-            now = engagement(new, config, as_of)
-            previous_score = engagement(old, config, as_of).score if old else None
+            as_of = max(
+                (t for t in (update.max.get("last"), update.max.get("left_last"), (old or {}).get("last")) if t),
+                default=datetime.now(UTC),
+            )
+            previous_score = round(score(old.get("f", {}), config, as_of), 6) if old else None
             previous_level = level(old, config, as_of) if old else None
+            new = apply_update(old, update, copy=False)
+            now_score = round(score(new.get("f", {}), config, as_of), 6)
+            now_level = level(new, config, as_of)
             state = "active"
             if states.get(key, {}).get("slipping"):
                 state = "back"
                 state_ops.append(DeleteOne({"_id": key}))
-            if previous_score == now.score and previous_level == now.level and state == "active":
+            if previous_score == now_score and previous_level == now_level and state == "active":
                 continue
             changes.append(
                 engagement_change(
-                    tenant, community, member, now.score, previous_score, now.level, previous_level, state, as_of
+                    tenant, community, member, now_score, previous_score, now_level, previous_level, state, as_of
                 )
             )
         if state_ops:

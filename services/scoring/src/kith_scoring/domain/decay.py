@@ -15,6 +15,7 @@ applies from then on without rewriting the past.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -32,9 +33,10 @@ def day_key(instant: datetime) -> str:
     return instant.astimezone(UTC).strftime("%Y%m%d")
 
 
+@functools.lru_cache(maxsize=65_536)
 def day_start(key: str) -> datetime:
     """Return midnight UTC of a ``YYYYMMDD`` day."""
-    return datetime.strptime(key, "%Y%m%d").replace(tzinfo=UTC)
+    return datetime(int(key[:4]), int(key[4:6]), int(key[6:8]), tzinfo=UTC)
 
 
 def type_key(event_type: str) -> str:

@@ -9,7 +9,7 @@ database.
 
 from __future__ import annotations
 
-import copy
+import copy as copy_module
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,9 +137,12 @@ def get_path(doc: Document, path: str) -> Any:
     return node
 
 
-def apply_update(doc: Document | None, update: DocUpdate) -> Document:
-    """Return a copy of ``doc`` (None: a new document) with ``update`` applied, as MongoDB would."""
-    result: Document = copy.deepcopy(doc) if doc is not None else dict(update.on_insert)
+def apply_update(doc: Document | None, update: DocUpdate, *, copy: bool = True) -> Document:
+    """Return ``doc`` (None: a new document) with ``update`` applied, as MongoDB would (on a copy unless told)."""
+    if doc is None:
+        result: Document = dict(update.on_insert)
+    else:
+        result = copy_module.deepcopy(doc) if copy else doc
     for path, amount in update.inc.items():
         node, key = _parent(result, path)
         node[key] = node.get(key, 0) + amount

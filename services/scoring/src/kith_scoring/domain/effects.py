@@ -181,17 +181,15 @@ def _activity(effects: BatchEffects, event: Event, context: EffectContext) -> No
         item = {"t": at, "id": ident, "type": event.type, "weight": weight, "event_id": event.id}
         doc.push_capped("recent", [item], RECENT_SORT, context.recent_cap)
         effects.touched[key] = (tenant, community, member)
+        # Written only when the member is new in the community (the store drops the rest): it lists
+        # their communities, and makes a concurrent erasure of the member conflict with this batch.
         roll = effects.doc(MEMBERS, member_id(tenant, member))
         roll.set_on_insert(tenant=tenant, member_id=member)
         roll.add_all("communities", [community])
-        roll.add("events", 1)
-        if event.type != "member.left":
-            roll.lowest("first", at)
-            roll.highest("last", at)
 
     place = effects.doc(COMMUNITIES, community_id(tenant, community))
     place.set_on_insert(tenant=tenant, community_id=community)
-    place.highest("last_event", at)
+    place.highest("last_event", at.replace(minute=0, second=0, microsecond=0))
 
     if isinstance(data, CommentCreated):
         target = data.replied_to_member_id

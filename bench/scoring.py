@@ -1,0 +1,349 @@
+"""Scoring speed: topic to durable metrics against a naive consumer and a read-only ceiling; read API latency.
+
+``python -m bench scoring [--events 60000] [--batch 2000] [--requests 25] [--concurrency 32]``
+
+Starts the embedded broker (tansu) and database (SecantusDB, the store every figure here ran on) on
+free ports, loads a skewed, realistic stream from the shared generator (normalized by ingest's own
+normalization) onto the activity topic, and measures in the same run, each in its own consumer group:
+
+1. the scoring consumer: batches folded in memory and applied in one transaction with the partition
+   progress, offsets committed after; events/s from first record to the last stored offset, and
+   database writes per event (bulk_write calls and documents written);
+2. a naive consumer, what a user would write by hand: one upsert per event, offsets committed per batch;
+3. a consumer that only reads (and decodes) the topic: the ceiling.
+
+Then the read API under uvicorn, ``--concurrency`` clients: p50/p99 of the member-explanation and
+community-metrics endpoints, as a ratio to a trivial authenticated endpoint of the same service.
+
+Prints a Markdown table and writes ``bench/results/scoring.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from pydantic import SecretStr
+
+from kith_ingest.domain import NormalizeConfig, normalize_raw
+from kith_scoring.app import create_app
+from kith_scoring.consumer import JOIN_TIMEOUT_MS, ScoringConsumer, decode
+from kith_scoring.rebuild import high_watermarks
+from kith_scoring.settings import ScoringSettings
+from kith_scoring.store import ScoringStore
+from kith_shared.auth import KeyStore, Scope
+from kith_shared.events import Event
+from kith_shared.generator import GeneratorConfig, generate
+from kith_shared.kafka import EventProducer, ensure_topics, make_consumer
+from kith_shared.mongo import make_mongo_client
+from kith_shared.servers import free_port, start_broker, start_database, wait_for_kafka
+from kith_shared.settings import KafkaSettings, MongoSettings
+from kith_shared.topics import ACTIVITY
+
+RESULTS = Path(__file__).resolve().parent / "results" / "scoring.json"
+TENANT = "demo"
+
+
+def realistic_stream(count: int) -> list[Event]:
+    """Return the first ``count`` generated events, normalized as ingest would publish them."""
+    config = NormalizeConfig()
+    events: list[Event] = []
+    for raw in generate(GeneratorConfig(days=120, tenant=TENANT)):
+        received = raw.time + timedelta(seconds=2)
+        events.append(normalize_raw(raw.model_dump(mode="json"), tenant=TENANT, config=config, received=received))
+        if len(events) >= count:
+            break
+    return events
+
+
+async def load(kafka: KafkaSettings, events: list[Event]) -> None:
+    """Publish the stream on the activity topic."""
+    producer = EventProducer(kafka)
+    await producer.start()
+    try:
+        await producer.wait_connected(30)
+        for start in range(0, len(events), 5_000):
+            await producer.publish(ACTIVITY, events[start : start + 5_000])
+    finally:
+        await producer.stop()
+
+
+async def wait_done(done: Callable[[], Awaitable[bool]], within: float = 1_800.0) -> None:
+    """Poll until ``done`` holds."""
+    deadline = time.monotonic() + within
+    while not await done():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the consumer did not catch up in time")
+        await asyncio.sleep(0.05)
+
+
+async def run_scoring(settings: ScoringSettings, events: int) -> dict[str, Any]:
+    """Measure the scoring consumer from the first record to the last stored offset."""
+    client = make_mongo_client(settings.mongo, app_name="bench")
+    store = ScoringStore(client, client[settings.mongo.database], erasure_salt="bench")
+    await store.ensure_indexes()
+    producer = EventProducer(settings.kafka)
+    await producer.start()
+    consumer = ScoringConsumer(settings, store, producer)
+    first: list[float] = []
+    apply = store.apply
+
+    async def timed_apply(records: Any) -> Any:
+        if not first:
+            first.append(time.perf_counter())
+        return await apply(records)
+
+    store.apply = timed_apply  # type: ignore[method-assign]
+    ends = await high_watermarks(settings)
+
+    async def caught_up() -> bool:
+        stored = {
+            d["partition"]: d["offset"] async for d in client[settings.mongo.database]["partition_progress"].find()
+        }
+        return all(stored.get(p, -1) >= end - 1 for p, end in ends.items() if end > 0)
+
+    await consumer.start()
+    try:
+        await wait_done(caught_up)
+        elapsed = time.perf_counter() - first[0]
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        await client.close()
+    stats = store.stats
+    return {
+        "events": events,
+        "seconds": elapsed,
+        "events_per_second": events / elapsed,
+        "transactions": stats.transactions,
+        "bulk_writes": stats.bulk_writes,
+        "documents_written": stats.documents,
+        "bulk_writes_per_event": stats.bulk_writes / events,
+        "documents_per_event": stats.documents / events,
+    }
+
+
+async def run_simple(settings: ScoringSettings, events: int, *, naive: bool) -> dict[str, Any]:
+    """Measure a naive consumer (one upsert per event) or a read-only one (the ceiling)."""
+    kafka = settings.kafka
+    group = kafka.group("bench-naive" if naive else "bench-ceiling")
+    consumer = make_consumer(kafka, group=group, max_poll_records=2_000, request_timeout_ms=JOIN_TIMEOUT_MS)
+    consumer.subscribe([kafka.topic(ACTIVITY)])
+    client = make_mongo_client(settings.mongo, app_name="bench")
+    collection = client[f"{settings.mongo.database}_naive"]["member_communities"]
+    await consumer.start()
+    seen = 0
+    writes = 0
+    started: float | None = None
+    try:
+        while seen < events:
+            batches = await consumer.getmany(timeout_ms=500, max_records=2_000)
+            for records in batches.values():
+                for raw in records:
+                    if started is None:
+                        started = time.perf_counter()
+                    record, _ = decode(raw)
+                    seen += 1
+                    event = record.event
+                    if naive and event is not None and event.community_id and event.member_id:
+                        key = f"{event.tenant}|{event.community_id}|{event.member_id}"
+                        await collection.update_one(
+                            {"_id": key},
+                            {
+                                "$inc": {f"counts.{event.type.replace('.', '_')}": 1},
+                                "$max": {"last": event.time},
+                                "$setOnInsert": {"tenant": event.tenant},
+                            },
+                            upsert=True,
+                        )
+                        writes += 1
+            if batches:
+                await consumer.commit()
+        elapsed = time.perf_counter() - (started or time.perf_counter())
+    finally:
+        await consumer.stop()
+        await client.close()
+    return {
+        "events": seen,
+        "seconds": elapsed,
+        "events_per_second": seen / elapsed,
+        "documents_written": writes,
+        "documents_per_event": writes / max(seen, 1),
+    }
+
+
+async def _started(server: uvicorn.Server) -> bool:
+    return bool(server.started)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def run_reads(settings: ScoringSettings, events: list[Event], requests: int, concurrency: int) -> dict[str, Any]:
+    """Measure read latency at ``concurrency`` clients under uvicorn (consumer off, data from run 1)."""
+    client = make_mongo_client(settings.mongo, app_name="bench")
+    keys = KeyStore(client[settings.mongo.auth_database])
+    await keys.ensure_indexes()
+    key = (await keys.create_key(TENANT, [Scope.METRICS_READ], "bench")).key
+    await client.close()
+    counts: dict[tuple[str, str], int] = {}
+    for event in events:
+        if event.community_id and event.member_id:
+            pair = (event.community_id, event.member_id)
+            counts[pair] = counts.get(pair, 0) + 1
+    community, member = max(sorted(counts), key=lambda pair: counts[pair])
+    sizes: dict[str, int] = {}
+    for c, _ in counts:
+        sizes[c] = sizes.get(c, 0) + 1
+    biggest = max(sorted(sizes), key=lambda c: sizes[c])
+    port = free_port()
+    app_settings = settings.model_copy(update={"consume": False, "port": port, "log_level": "WARNING"})
+    server = uvicorn.Server(uvicorn.Config(create_app(app_settings), host="127.0.0.1", port=port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    await wait_done(lambda: _started(server), within=30)
+    endpoints = {
+        "trivial (/v1/whoami)": "/v1/whoami",
+        "member explanation": f"/v1/members/{member}/communities/{community}/engagement",
+        "community metrics (7d)": f"/v1/communities/{biggest}/metrics?window=7d",
+    }
+    results: dict[str, Any] = {}
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}",
+            headers={"Authorization": f"Bearer {key}"},
+            limits=httpx.Limits(max_connections=concurrency),
+            timeout=60,
+        ) as http:
+            for name, path in endpoints.items():
+                reply = await http.get(path)
+                assert reply.status_code == 200, reply.text
+                latencies: list[float] = []
+
+                async def worker(path: str = path, latencies: list[float] = latencies) -> None:
+                    for _ in range(requests):
+                        started = time.perf_counter()
+                        reply = await http.get(path)
+                        latencies.append(time.perf_counter() - started)
+                        assert reply.status_code == 200
+
+                await asyncio.gather(*(worker() for _ in range(concurrency)))
+                results[name] = {
+                    "path": path,
+                    "requests": len(latencies),
+                    "p50_ms": 1000 * statistics.median(latencies),
+                    "p99_ms": 1000 * _percentile(latencies, 0.99),
+                }
+    finally:
+        server.should_exit = True
+        await serving
+    trivial = results["trivial (/v1/whoami)"]["p99_ms"]
+    for value in results.values():
+        value["p99_ratio_to_trivial"] = value["p99_ms"] / trivial
+    results["community_members"] = sizes[biggest]
+    return results
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    """Run every measurement against one broker and one database."""
+    with tempfile.TemporaryDirectory(prefix="kith-bench-scoring-") as tmp:
+        broker = start_broker(free_port(), Path(tmp) / "broker.log")
+        database = start_database(free_port(), Path(tmp) / "db", Path(tmp) / "db.log")
+        try:
+            await wait_for_kafka(broker.address)
+            kafka = KafkaSettings(bootstrap_servers=broker.address, idempotence=False, topic_prefix="bench.")
+            mongo = MongoSettings(
+                uri=SecretStr(f"mongodb://{database.address}"), database="bench_scoring", auth_database="bench_auth"
+            )
+            settings = ScoringSettings(
+                environment="test",
+                kafka=kafka,
+                mongo=mongo,
+                batch_max_records=args.batch,
+                slipping_sweep_seconds=0,
+                rate_limit_per_second=0,
+            )
+            await ensure_topics(kafka)
+            started = time.perf_counter()
+            events = realistic_stream(args.events)
+            await load(kafka, events)
+            prepared = time.perf_counter() - started
+            scoring = await run_scoring(settings, len(events))
+            naive = await run_simple(settings, len(events), naive=True)
+            ceiling = await run_simple(settings, len(events), naive=False)
+            reads = await run_reads(settings, events, args.requests, args.concurrency)
+        finally:
+            database.stop()
+            broker.stop()
+    return {
+        "store": "SecantusDB (embedded, MongoDB wire protocol)",
+        "broker": "tansu (embedded, memory only)",
+        "measured_at": datetime.now(UTC).isoformat(),
+        "events": len(events),
+        "batch_max_records": args.batch,
+        "load_seconds": prepared,
+        "scoring": scoring,
+        "naive": naive,
+        "ceiling": ceiling,
+        "speedup_vs_naive": scoring["events_per_second"] / naive["events_per_second"],
+        "share_of_ceiling": scoring["events_per_second"] / ceiling["events_per_second"],
+        "reads": reads,
+        "concurrency": args.concurrency,
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    """Return the figures as a Markdown table."""
+    s, n, c = result["scoring"], result["naive"], result["ceiling"]
+    lines = [
+        f"Scoring on {result['events']} generated events; store: {result['store']}; broker: {result['broker']}.",
+        "",
+        "| consumer | events/s | ratio | bulk_write calls/event | documents written/event |",
+        "|---|---:|---:|---:|---:|",
+        f"| scoring (batched, transactional) | {s['events_per_second']:.0f} | 1.00 | "
+        f"{s['bulk_writes_per_event']:.4f} | {s['documents_per_event']:.3f} |",
+        f"| naive (one upsert per event) | {n['events_per_second']:.0f} | "
+        f"{n['events_per_second'] / s['events_per_second']:.3f} | - | {n['documents_per_event']:.3f} |",
+        f"| read-only (ceiling) | {c['events_per_second']:.0f} | "
+        f"{c['events_per_second'] / s['events_per_second']:.2f} | - | 0 |",
+        "",
+        f"Scoring is {result['speedup_vs_naive']:.1f}x the naive consumer (target >= 10x) and "
+        f"{100 * result['share_of_ceiling']:.0f}% of the read-only ceiling; "
+        f"{s['bulk_writes_per_event']:.4f} bulk writes per event (target < 0.2).",
+        "",
+        f"| endpoint ({result['concurrency']} concurrent clients) | p50 ms | p99 ms | p99 / trivial |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, value in result["reads"].items():
+        if isinstance(value, dict):
+            lines.append(
+                f"| {name} | {value['p50_ms']:.1f} | {value['p99_ms']:.1f} | {value['p99_ratio_to_trivial']:.2f} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    """Run the scoring benchmark."""
+    parser = argparse.ArgumentParser(prog="python -m bench scoring", description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=60_000, help="Events from the generator (default 60000).")
+    parser.add_argument("--batch", type=int, default=10_000, help="Most records per scoring batch.")
+    parser.add_argument("--requests", type=int, default=25, help="Requests per client per endpoint.")
+    parser.add_argument("--concurrency", type=int, default=32, help="Concurrent API clients.")
+    args = parser.parse_args(argv)
+    result = asyncio.run(bench(args))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2, default=str))
+    print(table(result))
+    print(f"\nwritten to {RESULTS}")
+    return 0
