@@ -92,6 +92,11 @@ class RawConsumer:
                 if await self._pause(delay):
                     break
                 delay = min(delay * 2, 10.0)
+            except Exception:  # never let the door close silently: log, back off, start over
+                log.exception("raw consumer failed; restarting it")
+                if await self._pause(delay):
+                    break
+                delay = min(delay * 2, 10.0)
             finally:
                 with contextlib.suppress(Exception):
                     await consumer.stop()
@@ -128,17 +133,17 @@ class RawConsumer:
                 delay = min(delay * 2, 10.0)
 
     def _decode(self, record: Record, now: datetime) -> _Item:
+        tenant: object = None
         try:
             raw = kafka_event(record.value, record.headers)
+            tenant = raw.get("tenant")
+            outcome = self.intake.normalize(raw, tenant=None, received=now)
         except DecodeError as exc:
             outcome = Outcome("valid")
             outcome.reject(exc.problems)
             return _Item(record, outcome)
-        tenant = raw.get("tenant")
-        try:
-            outcome = self.intake.normalize(raw, tenant=None, received=now)
         except Exception as exc:  # a bug must not stall the partition: the record is dead-lettered instead
-            log.exception("unexpected error normalizing a raw record")
+            log.exception("unexpected error decoding a raw record")
             outcome = Outcome("valid")
             outcome.reject([Problem("record", f"unexpected {type(exc).__name__}: {exc}")])
             return _Item(record, outcome, error=type(exc).__name__)

@@ -44,7 +44,9 @@ def parse_batch(body: bytes) -> list[Any]:
     return parsed
 
 
-def _text(value: bytes | str, name: str) -> str:
+def _text(value: bytes | str | None, name: str) -> str:
+    if value is None:
+        return ""
     if isinstance(value, str):
         return value
     try:
@@ -73,7 +75,7 @@ def is_http_binary(headers: Mapping[str, str]) -> bool:
     return "ce-specversion" in headers or "ce-type" in headers
 
 
-def kafka_event(value: bytes | None, headers: Iterable[tuple[str, bytes]]) -> dict[str, Any]:
+def kafka_event(value: bytes | None, headers: Iterable[tuple[str, bytes | None]]) -> dict[str, Any]:
     """Build a raw event from a Kafka record in binary (``ce_`` headers), structured or plain JSON mode."""
     if value is None:
         raise DecodeError.single("value", "empty record (tombstone): nothing to decode")
@@ -91,10 +93,10 @@ def kafka_event(value: bytes | None, headers: Iterable[tuple[str, bytes]]) -> di
     return parsed
 
 
-def replay_count(headers: Iterable[tuple[str, bytes]]) -> int:
+def replay_count(headers: Iterable[tuple[str, bytes | None]]) -> int:
     """Return how many times a record was replayed from the dead-letter topic (0 when never)."""
     for name, raw in headers:
-        if name.lower() == REPLAY_HEADER:
+        if name.lower() == REPLAY_HEADER and raw is not None:
             try:
                 return max(0, int(raw.decode("ascii")))
             except (UnicodeDecodeError, ValueError):
