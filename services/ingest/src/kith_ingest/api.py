@@ -146,6 +146,26 @@ def _json(body: dict[str, Any], status_code: int) -> Response:
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
+_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A CloudEvents 1.0 event with the tenant extension; see the JSON Schemas under contracts/.",
+    "required": ["id", "source", "type", "time", "data"],
+}
+_SINGLE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "One event, structured; or, in binary mode, its data with the attributes in ce- headers.",
+        "content": {media: {"schema": _EVENT_SCHEMA} for media in SINGLE_TYPES},
+    }
+}
+_BATCH_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "A JSON array of events.",
+        "content": {media: {"schema": {"type": "array", "items": _EVENT_SCHEMA}} for media in BATCH_TYPES},
+    }
+}
+
 _COMMON: dict[int | str, dict[str, Any]] = {
     401: {"description": "No valid API key"},
     403: {"description": "The key lacks the events:write scope"},
@@ -159,7 +179,12 @@ _COMMON: dict[int | str, dict[str, Any]] = {
     "/events",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=EventResult,
-    responses={200: {"model": EventResult, "description": "A duplicate: already accepted"}, 422: {}, **_COMMON},
+    responses={
+        200: {"model": EventResult, "description": "A duplicate: already accepted"},
+        422: {"description": "The event is not valid; problems name each field and reason"},
+        **_COMMON,
+    },
+    openapi_extra=_SINGLE_BODY,
 )
 async def post_event(request: Request, principal: EventsWriter, intake: IntakeDep, settings: Settings) -> Response:
     """Accept one event (JSON, CloudEvents structured, or CloudEvents binary mode with ce- headers)."""
@@ -196,7 +221,12 @@ def _problems(exc: DecodeError) -> list[dict[str, str]]:
     "/events:batch",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=BatchResult,
-    responses={200: {"model": BatchResult, "description": "Processed; no event was accepted"}, 422: {}, **_COMMON},
+    responses={
+        200: {"model": BatchResult, "description": "Processed; no event was accepted"},
+        422: {"description": "The batch is not a JSON array, is empty, or holds too many events"},
+        **_COMMON,
+    },
+    openapi_extra=_BATCH_BODY,
 )
 async def post_batch(request: Request, principal: EventsWriter, intake: IntakeDep, settings: Settings) -> Response:
     """Accept up to max_batch_events events and report each one's outcome."""
