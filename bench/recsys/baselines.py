@@ -192,9 +192,7 @@ class Als(MatrixRecommender):
 
     name: ClassVar[str] = "ALS (implicit)"
     param_grid: ClassVar[Sequence[Params]] = tuple(
-        {"factors": f, "alpha": a, "regularization": 0.05, "iterations": 20}
-        for f in (64, 128)
-        for a in (20.0, 50.0, 100.0)
+        {"factors": f, "alpha": a, "regularization": 0.05, "iterations": 20} for f in (8, 32, 128) for a in (20.0, 50.0)
     )
 
     def __init__(self, seed: int = 0, threads: int = 2) -> None:
