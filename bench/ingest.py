@@ -13,7 +13,9 @@ under uvicorn in a subprocess, and measures in the same run:
    served the same way (target: p99 ratio <= 1.5);
 3. normalization alone, on one core: generator posts and comments, and longer posts.
 
-Prints a Markdown table and writes ``bench/results/ingest.json``.
+Prints a Markdown table and writes ``bench/results/ingest.json``. The table also shows the ingest
+server's CPU per event and how much of the batch run's wall time the dedupe claims took on the database,
+which is what bounds batch intake on the embedded database.
 """
 
 from __future__ import annotations
@@ -307,7 +309,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         broker.stop()
     return {
         "measured_at": datetime.now(UTC).isoformat(),
-        "command": "python -m bench ingest " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["ingest"] else []),
+        "command": " ".join(["python -m bench ingest", *(sys.argv[2:] if sys.argv[1:2] == ["ingest"] else [])]),
         "store": "embedded SecantusDB (MongoDB wire protocol)",
         "broker": "embedded tansu (Kafka protocol, memory only)",
         "batch_intake": {**batch, "batch_size": args.batch, "senders": args.senders},
