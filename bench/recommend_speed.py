@@ -209,7 +209,9 @@ async def headline(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         out["refresh"] = {
             "records": report.records,
             "changes_written": report.changes,
-            "read_and_write_seconds": report.read_seconds,
+            "documents_written": report.documents,
+            "read_seconds": report.read_seconds,
+            "write_seconds": report.write_seconds,
             "compile_seconds": report.compile_seconds,
             "seconds": report.seconds,
         }
@@ -302,9 +304,9 @@ def table(result: dict[str, Any]) -> str:
         "",
         f"p99 ratio suggestions / trivial: **{h['p99_ratio']:.2f}x** (target <= 3x); p50 ratio {h['p50_ratio']:.2f}x.",
         "",
-        f"Model refresh (rebuild from the topics: {h['refresh']['records']:,} events read, read model written "
-        f"in bulk, compiled): **{h['refresh']['seconds']:.1f} s** "
-        f"(read+write {h['refresh']['read_and_write_seconds']:.1f} s, "
+        f"Model refresh (rebuild from the topics: {h['refresh']['records']:,} events read and folded, "
+        f"{h['refresh']['documents_written']:,} documents written, compiled): **{h['refresh']['seconds']:.1f} s** "
+        f"(read {h['refresh']['read_seconds']:.1f} s, write {h['refresh']['write_seconds']:.1f} s, "
         f"compile {h['refresh']['compile_seconds']:.1f} s). "
         f"Service start to serving the loaded model: {h['service_load_seconds']:.1f} s.",
         "",

@@ -123,6 +123,43 @@ class Store:
                 state.communities[doc["id"]] = dict(fields)
         return state
 
+    async def replace(self, state: TenantState, chunk: int = 10_000) -> int:
+        """Replace a tenant's read model with ``state``, in large unordered inserts; return documents written.
+
+        A rebuild folds every event in memory first, so each edge is written once, as an insert
+        (cheaper than an upsert), instead of once per event.
+        """
+        tenant = state.tenant
+        await self.drop(tenant)
+        written = 0
+        batch: list[Document] = []
+
+        async def flush(collection: str) -> None:
+            nonlocal written, batch
+            if batch:
+                await self.db[collection].insert_many(batch, ordered=False)
+                written += len(batch)
+                batch = []
+
+        for kind, by_a in state.edges.items():
+            for a, targets in by_a.items():
+                for b, w in targets.items():
+                    doc = {"_id": _edge_id(tenant, kind.value, a, b), "tenant": tenant, "kind": kind.value}
+                    batch.append({**doc, "a": a, "b": b, "w": w})
+                    if len(batch) >= chunk:
+                        await flush(EDGES)
+        await flush(EDGES)
+        profiles: list[tuple[Profile, str, dict[str, Any]]] = [(Profile.CLOCK, "", {"now": state.now})]
+        profiles += [(Profile.INTERESTS, m, {"interests": i}) for m, i in state.interests.items()]
+        profiles += [(Profile.COMMUNITY, c, fields) for c, fields in state.communities.items()]
+        for profile, pid, fields in profiles:
+            key = f"{tenant}|{profile.value}|{pid}"
+            batch.append({"_id": key, "tenant": tenant, "kind": profile.value, "id": pid, "f": fields})
+            if len(batch) >= chunk:
+                await flush(PROFILES)
+        await flush(PROFILES)
+        return written
+
     async def drop(self, tenant: str | None = None) -> None:
         """Delete the read model, of one tenant or all."""
         query: dict[str, Any] = {} if tenant is None else {"tenant": tenant}
