@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -92,9 +95,41 @@ class Whoami(BaseModel):
     tenant: str
 
 
-def build_router(default_quiet_days: int) -> APIRouter:
+class ResultCache:
+    """Answers computed in the last ``ttl`` seconds; concurrent requests for one key share one computation."""
+
+    def __init__(self, ttl: float, size: int = 1_024) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: dict[tuple[Any, ...], tuple[float, asyncio.Future[Any]]] = {}
+
+    async def get(self, key: tuple[Any, ...], compute: Callable[[], Awaitable[Any]]) -> Any:
+        """Return the cached answer for ``key``, computing it when absent or stale."""
+        if self.ttl <= 0:
+            return await compute()
+        now = time.monotonic()
+        entry = self._entries.get(key)
+        if entry is not None and now - entry[0] < self.ttl:
+            return await asyncio.shield(entry[1])
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if len(self._entries) >= self.size:
+            self._entries.clear()
+        self._entries[key] = (now, future)
+        try:
+            value = await compute()
+        except BaseException as exc:
+            self._entries.pop(key, None)
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it
+            raise
+        future.set_result(value)
+        return value
+
+
+def build_router(default_quiet_days: int, cache_seconds: float = 0.0) -> APIRouter:
     """Return the scoring routes."""
     router = APIRouter(prefix="/v1")
+    cache = ResultCache(cache_seconds)
 
     @router.get("/whoami", tags=["operations"])
     async def whoami(principal: MetricsReader) -> Whoami:
@@ -113,7 +148,19 @@ def build_router(default_quiet_days: int) -> APIRouter:
         """Return a community's metrics over a window, staff and bots left out."""
         tenant = principal.tenant
         days = parse_window(window)
-        at = _as_of(as_of)
+        quiet = quiet_days or default_quiet_days
+        if as_of is not None:
+            return await _community_metrics(store, tenant, community_id, days, _as_of(as_of), quiet)
+        # Without an explicit instant, an answer a few seconds old is as good as a new one.
+        key = ("metrics", tenant, community_id, days, quiet)
+        result: CommunityMetricsResponse = await cache.get(
+            key, lambda: _community_metrics(store, tenant, community_id, days, datetime.now(UTC), quiet)
+        )
+        return result
+
+    async def _community_metrics(
+        store: ScoringStore, tenant: str, community_id: str, days: int, at: datetime, quiet_days: int
+    ) -> CommunityMetricsResponse:
         place = await store.community(tenant, community_id)
         if place is None:
             raise ApiError(404, "not_found", f"no community {community_id!r} is known in tenant {tenant!r}")
@@ -129,7 +176,7 @@ def build_router(default_quiet_days: int) -> APIRouter:
             config,
             at,
             days,
-            quiet_days or default_quiet_days,
+            quiet_days,
         )
         return CommunityMetricsResponse(**metrics.model_dump(), profile=community_profile(place))
 

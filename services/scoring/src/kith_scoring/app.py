@@ -74,7 +74,7 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
     platform.install(app)
     app.state.store = store
     app.state.consumer = consumer
-    app.include_router(build_router(settings.quiet_days))
+    app.include_router(build_router(settings.quiet_days, settings.metrics_cache_seconds))
 
     @app.exception_handler(PyMongoError)
     async def _database_down(_: Request, exc: PyMongoError) -> JSONResponse:

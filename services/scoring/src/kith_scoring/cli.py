@@ -17,6 +17,11 @@ from kith_scoring.settings import ScoringSettings
 app = typer.Typer(help="Scoring: rebuild and check engagement metrics.", no_args_is_help=True)
 
 
+@app.callback()
+def scoring() -> None:
+    """Rebuild and check engagement metrics."""
+
+
 def _count_lines(path: Path) -> int:
     with path.open(encoding="utf-8") as lines:
         return sum(1 for line in lines if line.strip())

@@ -31,6 +31,9 @@ class ScoringSettings(ServiceSettings):
     slipping_sweep_seconds: float = Field(
         default=30.0, ge=0, description="How often slipping-away members are looked for (0: never)."
     )
+    metrics_cache_seconds: float = Field(
+        default=5.0, ge=0, description="How long community metrics asked for 'now' may be served from memory (0: off)."
+    )
     store_retry_max_seconds: float = Field(default=5.0, gt=0, description="Longest pause between database retries.")
     erasure_salt: SecretStr = Field(
         default=SecretStr("kith-scoring-erasure"),

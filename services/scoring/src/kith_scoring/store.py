@@ -335,8 +335,10 @@ class ScoringStore:
     ) -> None:
         """Leave out writes that would change nothing: roll-ups of known pairs, community marks already there."""
         members = effects.updates[MEMBERS]
-        new_pairs = {m for key, (t, _, m) in effects.touched.items() if key not in before}
-        for doc_id in [i for i in members if i.split("|", 1)[1] not in new_pairs]:
+        # A document made only by replies received is not the member's own presence in the community yet.
+        known = {key for key, doc in before.items() if "last" in doc or "left_last" in doc}
+        new_pairs = {f"{t}|{m}" for key, (t, _, m) in effects.touched.items() if key not in known}
+        for doc_id in [i for i in members if i not in new_pairs]:
             del members[doc_id]
         places = effects.updates[COMMUNITIES]
         if not places:
