@@ -71,9 +71,11 @@ def main(argv: list[str]) -> int:
         head = report.headline
         print(
             f"\nTarget (service beats {head['best_baseline']} on NDCG@10 and suggests more small communities "
-            f"than popularity): {head['target']} (NDCG@10 {head['service_ndcg']:.4f} vs "
-            f"{head['best_baseline_ndcg']:.4f}; small share {head['service_small_share']:.3f} vs "
-            f"{head['popularity_small_share']:.3f})"
+            f"than popularity): {head['target']}. NDCG@10 {head['service_ndcg']:.4f} vs "
+            f"{head['best_baseline_ndcg']:.4f}, paired difference {head['ndcg_difference']:+.4f} "
+            f"± {head['ndcg_difference_half_width']:.4f} "
+            f"({'excludes' if head['difference_excludes_zero'] else 'includes'} zero); small share "
+            f"{head['service_small_share']:.3f} vs {head['popularity_small_share']:.3f}."
         )
     payload = to_json(report)
     payload["command"] = "python -m bench recommend_quality " + " ".join(argv)

@@ -246,7 +246,27 @@ def summarize(results: Sequence[SeedResult], by_seed: bool) -> Summary:
     )
 
 
-def headline(summaries: Sequence[Summary], service: str | None) -> tuple[str, dict[str, Any]]:
+def paired_difference(a: Sequence[SeedResult], b: Sequence[SeedResult], by_seed: bool) -> Interval:
+    """Return NDCG@10 of ``a`` minus ``b`` on the same members: over seed means, or a per-user paired bootstrap."""
+    if by_seed:
+        ndcg_b = {r.seed: r.ndcg for r in b}
+        return t_interval([r.ndcg - ndcg_b[r.seed] for r in a if r.seed in ndcg_b])
+    totals: dict[str, list[float]] = {}
+    for sign, results in ((1.0, a), (-1.0, b)):
+        for result in results:
+            for user, gain in zip(result.user_ids, result.gains, strict=True):
+                totals.setdefault(user, []).append(sign * gain)
+    seeds = len(a)
+    differences = np.asarray([sum(values) / seeds for values in totals.values()], dtype=np.float64)
+    return bootstrap_interval(differences, seed=a[0].seed if a else 0)
+
+
+def headline(
+    summaries: Sequence[Summary],
+    service: str | None,
+    results: Sequence[SeedResult] = (),
+    by_seed: bool = True,
+) -> tuple[str, dict[str, Any]]:
     """Name the best baseline (by mean NDCG@10) and check the service target against it."""
     baselines = [s for s in summaries if s.model != service]
     best = max(baselines, key=lambda s: s.ndcg.mean)
@@ -262,7 +282,13 @@ def headline(summaries: Sequence[Summary], service: str | None) -> tuple[str, di
         and svc.ndcg.mean - svc.ndcg.half_width > best.ndcg.mean + best.ndcg.half_width
     )
     more_small = popular is not None and svc.small_share.mean > popular.small_share.mean
+    difference = paired_difference(
+        [r for r in results if r.model == svc.model], [r for r in results if r.model == best.model], by_seed
+    )
     out.update(
+        ndcg_difference=difference.mean,
+        ndcg_difference_half_width=difference.half_width,
+        difference_excludes_zero=bool(difference.mean - difference.half_width > 0),
         service_ndcg=svc.ndcg.mean,
         beats_best_baseline=beats,
         intervals_separated=separated,
@@ -351,7 +377,7 @@ async def run(
     by_seed = len(seeds) >= 2 and reduced.joined_at is None
     summaries = [summarize([r for r in results if r.model == name], by_seed) for name in names]
     service_name = str(service.name) if service is not None else None
-    best, head = headline(summaries, service_name)
+    best, head = headline(summaries, service_name, results, by_seed)
     return Report(
         dataset=dataset.name,
         core=stats,

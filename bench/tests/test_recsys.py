@@ -12,7 +12,14 @@ import pytest
 
 from bench.recsys.baselines import TUNING_BUDGET, Als, Ease, ItemCosine, MostPopular, make_baselines
 from bench.recsys.data import Dataset, core, hold_out_one, load_sample, sample_users, split_for_seed
-from bench.recsys.evaluate import SeedResult, evaluate_model, load_generator_dataset, run, summarize
+from bench.recsys.evaluate import (
+    SeedResult,
+    evaluate_model,
+    load_generator_dataset,
+    paired_difference,
+    run,
+    summarize,
+)
 from bench.recsys.metrics import (
     bootstrap_interval,
     coverage,
@@ -270,6 +277,17 @@ def test_summaries_use_seed_means_or_a_per_user_bootstrap() -> None:
     assert by_user.ndcg.mean == pytest.approx(0.375)
     assert by_user.ndcg.n == 2, "one value per member, averaged over the seeds"
     assert "bootstrap" in by_user.interval
+
+
+def test_paired_difference_compares_the_same_members() -> None:
+    a = [_result(0, ["a", "b"], [1.0, 0.5]), _result(1, ["a", "b"], [1.0, 0.0])]
+    b = [_result(0, ["a", "b"], [0.5, 0.5]), _result(1, ["a", "b"], [0.5, 0.0])]
+    by_seed = paired_difference(a, b, by_seed=True)
+    assert by_seed.mean == pytest.approx(0.25)
+    assert by_seed.half_width == pytest.approx(0.0, abs=1e-12)
+    by_user = paired_difference(a, b, by_seed=False)
+    assert by_user.mean == pytest.approx(0.25)
+    assert by_user.n == 2
 
 
 def test_generator_memberships_are_joins_minus_leaves_with_times() -> None:
