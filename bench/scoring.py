@@ -279,8 +279,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             events = realistic_stream(args.events)
             await load(kafka, events)
             prepared = time.perf_counter() - started
-            scoring = await run_scoring(settings, len(events))
             naive = await run_simple(settings, len(events), naive=True)
+            scoring = await run_scoring(settings, len(events))
             ceiling = await run_simple(settings, len(events), naive=False)
             reads = await run_reads(settings, events, args.requests, args.concurrency)
         finally:

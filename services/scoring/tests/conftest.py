@@ -28,10 +28,10 @@ def at(days: float = 0, hours: float = 0) -> datetime:
     return T0 + timedelta(days=days, hours=hours)
 
 
-def event(event_type: str, when: datetime, tenant: str = "acme", event_id: str | None = None, **data: Any) -> Event:
+def event(event_type: str, when: datetime, tenant: str = "acme", envelope_id: str | None = None, **data: Any) -> Event:
     """Build a normalized event as ingest would publish it."""
     raw = {
-        "id": event_id or f"ev-{next(_ids)}",
+        "id": envelope_id or f"ev-{next(_ids)}",
         "source": "app://tests",
         "type": event_type,
         "time": when.isoformat(),

@@ -1,0 +1,52 @@
+"""Two consumers in one group, and members slipping away and coming back."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from kith_scoring.rebuild import rebuild
+from kith_scoring.settings import ScoringSettings
+
+from .conftest import at, caught_up, event, publish, stream, wait_for
+from .test_api import engagement_events
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_second_consumer_joining_mid_stream_counts_nothing_twice(
+    scoring_settings: ScoringSettings, start_app: Any
+) -> None:
+    events = stream(6_000)
+    settings = scoring_settings.model_copy(update={"batch_max_records": 300, "session_timeout_ms": 6_000})
+    async with start_app(settings) as first:
+        await publish(settings.kafka, events[:3_000])
+        await first.wait_applied(300)
+        async with start_app(settings) as second:
+            await publish(settings.kafka, events[3_000:])
+            await wait_for(lambda: caught_up(settings), within=120)
+            assert second.app.state.consumer.applied > 0  # the group shared the partitions
+    report = await rebuild(settings, scratch_database=f"scratch_{uuid.uuid4().hex[:8]}")
+    assert report.events == len(events)
+    assert report.identical, report.differences[:2]
+
+
+async def test_members_slipping_away_and_back_are_announced(scoring_settings: ScoringSettings, start_app: Any) -> None:
+    early = [event("member.joined", at(0, 1), community_id="c1", member_id=f"m{i}") for i in range(8)]
+    early.append(event("event.hosted", at(0, 2), community_id="c1", member_id="m0", event_id="e1"))
+    later = [event("post.viewed", at(20, 1), community_id="c1", member_id=f"m{i}", post_id="p1") for i in range(1, 8)]
+    async with start_app(scoring_settings) as running:
+        await publish(scoring_settings.kafka, early + later)
+        await wait_for(lambda: caught_up(scoring_settings))
+        assert await running.app.state.consumer.sweep_slipping() == 1
+        assert await running.app.state.consumer.sweep_slipping() == 0  # announced once
+        await publish(
+            scoring_settings.kafka, [event("post.viewed", at(21), community_id="c1", member_id="m0", post_id="p1")]
+        )
+        await wait_for(lambda: caught_up(scoring_settings))
+    states = [(e.data.member_id, e.data.state) for e in await engagement_events(scoring_settings)]
+    assert ("m0", "slipping") in states
+    assert ("m0", "back") in states
+    assert states.index(("m0", "slipping")) < states.index(("m0", "back"))
