@@ -118,6 +118,11 @@ async def test_cold_start_unknown_member_and_feedback_events(running: Running) -
     body = await suggestions(running, "zoe", limit=1)
     assert body["suggestions"][0]["reasons"][0]["text"] == "matches your interest in #baking"
 
+    for kind in ("shown", "clicked"):
+        answer = await running.client().post(f"/v1/members/zoe/suggestions/c-bake/{kind}", json={"position": 0})
+        assert answer.status_code == 202
+        assert answer.json()["type"] == f"recommendation.{kind}"
+
     for bad in ("/v1/members/a.b/suggestions", "/v1/members/ann/suggestions?limit=0"):
         assert (await running.client().get(bad)).status_code == 422
 
