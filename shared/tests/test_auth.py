@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
 
-from kith_shared.auth import KEYS, MetricsReader, Principal, Scope
+from kith_shared import auth
+from kith_shared.auth import KEYS, KeyStore, MetricsReader, Principal, Scope
 from kith_shared.platform import Platform
+from kith_shared.servers import ServerProcess
 from kith_shared.settings import KafkaSettings, MongoSettings, ServiceSettings
 
 pytestmark = pytest.mark.integration
@@ -157,3 +162,26 @@ async def test_admin_routes_need_the_admin_scope(harness: Harness) -> None:
     bad = await harness.client.post("/v1/admin/keys", json={"scopes": ["root"]}, headers=bearer(admin))
     assert bad.status_code == 422
     assert bad.json()["error"]["problems"][0]["field"].startswith("scopes")
+
+
+async def test_known_keys_keep_working_while_the_database_is_down(
+    make_database: Callable[..., ServerProcess], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = make_database()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        f"mongodb://{database.address}", serverSelectionTimeoutMS=1_000
+    )
+    try:
+        store = KeyStore(client["auth"])
+        await store.ensure_indexes()
+        known = (await store.create_key("acme", [Scope.METRICS_READ])).key
+        assert await store.resolve(known) is not None
+        database.stop()
+        monkeypatch.setattr(auth, "_CACHE_SECONDS", 0.0)  # every cached answer is now stale
+        principal = await store.resolve(known)
+        assert principal is not None
+        assert principal.tenant == "acme"
+        with pytest.raises(PyMongoError):
+            await store.resolve("kith_never_seen_key")
+    finally:
+        await client.close()

@@ -171,7 +171,14 @@ class KeyStore:
         cached = self._cache.get(digest)
         if cached is not None and time.monotonic() - cached[0] < _CACHE_SECONDS:
             return cached[1]
-        doc = await self.db[KEYS].find_one({"hash": digest})
+        try:
+            doc = await self.db[KEYS].find_one({"hash": digest})
+        except PyMongoError:
+            # While the database is down, a key seen before keeps its last known answer, so services
+            # that can still serve (recommend from its in-memory model) are not locked out.
+            if cached is not None:
+                return cached[1]
+            raise
         principal = None
         if doc is not None and doc.get("revoked_at") is None and hmac.compare_digest(doc["hash"], digest):
             principal = Principal(tenant=doc["tenant"], scopes=frozenset(doc["scopes"]), key_id=doc["_id"])
