@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from pymongo.errors import PyMongoError
 
+from kith_scoring.domain.decay import level
 from kith_scoring.domain.effects import identity_hash
 from kith_scoring.domain.metrics import slipping_away
 from kith_scoring.settings import ScoringSettings
@@ -293,8 +294,19 @@ class ScoringConsumer:
             docs = await self.store.community_members(tenant, community)
             slipping = slipping_away(docs, config, last, self.settings.quiet_days)
             new = set(await self.store.mark_slipping(tenant, community, [s.member_id for s in slipping]))
+            by_member = {d["member_id"]: d for d in docs}
             events = [
-                engagement_change(tenant, community, s.member_id, s.score_now, s.score_then, 0, None, "slipping", last)
+                engagement_change(
+                    tenant,
+                    community,
+                    s.member_id,
+                    s.score_now,
+                    s.score_then,
+                    level(by_member[s.member_id], config, last),
+                    None,
+                    "slipping",
+                    last,
+                )
                 for s in slipping
                 if s.member_id in new
             ]
