@@ -6,15 +6,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiokafka import TopicPartition
 
 from kith_scoring.settings import ScoringSettings
+from kith_scoring.testing import at, caught_up, engagement_events, event, publish, wait_for
 from kith_shared.auth import Scope
-from kith_shared.events import EVENT_ADAPTER
-from kith_shared.kafka import make_consumer
-from kith_shared.topics import ENGAGEMENT
-
-from .conftest import at, caught_up, event, publish, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -35,25 +30,6 @@ def activity(tenant: str, member: str, community: str = "c1") -> list[Any]:
             text="hello",
         ),
     ]
-
-
-async def engagement_events(settings: ScoringSettings) -> list[Any]:
-    """Read every event on the engagement topic."""
-    kafka = settings.kafka
-    consumer = make_consumer(kafka, group=None)
-    await consumer.start()
-    try:
-        topic = kafka.topic(ENGAGEMENT)
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        found: list[Any] = []
-        for _ in range(6):
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                found.extend(EVENT_ADAPTER.validate_json(r.value) for r in records)
-        return found
-    finally:
-        await consumer.stop()
 
 
 async def test_api_answers_404_401_403_422_and_keeps_tenants_apart(

@@ -18,8 +18,7 @@ from kith_scoring.domain.effects import (
     build_effects,
 )
 from kith_scoring.domain.metrics import slipping_away, trending
-
-from .conftest import at, event
+from kith_scoring.testing import at, event
 
 pytestmark = pytest.mark.unit
 

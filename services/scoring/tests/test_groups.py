@@ -9,9 +9,7 @@ import pytest
 
 from kith_scoring.rebuild import rebuild
 from kith_scoring.settings import ScoringSettings
-
-from .conftest import at, caught_up, event, publish, stream, wait_for
-from .test_api import engagement_events
+from kith_scoring.testing import at, caught_up, engagement_events, event, publish, stream, wait_for
 
 pytestmark = pytest.mark.integration
 

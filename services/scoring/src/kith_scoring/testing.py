@@ -1,0 +1,173 @@
+"""Test helpers: normalized events, a running app, waiting for the consumer, reading the engagement topic.
+
+Used by scoring's tests; nothing here runs in the service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from kith_scoring.app import create_app
+from kith_scoring.settings import ScoringSettings
+from kith_shared.auth import KeyStore, Scope
+from kith_shared.events import EVENT_ADAPTER, SCHEMA_VERSION, Event
+from kith_shared.settings import KafkaSettings
+
+_ids = itertools.count(1)
+T0 = datetime(2026, 10, 5, 0, 0, tzinfo=UTC)
+
+
+def at(days: float = 0, hours: float = 0) -> datetime:
+    """Return an instant relative to Monday 2026-10-05 00:00 UTC."""
+    return T0 + timedelta(days=days, hours=hours)
+
+
+def event(event_type: str, when: datetime, tenant: str = "acme", envelope_id: str | None = None, **data: Any) -> Event:
+    """Build a normalized event as ingest would publish it."""
+    raw = {
+        "id": envelope_id or f"ev-{next(_ids)}",
+        "source": "app://tests",
+        "type": event_type,
+        "time": when.isoformat(),
+        "tenant": tenant,
+        "data": data,
+    }
+    parsed = EVENT_ADAPTER.validate_python(raw)
+    return parsed.model_copy(update={"receivedtime": when + timedelta(seconds=1), "schemaversion": SCHEMA_VERSION})
+
+
+class Running:
+    """A started scoring app with an HTTP client and keys."""
+
+    def __init__(self, app: FastAPI, client: httpx.AsyncClient) -> None:
+        self.app = app
+        self.client = client
+
+    async def key(self, tenant: str, *scopes: Scope) -> dict[str, str]:
+        """Create a key of ``tenant`` and return the header that carries it."""
+        keys: KeyStore = self.app.state.keys
+        created = await keys.create_key(tenant, list(scopes) or [Scope.METRICS_READ])
+        return {"Authorization": f"Bearer {created.key}"}
+
+    async def wait_applied(self, count: int, within: float = 60.0) -> None:
+        """Wait until the consumer applied at least ``count`` events."""
+        await wait_for(lambda: self.app.state.consumer.applied >= count, within)
+
+
+async def wait_for(condition: Callable[[], bool | Awaitable[bool]], within: float = 60.0) -> None:
+    """Poll ``condition`` until it holds; fail after ``within`` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        result = condition()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {within}s")
+        await asyncio.sleep(0.1)
+
+
+async def publish(kafka: KafkaSettings, events: list[Event], *, chunk: int = 2_000) -> None:
+    """Publish normalized events on the activity topic."""
+    from kith_shared.kafka import EventProducer
+    from kith_shared.topics import ACTIVITY
+
+    producer = EventProducer(kafka)
+    await producer.start()
+    try:
+        await producer.wait_connected(30)
+        for start in range(0, len(events), chunk):
+            await producer.publish(ACTIVITY, events[start : start + chunk])
+    finally:
+        await producer.stop()
+
+
+def normalize(raw: Event) -> Event:
+    """Return a generated (raw) event as ingest would publish it: received, versioned, hashtags found."""
+    import re
+
+    from kith_shared.events.data import CommentCreated, PostCreated, TextFeatures
+
+    update: dict[str, Any] = {"receivedtime": raw.time + timedelta(seconds=2), "schemaversion": SCHEMA_VERSION}
+    data = raw.data
+    if isinstance(data, PostCreated | CommentCreated):
+        tags = sorted({t.lower() for t in re.findall(r"#(\w+)", data.text)})
+        words = sorted({w.lower() for w in re.findall(r"[A-Za-z]{7,}", data.text)})[:5]
+        update["data"] = data.model_copy(update={"text_features": TextFeatures(hashtags=tags, keywords=words)})
+    return raw.model_copy(update=update)
+
+
+def stream(count: int, seed: int = 7, communities: int = 40, members: int = 400) -> list[Event]:
+    """Return the first ``count`` events of a generated history, normalized."""
+    from kith_shared.generator import GeneratorConfig, generate
+
+    config = GeneratorConfig(seed=seed, communities=communities, members=members, days=90, tenant="acme")
+    events = []
+    for raw in generate(config):
+        events.append(normalize(raw))
+        if len(events) >= count:
+            break
+    return events
+
+
+async def caught_up(settings: ScoringSettings) -> bool:
+    """Tell whether the stored progress of every partition reached the end of the activity topic."""
+    from kith_scoring.rebuild import high_watermarks
+    from kith_shared.mongo import make_mongo_client
+    from kith_shared.topics import ACTIVITY
+
+    ends = await high_watermarks(settings)
+    topic = settings.kafka.topic(ACTIVITY)
+    client = make_mongo_client(settings.mongo, app_name="tests")
+    try:
+        stored = {
+            doc["partition"]: doc["offset"]
+            async for doc in client[settings.mongo.database]["partition_progress"].find({"topic": topic})
+        }
+    finally:
+        await client.close()
+    return bool(ends) and all(stored.get(partition, -1) >= end - 1 for partition, end in ends.items() if end > 0)
+
+
+@contextlib.asynccontextmanager
+async def running_app(settings: ScoringSettings) -> AsyncIterator[Running]:
+    """Start the app with its lifespan and an HTTP client bound to it."""
+    app = create_app(settings)
+    async with LifespanManager(app, startup_timeout=30, shutdown_timeout=60) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://scoring") as client:
+            yield Running(app, client)
+
+
+async def engagement_events(settings: ScoringSettings) -> list[Any]:
+    """Read every event on the engagement topic."""
+    from aiokafka import TopicPartition
+
+    from kith_shared.kafka import make_consumer
+    from kith_shared.topics import ENGAGEMENT
+
+    kafka = settings.kafka
+    consumer = make_consumer(kafka, group=None)
+    await consumer.start()
+    try:
+        topic = kafka.topic(ENGAGEMENT)
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        found: list[Any] = []
+        for _ in range(6):
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                found.extend(EVENT_ADAPTER.validate_json(r.value) for r in records)
+        return found
+    finally:
+        await consumer.stop()
