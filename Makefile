@@ -43,7 +43,7 @@ format: $(STAMP) ## Format the code
 	$(BIN)/ruff format .
 
 typecheck: $(STAMP) ## Type-check (mypy --strict, pydantic plugin)
-	$(BIN)/mypy shared/src services/ingest/src services/scoring/src services/recommend/src cli/src
+	$(BIN)/mypy shared services/ingest services/scoring services/recommend cli tests bench
 
 contracts: $(STAMP) ## Regenerate JSON Schemas and the AsyncAPI document from the models
 	$(BIN)/python -m kith_shared.contracts write
