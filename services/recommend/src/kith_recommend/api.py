@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field
@@ -26,6 +27,14 @@ STALE_REASON_HEADER = "X-Kith-Model-Stale-Reason"
 
 MemberId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_:@\-]+$")]
 CommunityId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_:@\-]+$")]
+
+
+#: Feedback kinds and how each builds its event from envelope attributes and data fields.
+FEEDBACK: dict[str, Callable[[dict[str, Any], dict[str, Any]], Event]] = {
+    "dismiss": lambda env, f: t.RecommendationDismissedEvent(**env, data=d.RecommendationDismissed(**f)),
+    "shown": lambda env, f: t.RecommendationShownEvent(**env, data=d.RecommendationShown(**f)),
+    "clicked": lambda env, f: t.RecommendationClickedEvent(**env, data=d.RecommendationClicked(**f)),
+}
 
 
 def _recommender(request: Request) -> Recommender:
@@ -196,48 +205,24 @@ def router() -> APIRouter:
         )
         return await _publish(producer, event)
 
-    async def feedback(kind: str, tenant: str, member_id: str, community_id: str, body: FeedbackIn | None) -> Event:
+    @api.post(
+        "/members/{member_id}/suggestions/{community_id}/{kind}",
+        status_code=status.HTTP_202_ACCEPTED,
+        responses={422: {"description": "Unknown feedback kind"}},
+    )
+    async def feedback(
+        member_id: MemberId,
+        community_id: CommunityId,
+        kind: Literal["dismiss", "shown", "clicked"],
+        principal: RecommendationsReader,
+        producer: Producer,
+        body: FeedbackIn | None = None,
+    ) -> Accepted:
+        """Report feedback on a suggestion: dismiss (never suggested again), shown, or clicked."""
         fields: dict[str, Any] = {"member_id": member_id, "community_id": community_id}
         if body is not None:
             fields.update(body.model_dump(exclude_none=True))
-        if kind == "dismiss":
-            return t.RecommendationDismissedEvent(**_envelope(tenant), data=d.RecommendationDismissed(**fields))
-        if kind == "shown":
-            return t.RecommendationShownEvent(**_envelope(tenant), data=d.RecommendationShown(**fields))
-        return t.RecommendationClickedEvent(**_envelope(tenant), data=d.RecommendationClicked(**fields))
-
-    @api.post("/members/{member_id}/suggestions/{community_id}/dismiss", status_code=status.HTTP_202_ACCEPTED)
-    async def dismiss(
-        member_id: MemberId,
-        community_id: CommunityId,
-        principal: RecommendationsReader,
-        producer: Producer,
-        body: FeedbackIn | None = None,
-    ) -> Accepted:
-        """Dismiss a suggestion: it is not suggested again."""
-        return await _publish(producer, await feedback("dismiss", principal.tenant, member_id, community_id, body))
-
-    @api.post("/members/{member_id}/suggestions/{community_id}/shown", status_code=status.HTTP_202_ACCEPTED)
-    async def shown(
-        member_id: MemberId,
-        community_id: CommunityId,
-        principal: RecommendationsReader,
-        producer: Producer,
-        body: FeedbackIn | None = None,
-    ) -> Accepted:
-        """Report that a suggestion was shown."""
-        return await _publish(producer, await feedback("shown", principal.tenant, member_id, community_id, body))
-
-    @api.post("/members/{member_id}/suggestions/{community_id}/clicked", status_code=status.HTTP_202_ACCEPTED)
-    async def clicked(
-        member_id: MemberId,
-        community_id: CommunityId,
-        principal: RecommendationsReader,
-        producer: Producer,
-        body: FeedbackIn | None = None,
-    ) -> Accepted:
-        """Report that a suggested community was opened."""
-        return await _publish(producer, await feedback("clicked", principal.tenant, member_id, community_id, body))
+        return await _publish(producer, FEEDBACK[kind](_envelope(principal.tenant), fields))
 
     @api.get("/model")
     async def model_info(principal: RecommendationsReader, recommender: Model, response: Response) -> ModelInfo:
