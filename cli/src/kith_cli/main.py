@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -212,7 +213,8 @@ def simulate(
 
     if via not in ("http", "kafka", "both"):
         raise fail(f"--via must be http, kafka or both, not {via!r}", "Pick one of them.", code=2)
-    config = dataclasses.replace(demo_config(), seed=seed)
+    # Each run is its own source, so its events never collide with another run's (source, id).
+    config = dataclasses.replace(demo_config(), seed=seed, source=f"app://kith-simulate/{uuid.uuid4().hex[:12]}")
     api_key = _key(root, key) if via != "kafka" else ""
 
     def line(tally: Tally, current: float) -> str:
@@ -227,7 +229,7 @@ def simulate(
         try:
             if quiet:
                 return await run_simulation(SimulationTarget(http, raw), config, rate, duration, lambda t, r: None)
-            with Live(line(Tally(), 0.0), console=out, refresh_per_second=4) as live:
+            with Live(line(Tally(), 0.0), console=out, refresh_per_second=4, transient=True) as live:
                 return await run_simulation(
                     SimulationTarget(http, raw), config, rate, duration, lambda t, r: live.update(line(t, r))
                 )
@@ -243,6 +245,8 @@ def simulate(
         out.print("stopped")
         return
     out.print(line(total, total.sent / duration if duration else 0.0))
+    if total.rejected:
+        raise typer.Exit(1)
 
 
 @app.command("import")
