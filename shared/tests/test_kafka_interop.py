@@ -83,3 +83,31 @@ async def test_event_producer_waits_for_acknowledgement_and_reports_outage(
             await producer.check()
     finally:
         await producer.stop()
+
+
+async def test_dead_letters_are_counted_and_logged_with_the_event_id(
+    topics: KafkaSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    from kith_shared.events import DeadLetter
+    from kith_shared.kafka import send_dead_letter
+    from kith_shared.logs import ContextFilter
+    from kith_shared.observability import DEAD_LETTERS
+
+    letter = DeadLetter.from_record(
+        reason="data.text: Field required", error="invalid_event", stage="scoring", topic="t", partition=0,
+        offset=7, key=b"acme:c-1", value=b'{"id": "evt-42", "type": "post.created"}', headers=[],
+    )  # fmt: skip
+    before = DEAD_LETTERS.labels("scoring", "invalid_event")._value.get()
+    caplog.handler.addFilter(ContextFilter("scoring"))
+    producer = EventProducer(topics)
+    await producer.start()
+    try:
+        await producer.wait_connected(15)
+        with caplog.at_level("WARNING", logger="kith_shared.kafka"):
+            await send_dead_letter(producer, topics, letter)
+    finally:
+        await producer.stop()
+    assert DEAD_LETTERS.labels("scoring", "invalid_event")._value.get() == before + 1
+    [record] = [r for r in caplog.records if r.getMessage() == "record dead-lettered"]
+    assert record.__dict__["event_id"] == "evt-42"
+    assert record.__dict__["offset"] == 7

@@ -125,9 +125,9 @@ async def test_cold_start_unknown_member_and_feedback_events(running: Running) -
 
     for bad in ("/v1/members/a.b/suggestions", "/v1/members/ann/suggestions?limit=0"):
         assert (await running.client().get(bad)).status_code == 422
-    unknown = await running.client().post("/v1/members/zoe/suggestions/c-bake/loved")
-    assert unknown.status_code == 422
-    assert unknown.json()["error"]["problems"][0]["field"] == "path.kind"
+    loved = await running.client().post("/v1/members/zoe/suggestions/c-bake/loved")
+    assert loved.status_code == 422
+    assert loved.json()["error"]["problems"][0]["field"] == "path.kind"
 
 
 async def test_undecodable_records_are_dead_lettered_and_rebuild_restores(running: Running) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -20,7 +21,9 @@ from aiokafka.errors import (
 from aiokafka.helpers import create_ssl_context
 from aiokafka.structs import RecordMetadata
 
+from kith_shared import logs
 from kith_shared.events import DeadLetter, Event, encode_structured, structured_headers
+from kith_shared.observability import DEAD_LETTERS
 from kith_shared.settings import KafkaSettings
 from kith_shared.topics import ALL_TOPICS, DEAD_LETTER, TopicSpec
 
@@ -228,11 +231,37 @@ class EventProducer:
             await producer.stop()
 
 
+def _event_id_of(letter: DeadLetter) -> str | None:
+    """Return the original event's id when the record carries one (binary header or JSON body)."""
+    for name, raw in letter.original_headers():
+        if name.lower() == "ce_id":
+            return raw.decode("utf-8", "replace")
+    try:
+        body = json.loads(letter.original_value())
+    except ValueError:
+        return None
+    value = body.get("id") if isinstance(body, dict) else None
+    return str(value) if value is not None else None
+
+
 async def send_dead_letter(producer: EventProducer, settings: KafkaSettings, letter: DeadLetter) -> None:
-    """Write a dead letter and wait for the acknowledgement (raises :class:`BrokerUnavailable`)."""
+    """Write a dead letter and wait for the acknowledgement (raises :class:`BrokerUnavailable`).
+
+    Counts it in ``kith_dead_letters_total`` and logs it with the original event's id.
+    """
     await producer.send(
         settings.topic(DEAD_LETTER),
         letter.model_dump_json().encode(),
         key=letter.original_key(),
         headers=[("content-type", b"application/json"), ("kith-dead-letter-reason", letter.reason[:200].encode())],
     )
+    DEAD_LETTERS.labels(letter.stage, letter.error).inc()
+    token = logs.event_id.set(_event_id_of(letter))
+    try:
+        log.warning(
+            "record dead-lettered",
+            extra={"reason": letter.reason, "topic": letter.source_topic, "partition": letter.partition,
+                   "offset": letter.offset, "tenant": letter.tenant},
+        )  # fmt: skip
+    finally:
+        logs.event_id.reset(token)

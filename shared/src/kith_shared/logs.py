@@ -12,7 +12,9 @@ request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 event_id: ContextVar[str | None] = ContextVar("event_id", default=None)
 
 
-class _ContextFilter(logging.Filter):
+class ContextFilter(logging.Filter):
+    """Add the service name and the current request and event ids to every log record."""
+
     def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
@@ -33,7 +35,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
         )
     )
-    handler.addFilter(_ContextFilter(service))
+    handler.addFilter(ContextFilter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -27,7 +27,7 @@ from kith_ingest.settings import IngestSettings
 from kith_shared.auth import KeyStore
 from kith_shared.events import DeadLetter, DecodeError, Problem
 from kith_shared.kafka import BrokerUnavailable, EventProducer, make_consumer, send_dead_letter
-from kith_shared.observability import BATCH_SIZE, CONSUMER_LAG, DEAD_LETTERS, EVENTS_IN
+from kith_shared.observability import BATCH_SIZE, CONSUMER_LAG, EVENTS_IN
 from kith_shared.topics import RAW
 
 log = logging.getLogger(__name__)
@@ -175,9 +175,6 @@ class RawConsumer:
         letters = [self._dead_letter(item) for item in items if item.outcome.status == "rejected"]
         if letters:
             await asyncio.gather(*(send_dead_letter(self.producer, self.settings.kafka, letter) for letter in letters))
-            for letter in letters:
-                DEAD_LETTERS.labels("ingest", letter.error).inc()
-                log.warning("raw record dead-lettered", extra={"reason": letter.reason, "offset": letter.offset})
         self.processed += len(records)
 
     def _dead_letter(self, item: _Item) -> DeadLetter:

@@ -22,7 +22,7 @@ from kith_recommend.engine import Recommender
 from kith_recommend.settings import RecommendSettings
 from kith_shared.events import DeadLetter, DecodeError, decode_kafka_record
 from kith_shared.kafka import BrokerUnavailable, EventProducer, make_consumer, send_dead_letter
-from kith_shared.observability import BATCH_SIZE, DEAD_LETTERS, EVENTS_IN, STORE_LATENCY
+from kith_shared.observability import BATCH_SIZE, EVENTS_IN, STORE_LATENCY
 from kith_shared.topics import ACTIVITY, ENGAGEMENT
 
 log = logging.getLogger(__name__)
@@ -127,8 +127,6 @@ class ReadModelConsumer:
             try:
                 for letter in letters:
                     await send_dead_letter(self.producer, self.settings.kafka, letter)
-                    DEAD_LETTERS.labels(SERVICE, letter.error).inc()
-                    log.warning("record dead-lettered", extra={"reason": letter.reason, "offset": letter.offset})
                 letters = []
                 with STORE_LATENCY.labels(SERVICE, "bulk_write").time():
                     await self.recommender.store.write(changes)

@@ -31,7 +31,7 @@ from kith_scoring.settings import ScoringSettings
 from kith_scoring.store import SERVICE, InRecord, ScoringStore, StoreUnavailable, engagement_change
 from kith_shared.events import ACTIVITY_TYPES, DeadLetter, DecodeError, decode_kafka_record
 from kith_shared.kafka import BrokerUnavailable, EventProducer, ensure_topics, make_consumer, send_dead_letter
-from kith_shared.observability import BATCH_SIZE, CONSUMER_LAG, DEAD_LETTERS, EVENTS_IN, EVENTS_OUT
+from kith_shared.observability import BATCH_SIZE, CONSUMER_LAG, EVENTS_IN, EVENTS_OUT
 from kith_shared.topics import ACTIVITY, DEAD_LETTER, ENGAGEMENT
 
 log = logging.getLogger(__name__)
@@ -208,8 +208,6 @@ class ScoringConsumer:
         BATCH_SIZE.labels(SERVICE).observe(len(records))
         for letter in letters:
             await self._retry_broker(lambda letter=letter: send_dead_letter(self.producer, self.settings.kafka, letter))
-            DEAD_LETTERS.labels(SERVICE, letter.error).inc()
-            log.warning("record dead-lettered", extra={"reason": letter.reason, "offset": letter.offset})
         outcome = await self._apply(records)
         self.applied += outcome.applied
         if outcome.outbox_id is not None:
