@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,15 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body(code.get(exc.status_code, "http_error"), str(exc.detail)),
             exc.status_code,
             headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(PyMongoError)
+    async def _database_down(request: Request, exc: PyMongoError) -> JSONResponse:
+        log.warning("database error while answering", extra={"path": request.url.path, "error": str(exc)})
+        return JSONResponse(
+            error_body("unavailable", "the database is unreachable; retry shortly"),
+            503,
+            headers={"Retry-After": "5"},
         )
 
     @app.exception_handler(Exception)

@@ -7,15 +7,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from pymongo.errors import PyMongoError
 
 from kith_scoring.api import build_router
 from kith_scoring.consumer import ScoringConsumer
 from kith_scoring.settings import ScoringSettings
 from kith_scoring.store import ScoringStore
-from kith_shared.errors import error_body
 from kith_shared.platform import Platform
 
 log = logging.getLogger(__name__)
@@ -75,14 +73,5 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
     app.state.store = store
     app.state.consumer = consumer
     app.include_router(build_router(settings.quiet_days, settings.metrics_cache_seconds))
-
-    @app.exception_handler(PyMongoError)
-    async def _database_down(_: Request, exc: PyMongoError) -> JSONResponse:
-        log.warning("database error while answering", extra={"error": str(exc)})
-        return JSONResponse(
-            error_body("unavailable", "the metrics store is unreachable; retry shortly"),
-            503,
-            headers={"Retry-After": "5"},
-        )
 
     return app
