@@ -43,7 +43,7 @@ DEFAULT_MONGO = "mongodb://127.0.0.1:27027"
 
 def fail(message: str, hint: str, code: int = 1) -> typer.Exit:
     """Print one readable error line with what to do next; return the exit to raise."""
-    err.print(f"[red]error:[/red] {message}. {hint}")
+    err.print(f"[red]error:[/red] {message}." + (f" {hint}" if hint else ""))
     return typer.Exit(code)
 
 
@@ -62,7 +62,7 @@ def up(
     try:
         state = start_stack(root.resolve(), ports, out.print)
     except StackError as exc:
-        raise fail(str(exc), "Nothing was left running.") from None
+        raise fail(str(exc), "") from None
     key_file = root / ".local" / "dev-key"
     existing = key_file.read_text().strip() if key_file.exists() else None
     key = asyncio.run(admin.dev_key(f"mongodb://127.0.0.1:{database_port}", existing))

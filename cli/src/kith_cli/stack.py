@@ -202,7 +202,7 @@ def start_stack(root: Path, ports: Ports, say: Callable[[str], None]) -> StackSt
         try:
             check_port_free(name, HOST, ports.of(name))
         except RuntimeError as exc:
-            raise StackError(str(exc)) from None
+            raise StackError(f"{exc}. Nothing was started") from None
     logs = local_dir(root) / "logs"
     state = StackState()
     try:
@@ -226,6 +226,9 @@ def start_stack(root: Path, ports: Ports, say: Callable[[str], None]) -> StackSt
             pid = component.pid
             wait_ready(component.url, 60.0, lambda pid=pid: process_alive(pid))  # type: ignore[misc]
             say(f"{component.name:<9} ready at {component.url}  (docs: {component.url}/docs)")
+    except StackError as exc:
+        stop_stack(root, lambda _: None)
+        raise StackError(f"{exc}. Everything started was stopped again") from None
     except BaseException:
         stop_stack(root, lambda _: None)
         raise
