@@ -185,3 +185,17 @@ async def test_known_keys_keep_working_while_the_database_is_down(
             await store.resolve("kith_never_seen_key")
     finally:
         await client.close()
+
+
+async def test_the_key_cache_stays_bounded_under_unknown_keys(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(auth, "_CACHE_ENTRIES", 3)
+    store = harness.platform.keys
+    known = await harness.key("acme", Scope.METRICS_READ)
+    for n in range(10):
+        assert await store.resolve(f"kith_unknown_{n}") is None
+        assert len(store._cache) <= 3
+    principal = await store.resolve(known)
+    assert principal is not None
+    assert principal.tenant == "acme"

@@ -17,7 +17,6 @@ from typing import Any
 from kith_cli.client import IngestClient, RawTopicSender, Tally, to_wire
 from kith_shared.events import Event
 from kith_shared.generator import GeneratorConfig, generate, live
-from kith_shared.settings import KafkaSettings
 
 BATCH = 500
 
@@ -196,4 +195,4 @@ def count_lines(path: Path) -> int:
         return sum(1 for _ in handle)
 
 
-__all__ = ["KafkaSettings", "demo_config", "import_file", "load_history", "simulate"]
+__all__ = ["demo_config", "import_file", "load_history", "simulate"]

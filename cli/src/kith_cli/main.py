@@ -14,7 +14,16 @@ from rich.console import Console
 from rich.table import Table
 
 from kith_cli import admin
-from kith_cli.stack import SERVICES, Ports, StackError, component_status, load_state, start_stack, stop_stack
+from kith_cli.stack import (
+    SERVICES,
+    Ports,
+    StackError,
+    component_status,
+    load_state,
+    save_state,
+    start_stack,
+    stop_stack,
+)
 from kith_recommend import cli as recommend_cli
 from kith_scoring import cli as scoring_cli
 from kith_shared.auth import Scope
@@ -69,8 +78,6 @@ def up(
     key_file.write_text(key + "\n")
     key_file.chmod(0o600)
     state.dev_key = key
-    from kith_cli.stack import save_state
-
     save_state(root.resolve(), state)
     if demo:
         from kith_cli.demo import start_demo

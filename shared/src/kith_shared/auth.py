@@ -22,12 +22,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from kith_shared.errors import ApiError
-from kith_shared.events import TenantId
 from kith_shared.mongo import Document
 
 KEYS = "api_keys"
 TENANTS = "tenants"
 _CACHE_SECONDS = 30.0
+#: Most key lookups remembered; unknown keys are cached too, so the cache must not grow without bound.
+_CACHE_ENTRIES = 10_000
 
 
 class Scope(StrEnum):
@@ -182,6 +183,8 @@ class KeyStore:
         principal = None
         if doc is not None and doc.get("revoked_at") is None and hmac.compare_digest(doc["hash"], digest):
             principal = Principal(tenant=doc["tenant"], scopes=frozenset(doc["scopes"]), key_id=doc["_id"])
+        if len(self._cache) >= _CACHE_ENTRIES:
+            self._cache.clear()
         self._cache[digest] = (time.monotonic(), principal)
         return principal
 
@@ -286,5 +289,4 @@ __all__ = [
     "Principal",
     "RecommendationsReader",
     "Scope",
-    "TenantId",
 ]

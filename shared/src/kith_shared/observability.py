@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kith_shared.errors import install_error_handlers
 from kith_shared.logs import request_id
 
 HTTP_LATENCY = Histogram("kith_http_request_seconds", "HTTP request latency", ["service", "method", "route", "status"])
@@ -121,8 +122,6 @@ class RequestContextMiddleware:
 
 def install(app: FastAPI, *, service: str, readiness: Readiness) -> None:
     """Add request ids, latency metrics, health routes and error handlers to an app."""
-    from kith_shared.errors import install_error_handlers
-
     app.add_middleware(RequestContextMiddleware, service=service)
     app.include_router(health_router(readiness))
     install_error_handlers(app)
