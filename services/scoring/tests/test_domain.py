@@ -13,11 +13,12 @@ from kith_scoring.domain.decay import day_key, forward_term, level, score, strea
 from kith_scoring.domain.docops import DocUpdate, apply_update
 from kith_scoring.domain.effects import (
     MEMBER_COMMUNITY,
+    TOPICS,
     EffectContext,
     anonymous_token,
     build_effects,
 )
-from kith_scoring.domain.metrics import slipping_away, trending
+from kith_scoring.domain.metrics import response_delays, slipping_away, trending, window_days
 from kith_scoring.testing import at, event
 
 pytestmark = pytest.mark.unit
@@ -212,3 +213,44 @@ def test_trending_compares_with_the_window_before() -> None:
     ]
     trends = trending(topic_docs, at(9, 12), days=7)
     assert [(t.name, t.count, t.previous, t.growth) for t in trends] == [("climbing", 4, 2, 1.0), ("yoga", 1, 0, None)]
+
+
+def test_posts_response_delays_come_from_the_day_documents() -> None:
+    def post(when: datetime, member: str, post_id: str) -> object:
+        return event("post.created", when, community_id="c1", member_id=member, post_id=post_id, text="hello")
+
+    def comment(when: datetime, member: str, post_id: str) -> object:
+        return event(
+            "comment.created", when, community_id="c1", member_id=member, post_id=post_id, comment_id="k", text="hi"
+        )
+
+    events = [
+        post(at(1, 9), "m1", "p1"),
+        comment(at(1, 9.5), "m1", "p1"),  # the author's own comment is no response
+        comment(at(2, 10), "m2", "p1"),  # answered 25 h later, on another day
+        comment(at(2, 11), "m3", "p1"),
+        post(at(2, 8), "m2", "p2"),  # never answered
+        post(at(2, 9), "bot", "p3"),  # left out: a bot's
+        comment(at(2, 9.1), "m1", "p3"),
+        post(at(2, 12), "m3", "p4"),  # deleted: left out
+        comment(at(2, 12.5), "m1", "p4"),
+        event("post.deleted", at(2, 13), community_id="c1", member_id="m3", post_id="p4"),
+        comment(at(0, 5), "m2", "p-old"),  # a post from before the window
+    ]
+    context = EffectContext(configs={}, salt="s")
+    docs = {
+        doc_id: apply_update(None, update)
+        for doc_id, update in build_effects(events, context).updates[TOPICS].items()  # type: ignore[arg-type]
+    }
+    assert all("m1" not in str(doc) and "m2" not in str(doc) for doc in docs.values())  # stand-in ids only
+    days = window_days(at(2, 23), 2)
+    excluded = {anonymous_token("s", "acme", "bot")}
+
+    def delays(as_of: datetime) -> list[float | None]:
+        found = response_delays(docs.values(), days, as_of, excluded)
+        return sorted(found, key=lambda d: (d is None, d or 0.0))
+
+    assert delays(at(2, 23)) == [25 * 3600.0, None]
+    # As of an earlier instant, later comments, deletions and posts do not count yet.
+    assert delays(at(2, 12.7)) == [1800.0, 25 * 3600.0, None]
+    assert delays(at(2, 9.9)) == [None, None]

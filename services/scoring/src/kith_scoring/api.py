@@ -166,13 +166,12 @@ def build_router(default_quiet_days: int, cache_seconds: float = 0.0) -> APIRout
             raise ApiError(404, "not_found", f"no community {community_id!r} is known in tenant {tenant!r}")
         config = await store.tenant_config(tenant)
         topic_days = window_days(at, days) + window_days(at - timedelta(days=days), days)
-        start = datetime.strptime(window_days(at, days)[-1], "%Y%m%d").replace(tzinfo=UTC)
         metrics = community_metrics(
             community_id,
             await store.community_members(tenant, community_id),
             await store.roles(tenant, community_id),
-            await store.posts(tenant, community_id, start),
             await store.topic_days(tenant, community_id, topic_days),
+            store.pseudonym(tenant),
             config,
             at,
             days,

@@ -12,12 +12,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from pymongo import ASCENDING, DESCENDING, DeleteOne, UpdateOne
+from pymongo import ASCENDING, DeleteOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.asynchronous.mongo_client import AsyncMongoClient
@@ -31,7 +31,6 @@ from kith_scoring.domain.effects import (
     FIGURE_COLLECTIONS,
     MEMBER_COMMUNITY,
     MEMBERS,
-    POSTS,
     ROLES,
     TOPICS,
     BatchEffects,
@@ -42,6 +41,7 @@ from kith_scoring.domain.effects import (
     anonymous_token,
     build_effects,
     identity_hash,
+    is_stand_in,
     member_id,
     moment,
     referenced_members,
@@ -123,8 +123,6 @@ class ScoringStore:
         mc = self.db[MEMBER_COMMUNITY]
         await mc.create_index([("tenant", ASCENDING), ("community_id", ASCENDING), ("member_id", ASCENDING)])
         await mc.create_index([("tenant", ASCENDING), ("member_id", ASCENDING)])
-        await self.db[POSTS].create_index([("tenant", ASCENDING), ("community_id", ASCENDING), ("created", DESCENDING)])
-        await self.db[POSTS].create_index([("tenant", ASCENDING), ("author", ASCENDING)])
         await self.db[TOPICS].create_index([("tenant", ASCENDING), ("community_id", ASCENDING), ("day", ASCENDING)])
         await self.db[ROLES].create_index([("tenant", ASCENDING), ("member_id", ASCENDING)])
         await self.db[STATES].create_index([("tenant", ASCENDING), ("member_id", ASCENDING)])
@@ -321,7 +319,7 @@ class ScoringStore:
         if names:
             async for doc in self.db[ERASED].find({"_id": {"$in": names}}, session=session):
                 erased[(doc["tenant"], doc["member_id"])] = doc["token"]
-        return EffectContext(configs=configs, erased=erased, recent_cap=self.recent_events)
+        return EffectContext(configs=configs, erased=erased, recent_cap=self.recent_events, salt=self.salt)
 
     async def _bulk(self, collection: str, ops: list[Any], session: AsyncClientSession | None) -> None:
         started = time.perf_counter()
@@ -423,16 +421,6 @@ class ScoringStore:
         if mc_ops:
             await self._bulk(MEMBER_COMMUNITY, mc_ops, session)
         await db[MEMBERS].delete_one({"_id": member_id(tenant, member)}, session=session)
-        await db[POSTS].update_many({"tenant": tenant, "author": member}, {"$set": {"author": token}}, session=session)
-        post_ops: list[Any] = []
-        async for post in db[POSTS].find({"tenant": tenant, f"fc.{member}": {"$exists": True}}, session=session):
-            post_ops.append(
-                UpdateOne(
-                    {"_id": post["_id"]}, {"$min": {f"fc.{token}": post["fc"][member]}, "$unset": {f"fc.{member}": ""}}
-                )
-            )
-        if post_ops:
-            await self._bulk(POSTS, post_ops, session)
         role_ops: list[Any] = []
         async for role in db[ROLES].find({"tenant": tenant, "member_id": member}, session=session):
             moved_role = DocUpdate()
@@ -516,10 +504,9 @@ class ScoringStore:
         cursor = self.db[ROLES].find({"tenant": tenant, "scope": {"$in": ["*", community]}})
         return [doc async for doc in cursor]
 
-    async def posts(self, tenant: str, community: str, since: datetime) -> list[Document]:
-        """Return a community's posts created since ``since``."""
-        cursor = self.db[POSTS].find({"tenant": tenant, "community_id": community, "created": {"$gte": since}})
-        return [doc async for doc in cursor]
+    def pseudonym(self, tenant: str) -> Callable[[str], str]:
+        """Return the map from a tenant's member ids to the stand-in ids posts are recorded under."""
+        return lambda member: member if is_stand_in(member) else anonymous_token(self.salt, tenant, member)
 
     async def topic_days(self, tenant: str, community: str, days: list[str]) -> list[Document]:
         """Return a community's hashtag and keyword tallies for some days."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,15 +23,16 @@ from kith_shared.events.data import CommentCreated, PostCreated
 MEMBER_COMMUNITY: Final = "member_communities"
 MEMBERS: Final = "members"
 COMMUNITIES: Final = "communities"
-POSTS: Final = "posts"
+#: Per community and day: content count, hashtags and keywords, posts created and first responses.
 TOPICS: Final = "community_days"
 ROLES: Final = "roles"
 #: Collections that hold figures, in the order a batch writes them.
-FIGURE_COLLECTIONS: Final = (MEMBER_COMMUNITY, MEMBERS, COMMUNITIES, POSTS, TOPICS, ROLES)
+FIGURE_COLLECTIONS: Final = (MEMBER_COMMUNITY, MEMBERS, COMMUNITIES, TOPICS, ROLES)
 
 EXCLUDED_ROLES: Final = frozenset({"staff", "bot"})
 PLATFORM_SCOPE: Final = "*"
 RECENT_SORT: Final = ("t", "id")
+_STAND_IN: Final = re.compile(r"anon-[0-9a-f]{16}")
 
 
 def identity_hash(source: str, event_id: str) -> str:
@@ -68,6 +70,11 @@ def anonymous_token(salt: str, tenant: str, member: str) -> str:
     """Return the stand-in id an erased member's figures are kept under (not reversible without the salt)."""
     digest = hashlib.blake2b(f"{tenant}\n{member}".encode(), key=salt.encode()[:64], digest_size=8).hexdigest()
     return f"anon-{digest}"
+
+
+def is_stand_in(member: str) -> bool:
+    """Tell whether a member id is the stand-in of an erased member (see :func:`anonymous_token`)."""
+    return _STAND_IN.fullmatch(member) is not None
 
 
 def _safe_key(text: str) -> str | None:
@@ -113,6 +120,8 @@ class EffectContext:
     configs: Mapping[str, TenantConfig]
     erased: Mapping[tuple[str, str], str] = field(default_factory=dict)
     recent_cap: int = 20
+    #: Key of the stand-in ids (see :func:`anonymous_token`).
+    salt: str = ""
 
     def config(self, tenant: str) -> TenantConfig:
         """Return a tenant's configuration history (defaults when none is stored)."""
@@ -122,6 +131,12 @@ class EffectContext:
         """Return the id figures are kept under and whether it stands for an erased member."""
         token = self.erased.get((tenant, member))
         return (token, True) if token is not None else (member, False)
+
+    def pseudonym(self, tenant: str, member: str) -> str:
+        """Return the stand-in id a member is recorded under where only "who is it" matters (posts' authors
+        and responders): nothing to rewrite when the member is erased."""
+        token, anonymous = self.who(tenant, member)
+        return token if anonymous else anonymous_token(self.salt, tenant, member)
 
 
 def build_effects(events: list[Event], context: EffectContext) -> BatchEffects:
@@ -199,20 +214,34 @@ def _activity(effects: BatchEffects, event: Event, context: EffectContext) -> No
             other = effects.doc(MEMBER_COMMUNITY, mc_id(tenant, community, target_id))
             other.set_on_insert(tenant=tenant, community_id=community, member_id=target_id, anonymous=target_anonymous)
             other.add("rr", 1)
-        post = effects.doc(POSTS, f"{tenant}|{community}|{data.post_id}")
-        post.set_on_insert(tenant=tenant, community_id=community, post_id=data.post_id)
-        post.lowest(f"fc.{member}", at)
-    if isinstance(data, PostCreated):
-        post = effects.doc(POSTS, f"{tenant}|{community}|{data.post_id}")
-        post.set_on_insert(tenant=tenant, community_id=community, post_id=data.post_id)
-        post.lowest("created", at)
-        post.highest("author", member)
-    if event.type == "post.deleted":
-        post = effects.doc(POSTS, f"{tenant}|{community}|{data.post_id}")
-        post.set_on_insert(tenant=tenant, community_id=community, post_id=data.post_id)
-        post.lowest("deleted", at)
     if isinstance(data, PostCreated | CommentCreated):
         _topics(effects, tenant, community, day, data)
+    if isinstance(data, PostCreated | CommentCreated) or event.type == "post.deleted":
+        _post(effects, event, context, day, at)
+
+
+def _post(effects: BatchEffects, event: Event, context: EffectContext, day: str, at: datetime) -> None:
+    """Record, in the community's document of the event's day, a post created, responded to, or deleted.
+
+    Posts live in the day documents that a batch writes anyway for content counts: no document per post.
+    """
+    data: Any = event.data
+    doc = _day_doc(effects, event.tenant, data.community_id, day)
+    post = data.post_id  # ids are letters, digits and _:@- only: safe as field names
+    who = context.pseudonym(event.tenant, data.member_id)
+    if isinstance(data, PostCreated):
+        doc.lowest(f"pc.{post}", at)
+        doc.highest(f"pa.{post}", who)
+    elif isinstance(data, CommentCreated):
+        doc.lowest(f"fc.{post}.{who}", at)
+    else:
+        doc.lowest(f"pd.{post}", at)
+
+
+def _day_doc(effects: BatchEffects, tenant: str, community: str, day: str) -> DocUpdate:
+    doc = effects.doc(TOPICS, f"{tenant}|{community}|{day}")
+    doc.set_on_insert(tenant=tenant, community_id=community, day=day)
+    return doc
 
 
 def _topics(effects: BatchEffects, tenant: str, community: str, day: str, data: PostCreated | CommentCreated) -> None:
@@ -221,8 +250,7 @@ def _topics(effects: BatchEffects, tenant: str, community: str, day: str, data: 
     if isinstance(data, PostCreated):
         hashtags.extend(data.tags)
     keywords = list(features.keywords) if features else []
-    doc = effects.doc(TOPICS, f"{tenant}|{community}|{day}")
-    doc.set_on_insert(tenant=tenant, community_id=community, day=day)
+    doc = _day_doc(effects, tenant, community, day)
     doc.add("content", 1)
     for tag in {t for t in (_safe_key(h.lstrip("#")) for h in hashtags) if t}:
         doc.add(f"h.{tag}", 1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -345,15 +345,20 @@ def community_metrics(
     community: str,
     docs: Sequence[Mapping[str, Any]],
     roles: Sequence[Mapping[str, Any]],
-    posts: Sequence[Mapping[str, Any]],
     topic_docs: Sequence[Mapping[str, Any]],
+    pseudonym: Callable[[str], str],
     config: TenantConfig,
     at: datetime,
     days: int,
     quiet_days: int,
     top: int = 5,
 ) -> CommunityMetrics:
-    """Return a community's metrics over the ``days`` ending at ``at``, staff and bots left out."""
+    """Return a community's metrics over the ``days`` ending at ``at``, staff and bots left out.
+
+    ``topic_docs`` are the community's day documents of the window (and of the one before, for
+    growth); ``pseudonym`` maps a member id to the stand-in id posts' authors and responders are
+    recorded under.
+    """
     excluded = excluded_members(roles, community)
     regular = [d for d in docs if d["member_id"] not in excluded]
     current = window_days(at, days)
@@ -370,18 +375,10 @@ def community_metrics(
     all_content = sum(_content(d, current) for d in docs)
     ugc = _round(sum(_content(d, current) for d in regular) / all_content) if all_content else None
 
-    window_posts = [
-        p
-        for p in posts
-        if p.get("created") is not None and start <= p["created"] <= at and p.get("author") not in excluded
-    ]
-    delays = []
-    for post in window_posts:
-        others = [t for m, t in post.get("fc", {}).items() if m != post.get("author") and t >= post["created"]]
-        if others:
-            delays.append((min(others) - post["created"]).total_seconds())
-    response_rate = _round(len(delays) / len(window_posts)) if window_posts else None
-    median_response = _round(statistics.median(delays)) if delays else None
+    delays = response_delays(topic_docs, current, at, {pseudonym(m) for m in excluded})
+    response_rate = _round(sum(1 for d in delays if d is not None) / len(delays)) if delays else None
+    answered = [d for d in delays if d is not None]
+    median_response = _round(statistics.median(answered)) if answered else None
 
     members = count(is_member)
     new_members = count(lambda d: d.get("joined_first") is not None and start <= d["joined_first"] <= at)
@@ -403,7 +400,7 @@ def community_metrics(
         wau=wau,
         mau=count(lambda d: _active_in(d, window_days(at, 30))),
         retention=retention,
-        posts=len(window_posts),
+        posts=len(delays),
         response_rate=response_rate,
         median_first_response_seconds=median_response,
         user_generated_share=ugc,
@@ -416,6 +413,39 @@ def community_metrics(
 
 
 HEALTH_WEIGHTS: Final = {"activity": 0.3, "retention": 0.25, "responsiveness": 0.2, "growth": 0.15, "ownership": 0.1}
+
+
+def response_delays(
+    topic_docs: Iterable[Mapping[str, Any]], days: Sequence[str], at: datetime, excluded: set[str]
+) -> list[float | None]:
+    """Return, for each post created on ``days`` up to ``at`` (not by ``excluded``, not deleted by then),
+    the seconds to its first comment by another member, or None when it has none yet."""
+    wanted = set(days)
+    created: dict[str, datetime] = {}
+    authors: dict[str, str] = {}
+    deleted: set[str] = set()
+    first: dict[str, dict[str, datetime]] = {}
+    for doc in topic_docs:
+        if doc.get("day") not in wanted:
+            continue
+        for post, t in doc.get("pc", {}).items():
+            if t <= at:
+                created[post] = min(t, created.get(post, t))
+        authors.update(doc.get("pa", {}))
+        deleted.update(post for post, t in doc.get("pd", {}).items() if t <= at)
+        for post, responders in doc.get("fc", {}).items():
+            mine = first.setdefault(post, {})
+            for who, t in responders.items():
+                if t <= at:
+                    mine[who] = min(t, mine.get(who, t))
+    delays: list[float | None] = []
+    for post, t in sorted(created.items()):
+        author = authors.get(post)
+        if post in deleted or author in excluded:
+            continue
+        others = [r for who, r in first.get(post, {}).items() if who != author and r >= t]
+        delays.append((min(others) - t).total_seconds() if others else None)
+    return delays
 
 
 def health_score(
