@@ -1,6 +1,6 @@
 """Scoring speed: topic to durable metrics against a naive consumer and a read-only ceiling; read API latency.
 
-``python -m bench scoring [--events 60000] [--batch 2000] [--requests 25] [--concurrency 32]``
+``python -m bench scoring [--events 60000] [--batch 30000] [--sweep 2000,10000] [--requests 25] [--concurrency 32]``
 
 Starts the embedded broker (tansu) and database (SecantusDB, the store every figure here ran on) on
 free ports, loads a skewed, realistic stream from the shared generator (normalized by ingest's own
@@ -282,6 +282,16 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             naive = await run_simple(settings, len(events), naive=True)
             scoring = await run_scoring(settings, len(events))
             ceiling = await run_simple(settings, len(events), naive=False)
+            sweep = {}
+            for size in args.sweep:
+                variant = settings.model_copy(
+                    update={
+                        "batch_max_records": size,
+                        "consumer_group": f"scoring-sweep-{size}",
+                        "mongo": mongo.model_copy(update={"database": f"bench_sweep_{size}"}),
+                    }
+                )
+                sweep[str(size)] = await run_scoring(variant, len(events))
             reads = await run_reads(settings, events, args.requests, args.concurrency)
         finally:
             database.stop()
@@ -296,6 +306,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "scoring": scoring,
         "naive": naive,
         "ceiling": ceiling,
+        "batch_sweep": sweep,
         "speedup_vs_naive": scoring["events_per_second"] / naive["events_per_second"],
         "share_of_ceiling": scoring["events_per_second"] / ceiling["events_per_second"],
         "reads": reads,
@@ -322,6 +333,7 @@ def table(result: dict[str, Any]) -> str:
         f"{100 * result['share_of_ceiling']:.0f}% of the read-only ceiling; "
         f"{s['bulk_writes_per_event']:.4f} bulk writes per event (target < 0.2).",
         "",
+        *_sweep_lines(result),
         f"| endpoint ({result['concurrency']} concurrent clients) | p50 ms | p99 ms | p99 / trivial |",
         "|---|---:|---:|---:|",
     ]
@@ -333,11 +345,36 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _sweep_lines(result: dict[str, Any]) -> list[str]:
+    sweep: dict[str, dict[str, Any]] = result.get("batch_sweep", {})
+    if not sweep:
+        return []
+    lines = [
+        "| most records per batch | events/s | transactions | documents written/event |",
+        "|---:|---:|---:|---:|",
+    ]
+    for size, run in sorted(sweep.items(), key=lambda item: int(item[0])):
+        lines.append(
+            f"| {int(size):,} | {run['events_per_second']:.0f} | {run['transactions']} | "
+            f"{run['documents_per_event']:.3f} |"
+        )
+    return [*lines, ""]
+
+
 def main(argv: list[str]) -> int:
     """Run the scoring benchmark."""
     parser = argparse.ArgumentParser(prog="python -m bench scoring", description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=60_000, help="Events from the generator (default 60000).")
-    parser.add_argument("--batch", type=int, default=10_000, help="Most records per scoring batch.")
+    default_batch = ScoringSettings.model_fields["batch_max_records"].default
+    parser.add_argument(
+        "--batch", type=int, default=default_batch, help=f"Most records per scoring batch (default {default_batch})."
+    )
+    parser.add_argument(
+        "--sweep",
+        type=lambda text: [int(part) for part in text.split(",") if part],
+        default=[2_000, 10_000],
+        help="Other batch limits to run the scoring consumer with, comma-separated (default 2000,10000).",
+    )
     parser.add_argument("--requests", type=int, default=25, help="Requests per client per endpoint.")
     parser.add_argument("--concurrency", type=int, default=32, help="Concurrent API clients.")
     args = parser.parse_args(argv)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Any
 
 import pytest
@@ -29,6 +30,26 @@ async def test_a_second_consumer_joining_mid_stream_counts_nothing_twice(
     report = await rebuild(settings, scratch_database=f"scratch_{uuid.uuid4().hex[:8]}")
     assert report.events == len(events)
     assert report.identical, report.differences[:2]
+
+
+async def test_a_backlog_is_applied_in_full_batches(scoring_settings: ScoringSettings, start_app: Any) -> None:
+    events = stream(2_500)
+    await publish(scoring_settings.kafka, events, chunk=250)  # many small record batches on the broker
+    for limit, transactions in ((2_500, 1), (1_000, 3)):
+        settings = scoring_settings.model_copy(
+            update={
+                "batch_max_records": limit,
+                "fetch_max_bytes": 64 * 1024,  # a fetch returns a few hundred records: batches are gathered
+                "consumer_group": f"scoring-{limit}",
+                "mongo": scoring_settings.mongo.model_copy(
+                    update={"database": f"{scoring_settings.mongo.database}_{limit}"}
+                ),
+            }
+        )
+        async with start_app(settings) as running:
+            await wait_for(partial(caught_up, settings), within=120)
+            # Without gathering this takes 15 or more; a slow fetch on a loaded machine may cut one batch short.
+            assert running.app.state.consumer.store.stats.transactions in (transactions, transactions + 1)
 
 
 async def test_members_slipping_away_and_back_are_announced(scoring_settings: ScoringSettings, start_app: Any) -> None:

@@ -45,6 +45,19 @@ class BatchAbandoned(RuntimeError):
     """The partitions of an in-flight batch were revoked while it waited for the database."""
 
 
+async def _backlog(consumer: AIOKafkaConsumer) -> bool:
+    """Tell whether the broker holds records behind the ones polled (as of the last fetches)."""
+    for tp in consumer.assignment():
+        highwater = consumer.highwater(tp)
+        if highwater is None or highwater > await consumer.position(tp):
+            return True  # records behind the position, or not fetched from yet
+    return False
+
+
+#: Empty polls in a row after which a batch stops gathering even though the broker reported more.
+_GATHER_MISSES = 5
+
+
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     """Finish the in-flight batch before partitions are handed over (or abandon it while the database is down)."""
 
@@ -158,8 +171,8 @@ class ScoringConsumer:
                 request_timeout_ms=max(kafka.request_timeout_ms, JOIN_TIMEOUT_MS),
                 session_timeout_ms=self.settings.session_timeout_ms,
                 heartbeat_interval_ms=max(1_000, self.settings.session_timeout_ms // 4),
-                fetch_max_bytes=64 * 1024 * 1024,
-                max_partition_fetch_bytes=16 * 1024 * 1024,
+                fetch_max_bytes=self.settings.fetch_max_bytes,
+                max_partition_fetch_bytes=self.settings.fetch_max_bytes // 4,
             )
             try:
                 with contextlib.suppress(KafkaError, OSError):
@@ -182,9 +195,7 @@ class ScoringConsumer:
     async def _loop(self, consumer: AIOKafkaConsumer) -> None:
         await self._flush_outbox()
         while not self._stopping:
-            batches = await consumer.getmany(
-                timeout_ms=self.settings.batch_timeout_ms, max_records=self.settings.batch_max_records
-            )
+            batches = await self._poll(consumer)
             if batches:
                 async with self.batch_lock:
                     try:
@@ -194,6 +205,27 @@ class ScoringConsumer:
             else:
                 await self._flush_outbox()
             await self._maybe_sweep()
+
+    async def _poll(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
+        """Return the next batch: what is waiting, up to ``batch_max_records``.
+
+        When the records polled leave more behind them on the broker (a backlog), polling goes on
+        until the batch is full, so that a catching-up consumer folds many events into each write.
+        A consumer that is caught up gets what arrived and applies it at once.
+        """
+        limit = self.settings.batch_max_records
+        batches: dict[TopicPartition, list[Any]] = await consumer.getmany(
+            timeout_ms=self.settings.batch_timeout_ms, max_records=limit
+        )
+        count = sum(len(records) for records in batches.values())
+        misses = 0
+        while count and count < limit and misses < _GATHER_MISSES and await _backlog(consumer):
+            more = await consumer.getmany(timeout_ms=self.settings.batch_timeout_ms, max_records=limit - count)
+            misses = 0 if more else misses + 1
+            for tp, records in more.items():
+                batches.setdefault(tp, []).extend(records)
+                count += len(records)
+        return batches
 
     async def _process(self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[Any]]) -> None:
         records: list[InRecord] = []

@@ -23,7 +23,16 @@ class ScoringSettings(ServiceSettings):
         description="How long the group waits for a silent consumer before taking its partitions.",
     )
     batch_max_records: int = Field(
-        default=10_000, ge=1, le=50_000, description="Most records applied in one batch (more: fewer writes per event)."
+        default=30_000,
+        ge=1,
+        le=100_000,
+        description="Most records applied in one batch; a backlog is gathered up to it (more: fewer writes per event, "
+        "about 3.5 KB of memory per record).",
+    )
+    fetch_max_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=64 * 1024,
+        description="Most bytes one fetch from the broker returns (a quarter of it per partition).",
     )
     batch_timeout_ms: int = Field(default=200, ge=1, description="How long a poll waits for records.")
     recent_events: int = Field(default=20, ge=0, le=200, description="Recent events kept per member and community.")
