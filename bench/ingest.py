@@ -91,6 +91,36 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """Return the CPU time (user + system) a process used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds each process of a measurement used (this one included), per event."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.start: dict[str, float] = {}
+
+    def __enter__(self) -> CpuMeter:
+        self.start = self._now()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        now = self._now()
+        self.used = {name: now[name] - self.start[name] for name in now}
+
+    def _now(self) -> dict[str, float]:
+        return {"bench client": time.process_time()} | {n: process_cpu_seconds(p) for n, p in self.pids.items()}
+
+    def per_event_us(self, events: int) -> dict[str, float]:
+        """Return the CPU microseconds per event of each process, and their total."""
+        shares = {name: seconds / events * 1e6 for name, seconds in self.used.items()}
+        return shares | {"total": sum(shares.values())}
+
+
 class Server:
     """A uvicorn server in a subprocess (its own process group), stopped at the end."""
 
@@ -114,8 +144,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """Return the CPU time (user + system) the server process used so far."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.process.pid)
 
     def stop(self) -> None:
         """Stop the server and its children."""
@@ -279,7 +308,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         await _batch_intake(ingest.url, key, warm_up, args.batch, args.senders)
         cpu, (claims, claim_seconds) = ingest.cpu_seconds(), await _claim_stats(ingest.url)
-        batch = await _batch_intake(ingest.url, key, batch_raw, args.batch, args.senders)
+        processes = {"broker": broker.process.pid, "database": database.process.pid}
+        with CpuMeter(processes | {"ingest": ingest.process.pid}) as batch_cpu:
+            batch = await _batch_intake(ingest.url, key, batch_raw, args.batch, args.senders)
         batch["server_cpu_us_per_event"] = (ingest.cpu_seconds() - cpu) / len(batch_raw) * 1e6
         claims_after, claim_seconds_after = await _claim_stats(ingest.url)
         batch["claim_writes"] = claims_after - claims
@@ -289,7 +320,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         received = datetime.now(UTC)
         normalized = [normalize_raw(e, tenant="demo", config=config, received=received) for e in batch_raw]
         values = [(e.partition_key(), encode_structured(e)) for e in normalized]
-        raw_producer = await _raw_producer(kafka, values)
+        with CpuMeter(processes) as raw_cpu:
+            raw_producer = await _raw_producer(kafka, values)
 
         cpu = ingest.cpu_seconds()
         single = await _single_latency(ingest.url, key, single_raw, args.concurrency)
@@ -315,6 +347,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "batch_intake": {**batch, "batch_size": args.batch, "senders": args.senders},
         "raw_producer": raw_producer,
         "batch_ratio": batch["events_per_s"] / raw_producer["events_per_s"],
+        # CPU each process spent per event: with every core busy, batch intake is at most cores / total.
+        "cpu_us_per_event": {
+            "batch_intake": batch_cpu.per_event_us(len(batch_raw)),
+            "raw_producer": raw_cpu.per_event_us(len(values)),
+            "cores": os.cpu_count(),
+        },
         "single_event": {**single, "concurrency": args.concurrency},
         "minimal_endpoint": {**baseline, "concurrency": args.concurrency, "events": minimal_events},
         "p99_ratio": single["p99_ms"] / baseline["p99_ms"],
@@ -323,6 +361,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "normalization_event_mix": mix,
         "load_average_at_end": os.getloadavg(),
     }
+
+
+def _cpu_rows(cpu: dict[str, Any], raw_rate: float) -> list[tuple[str, str]]:
+    batch, raw, cores = cpu["batch_intake"], cpu["raw_producer"], cpu["cores"]
+    parts = ", ".join(f"{name} {value:.0f}" for name, value in batch.items() if name != "total")
+    bound = cores / batch["total"] * 1e6
+    return [
+        (f"CPU per event, all processes: batch intake ({parts})", f"{batch['total']:.0f} us"),
+        ("CPU per event, all processes: raw producer", f"{raw['total']:.0f} us"),
+        (
+            f"Batch intake with all {cores} cores busy at that CPU per event; share of the raw producer's rate",
+            f"{bound:,.0f} events/s; {bound / raw_rate:.2f}",
+        ),
+    ]
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -340,6 +392,7 @@ def markdown(result: dict[str, Any]) -> str:
         ("Raw aiokafka producer, same normalized events", f"{raw['events_per_s']:,.0f} events/s"),
         ("Batch intake / raw producer (target >= 0.5)", f"{result['batch_ratio']:.2f}"),
         ("Ingest server CPU per batched event", f"{batch['server_cpu_us_per_event']:.0f} us"),
+        *_cpu_rows(result["cpu_us_per_event"], raw["events_per_s"]),
         (
             "Dedupe claim writes during batch intake: count, mean, share of wall time",
             f"{batch['claim_writes']:.0f}, {batch['claim_ms_mean']:.0f} ms, {batch['claim_share_of_wall']:.0%}",
