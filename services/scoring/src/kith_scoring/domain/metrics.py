@@ -376,8 +376,8 @@ def community_metrics(
     ugc = _round(sum(_content(d, current) for d in regular) / all_content) if all_content else None
 
     delays = response_delays(topic_docs, current, at, {pseudonym(m) for m in excluded})
-    response_rate = _round(sum(1 for d in delays if d is not None) / len(delays)) if delays else None
     answered = [d for d in delays if d is not None]
+    response_rate = _round(len(answered) / len(delays)) if delays else None
     median_response = _round(statistics.median(answered)) if answered else None
 
     members = count(is_member)
