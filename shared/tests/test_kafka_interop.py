@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
+from aiokafka.structs import ConsumerRecord
 from cloudevents.core.bindings.kafka import to_binary_event, to_structured_event
 from cloudevents.core.v1.event import CloudEvent
 from confluent_kafka import Producer
@@ -93,10 +94,12 @@ async def test_dead_letters_are_counted_and_logged_with_the_event_id(
     from kith_shared.logs import ContextFilter
     from kith_shared.observability import DEAD_LETTERS
 
-    letter = DeadLetter.from_record(
-        reason="data.text: Field required", error="invalid_event", stage="scoring", topic="t", partition=0,
-        offset=7, key=b"acme:c-1", value=b'{"id": "evt-42", "type": "post.created"}', headers=[],
+    record = ConsumerRecord(
+        topic="t", partition=0, offset=7, timestamp=0, timestamp_type=0, key=b"acme:c-1",
+        value=b'{"id": "evt-42", "type": "post.created"}', checksum=None, serialized_key_size=8,
+        serialized_value_size=41, headers=(),
     )  # fmt: skip
+    letter = DeadLetter.from_record(record, reason="data.text: Field required", error="invalid_event", stage="scoring")
     before = DEAD_LETTERS.labels("scoring", "invalid_event")._value.get()
     caplog.handler.addFilter(ContextFilter("scoring"))
     producer = EventProducer(topics)

@@ -180,16 +180,11 @@ class RawConsumer:
     def _dead_letter(self, item: _Item) -> DeadLetter:
         record, problems = item.record, item.outcome.problems
         return DeadLetter.from_record(
+            record,
             reason="; ".join(f"{p.field}: {p.reason}" for p in problems) or "rejected",
             error=item.error,
             field=problems[0].field if problems else None,
             stage="ingest",
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=record.key,
-            value=record.value,
-            headers=list(record.headers),
             tenant=item.tenant,
             replay_count=replay_count(record.headers),
         )

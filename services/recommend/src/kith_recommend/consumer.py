@@ -47,18 +47,7 @@ def plan_batch(records: Sequence[Any]) -> tuple[list[Change], list[DeadLetter]]:
 
 
 def _letter(record: Any, reason: str, error: str, field: str | None) -> DeadLetter:
-    return DeadLetter.from_record(
-        reason=reason,
-        error=error,
-        stage="recommend",
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        key=record.key,
-        value=record.value,
-        headers=list(record.headers or []),
-        field=field,
-    )
+    return DeadLetter.from_record(record, reason=reason, error=error, stage="recommend", field=field)
 
 
 class ReadModelConsumer:

@@ -102,16 +102,11 @@ def decode(record: Any) -> tuple[InRecord, DeadLetter | None]:
         marker = hashlib.sha1(value or b"", usedforsecurity=False).hexdigest()[:20]
         reason, error, field = problem or ("not a valid event", "DecodeError", None)
         letter = DeadLetter.from_record(
+            record,
             reason=reason,
             error=error,
             field=field,
             stage="scoring",
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=record.key,
-            value=value,
-            headers=headers,
             tenant=event.tenant if event is not None else None,
         )
         return InRecord(record.topic, record.partition, record.offset, marker, None), letter

@@ -3,10 +3,28 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class ConsumedRecord(Protocol):
+    """What a dead letter keeps of a consumed Kafka record (an aiokafka ``ConsumerRecord`` has it)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
 
 
 class DeadLetter(BaseModel):
@@ -31,32 +49,27 @@ class DeadLetter(BaseModel):
     @classmethod
     def from_record(
         cls,
+        record: ConsumedRecord,
         *,
         reason: str,
         error: str,
         stage: Literal["ingest", "scoring", "recommend"],
-        topic: str,
-        partition: int,
-        offset: int,
-        key: bytes | None,
-        value: bytes | None,
-        headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...],
         field: str | None = None,
         tenant: str | None = None,
         replay_count: int = 0,
     ) -> DeadLetter:
-        """Build a dead letter from a consumed record's parts."""
+        """Build a dead letter of a consumed record: where it was, its key, value and headers, and why."""
         return cls(
             reason=reason,
             error=error,
             field=field,
             stage=stage,
-            source_topic=topic,
-            partition=partition,
-            offset=offset,
-            key_b64=base64.b64encode(key).decode() if key is not None else None,
-            value_b64=base64.b64encode(value or b"").decode(),
-            headers=[(name, base64.b64encode(raw or b"").decode()) for name, raw in headers],
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key_b64=base64.b64encode(record.key).decode() if record.key is not None else None,
+            value_b64=base64.b64encode(record.value or b"").decode(),
+            headers=[(name, base64.b64encode(raw or b"").decode()) for name, raw in record.headers or ()],
             tenant=tenant,
             replay_count=replay_count,
         )
