@@ -83,13 +83,22 @@ def make_consumer(settings: KafkaSettings, *topics: str, group: str | None, **ov
 
 
 async def ensure_topics(settings: KafkaSettings, specs: Iterable[TopicSpec] = ALL_TOPICS) -> list[str]:
-    """Create the declared topics that do not exist yet; return the names created."""
+    """Create the declared topics that do not exist yet, with their retention; return the names created.
+
+    A topic that exists already keeps its configuration: change its retention on the cluster
+    (``kafka-configs.sh --alter`` or the ``KafkaTopic`` resource), not here.
+    """
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         wanted = [
-            NewTopic(settings.topic(spec), spec.partitions, settings.replication_factor)
+            NewTopic(
+                settings.topic(spec),
+                spec.partitions,
+                settings.replication_factor,
+                topic_configs={"retention.ms": str(spec.retention_ms)},
+            )
             for spec in specs
             if settings.topic(spec) not in existing
         ]

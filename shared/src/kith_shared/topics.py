@@ -2,6 +2,13 @@
 
 Services never spell a topic name; they ask their Kafka settings for ``settings.kafka.topic(ACTIVITY)``,
 which applies the deployment's prefix (used to give each test its own topics).
+
+Retention is a decision, not a broker default: a rebuild (``kith scoring rebuild``, ``kith recommend
+rebuild``) can only replay what a topic still holds. The normalized stream keeps 30 days, the raw
+stream 7 (ingest turns it into the normalized stream within seconds), dead letters 30 (time to fix
+and replay them), engagement changes 7 (recommend folds them into its read model as they come, so
+its rebuild sees the last week of engagement changes beside 30 days of activity).
+The same values are set by ``ensure_topics``, the compose topic job and the ``KafkaTopic`` resources.
 """
 
 from __future__ import annotations
@@ -10,6 +17,9 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from kith_shared.events.types import ACTIVITY_TYPES
+
+#: One day in milliseconds, the unit of Kafka's ``retention.ms``.
+DAY_MS: Final = 24 * 60 * 60 * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +34,8 @@ class TopicSpec:
     event_types: frozenset[str]
     producers: tuple[str, ...]
     consumers: tuple[str, ...]
+    retention_ms: int
+    """How long the broker keeps a record (topic config ``retention.ms``); a rebuild replays no further back."""
 
 
 RAW: Final = TopicSpec(
@@ -38,6 +50,7 @@ RAW: Final = TopicSpec(
     event_types=ACTIVITY_TYPES,
     producers=("third-party producers", "recommend (feedback)", "kith import/simulate"),
     consumers=("ingest",),
+    retention_ms=7 * DAY_MS,
 )
 
 ACTIVITY: Final = TopicSpec(
@@ -49,6 +62,7 @@ ACTIVITY: Final = TopicSpec(
     event_types=ACTIVITY_TYPES,
     producers=("ingest",),
     consumers=("scoring", "recommend"),
+    retention_ms=30 * DAY_MS,
 )
 
 DEAD_LETTER: Final = TopicSpec(
@@ -60,6 +74,7 @@ DEAD_LETTER: Final = TopicSpec(
     event_types=frozenset(),
     producers=("ingest", "scoring", "recommend"),
     consumers=("kith deadletters", "operators"),
+    retention_ms=30 * DAY_MS,
 )
 
 ENGAGEMENT: Final = TopicSpec(
@@ -71,6 +86,7 @@ ENGAGEMENT: Final = TopicSpec(
     event_types=frozenset({"engagement.changed"}),
     producers=("scoring",),
     consumers=("recommend", "client apps"),
+    retention_ms=7 * DAY_MS,
 )
 
 ALL_TOPICS: Final[tuple[TopicSpec, ...]] = (RAW, ACTIVITY, DEAD_LETTER, ENGAGEMENT)
