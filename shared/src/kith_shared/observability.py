@@ -25,6 +25,11 @@ BATCH_SIZE = Histogram(
 )
 STORE_LATENCY = Histogram("kith_store_seconds", "Database operation latency", ["service", "operation"])
 CONSUMER_LAG = Gauge("kith_consumer_lag", "Records behind the end of each partition", ["service", "topic", "partition"])
+READY = Gauge(
+    "kith_ready",
+    "1 when a dependency's readiness check passes, 0 when it fails; checked when /metrics is scraped",
+    ["service", "dependency"],
+)
 
 Check = Callable[[], Awaitable[None]]
 
@@ -58,8 +63,20 @@ class Readiness:
         return dict(zip(names, results, strict=True))
 
 
-def health_router(readiness: Readiness) -> APIRouter:
-    """Return the router with ``/healthz`` (alive), ``/readyz`` (dependencies) and ``/metrics``."""
+async def record_readiness(readiness: Readiness, service: str) -> dict[str, str]:
+    """Run the readiness checks (each within its timeout) and set ``kith_ready`` from their results."""
+    results = await readiness.run()
+    for dependency, result in results.items():
+        READY.labels(service, dependency).set(1 if result == "ok" else 0)
+    return results
+
+
+def health_router(readiness: Readiness, service: str) -> APIRouter:
+    """Return the router with ``/healthz`` (alive), ``/readyz`` (dependencies) and ``/metrics``.
+
+    A scrape of ``/metrics`` runs the readiness checks first, so ``kith_ready`` is as fresh as the
+    scrape; a slow dependency costs the scrape at most the checks' timeout.
+    """
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz")
@@ -70,7 +87,7 @@ def health_router(readiness: Readiness) -> APIRouter:
     @router.get("/readyz", responses={503: {"description": "A dependency is unreachable"}})
     async def readyz() -> JSONResponse:
         """Tell whether the broker and the database are reachable."""
-        results = await readiness.run()
+        results = await record_readiness(readiness, service)
         ready = all(value == "ok" for value in results.values())
         failing = [name for name, value in results.items() if value != "ok"]
         body = {"status": "ready" if ready else "not ready", "checks": results, "failing": failing}
@@ -78,7 +95,8 @@ def health_router(readiness: Readiness) -> APIRouter:
 
     @router.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
-        """Expose Prometheus metrics."""
+        """Expose Prometheus metrics, readiness of each dependency included."""
+        await record_readiness(readiness, service)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
@@ -123,5 +141,5 @@ class RequestContextMiddleware:
 def install(app: FastAPI, *, service: str, readiness: Readiness) -> None:
     """Add request ids, latency metrics, health routes and error handlers to an app."""
     app.add_middleware(RequestContextMiddleware, service=service)
-    app.include_router(health_router(readiness))
+    app.include_router(health_router(readiness, service))
     install_error_handlers(app)
