@@ -19,7 +19,7 @@ from kith_scoring.domain.effects import (
     build_effects,
 )
 from kith_scoring.domain.metrics import response_delays, slipping_away, trending, window_days
-from kith_scoring.testing import at, event
+from services.scoring.tests.helpers import at, event
 
 pytestmark = pytest.mark.unit
 

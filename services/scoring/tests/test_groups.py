@@ -10,7 +10,7 @@ import pytest
 
 from kith_scoring.rebuild import rebuild
 from kith_scoring.settings import ScoringSettings
-from kith_scoring.testing import at, caught_up, engagement_events, event, publish, stream, wait_for
+from services.scoring.tests.helpers import at, caught_up, engagement_events, event, publish, stream, wait_for
 
 pytestmark = pytest.mark.integration
 
