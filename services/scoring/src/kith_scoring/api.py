@@ -12,24 +12,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel
 
-from kith_scoring.domain.config import ConfigVersion, ScoringConfig
-from kith_scoring.domain.metrics import (
+from kith_scoring.domain.community import (
     CommunityMetrics,
-    ExplainedEngagement,
     Leaderboard,
-    MemberSummary,
-    SlippingMember,
-    Trend,
     community_metrics,
     community_profile,
-    excluded_members,
-    explain,
     leaderboard_entries,
-    slipping_away,
-    summary,
-    trending,
-    window_days,
 )
+from kith_scoring.domain.config import ConfigVersion, ScoringConfig
+from kith_scoring.domain.decay import window_days
+from kith_scoring.domain.members import ExplainedEngagement, MemberSummary, explain, summary
+from kith_scoring.domain.roles import excluded_members
+from kith_scoring.domain.slipping import SlippingMember, slipping_away
+from kith_scoring.domain.topics import Trend, trending
 from kith_scoring.store import ScoringStore
 from kith_shared.auth import Admin, MetricsReader
 from kith_shared.errors import ApiError
@@ -71,7 +66,7 @@ def _as_of(value: datetime | None) -> datetime:
 
 
 async def _known_community(store: ScoringStore, tenant: str, community: str) -> None:
-    if not await store.community_exists(tenant, community):
+    if not await store.reads.community_exists(tenant, community):
         raise ApiError(404, "not_found", f"no community {community!r} is known in tenant {tenant!r}")
 
 
@@ -161,17 +156,17 @@ def build_router(default_quiet_days: int, cache_seconds: float = 0.0) -> APIRout
     async def _community_metrics(
         store: ScoringStore, tenant: str, community_id: str, days: int, at: datetime, quiet_days: int
     ) -> CommunityMetricsResponse:
-        place = await store.community(tenant, community_id)
+        place = await store.reads.community(tenant, community_id)
         if place is None:
             raise ApiError(404, "not_found", f"no community {community_id!r} is known in tenant {tenant!r}")
-        config = await store.tenant_config(tenant)
+        config = await store.tenants.config(tenant)
         topic_days = window_days(at, days) + window_days(at - timedelta(days=days), days)
         metrics = community_metrics(
             community_id,
-            await store.community_members(tenant, community_id),
-            await store.roles(tenant, community_id),
-            await store.topic_days(tenant, community_id, topic_days),
-            store.pseudonym(tenant),
+            await store.reads.community_members(tenant, community_id),
+            await store.reads.roles(tenant, community_id),
+            await store.reads.topic_days(tenant, community_id, topic_days),
+            store.reads.pseudonym(tenant),
             config,
             at,
             days,
@@ -192,9 +187,9 @@ def build_router(default_quiet_days: int, cache_seconds: float = 0.0) -> APIRout
         tenant = principal.tenant
         await _known_community(store, tenant, community_id)
         at = _as_of(as_of)
-        excluded = excluded_members(await store.roles(tenant, community_id), community_id)
-        docs = [d for d in await store.community_members(tenant, community_id) if d["member_id"] not in excluded]
-        entries = leaderboard_entries(docs, await store.tenant_config(tenant), at)
+        excluded = excluded_members(await store.reads.roles(tenant, community_id), community_id)
+        docs = [d for d in await store.reads.community_members(tenant, community_id) if d["member_id"] not in excluded]
+        entries = leaderboard_entries(docs, await store.tenants.config(tenant), at)
         return Leaderboard(
             community_id=community_id,
             as_of=at,
@@ -219,7 +214,7 @@ def build_router(default_quiet_days: int, cache_seconds: float = 0.0) -> APIRout
         days = parse_window(window)
         at = _as_of(as_of)
         wanted = window_days(at, days) + window_days(at - timedelta(days=days), days)
-        return trending(await store.topic_days(tenant, community_id, wanted), at, days, limit)
+        return trending(await store.reads.topic_days(tenant, community_id, wanted), at, days, limit)
 
     @router.get("/communities/{community_id}/slipping", tags=["communities"])
     async def get_slipping(
@@ -232,19 +227,19 @@ def build_router(default_quiet_days: int, cache_seconds: float = 0.0) -> APIRout
         """Return members formerly in the community's top quartile who have been quiet since."""
         tenant = principal.tenant
         await _known_community(store, tenant, community_id)
-        excluded = excluded_members(await store.roles(tenant, community_id), community_id)
-        docs = [d for d in await store.community_members(tenant, community_id) if d["member_id"] not in excluded]
-        config = await store.tenant_config(tenant)
+        excluded = excluded_members(await store.reads.roles(tenant, community_id), community_id)
+        docs = [d for d in await store.reads.community_members(tenant, community_id) if d["member_id"] not in excluded]
+        config = await store.tenants.config(tenant)
         return slipping_away(docs, config, _as_of(as_of), quiet_days or default_quiet_days)
 
     @router.get("/members/{member_id}/engagement", tags=["members"])
     async def get_member(member_id: str, principal: MetricsReader, store: Store, as_of: AsOf = None) -> MemberSummary:
         """Return a member's engagement in every community, rolled up."""
         tenant = principal.tenant
-        docs = [d for d in await store.member_docs(tenant, member_id) if not d.get("anonymous")]
+        docs = [d for d in await store.reads.member_docs(tenant, member_id) if not d.get("anonymous")]
         if not docs:
             raise ApiError(404, "not_found", f"no member {member_id!r} is known in tenant {tenant!r}")
-        return summary(member_id, docs, await store.tenant_config(tenant), _as_of(as_of))
+        return summary(member_id, docs, await store.tenants.config(tenant), _as_of(as_of))
 
     @router.get("/members/{member_id}/communities/{community_id}/engagement", tags=["members"])
     async def get_member_in_community(
@@ -252,24 +247,24 @@ def build_router(default_quiet_days: int, cache_seconds: float = 0.0) -> APIRout
     ) -> ExplainedEngagement:
         """Return a member's engagement in one community, with the parts of the score and the events that moved it."""
         tenant = principal.tenant
-        doc = await store.member_in_community(tenant, community_id, member_id)
+        doc = await store.reads.member_in_community(tenant, community_id, member_id)
         if doc is None:
             await _known_community(store, tenant, community_id)
             raise ApiError(
                 404, "not_found", f"no member {member_id!r} is known in community {community_id!r} of tenant {tenant!r}"
             )
-        return explain(doc, await store.tenant_config(tenant), _as_of(as_of))
+        return explain(doc, await store.tenants.config(tenant), _as_of(as_of))
 
     @router.get("/settings/scoring", tags=["settings"])
     async def get_settings(principal: Admin, store: Store) -> SettingsView:
         """Return the tenant's scoring weights, half-life and level thresholds, with their history."""
-        config = await store.tenant_config(principal.tenant)
+        config = await store.tenants.config(principal.tenant)
         return SettingsView(tenant=principal.tenant, current=config.current, history=config.versions)
 
     @router.put("/settings/scoring", tags=["settings"])
     async def put_settings(body: ScoringConfig, principal: Admin, store: Store) -> SettingsView:
         """Replace the tenant's scoring configuration; it applies to events received from now on."""
-        config = await store.update_config(principal.tenant, body, principal.key_id)
+        config = await store.tenants.update(principal.tenant, body, principal.key_id)
         return SettingsView(tenant=principal.tenant, current=config.current, history=config.versions)
 
     return router
