@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from pymongo.errors import PyMongoError
 
-from kith_scoring.api import build_router
+from kith_scoring import SERVICE
+from kith_scoring.api import router
+from kith_scoring.cache import ResultCache
 from kith_scoring.consumer import ScoringConsumer
 from kith_scoring.settings import ScoringSettings
 from kith_scoring.store import ScoringStore
@@ -36,12 +38,12 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
     settings = settings or ScoringSettings()
 
     # Nothing here connects: the clients connect lazily and the producer starts in the lifespan.
-    platform = Platform(settings, "scoring")
+    platform = Platform(settings, SERVICE)
     store = ScoringStore(
         platform.mongo,
         platform.db,
         erasure_salt=settings.erasure_salt.get_secret_value(),
-        recent_events=settings.recent_events,
+        recent_events=settings.engagement.recent_events,
     )
     consumer = ScoringConsumer(settings, store, platform.producer)
 
@@ -70,8 +72,10 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     platform.install(app)
+    app.state.settings = settings
     app.state.store = store
     app.state.consumer = consumer
-    app.include_router(build_router(settings.quiet_days, settings.metrics_cache_seconds))
+    app.state.cache = ResultCache(settings.metrics_cache_seconds)
+    app.include_router(router)
 
     return app

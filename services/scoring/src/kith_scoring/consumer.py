@@ -321,7 +321,7 @@ class ScoringConsumer:
             tenant, community = place["tenant"], place["community_id"]
             config = await self.store.tenants.config(tenant)
             docs = await self.store.reads.community_members(tenant, community)
-            slipping = slipping_away(docs, config, last, self.settings.quiet_days)
+            slipping = slipping_away(docs, config, last, self.settings.engagement.quiet_days)
             new = set(await self.store.flags.mark(tenant, community, [s.member_id for s in slipping]))
             by_member = {d["member_id"]: d for d in docs}
             events = [

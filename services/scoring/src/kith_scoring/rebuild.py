@@ -200,7 +200,7 @@ async def rebuild(
             client,
             scratch,
             erasure_salt=settings.erasure_salt.get_secret_value(),
-            recent_events=settings.recent_events,
+            recent_events=settings.engagement.recent_events,
         )
         applied = 0
 
