@@ -1,4 +1,4 @@
-"""The scoring app: platform, store, consumer and routes, started and stopped by the lifespan."""
+"""The scoring app: platform, store, consumer, slipping-away sweep and routes, started and stopped by the lifespan."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from kith_scoring.cache import ResultCache
 from kith_scoring.consumer import ScoringConsumer
 from kith_scoring.settings import ScoringSettings
 from kith_scoring.store import ScoringStore
+from kith_scoring.sweep import SlippingSweep
 from kith_shared.platform import Platform
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,13 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
         recent_events=settings.engagement.recent_events,
     )
     consumer = ScoringConsumer(settings, store, platform.producer)
+    sweep = SlippingSweep(
+        store=store,
+        producer=platform.producer,
+        quiet_days=settings.engagement.quiet_days,
+        interval=settings.slipping_sweep_seconds,
+        lock=consumer.batch_lock,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -56,8 +64,10 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
             if settings.consume:
                 platform.readiness.add("consumer", consumer.check)
                 await consumer.start()
+                await sweep.start()
             yield
         finally:
+            await sweep.stop()
             await consumer.stop()
             if indexes is not None:
                 indexes.cancel()
@@ -75,6 +85,7 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = store
     app.state.consumer = consumer
+    app.state.sweep = sweep
     app.state.cache = ResultCache(settings.metrics_cache_seconds)
     app.include_router(router)
 

@@ -18,9 +18,7 @@ import contextlib
 import functools
 import hashlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -28,9 +26,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from pymongo.errors import PyMongoError
 
 from kith_scoring import SERVICE
-from kith_scoring.domain.engagement import slipping_change
 from kith_scoring.domain.identity import identity_hash
-from kith_scoring.domain.slipping import slipping_away
 from kith_scoring.settings import ScoringSettings
 from kith_scoring.store import InRecord, Outcome, ScoringStore, StoreUnavailable
 from kith_shared.events import ACTIVITY_TYPES, DeadLetter, DecodeError, decode_kafka_record
@@ -132,8 +128,6 @@ class ScoringConsumer:
         self.applied = 0
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
-        self._last_sweep = 0.0
-        self._swept: dict[str, datetime] = {}
 
     async def start(self) -> None:
         """Start consuming in the background."""
@@ -203,7 +197,6 @@ class ScoringConsumer:
                         log.warning("batch abandoned: its partitions were revoked while the database was down")
             else:
                 await self._flush_outbox()
-            await self._maybe_sweep()
 
     async def _poll(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
         """Return the next batch: what is waiting, up to ``batch_max_records``.
@@ -302,35 +295,3 @@ class ScoringConsumer:
             except (BrokerUnavailable, PyMongoError):
                 return
             EVENTS_OUT.labels(SERVICE, "engagement").inc(len(events))
-
-    async def _maybe_sweep(self) -> None:
-        interval = self.settings.slipping_sweep_seconds
-        if interval <= 0 or time.monotonic() - self._last_sweep < interval:
-            return
-        self._last_sweep = time.monotonic()
-        with contextlib.suppress(PyMongoError, BrokerUnavailable):
-            await self.sweep_slipping()
-
-    async def sweep_slipping(self) -> int:
-        """Flag and announce members slipping away in communities that moved since the last sweep."""
-        announced = 0
-        for place in await self.store.reads.communities():
-            last = place.get("last_event")
-            if last is None or self._swept.get(place["_id"]) == last:
-                continue
-            tenant, community = place["tenant"], place["community_id"]
-            config = await self.store.tenants.config(tenant)
-            docs = await self.store.reads.community_members(tenant, community)
-            slipping = slipping_away(docs, config, last, self.settings.engagement.quiet_days)
-            new = set(await self.store.flags.mark(tenant, community, [s.member_id for s in slipping]))
-            by_member = {d["member_id"]: d for d in docs}
-            events = [
-                slipping_change(tenant, community, s, by_member[s.member_id], config, last)
-                for s in slipping
-                if s.member_id in new
-            ]
-            if events:
-                await self.producer.publish(ENGAGEMENT, list(events))
-                announced += len(events)
-            self._swept[place["_id"]] = last
-        return announced
