@@ -7,8 +7,9 @@ free ports, loads a skewed, realistic stream from the shared generator (normaliz
 normalization) onto the activity topic, and measures in the same run, each in its own consumer group:
 
 1. the scoring consumer: batches folded in memory and applied in one transaction with the partition
-   progress, offsets committed after; events/s from first record to the last stored offset, and
-   database writes per event (bulk_write calls and documents written);
+   progress, offsets committed after; events/s from first record to the last stored offset,
+   database writes per event (bulk_write calls and documents written), and the stored size of each
+   kind of document (BSON bytes per document, documents per event);
 2. a naive consumer, what a user would write by hand: one upsert per event, offsets committed per batch;
 3. a consumer that only reads (and decodes) the topic: the ceiling.
 
@@ -31,9 +32,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import bson
 import httpx
 import uvicorn
 from pydantic import SecretStr
+from pymongo.asynchronous.database import AsyncDatabase
 
 from kith_ingest.domain import NormalizeConfig, normalize_raw
 from kith_scoring.app import create_app
@@ -87,6 +90,24 @@ async def wait_done(done: Callable[[], Awaitable[bool]], within: float = 1_800.0
         await asyncio.sleep(0.05)
 
 
+async def stored_sizes(db: AsyncDatabase[dict[str, Any]], events: int) -> dict[str, dict[str, float]]:
+    """Return, per collection of the scoring database, its documents, their mean BSON size and documents per event."""
+    sizes: dict[str, dict[str, float]] = {}
+    for name in sorted(await db.list_collection_names()):
+        count = 0
+        total = 0
+        async for doc in db[name].find({}):
+            count += 1
+            total += len(bson.encode(doc))
+        sizes[name] = {
+            "documents": count,
+            "bytes": total,
+            "bytes_per_document": total / count if count else 0.0,
+            "documents_per_event": count / events,
+        }
+    return sizes
+
+
 async def run_scoring(settings: ScoringSettings, events: int) -> dict[str, Any]:
     """Measure the scoring consumer from the first record to the last stored offset."""
     client = make_mongo_client(settings.mongo, app_name="bench")
@@ -116,6 +137,8 @@ async def run_scoring(settings: ScoringSettings, events: int) -> dict[str, Any]:
     try:
         await wait_done(caught_up)
         elapsed = time.perf_counter() - first[0]
+        await consumer.stop()
+        stored = await stored_sizes(client[settings.mongo.database], events)
     finally:
         await consumer.stop()
         await producer.stop()
@@ -130,6 +153,8 @@ async def run_scoring(settings: ScoringSettings, events: int) -> dict[str, Any]:
         "documents_written": stats.documents,
         "bulk_writes_per_event": stats.bulk_writes / events,
         "documents_per_event": stats.documents / events,
+        "stored": stored,
+        "stored_bytes_per_event": sum(c["bytes"] for c in stored.values()) / events,
     }
 
 
@@ -334,6 +359,7 @@ def table(result: dict[str, Any]) -> str:
         f"{s['bulk_writes_per_event']:.4f} bulk writes per event (target < 0.2).",
         "",
         *_sweep_lines(result),
+        *_stored_lines(result),
         f"| endpoint ({result['concurrency']} concurrent clients) | p50 ms | p99 ms | p99 / trivial |",
         "|---|---:|---:|---:|",
     ]
@@ -358,6 +384,23 @@ def _sweep_lines(result: dict[str, Any]) -> list[str]:
             f"| {int(size):,} | {run['events_per_second']:.0f} | {run['transactions']} | "
             f"{run['documents_per_event']:.3f} |"
         )
+    return [*lines, ""]
+
+
+def _stored_lines(result: dict[str, Any]) -> list[str]:
+    stored: dict[str, dict[str, float]] = result["scoring"].get("stored", {})
+    if not stored:
+        return []
+    lines = [
+        "| stored collection | documents | bytes/document | documents/event |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, figures in stored.items():
+        lines.append(
+            f"| {name} | {figures['documents']:.0f} | {figures['bytes_per_document']:.0f} | "
+            f"{figures['documents_per_event']:.4f} |"
+        )
+    lines.append(f"| all | | | {result['scoring']['stored_bytes_per_event']:.0f} bytes/event |")
     return [*lines, ""]
 
 

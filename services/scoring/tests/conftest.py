@@ -1,4 +1,4 @@
-"""Fixtures of scoring's tests (helpers live in :mod:`kith_scoring.testing`)."""
+"""Fixtures of scoring's tests (helpers live in ``helpers.py`` beside them)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from kith_scoring.settings import ScoringSettings
-from kith_scoring.testing import running_app
 from kith_shared.settings import KafkaSettings, MongoSettings
+from services.scoring.tests.helpers import running_app
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from kith_scoring.settings import ScoringSettings
-from kith_scoring.testing import at, caught_up, engagement_events, event, publish, wait_for
 from kith_shared.auth import Scope
+from services.scoring.tests.helpers import at, caught_up, engagement_events, event, publish, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from kith_scoring.api import ResultCache
+from kith_scoring.cache import ResultCache
 
 pytestmark = pytest.mark.unit
 

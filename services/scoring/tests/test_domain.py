@@ -9,17 +9,14 @@ import pytest
 from pydantic import ValidationError
 
 from kith_scoring.domain.config import ScoringConfig, TenantConfig
-from kith_scoring.domain.decay import day_key, forward_term, level, score, streak
+from kith_scoring.domain.decay import day_key, forward_term, level, score, streak, window_days
 from kith_scoring.domain.docops import DocUpdate, apply_update
-from kith_scoring.domain.effects import (
-    MEMBER_COMMUNITY,
-    TOPICS,
-    EffectContext,
-    anonymous_token,
-    build_effects,
-)
-from kith_scoring.domain.metrics import response_delays, slipping_away, trending, window_days
-from kith_scoring.testing import at, event
+from kith_scoring.domain.documents import COMMUNITY_DAYS, MEMBER_COMMUNITIES, CommunityDayDoc, MemberCommunityDoc
+from kith_scoring.domain.effects import EffectContext, build_effects
+from kith_scoring.domain.identity import anonymous_token
+from kith_scoring.domain.slipping import slipping_away
+from kith_scoring.domain.topics import response_delays, trending
+from services.scoring.tests.helpers import at, event
 
 pytestmark = pytest.mark.unit
 
@@ -58,7 +55,7 @@ def test_events_after_the_evaluation_instant_do_not_count() -> None:
 def test_level_is_promoted_at_once_and_demoted_only_at_a_period_end() -> None:
     # Monday 2026-10-05: 25 points (level 2 needs 20). Periods are ISO weeks.
     buckets = buckets_of([(at(0, 9), 25.0)])
-    doc = {"f": buckets, "lt": {day_key(at(0, 9)): at(0, 9)}}
+    doc: MemberCommunityDoc = {"f": buckets, "lt": {day_key(at(0, 9)): at(0, 9)}}
     assert level(doc, DEFAULTS, at(0, 8)) == 0  # before the event
     assert level(doc, DEFAULTS, at(0, 9)) == 2  # promoted at once
     assert score(buckets, DEFAULTS, at(6, 23)) < 20  # decayed under the threshold by Sunday...
@@ -150,7 +147,7 @@ def test_effects_are_the_same_in_any_order_and_batching() -> None:
 
 def test_effects_of_a_batch_touch_each_document_once() -> None:
     effects = build_effects(_events(), EffectContext(configs={}))  # type: ignore[arg-type]
-    member_docs = effects.updates[MEMBER_COMMUNITY]
+    member_docs = effects.updates[MEMBER_COMMUNITIES]
     assert sorted(member_docs) == ["acme|c1|m1", "acme|c1|m2"]
     m1 = member_docs["acme|c1|m1"]
     assert m1.inc["rr"] == 1
@@ -170,7 +167,7 @@ def test_erased_members_are_kept_under_a_stand_in_that_is_not_their_id() -> None
     assert token != anonymous_token("other-salt", "acme", "m1")
     context = EffectContext(configs={}, erased={("acme", "m1"): token})
     effects = build_effects(_events()[:2], context)  # type: ignore[arg-type]
-    assert list(effects.updates[MEMBER_COMMUNITY]) == [f"acme|c1|{token}"]
+    assert list(effects.updates[MEMBER_COMMUNITIES]) == [f"acme|c1|{token}"]
     assert not effects.updates["members"]
     assert not effects.touched
 
@@ -188,7 +185,7 @@ def test_capped_push_keeps_the_latest_items_in_any_order() -> None:
 
 
 def test_slipping_away_means_formerly_top_quartile_and_quiet_since() -> None:
-    docs = []
+    docs: list[MemberCommunityDoc] = []
     for index in range(8):
         last = at(0, 1) if index == 0 else at(20, 1)
         activity = [(at(0, 1), 50.0 if index == 0 else 1.0)] + ([] if index == 0 else [(at(20, 1), 1.0)])
@@ -207,7 +204,7 @@ def test_slipping_away_means_formerly_top_quartile_and_quiet_since() -> None:
 
 
 def test_trending_compares_with_the_window_before() -> None:
-    topic_docs = [
+    topic_docs: list[CommunityDayDoc] = [
         {"day": day_key(at(9)), "h": {"climbing": 4, "yoga": 1}},
         {"day": day_key(at(2)), "h": {"climbing": 2}},
     ]
@@ -240,14 +237,14 @@ def test_posts_response_delays_come_from_the_day_documents() -> None:
     context = EffectContext(configs={}, salt="s")
     docs = {
         doc_id: apply_update(None, update)
-        for doc_id, update in build_effects(events, context).updates[TOPICS].items()  # type: ignore[arg-type]
+        for doc_id, update in build_effects(events, context).updates[COMMUNITY_DAYS].items()  # type: ignore[arg-type]
     }
     assert all("m1" not in str(doc) and "m2" not in str(doc) for doc in docs.values())  # stand-in ids only
     days = window_days(at(2, 23), 2)
     excluded = {anonymous_token("s", "acme", "bot")}
 
     def delays(as_of: datetime) -> list[float | None]:
-        found = response_delays(docs.values(), days, as_of, excluded)
+        found = response_delays(docs.values(), days, as_of, excluded)  # type: ignore[arg-type]
         return sorted(found, key=lambda d: (d is None, d or 0.0))
 
     assert delays(at(2, 23)) == [25 * 3600.0, None]

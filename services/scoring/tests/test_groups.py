@@ -10,7 +10,7 @@ import pytest
 
 from kith_scoring.rebuild import rebuild
 from kith_scoring.settings import ScoringSettings
-from kith_scoring.testing import at, caught_up, engagement_events, event, publish, stream, wait_for
+from services.scoring.tests.helpers import at, caught_up, engagement_events, event, publish, stream, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -59,8 +59,8 @@ async def test_members_slipping_away_and_back_are_announced(scoring_settings: Sc
     async with start_app(scoring_settings) as running:
         await publish(scoring_settings.kafka, early + later)
         await wait_for(lambda: caught_up(scoring_settings))
-        assert await running.app.state.consumer.sweep_slipping() == 1
-        assert await running.app.state.consumer.sweep_slipping() == 0  # announced once
+        assert await running.app.state.sweep.sweep() == 1
+        assert await running.app.state.sweep.sweep() == 0  # announced once
         await publish(
             scoring_settings.kafka, [event("post.viewed", at(21), community_id="c1", member_id="m0", post_id="p1")]
         )

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from kith_scoring.cli import app
 from kith_scoring.rebuild import rebuild
 from kith_scoring.settings import ScoringSettings
-from kith_scoring.testing import caught_up, publish, stream, wait_for
 from kith_shared.mongo import make_mongo_client
+from services.scoring.tests.helpers import caught_up, publish, stream, wait_for
 
 pytestmark = pytest.mark.integration
 

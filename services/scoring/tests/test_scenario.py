@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from kith_scoring.settings import ScoringSettings
-from kith_scoring.testing import at, event, publish
 from kith_shared.auth import Scope
 from kith_shared.events import Event
 from kith_shared.events.data import TextFeatures
+from services.scoring.tests.helpers import at, event, publish
 
 pytestmark = pytest.mark.integration
 

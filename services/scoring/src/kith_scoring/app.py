@@ -1,4 +1,4 @@
-"""The scoring app: platform, store, consumer and routes, started and stopped by the lifespan."""
+"""The scoring app: platform, store, consumer, slipping-away sweep and routes, started and stopped by the lifespan."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from pymongo.errors import PyMongoError
 
-from kith_scoring.api import build_router
+from kith_scoring import SERVICE
+from kith_scoring.api import router
+from kith_scoring.cache import ResultCache
 from kith_scoring.consumer import ScoringConsumer
 from kith_scoring.settings import ScoringSettings
 from kith_scoring.store import ScoringStore
+from kith_scoring.sweep import SlippingSweep
 from kith_shared.platform import Platform
 
 log = logging.getLogger(__name__)
@@ -36,14 +39,21 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
     settings = settings or ScoringSettings()
 
     # Nothing here connects: the clients connect lazily and the producer starts in the lifespan.
-    platform = Platform(settings, "scoring")
+    platform = Platform(settings, SERVICE)
     store = ScoringStore(
         platform.mongo,
         platform.db,
         erasure_salt=settings.erasure_salt.get_secret_value(),
-        recent_events=settings.recent_events,
+        recent_events=settings.engagement.recent_events,
     )
     consumer = ScoringConsumer(settings, store, platform.producer)
+    sweep = SlippingSweep(
+        store=store,
+        producer=platform.producer,
+        quiet_days=settings.engagement.quiet_days,
+        interval=settings.slipping_sweep_seconds,
+        lock=consumer.batch_lock,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -54,8 +64,10 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
             if settings.consume:
                 platform.readiness.add("consumer", consumer.check)
                 await consumer.start()
+                await sweep.start()
             yield
         finally:
+            await sweep.stop()
             await consumer.stop()
             if indexes is not None:
                 indexes.cancel()
@@ -70,8 +82,11 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     platform.install(app)
+    app.state.settings = settings
     app.state.store = store
     app.state.consumer = consumer
-    app.include_router(build_router(settings.quiet_days, settings.metrics_cache_seconds))
+    app.state.sweep = sweep
+    app.state.cache = ResultCache(settings.metrics_cache_seconds)
+    app.include_router(router)
 
     return app

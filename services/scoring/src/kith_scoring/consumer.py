@@ -3,7 +3,7 @@
 Each poll returns up to ``batch_max_records`` records from the partitions this process owns. They
 are decoded (undecodable or unnormalized records go to the dead-letter topic, with the reason,
 before anything else happens, so a bad record never blocks its partition), applied in one database
-transaction together with each partition's progress (see :meth:`ScoringStore.apply`), and only then
+transaction together with each partition's progress (see :mod:`kith_scoring.store.apply`), and only then
 are the Kafka offsets committed. A crash anywhere replays the batch, and the replay changes nothing.
 
 The engagement changes a batch causes are written in the same transaction to an outbox, published
@@ -15,20 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
-import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from pymongo.errors import PyMongoError
 
-from kith_scoring.domain.decay import level
-from kith_scoring.domain.effects import identity_hash
-from kith_scoring.domain.metrics import slipping_away
+from kith_scoring import SERVICE
+from kith_scoring.domain.identity import identity_hash
 from kith_scoring.settings import ScoringSettings
-from kith_scoring.store import SERVICE, InRecord, ScoringStore, StoreUnavailable, engagement_change
+from kith_scoring.store import InRecord, Outcome, ScoringStore, StoreUnavailable
 from kith_shared.events import ACTIVITY_TYPES, DeadLetter, DecodeError, decode_kafka_record
 from kith_shared.kafka import BrokerUnavailable, EventProducer, ensure_topics, make_consumer, send_dead_letter
 from kith_shared.observability import BATCH_SIZE, CONSUMER_LAG, EVENTS_IN, EVENTS_OUT
@@ -75,7 +75,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("partitions assigned", extra={"partitions": sorted(str(tp) for tp in assigned)})
         try:
-            ended = await self.owner.store.claim_partitions(sorted((tp.topic, tp.partition) for tp in assigned))
+            ended = await self.owner.store.claims.claim(sorted((tp.topic, tp.partition) for tp in assigned))
         except PyMongoError as exc:
             log.warning("partitions not claimed; database unreachable", extra={"error": str(exc)})
             return
@@ -128,8 +128,6 @@ class ScoringConsumer:
         self.applied = 0
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
-        self._last_sweep = 0.0
-        self._swept: dict[str, Any] = {}
 
     async def start(self) -> None:
         """Start consuming in the background."""
@@ -199,7 +197,6 @@ class ScoringConsumer:
                         log.warning("batch abandoned: its partitions were revoked while the database was down")
             else:
                 await self._flush_outbox()
-            await self._maybe_sweep()
 
     async def _poll(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
         """Return the next batch: what is waiting, up to ``batch_max_records``.
@@ -234,7 +231,7 @@ class ScoringConsumer:
         EVENTS_IN.labels(SERVICE, "kafka").inc(len(records))
         BATCH_SIZE.labels(SERVICE).observe(len(records))
         for letter in letters:
-            await self._retry_broker(lambda letter=letter: send_dead_letter(self.producer, self.settings.kafka, letter))
+            await self._retry_broker(functools.partial(send_dead_letter, self.producer, self.settings.kafka, letter))
         outcome = await self._apply(records)
         self.applied += outcome.applied
         if outcome.outbox_id is not None:
@@ -242,7 +239,7 @@ class ScoringConsumer:
                 await self.producer.publish(ENGAGEMENT, list(outcome.engagement))
                 EVENTS_OUT.labels(SERVICE, "engagement").inc(len(outcome.engagement))
                 with contextlib.suppress(PyMongoError):
-                    await self.store.clear_outbox(outcome.outbox_id)
+                    await self.store.outbox.clear(outcome.outbox_id)
         offsets = {tp: recs[-1].offset + 1 for tp, recs in batches.items() if recs}
         try:
             await consumer.commit(offsets)
@@ -255,7 +252,7 @@ class ScoringConsumer:
                 if high is not None:
                     CONSUMER_LAG.labels(SERVICE, tp.topic, str(tp.partition)).set(max(0, high - offsets[tp]))
 
-    async def _apply(self, records: list[InRecord]) -> Any:
+    async def _apply(self, records: list[InRecord]) -> Outcome:
         delay = 0.1
         while True:
             try:
@@ -274,7 +271,7 @@ class ScoringConsumer:
             self.store_error = None
             return outcome
 
-    async def _retry_broker(self, action: Any) -> None:
+    async def _retry_broker(self, action: Callable[[], Awaitable[None]]) -> None:
         delay = 0.1
         while True:
             try:
@@ -288,55 +285,13 @@ class ScoringConsumer:
 
     async def _flush_outbox(self) -> None:
         try:
-            pending = await self.store.pending_outbox()
+            pending = await self.store.outbox.pending()
         except PyMongoError:
             return
         for outbox_id, events in pending:
             try:
                 await self.producer.publish(ENGAGEMENT, list(events))
-                await self.store.clear_outbox(outbox_id)
+                await self.store.outbox.clear(outbox_id)
             except (BrokerUnavailable, PyMongoError):
                 return
             EVENTS_OUT.labels(SERVICE, "engagement").inc(len(events))
-
-    async def _maybe_sweep(self) -> None:
-        interval = self.settings.slipping_sweep_seconds
-        if interval <= 0 or time.monotonic() - self._last_sweep < interval:
-            return
-        self._last_sweep = time.monotonic()
-        with contextlib.suppress(PyMongoError, BrokerUnavailable):
-            await self.sweep_slipping()
-
-    async def sweep_slipping(self) -> int:
-        """Flag and announce members slipping away in communities that moved since the last sweep."""
-        announced = 0
-        for place in await self.store.communities():
-            last = place.get("last_event")
-            if last is None or self._swept.get(place["_id"]) == last:
-                continue
-            tenant, community = place["tenant"], place["community_id"]
-            config = await self.store.tenant_config(tenant)
-            docs = await self.store.community_members(tenant, community)
-            slipping = slipping_away(docs, config, last, self.settings.quiet_days)
-            new = set(await self.store.mark_slipping(tenant, community, [s.member_id for s in slipping]))
-            by_member = {d["member_id"]: d for d in docs}
-            events = [
-                engagement_change(
-                    tenant,
-                    community,
-                    s.member_id,
-                    s.score_now,
-                    s.score_then,
-                    level(by_member[s.member_id], config, last),
-                    None,
-                    "slipping",
-                    last,
-                )
-                for s in slipping
-                if s.member_id in new
-            ]
-            if events:
-                await self.producer.publish(ENGAGEMENT, list(events))
-                announced += len(events)
-            self._swept[place["_id"]] = last
-        return announced

@@ -18,9 +18,10 @@ from typing import Any
 from aiokafka import TopicPartition
 from pymongo.asynchronous.database import AsyncDatabase
 
-from kith_scoring.domain.effects import FIGURE_COLLECTIONS, identity_hash
+from kith_scoring.domain.documents import ERASED_MEMBERS, FIGURE_COLLECTIONS, SETTINGS
+from kith_scoring.domain.identity import identity_hash
 from kith_scoring.settings import ScoringSettings
-from kith_scoring.store import ERASED, SETTINGS, InRecord, ScoringStore
+from kith_scoring.store import InRecord, ScoringStore
 from kith_shared.events import ACTIVITY_TYPES, DecodeError, Event, decode_kafka_record, validate_event
 from kith_shared.kafka import make_consumer
 from kith_shared.mongo import make_mongo_client
@@ -28,7 +29,7 @@ from kith_shared.topics import ACTIVITY
 
 Document = dict[str, Any]
 #: Collections compared after a rebuild: every figure, and who was erased.
-COMPARED = (*FIGURE_COLLECTIONS, ERASED)
+COMPARED = (*FIGURE_COLLECTIONS, ERASED_MEMBERS)
 #: Significant digits kept when comparing floats (sums of the same terms in another order differ in the last bits).
 SIGNIFICANT = 9
 Progress = Callable[[int, int | None], None]
@@ -199,7 +200,7 @@ async def rebuild(
             client,
             scratch,
             erasure_salt=settings.erasure_salt.get_secret_value(),
-            recent_events=settings.recent_events,
+            recent_events=settings.engagement.recent_events,
         )
         applied = 0
 

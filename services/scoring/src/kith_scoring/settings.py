@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+import os
+from typing import Final, Self
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from kith_scoring.domain.parameters import EngagementParameters
 from kith_shared.settings import MongoSettings, ServiceSettings
+
+#: Variables that became nested ones: refused with their new name rather than silently ignored.
+RENAMED: Final = {
+    "SCORING_RECENT_EVENTS": "SCORING_ENGAGEMENT__RECENT_EVENTS",
+    "SCORING_QUIET_DAYS": "SCORING_ENGAGEMENT__QUIET_DAYS",
+}
 
 
 class ScoringSettings(ServiceSettings):
@@ -35,8 +45,7 @@ class ScoringSettings(ServiceSettings):
         description="Most bytes one fetch from the broker returns (a quarter of it per partition).",
     )
     batch_timeout_ms: int = Field(default=200, ge=1, description="How long a poll waits for records.")
-    recent_events: int = Field(default=20, ge=0, le=200, description="Recent events kept per member and community.")
-    quiet_days: int = Field(default=14, ge=7, le=28, description="Default quiet period for slipping away (7-28).")
+    engagement: EngagementParameters = Field(default_factory=EngagementParameters)
     slipping_sweep_seconds: float = Field(
         default=30.0, ge=0, description="How often slipping-away members are looked for (0: never)."
     )
@@ -48,3 +57,11 @@ class ScoringSettings(ServiceSettings):
         default=SecretStr("kith-scoring-erasure"),
         description="Key of the one-way stand-in id that an erased member's community figures are kept under.",
     )
+
+    @model_validator(mode="after")
+    def _no_renamed_variables(self) -> Self:
+        present = {name.upper() for name in os.environ}
+        renamed = [f"{old} is now {new}" for old, new in RENAMED.items() if old in present]
+        if renamed:
+            raise ValueError("renamed settings: " + "; ".join(renamed))
+        return self

@@ -18,14 +18,22 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
 from kith_scoring.domain.config import TenantConfig
+from kith_scoring.domain.documents import MemberCommunityDoc
 
 DAY: Final = timedelta(days=1)
 SECONDS_PER_DAY: Final = 86_400.0
 #: Periods (for level demotion) are counted from a Monday, so 7-day periods are ISO weeks.
 PERIOD_ORIGIN: Final = datetime(1970, 1, 5, tzinfo=UTC)
+#: Digits figures are rounded to where they are shown or announced.
+DIGITS: Final = 6
+
+
+def rounded(value: float) -> float:
+    """Return a figure rounded as it is shown or announced."""
+    return round(value, DIGITS)
 
 
 def day_key(instant: datetime) -> str:
@@ -37,6 +45,12 @@ def day_key(instant: datetime) -> str:
 def day_start(key: str) -> datetime:
     """Return midnight UTC of a ``YYYYMMDD`` day."""
     return datetime(int(key[:4]), int(key[4:6]), int(key[6:8]), tzinfo=UTC)
+
+
+def window_days(at: datetime, days: int) -> list[str]:
+    """Return the ``days`` UTC days ending with the day of ``at``."""
+    last = day_start(day_key(at))
+    return [day_key(last - DAY * i) for i in range(days)]
 
 
 def type_key(event_type: str) -> str:
@@ -94,7 +108,7 @@ def period_start(instant: datetime, period_days: int) -> datetime:
     return PERIOD_ORIGIN + timedelta(seconds=index * length)
 
 
-def level(doc: Mapping[str, Any], config: TenantConfig, at: datetime) -> int:
+def level(doc: MemberCommunityDoc, config: TenantConfig, at: datetime) -> int:
     """Return the level at ``at`` with hysteresis: promoted at once, demoted only at period ends.
 
     At the start of a period the level is the one the score then reaches (this is the only moment
@@ -103,12 +117,11 @@ def level(doc: Mapping[str, Any], config: TenantConfig, at: datetime) -> int:
     only on the stored figures, never on the order events arrived in.
     """
     current = config.at(at).config
-    buckets: Mapping[str, Mapping[str, float]] = doc.get("f", {})
+    buckets = doc.get("f", {})
     start = period_start(at, current.level_period_days)
     before_start = day_key(start - timedelta(microseconds=1))
     best = current.level_for(score(buckets, config, start, through=before_start))
-    last_times: Mapping[str, datetime] = doc.get("lt", {})
-    for day, last_time in last_times.items():
+    for day, last_time in doc.get("lt", {}).items():
         if not start <= last_time <= at:
             continue
         best = max(best, current.level_for(score(buckets, config, last_time, through=day)))

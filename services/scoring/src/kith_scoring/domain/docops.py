@@ -9,7 +9,7 @@ database.
 
 from __future__ import annotations
 
-import copy as copy_module
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,53 +119,57 @@ class DocUpdate:
         return update
 
 
-def _parent(doc: Document, path: str) -> tuple[Document, str]:
-    parts = path.split(".")
-    node = doc
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    return node, parts[-1]
+class _CopyOnWrite:
+    """A new document that shares every part of the original it does not change."""
+
+    def __init__(self, doc: Mapping[str, Any]) -> None:
+        self.root: Document = dict(doc)
+        self._own = {id(self.root)}
+
+    def parent(self, path: str) -> tuple[Document, str]:
+        """Return the (copied) object that holds the last part of ``path``, and that part."""
+        *parents, last = path.split(".")
+        node = self.root
+        for part in parents:
+            child = node.get(part)
+            if child is None or id(child) not in self._own:
+                child = {} if child is None else dict(child)
+                node[part] = child
+                self._own.add(id(child))
+            node = child
+        return node, last
 
 
-def get_path(doc: Document, path: str) -> Any:
-    """Return the value at a dotted path, or None."""
-    node: Any = doc
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
+def apply_update(doc: Mapping[str, Any] | None, update: DocUpdate) -> Document:
+    """Return ``doc`` (None: a new document) with ``update`` applied, as MongoDB would; ``doc`` is left as it was.
 
-
-def apply_update(doc: Document | None, update: DocUpdate, *, copy: bool = True) -> Document:
-    """Return ``doc`` (None: a new document) with ``update`` applied, as MongoDB would (on a copy unless told)."""
-    if doc is None:
-        result: Document = dict(update.on_insert)
-    else:
-        result = copy_module.deepcopy(doc) if copy else doc
+    Only the objects on the paths the update writes are copied, so applying a small update to a
+    large document costs little.
+    """
+    result = _CopyOnWrite(update.on_insert if doc is None else doc)
     for path, amount in update.inc.items():
-        node, key = _parent(result, path)
+        node, key = result.parent(path)
         node[key] = node.get(key, 0) + amount
     for path, value in update.min.items():
-        node, key = _parent(result, path)
+        node, key = result.parent(path)
         if key not in node or value < node[key]:
             node[key] = value
     for path, value in update.max.items():
-        node, key = _parent(result, path)
+        node, key = result.parent(path)
         if key not in node or value > node[key]:
             node[key] = value
     for path, values in update.add_to_set.items():
-        node, key = _parent(result, path)
+        node, key = result.parent(path)
         current = list(node.get(key, []))
         current.extend(v for v in sorted(values) if v not in current)
         node[key] = current
     for path, push in update.push.items():
-        node, key = _parent(result, path)
+        node, key = result.parent(path)
         node[key] = _top(list(node.get(key, [])) + push.items, push.sort_keys, push.cap)
-    return result
+    return result.root
 
 
-def update_from_document(doc: Document, *, skip: frozenset[str] = frozenset()) -> DocUpdate:
+def update_from_document(doc: Mapping[str, Any], *, skip: frozenset[str] = frozenset()) -> DocUpdate:
     """Return an update that adds a stored document's figures into another document.
 
     Numbers add up (``$inc``), dates and strings keep the extreme the field name asks for: fields
@@ -173,7 +177,7 @@ def update_from_document(doc: Document, *, skip: frozenset[str] = frozenset()) -
     """
     update = DocUpdate()
 
-    def walk(node: Document, prefix: str) -> None:
+    def walk(node: Mapping[str, Any], prefix: str) -> None:
         for key, value in node.items():
             path = f"{prefix}{key}"
             if path in skip or key == "_id":

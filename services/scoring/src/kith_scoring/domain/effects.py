@@ -6,75 +6,35 @@ erased members) and writes what it returns, and the rebuild and the tests reuse 
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from kith_scoring.domain.config import SCORED_TYPES, TenantConfig
 from kith_scoring.domain.decay import bucket_field, day_key, forward_term, type_key
 from kith_scoring.domain.docops import DocUpdate
+from kith_scoring.domain.documents import (
+    COMMUNITIES,
+    COMMUNITY_DAYS,
+    FIGURE_COLLECTIONS,
+    MEMBER_COMMUNITIES,
+    MEMBERS,
+    ROLES,
+    MemberCommunityDoc,
+    community_day_id,
+    community_doc_id,
+    member_community_id,
+    member_doc_id,
+    role_doc_id,
+)
+from kith_scoring.domain.identity import anonymous_token, identity_hash, moment, stamp
+from kith_scoring.domain.roles import PLATFORM_SCOPE
 from kith_shared.events import Event
 from kith_shared.events.data import CommentCreated, PostCreated
 
-MEMBER_COMMUNITY: Final = "member_communities"
-MEMBERS: Final = "members"
-COMMUNITIES: Final = "communities"
-#: Per community and day: content count, hashtags and keywords, posts created and first responses.
-TOPICS: Final = "community_days"
-ROLES: Final = "roles"
-#: Collections that hold figures, in the order a batch writes them.
-FIGURE_COLLECTIONS: Final = (MEMBER_COMMUNITY, MEMBERS, COMMUNITIES, TOPICS, ROLES)
-
-EXCLUDED_ROLES: Final = frozenset({"staff", "bot"})
-PLATFORM_SCOPE: Final = "*"
 RECENT_SORT: Final = ("t", "id")
-_STAND_IN: Final = re.compile(r"anon-[0-9a-f]{16}")
-
-
-def identity_hash(source: str, event_id: str) -> str:
-    """Return a short stable hash of an event's (source, id)."""
-    return hashlib.sha1(f"{source}\n{event_id}".encode(), usedforsecurity=False).hexdigest()[:20]
-
-
-def moment(instant: datetime) -> datetime:
-    """Return an instant in UTC truncated to milliseconds, the precision the database keeps."""
-    utc = instant.astimezone(UTC)
-    return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
-
-
-def stamp(instant: datetime) -> str:
-    """Return a fixed-width sortable text form of an instant."""
-    return moment(instant).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def mc_id(tenant: str, community: str, member: str) -> str:
-    """Return the id of a member-in-community document."""
-    return f"{tenant}|{community}|{member}"
-
-
-def member_id(tenant: str, member: str) -> str:
-    """Return the id of a member roll-up document."""
-    return f"{tenant}|{member}"
-
-
-def community_id(tenant: str, community: str) -> str:
-    """Return the id of a community document."""
-    return f"{tenant}|{community}"
-
-
-def anonymous_token(salt: str, tenant: str, member: str) -> str:
-    """Return the stand-in id an erased member's figures are kept under (not reversible without the salt)."""
-    digest = hashlib.blake2b(f"{tenant}\n{member}".encode(), key=salt.encode()[:64], digest_size=8).hexdigest()
-    return f"anon-{digest}"
-
-
-def is_stand_in(member: str) -> bool:
-    """Tell whether a member id is the stand-in of an erased member (see :func:`anonymous_token`)."""
-    return _STAND_IN.fullmatch(member) is not None
 
 
 def _safe_key(text: str) -> str | None:
@@ -111,6 +71,30 @@ class BatchEffects:
     def documents(self) -> int:
         """Return how many documents the batch writes."""
         return sum(len(docs) for docs in self.updates.values())
+
+    def drop_known_roll_ups(self, before: Mapping[str, MemberCommunityDoc]) -> None:
+        """Leave out member roll-ups of pairs already known (``before``: the pairs' stored documents).
+
+        A roll-up only lists a member's communities, so it needs writing only for a member new in a
+        community. A document made only by replies received is not the member's own presence yet.
+        """
+        known = {key for key, doc in before.items() if "last" in doc or "left_last" in doc}
+        new = {member_doc_id(t, m) for key, (t, _, m) in self.touched.items() if key not in known}
+        members = self.updates[MEMBERS]
+        for doc_id in [i for i in members if i not in new]:
+            del members[doc_id]
+
+    def drop_stale_marks(self, marks: Mapping[str, datetime | None]) -> None:
+        """Leave out community updates that only move ``last_event`` to where it already is (or before).
+
+        ``marks``: the stored ``last_event`` of the communities the batch touches, by document id.
+        """
+        places = self.updates[COMMUNITIES]
+        for doc_id, update in list(places.items()):
+            mark = marks.get(doc_id)
+            only_mark = set(update.max) == {"last_event"} and not update.min and not update.inc
+            if only_mark and mark is not None and update.max["last_event"] <= mark:
+                del places[doc_id]
 
 
 @dataclass
@@ -172,8 +156,8 @@ def _activity(effects: BatchEffects, event: Event, context: EffectContext) -> No
     version = config.at(moment(event.receivedtime or event.time))
     weight = version.config.weight(event.type)
 
-    key = mc_id(tenant, community, member)
-    doc = effects.doc(MEMBER_COMMUNITY, key)
+    key = member_community_id(tenant, community, member)
+    doc = effects.doc(MEMBER_COMMUNITIES, key)
     doc.set_on_insert(tenant=tenant, community_id=community, member_id=member, anonymous=anonymous)
     doc.add(f"c.{day}.{tkey}", 1)
     if weight != 0.0:
@@ -198,11 +182,11 @@ def _activity(effects: BatchEffects, event: Event, context: EffectContext) -> No
         effects.touched[key] = (tenant, community, member)
         # Written only when the member is new in the community (the store drops the rest): it lists
         # their communities, and makes a concurrent erasure of the member conflict with this batch.
-        roll = effects.doc(MEMBERS, member_id(tenant, member))
+        roll = effects.doc(MEMBERS, member_doc_id(tenant, member))
         roll.set_on_insert(tenant=tenant, member_id=member)
         roll.add_all("communities", [community])
 
-    place = effects.doc(COMMUNITIES, community_id(tenant, community))
+    place = effects.doc(COMMUNITIES, community_doc_id(tenant, community))
     place.set_on_insert(tenant=tenant, community_id=community)
     place.highest("last_event", at.replace(minute=0, second=0, microsecond=0))
 
@@ -211,7 +195,7 @@ def _activity(effects: BatchEffects, event: Event, context: EffectContext) -> No
         if target is not None and target != data.member_id:
             doc.add("rg", 1)
             target_id, target_anonymous = context.who(tenant, target)
-            other = effects.doc(MEMBER_COMMUNITY, mc_id(tenant, community, target_id))
+            other = effects.doc(MEMBER_COMMUNITIES, member_community_id(tenant, community, target_id))
             other.set_on_insert(tenant=tenant, community_id=community, member_id=target_id, anonymous=target_anonymous)
             other.add("rr", 1)
     if isinstance(data, PostCreated | CommentCreated):
@@ -239,7 +223,7 @@ def _post(effects: BatchEffects, event: Event, context: EffectContext, day: str,
 
 
 def _day_doc(effects: BatchEffects, tenant: str, community: str, day: str) -> DocUpdate:
-    doc = effects.doc(TOPICS, f"{tenant}|{community}|{day}")
+    doc = effects.doc(COMMUNITY_DAYS, community_day_id(tenant, community, day))
     doc.set_on_insert(tenant=tenant, community_id=community, day=day)
     return doc
 
@@ -262,24 +246,19 @@ def _role(effects: BatchEffects, event: Event, context: EffectContext) -> None:
     data: Any = event.data
     member, _ = context.who(event.tenant, data.member_id)
     scope = data.community_id or PLATFORM_SCOPE
-    doc = effects.doc(ROLES, f"{event.tenant}|{scope}|{member}")
+    doc = effects.doc(ROLES, role_doc_id(event.tenant, scope, member))
     doc.set_on_insert(tenant=event.tenant, scope=scope, member_id=member)
     doc.highest("latest", f"{stamp(event.time)}|{identity_hash(event.source, event.id)}|{data.role}")
 
 
 def _community(effects: BatchEffects, event: Event) -> None:
     data: Any = event.data
-    doc = effects.doc(COMMUNITIES, community_id(event.tenant, data.community_id))
+    doc = effects.doc(COMMUNITIES, community_doc_id(event.tenant, data.community_id))
     doc.set_on_insert(tenant=event.tenant, community_id=data.community_id)
     profile = {k: v for k, v in data.model_dump(mode="json").items() if v is not None and k != "community_id"}
     doc.highest(f"profile.{type_key(event.type)}", f"{stamp(event.time)}|{json.dumps(profile, sort_keys=True)}")
     if event.type == "community.created":
         doc.lowest("created", moment(event.time))
-
-
-def role_of(latest: str | None) -> str | None:
-    """Return the role recorded by a roles document's ``latest`` field."""
-    return latest.rsplit("|", 1)[-1] if latest else None
 
 
 def actor_key(event: Event, context: EffectContext) -> str | None:
@@ -288,10 +267,10 @@ def actor_key(event: Event, context: EffectContext) -> str | None:
         return None
     data: Any = event.data
     member, _ = context.who(event.tenant, data.member_id)
-    return mc_id(event.tenant, data.community_id, member)
+    return member_community_id(event.tenant, data.community_id, member)
 
 
-def already_applied(doc: Mapping[str, Any] | None, event: Event) -> bool:
+def already_applied(doc: MemberCommunityDoc | None, event: Event) -> bool:
     """Tell whether a member-in-community document already carries ``event``."""
     if doc is None:
         return False

@@ -1,6 +1,6 @@
-"""Test helpers: normalized events, a running app, waiting for the consumer, reading the engagement topic.
+"""Helpers of scoring's tests: normalized events, a running app, waiting for the consumer, reading the engagement topic.
 
-Used by scoring's tests; nothing here runs in the service.
+Imported by the tests as ``services.scoring.tests.helpers`` (the repository root is on the path).
 """
 
 from __future__ import annotations
@@ -8,19 +8,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from aiokafka import TopicPartition
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from kith_scoring.app import create_app
+from kith_scoring.rebuild import high_watermarks
 from kith_scoring.settings import ScoringSettings
 from kith_shared.auth import KeyStore, Scope
 from kith_shared.events import EVENT_ADAPTER, SCHEMA_VERSION, Event
+from kith_shared.events.data import CommentCreated, PostCreated, TextFeatures
+from kith_shared.generator import GeneratorConfig, generate
+from kith_shared.kafka import EventProducer, make_consumer
+from kith_shared.mongo import make_mongo_client
 from kith_shared.settings import KafkaSettings
+from kith_shared.topics import ACTIVITY, ENGAGEMENT
 
 _ids = itertools.count(1)
 T0 = datetime(2026, 10, 5, 0, 0, tzinfo=UTC)
@@ -79,9 +87,6 @@ async def wait_for(condition: Callable[[], bool | Awaitable[bool]], within: floa
 
 async def publish(kafka: KafkaSettings, events: list[Event], *, chunk: int = 2_000) -> None:
     """Publish normalized events on the activity topic."""
-    from kith_shared.kafka import EventProducer
-    from kith_shared.topics import ACTIVITY
-
     producer = EventProducer(kafka)
     await producer.start()
     try:
@@ -94,10 +99,6 @@ async def publish(kafka: KafkaSettings, events: list[Event], *, chunk: int = 2_0
 
 def normalize(raw: Event) -> Event:
     """Return a generated (raw) event as ingest would publish it: received, versioned, hashtags found."""
-    import re
-
-    from kith_shared.events.data import CommentCreated, PostCreated, TextFeatures
-
     update: dict[str, Any] = {"receivedtime": raw.time + timedelta(seconds=2), "schemaversion": SCHEMA_VERSION}
     data = raw.data
     if isinstance(data, PostCreated | CommentCreated):
@@ -109,8 +110,6 @@ def normalize(raw: Event) -> Event:
 
 def stream(count: int, seed: int = 7, communities: int = 40, members: int = 400) -> list[Event]:
     """Return the first ``count`` events of a generated history, normalized."""
-    from kith_shared.generator import GeneratorConfig, generate
-
     config = GeneratorConfig(seed=seed, communities=communities, members=members, days=90, tenant="acme")
     events = []
     for raw in generate(config):
@@ -122,10 +121,6 @@ def stream(count: int, seed: int = 7, communities: int = 40, members: int = 400)
 
 async def caught_up(settings: ScoringSettings) -> bool:
     """Tell whether the stored progress of every partition reached the end of the activity topic."""
-    from kith_scoring.rebuild import high_watermarks
-    from kith_shared.mongo import make_mongo_client
-    from kith_shared.topics import ACTIVITY
-
     ends = await high_watermarks(settings)
     topic = settings.kafka.topic(ACTIVITY)
     client = make_mongo_client(settings.mongo, app_name="tests")
@@ -151,11 +146,6 @@ async def running_app(settings: ScoringSettings) -> AsyncIterator[Running]:
 
 async def engagement_events(settings: ScoringSettings) -> list[Any]:
     """Read every event on the engagement topic."""
-    from aiokafka import TopicPartition
-
-    from kith_shared.kafka import make_consumer
-    from kith_shared.topics import ENGAGEMENT
-
     kafka = settings.kafka
     consumer = make_consumer(kafka, group=None)
     await consumer.start()

@@ -1,0 +1,88 @@
+"""Scoring's database: one part per job, wired together by :class:`ScoringStore`.
+
+- :mod:`.collections`: the collections, typed by their documents, their indexes, counted bulk writes;
+- :mod:`.progress`: partition claims (the consumer's session) and progress (the fence against replays);
+- :mod:`.apply`: a batch applied in one transaction;
+- :mod:`.erasure`, :mod:`.outbox`, :mod:`.slipping`, :mod:`.tenants`: erasures, engagement changes
+  waiting to be published, slipping-away flags, tenants' configuration histories;
+- :mod:`.reads`: the read queries of the API and the sweep.
+
+Every document carries its ``tenant`` and every read filters by it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.asynchronous.mongo_client import AsyncMongoClient
+
+from kith_scoring.store.apply import BatchApplier, Outcome, StoreUnavailable
+from kith_scoring.store.collections import BulkWrites, Collections, WriteStats
+from kith_scoring.store.erasure import Eraser
+from kith_scoring.store.outbox import Outbox
+from kith_scoring.store.progress import InRecord, PartitionClaims, PartitionProgress
+from kith_scoring.store.reads import ScoringReads
+from kith_scoring.store.slipping import SlippingFlags
+from kith_scoring.store.tenants import ConfigConflict, TenantConfigs
+
+__all__ = [
+    "ConfigConflict",
+    "InRecord",
+    "Outcome",
+    "ScoringReads",
+    "ScoringStore",
+    "StoreUnavailable",
+    "TenantConfigs",
+    "WriteStats",
+]
+
+
+class ScoringStore:
+    """The scoring database's parts, built on one client and database."""
+
+    def __init__(
+        self,
+        client: AsyncMongoClient[Any],
+        db: AsyncDatabase[dict[str, Any]],
+        *,
+        erasure_salt: str,
+        recent_events: int = 20,
+    ) -> None:
+        self.collections = Collections(db)
+        self.writes = BulkWrites()
+        self.claims = PartitionClaims(client, self.collections)
+        self.tenants = TenantConfigs(self.collections)
+        self.outbox = Outbox(self.collections, self.writes)
+        self.flags = SlippingFlags(self.collections, self.writes)
+        self.reads = ScoringReads(self.collections, erasure_salt)
+        self.applier = BatchApplier(
+            client=client,
+            collections=self.collections,
+            writes=self.writes,
+            claims=self.claims,
+            progress=PartitionProgress(self.collections, self.writes),
+            tenants=self.tenants,
+            flags=self.flags,
+            eraser=Eraser(self.collections, self.writes, erasure_salt),
+            outbox=self.outbox,
+            salt=erasure_salt,
+            recent_events=recent_events,
+        )
+
+    @property
+    def stats(self) -> WriteStats:
+        """Return how much this store wrote (for the benchmark)."""
+        return self.writes.stats
+
+    async def ensure_indexes(self) -> None:
+        """Create the indexes the reads and erasures rely on."""
+        await self.collections.ensure_indexes()
+
+    async def apply(self, records: list[InRecord]) -> Outcome:
+        """Apply a batch of consumed records effectively once (see :class:`~kith_scoring.store.apply.BatchApplier`)."""
+        return await self.applier.apply(records)
+
+    async def close(self) -> None:
+        """End the consumer's session."""
+        await self.claims.close()
