@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PROJECTS := shared services/ingest services/scoring services/recommend cli
+PROJECTS := shared services/ingest services/scoring services/recommend cli devkit
 DATA ?= ../shared/data
 
 .DEFAULT_GOAL := help
@@ -43,10 +43,10 @@ format: $(STAMP) ## Format the code
 	$(BIN)/ruff format .
 
 typecheck: $(STAMP) ## Type-check (mypy --strict, pydantic plugin)
-	$(BIN)/mypy shared services/ingest services/scoring services/recommend cli tests bench
+	$(BIN)/mypy shared devkit services/ingest services/scoring services/recommend cli tests bench
 
 contracts: $(STAMP) ## Regenerate JSON Schemas and the AsyncAPI document from the models
-	$(BIN)/python -m kith_shared.contracts write
+	$(BIN)/python -m kith_devkit.contracts write
 
 bench: $(STAMP) ## Run every benchmark (DATA=path to the membership data)
 	$(BIN)/python -m bench all --data $(DATA)

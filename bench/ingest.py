@@ -40,14 +40,14 @@ import httpx
 from fastapi import FastAPI, Request, Response
 from pydantic import SecretStr
 
+from kith_devkit.generator import GeneratorConfig, generate
+from kith_devkit.servers import free_port, start_broker, start_database, stop_process, wait_for_kafka, wait_for_port
 from kith_ingest.domain import NormalizeConfig, normalize_raw
 from kith_ingest.settings import IngestSettings
 from kith_shared.auth import KeyStore, Scope
 from kith_shared.events import Event, encode_structured
-from kith_shared.generator import GeneratorConfig, generate
 from kith_shared.kafka import ensure_topics, make_producer
 from kith_shared.mongo import make_mongo_client
-from kith_shared.servers import free_port, start_broker, start_database, stop_process, wait_for_kafka, wait_for_port
 from kith_shared.settings import KafkaSettings, MongoSettings
 from kith_shared.topics import ACTIVITY
 

@@ -38,6 +38,7 @@ import httpx
 import numpy as np
 from pydantic import SecretStr
 
+from kith_devkit.servers import free_port, start_broker, start_database, wait_for_kafka, wait_for_port
 from kith_recommend.rebuild import rebuild
 from kith_recommend.settings import RecommendSettings
 from kith_recommend.synthetic import WorldConfig, synthetic_events
@@ -45,7 +46,6 @@ from kith_shared.auth import KeyStore, Scope
 from kith_shared.events import encode_structured, structured_headers
 from kith_shared.kafka import EventProducer, ensure_topics
 from kith_shared.mongo import make_mongo_client
-from kith_shared.servers import free_port, start_broker, start_database, wait_for_kafka, wait_for_port
 from kith_shared.settings import KafkaSettings, MongoSettings
 from kith_shared.topics import ACTIVITY
 

@@ -15,11 +15,11 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from kith_cli.stack import SERVICES, service_env, spawn_service
+from kith_devkit.servers import free_port, process_alive, stop_process
+from kith_devkit.testing.plugin import Infra
 from kith_shared.auth import KeyStore, Scope
 from kith_shared.kafka import ensure_topics
-from kith_shared.servers import free_port, process_alive, stop_process
 from kith_shared.settings import KafkaSettings
-from kith_shared.testing.plugin import Infra
 
 T = TypeVar("T")
 

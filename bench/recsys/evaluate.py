@@ -306,7 +306,7 @@ def load_generator_dataset(**config: Any) -> Dataset | None:
     ``config`` overrides fields of the generator's default ``GeneratorConfig``.
     """
     try:
-        generator = importlib.import_module("kith_shared.generator")
+        generator = importlib.import_module("kith_devkit.generator")
     except ImportError:
         return None
     memberships: Memberships = {}
@@ -339,7 +339,7 @@ def load_dataset(name: str, root: Path) -> Dataset:
     if name == "generator":
         dataset = load_generator_dataset()
         if dataset is None:
-            raise FileNotFoundError("kith_shared.generator is not available")
+            raise FileNotFoundError("kith_devkit.generator is not available")
         return dataset
     raise ValueError(f"unknown data set {name!r}")
 

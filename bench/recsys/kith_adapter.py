@@ -29,6 +29,7 @@ import httpx
 from fastapi import FastAPI
 from pydantic import SecretStr
 
+from kith_devkit.servers import ServerProcess, free_port, start_broker, start_database, wait_for_kafka
 from kith_recommend.app import create_app
 from kith_recommend.domain.changes import Edge
 from kith_recommend.engine import Recommender
@@ -38,7 +39,6 @@ from kith_shared.events import SCHEMA_VERSION, encode_structured, structured_hea
 from kith_shared.events import data as d
 from kith_shared.events import types as t
 from kith_shared.kafka import EventProducer, ensure_topics
-from kith_shared.servers import ServerProcess, free_port, start_broker, start_database, wait_for_kafka
 from kith_shared.settings import KafkaSettings, MongoSettings
 from kith_shared.topics import ACTIVITY
 

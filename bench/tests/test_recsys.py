@@ -293,7 +293,7 @@ def test_paired_difference_compares_the_same_members() -> None:
 def test_generator_memberships_are_joins_minus_leaves_with_times() -> None:
     dataset = load_generator_dataset(members=150, communities=20, days=5)
     if dataset is None:
-        pytest.skip("kith_shared.generator not available")
+        pytest.skip("kith_devkit.generator not available")
     assert dataset.joined_at is not None
     assert dataset.memberships
     for user, items in dataset.memberships.items():

@@ -11,8 +11,8 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
+from kith_devkit.servers import ServerProcess, free_port
 from kith_shared.platform import Platform
-from kith_shared.servers import ServerProcess, free_port
 from kith_shared.settings import KafkaSettings, MongoSettings, ServiceSettings
 
 pytestmark = pytest.mark.integration

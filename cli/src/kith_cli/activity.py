@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from kith_cli.client import IngestClient, RawTopicSender, Tally, to_wire
+from kith_devkit.generator import GeneratorConfig, generate, live
 from kith_shared.events import Event
-from kith_shared.generator import GeneratorConfig, generate, live
 
 BATCH = 500
 

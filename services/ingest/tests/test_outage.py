@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from kith_devkit.servers import ServerProcess
 from kith_ingest.settings import IngestSettings
 from kith_shared.events import decode_kafka_record
 from kith_shared.events.examples import example
 from kith_shared.kafka import ensure_topics, make_producer
-from kith_shared.servers import ServerProcess
 from kith_shared.topics import ACTIVITY, RAW
 
 pytestmark = pytest.mark.integration

@@ -8,12 +8,12 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from kith_devkit.servers import ServerProcess
 from kith_recommend.app import create_app
 from kith_recommend.settings import RecommendSettings
 from kith_recommend.synthetic import community, join
 from kith_shared.auth import Scope
 from kith_shared.kafka import EventProducer
-from kith_shared.servers import ServerProcess
 from kith_shared.topics import ACTIVITY
 
 from .conftest import eventually

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from kith_devkit.servers import ServerProcess, free_port
 from kith_scoring.settings import ScoringSettings
 from kith_scoring.testing import at, caught_up, event, publish, wait_for
 from kith_shared.auth import Scope
 from kith_shared.kafka import ensure_topics
-from kith_shared.servers import ServerProcess, free_port
 
 pytestmark = pytest.mark.integration
 

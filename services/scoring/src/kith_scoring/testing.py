@@ -109,7 +109,7 @@ def normalize(raw: Event) -> Event:
 
 def stream(count: int, seed: int = 7, communities: int = 40, members: int = 400) -> list[Event]:
     """Return the first ``count`` events of a generated history, normalized."""
-    from kith_shared.generator import GeneratorConfig, generate
+    from kith_devkit.generator import GeneratorConfig, generate
 
     config = GeneratorConfig(seed=seed, communities=communities, members=members, days=90, tenant="acme")
     events = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
@@ -33,6 +34,14 @@ class Envelope(BaseModel):
     schemaversion: int | None = Field(default=None, description="Set by ingest: layout version of a normalized event.")
     traceparent: Annotated[str, StringConstraints(max_length=128)] | None = None
     data: Any
+
+    @classmethod
+    def data_model(cls) -> builtins.type[BaseModel]:  # ``type`` is a field here
+        """Return the model of this event type's ``data``."""
+        annotation = cls.model_fields["data"].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            raise TypeError(f"{cls.__name__} declares no data model")
+        return annotation
 
     @property
     def identity(self) -> tuple[str, str]:

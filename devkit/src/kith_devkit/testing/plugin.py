@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from kith_devkit.servers import ServerProcess, free_port, start_broker, start_database, wait_for_kafka
 from kith_shared.kafka import ensure_topics
-from kith_shared.servers import ServerProcess, free_port, start_broker, start_database, wait_for_kafka
 from kith_shared.settings import KafkaSettings, MongoSettings
 
 
