@@ -1,4 +1,4 @@
-"""Pytest fixtures: real broker and database for the session, fresh names for every test.
+"""Pytest fixtures: real broker and database for the session, fresh names for every test, a running service.
 
 Set ``KITH_TEST_KAFKA_BOOTSTRAP`` and/or ``KITH_TEST_MONGO_URI`` to run the same suite against a
 real Kafka and a real MongoDB instead of the embedded servers.
@@ -17,6 +17,7 @@ import pytest
 from pydantic import SecretStr
 
 from kith_devkit.servers import ServerProcess, free_port, start_broker, start_database, wait_for_kafka
+from kith_devkit.testing.service import RunService, run_service
 from kith_shared.kafka import ensure_topics
 from kith_shared.settings import KafkaSettings, MongoSettings
 
@@ -112,3 +113,13 @@ def make_database(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     yield factory
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def running_service() -> RunService:
+    """Return ``run(create_app, settings, keys)``: the app running with its lifespan, as an async context manager.
+
+    ``keys`` maps each tenant to the scopes of the key created for it; the block gets a
+    :class:`~kith_devkit.testing.RunningService` with an HTTP client per tenant.
+    """
+    return run_service
