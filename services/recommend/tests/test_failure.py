@@ -7,11 +7,11 @@ from collections.abc import Callable
 import pytest
 from pydantic import SecretStr
 
+from kith_devkit.events import community, join
 from kith_devkit.servers import ServerProcess
 from kith_devkit.testing import RunService, eventually
 from kith_recommend.app import create_app
 from kith_recommend.settings import RecommendSettings
-from kith_recommend.synthetic import community, join
 from kith_shared.auth import Scope
 
 pytestmark = pytest.mark.integration

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from kith_devkit.events import community, event, join, post, reply
 from kith_devkit.testing import eventually
 from kith_recommend.domain.changes import Edge
 from kith_recommend.rebuild import rebuild
-from kith_recommend.synthetic import community, event, join, post, reply
 from kith_shared.events import Event
 from kith_shared.kafka import client_options
 from kith_shared.topics import ACTIVITY, DEAD_LETTER, RAW
