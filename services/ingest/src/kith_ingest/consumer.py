@@ -25,6 +25,7 @@ from kith_ingest.domain.wire import kafka_event, replay_count
 from kith_ingest.intake import Intake, Outcome
 from kith_ingest.settings import IngestSettings
 from kith_shared.auth import KeyStore
+from kith_shared.backoff import Backoff
 from kith_shared.events import DeadLetter, DecodeError, Problem
 from kith_shared.kafka import BrokerUnavailable, EventProducer, make_consumer, send_dead_letter
 from kith_shared.observability import BATCH_SIZE, CONSUMER_LAG, EVENTS_IN
@@ -65,17 +66,10 @@ class RawConsumer:
         """Ask the loop to finish its batch (or hand it back uncommitted) and leave the group."""
         self._stopping.set()
 
-    async def _pause(self, seconds: float) -> bool:
-        """Sleep unless stopping; return True when stopping."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._stopping.wait()
-        return self._stopping.is_set()
-
     async def run(self) -> None:
         """Consume until stopped, reconnecting after broker outages."""
-        delay = 0.5
-        while not self._stopping.is_set():
+        backoff = Backoff(0.5, 10.0, stop=self._stopping)
+        async for _ in backoff:
             consumer = make_consumer(
                 self.settings.kafka,
                 self.topic,
@@ -85,18 +79,12 @@ class RawConsumer:
             )
             try:
                 await consumer.start()
-                delay = 0.5
+                backoff.reset()
                 await self._consume(consumer)
             except (KafkaError, OSError) as exc:
                 log.warning("raw consumer lost the broker; reconnecting", extra={"error": repr(exc)})
-                if await self._pause(delay):
-                    break
-                delay = min(delay * 2, 10.0)
             except Exception:  # never let the door close silently: log, back off, start over
                 log.exception("raw consumer failed; restarting it")
-                if await self._pause(delay):
-                    break
-                delay = min(delay * 2, 10.0)
             finally:
                 with contextlib.suppress(Exception):
                     await consumer.stop()
@@ -121,16 +109,14 @@ class RawConsumer:
                     CONSUMER_LAG.labels("ingest", tp.topic, str(tp.partition)).set(max(0, highwater - offset))
 
     async def _process_until_done(self, records: list[Record]) -> bool:
-        delay = 0.5
-        while True:
+        """Process a batch, retrying while the broker or database is down; return False when stopping first."""
+        async for _ in Backoff(0.5, 10.0, stop=self._stopping):
             try:
                 await self.process(records)
                 return True
             except (BrokerUnavailable, PyMongoError) as exc:
                 log.warning("raw batch not processed yet; retrying", extra={"error": repr(exc)})
-                if await self._pause(delay):
-                    return False
-                delay = min(delay * 2, 10.0)
+        return False
 
     def _decode(self, record: Record, now: datetime) -> _Item:
         tenant: object = None

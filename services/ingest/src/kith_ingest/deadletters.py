@@ -8,7 +8,6 @@ of a consumer group, so each letter is replayed once per run of the command.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -19,6 +18,7 @@ from pydantic import ValidationError
 from kith_ingest.domain.wire import REPLAY_HEADER
 from kith_shared.events import DeadLetter
 from kith_shared.kafka import make_consumer, make_producer
+from kith_shared.reading import read_to_end
 from kith_shared.settings import KafkaSettings
 from kith_shared.topics import DEAD_LETTER, RAW
 
@@ -47,25 +47,19 @@ async def _assign_all(consumer: AIOKafkaConsumer, topic: str) -> list[TopicParti
     return assigned
 
 
-async def _read_until_idle(
-    consumer: AIOKafkaConsumer, assigned: list[TopicPartition], within: float, idle_ms: int = 1_500
+async def _read_letters(
+    consumer: AIOKafkaConsumer, assigned: list[TopicPartition], within: float
 ) -> list[tuple[TopicPartition, int, DeadLetter | None]]:
-    """Read from the current positions until a fetch comes back empty (caught up) or time runs out.
-
-    End offsets are not used: the embedded broker reports them wrongly; an idle fetch works everywhere.
-    """
+    """Read the letters from the consumer's positions to the end of the topic (or for ``within`` seconds)."""
     found: list[tuple[TopicPartition, int, DeadLetter | None]] = []
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(within):
-            while batches := await consumer.getmany(*assigned, timeout_ms=idle_ms):
-                for tp, records in batches.items():
-                    for record in records:
-                        try:
-                            letter: DeadLetter | None = DeadLetter.model_validate_json(record.value or b"")
-                        except ValidationError:
-                            log.warning("unreadable record on the dead-letter topic", extra={"offset": record.offset})
-                            letter = None
-                        found.append((tp, record.offset, letter))
+    async for records in read_to_end(consumer, assigned, within=within):
+        for record in records:
+            try:
+                letter: DeadLetter | None = DeadLetter.model_validate_json(record.value or b"")
+            except ValidationError:
+                log.warning("unreadable record on the dead-letter topic", extra={"offset": record.offset})
+                letter = None
+            found.append((TopicPartition(record.topic, record.partition), record.offset, letter))
     return found
 
 
@@ -78,7 +72,7 @@ async def read_dead_letters(kafka: KafkaSettings, limit: int = 100, *, within: f
         if not assigned:
             return []
         await consumer.seek_to_beginning(*assigned)
-        found = await _read_until_idle(consumer, assigned, within)
+        found = await _read_letters(consumer, assigned, within)
     finally:
         await consumer.stop()
     found.sort(key=lambda item: (item[0].partition, item[1]))
@@ -109,7 +103,7 @@ async def replay_dead_letters(
                 await consumer.seek_to_beginning(tp)
             else:
                 consumer.seek(tp, committed)
-        found = await _read_until_idle(consumer, assigned, within)
+        found = await _read_letters(consumer, assigned, within)
         pending = []
         for _tp, _offset, letter in found:
             if letter is None or letter.stage != "ingest" or letter.source_topic != raw_topic:

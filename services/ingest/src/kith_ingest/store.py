@@ -32,6 +32,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
+from kith_shared.backoff import Backoff
 from kith_shared.mongo import Document
 from kith_shared.observability import STORE_LATENCY
 
@@ -118,14 +119,12 @@ class DedupeStore:
         self.indexes_ready = True
 
     async def _ensure_indexes_forever(self) -> None:
-        delay = 0.5
-        while not self.indexes_ready:
+        async for _ in Backoff(0.5, 10.0):
             try:
                 await self.ensure_indexes()
+                return
             except PyMongoError as exc:
                 log.warning("dedupe indexes not ensured yet; retrying", extra={"error": str(exc)})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
 
     async def start(self) -> None:
         """Ensure indexes in the background (the database may be down) and start confirming claims."""

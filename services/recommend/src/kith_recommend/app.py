@@ -16,6 +16,7 @@ from kith_recommend.consumer import ReadModelConsumer
 from kith_recommend.engine import Recommender
 from kith_recommend.settings import RecommendSettings
 from kith_recommend.store import Store
+from kith_shared.backoff import Backoff
 from kith_shared.platform import Platform
 
 log = logging.getLogger(__name__)
@@ -24,8 +25,7 @@ SERVICE = "recommend"
 
 async def _load_then_consume(recommender: Recommender, consumer: ReadModelConsumer) -> None:
     """Load the read model (retrying while the database is unreachable), then consume for ever."""
-    delay = 0.5
-    while True:
+    async for _ in Backoff(0.5, 5.0):
         try:
             await recommender.store.ensure_indexes()
             await recommender.load()
@@ -34,8 +34,6 @@ async def _load_then_consume(recommender: Recommender, consumer: ReadModelConsum
         except PyMongoError as exc:
             recommender.stale_reasons["database"] = f"read model not loaded: {type(exc).__name__}"
             log.warning("read model not loaded yet; database unreachable", extra={"error": repr(exc)})
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
     await consumer.run()
 
 
