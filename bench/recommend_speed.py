@@ -72,8 +72,8 @@ def curve_point(communities: int, members: int, samples: int) -> dict[str, Any]:
     """Build a tenant's model in this (fresh) process; report build time, memory and ranking latency."""
     from kith_recommend.domain.changes import changes_for
     from kith_recommend.domain.model import TenantState, compile_model
+    from kith_recommend.domain.params import RankingParams
     from kith_recommend.domain.ranking import suggest
-    from kith_recommend.settings import RankingSettings
 
     gc.collect()
     before = _rss_mb()
@@ -88,7 +88,7 @@ def curve_point(communities: int, members: int, samples: int) -> dict[str, Any]:
     model = compile_model(state)
     compile_seconds = time.perf_counter() - compiled
     after = _rss_mb()
-    params = RankingSettings()
+    params = RankingParams()
     rng = random.Random(1)
     timings: list[float] = []
     for _ in range(samples):

@@ -32,8 +32,9 @@ from pydantic import SecretStr
 from kith_devkit.servers import ServerProcess, free_port, start_broker, start_database, wait_for_kafka
 from kith_recommend.app import create_app
 from kith_recommend.domain.changes import Edge
+from kith_recommend.domain.params import RankingParams
 from kith_recommend.engine import Recommender
-from kith_recommend.settings import RankingSettings, RecommendSettings
+from kith_recommend.settings import RecommendSettings
 from kith_shared.auth import Scope
 from kith_shared.events import SCHEMA_VERSION, encode_structured, structured_headers
 from kith_shared.events import data as d
@@ -173,7 +174,7 @@ class KithServicePath:
             await self._ingest(tenant, train, friends)
             self._fitted[fingerprint] = tenant
         self._tenant = tenant
-        ranking = RankingSettings.model_validate({**BASE, **params})
+        ranking = RankingParams.model_validate({**BASE, **params})
         recommender = self._recommender
         recommender.ranking = ranking
         started = time.perf_counter()

@@ -9,8 +9,8 @@ from kith_devkit.generator import community_id, member_id
 from kith_devkit.scale import tenant_at_scale
 from kith_recommend.domain.changes import Edge, changes_for, coalesce
 from kith_recommend.domain.model import TenantState, compile_model
+from kith_recommend.domain.params import RankingParams
 from kith_recommend.domain.ranking import suggest
-from kith_recommend.settings import RankingSettings
 from kith_shared.events import Event
 
 pytestmark = pytest.mark.unit
@@ -88,5 +88,5 @@ def test_engagement_weighs_co_membership() -> None:
     for e in events:
         state.apply_all(changes_for(e))
     model = compile_model(state)
-    found = suggest(model, state.profile("ann"), RankingSettings(mmr_lambda=1.0), 2)
+    found = suggest(model, state.profile("ann"), RankingParams(mmr_lambda=1.0), 2)
     assert [s.community_id for s in found] == ["c-active", "c-passive"]

@@ -7,13 +7,13 @@ import pytest
 from kith_devkit.events import community, event, join, post, reply
 from kith_recommend.domain.changes import changes_for
 from kith_recommend.domain.model import TenantState, compile_model
+from kith_recommend.domain.params import RankingParams
 from kith_recommend.domain.ranking import Suggestion, similar, suggest
-from kith_recommend.settings import RankingSettings
 from kith_shared.events import Event
 
 pytestmark = pytest.mark.unit
 
-PARAMS = RankingSettings()
+PARAMS = RankingParams()
 
 
 def state_of(events: list[Event], tenant: str = "acme") -> TenantState:

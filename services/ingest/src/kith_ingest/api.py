@@ -14,15 +14,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import pydantic_core
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 from pymongo.errors import PyMongoError
 
+from kith_ingest import SERVICE
+from kith_ingest.deps import Intake, Settings
 from kith_ingest.domain.wire import http_binary_event, is_http_binary, media_type, parse_batch, parse_json
-from kith_ingest.intake import Intake, Outcome
+from kith_ingest.intake import Admission
 from kith_ingest.settings import IngestSettings
 from kith_shared.auth import EventsWriter
 from kith_shared.errors import ApiError
@@ -58,21 +60,6 @@ class BatchResult(BaseModel):
     duplicate: int
     rejected: int
     results: list[EventResult]
-
-
-# Dependencies are coroutines: a plain function would be run in the thread pool, a hop per request.
-async def _intake(request: Request) -> Intake:
-    intake: Intake = request.app.state.intake
-    return intake
-
-
-async def _settings(request: Request) -> IngestSettings:
-    settings: IngestSettings = request.app.state.settings
-    return settings
-
-
-IntakeDep = Annotated[Intake, Depends(_intake)]
-Settings = Annotated[IngestSettings, Depends(_settings)]
 
 
 def _check_content_type(request: Request, allowed: tuple[str, ...], hint: str) -> str:
@@ -120,7 +107,7 @@ def _unavailable(settings: IngestSettings, what: str) -> ApiError:
     )
 
 
-async def _admit(intake: Intake, settings: IngestSettings, outcomes: list[Outcome], now: datetime) -> None:
+async def _admit(intake: Intake, settings: IngestSettings, outcomes: list[Admission], now: datetime) -> None:
     try:
         await intake.admit(outcomes, now)
     except BrokerUnavailable:
@@ -129,7 +116,7 @@ async def _admit(intake: Intake, settings: IngestSettings, outcomes: list[Outcom
         raise _unavailable(settings, "store") from None
 
 
-def _result(index: int, outcome: Outcome) -> dict[str, Any]:
+def _result(index: int, outcome: Admission) -> dict[str, Any]:
     """Return one event's outcome in the shape of :class:`EventResult` (built directly: a batch has many)."""
     return {
         "index": index,
@@ -186,21 +173,21 @@ _COMMON: dict[int | str, dict[str, Any]] = {
     },
     openapi_extra=_SINGLE_BODY,
 )
-async def post_event(request: Request, principal: EventsWriter, intake: IntakeDep, settings: Settings) -> Response:
+async def post_event(request: Request, principal: EventsWriter, intake: Intake, settings: Settings) -> Response:
     """Accept one event (JSON, CloudEvents structured, or CloudEvents binary mode with ce- headers)."""
     binary = is_http_binary(request.headers)
     if not binary:
         _check_content_type(request, SINGLE_TYPES, "; for a batch use POST /v1/events:batch")
     body = await read_body(request, settings.max_body_bytes)
     now = datetime.now(UTC)
-    EVENTS_IN.labels("ingest", "http").inc()
+    EVENTS_IN.labels(SERVICE, "http").inc()
     try:
         raw = http_binary_event(request.headers, body) if binary else parse_json(body, "event")
     except DecodeError as exc:
         if exc.problems[0].field == "content-type":
             raise ApiError(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", str(exc)) from None
         raise ApiError(422, "invalid_event", "the event is not valid", problems=_problems(exc)) from None
-    outcome = intake.normalize(raw, tenant=principal.tenant, received=now)
+    outcome = intake.receive(raw, tenant=principal.tenant, received=now)
     if outcome.status == "rejected":
         raise ApiError(
             422,
@@ -228,7 +215,7 @@ def _problems(exc: DecodeError) -> list[dict[str, str]]:
     },
     openapi_extra=_BATCH_BODY,
 )
-async def post_batch(request: Request, principal: EventsWriter, intake: IntakeDep, settings: Settings) -> Response:
+async def post_batch(request: Request, principal: EventsWriter, intake: Intake, settings: Settings) -> Response:
     """Accept up to max_batch_events events and report each one's outcome."""
     _check_content_type(request, BATCH_TYPES, "; a single event goes to POST /v1/events")
     body = await read_body(request, settings.max_body_bytes)
@@ -246,9 +233,9 @@ async def post_batch(request: Request, principal: EventsWriter, intake: IntakeDe
             f"the batch holds {len(items)} events; the limit is {settings.max_batch_events}",
             problems=[{"field": "batch", "reason": f"more than {settings.max_batch_events} events"}],
         )
-    EVENTS_IN.labels("ingest", "http").inc(len(items))
-    BATCH_SIZE.labels("ingest").observe(len(items))
-    outcomes = [intake.normalize(item, tenant=principal.tenant, received=now) for item in items]
+    EVENTS_IN.labels(SERVICE, "http").inc(len(items))
+    BATCH_SIZE.labels(SERVICE).observe(len(items))
+    outcomes = [intake.receive(item, tenant=principal.tenant, received=now) for item in items]
     await _admit(intake, settings, outcomes, now)
     results = [_result(index, outcome) for index, outcome in enumerate(outcomes)]
     counts = {name: sum(r["status"] == name for r in results) for name in ("accepted", "duplicate", "rejected")}

@@ -10,15 +10,13 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from kith_ingest import __version__
+from kith_ingest import SERVICE, __version__
 from kith_ingest.api import router
 from kith_ingest.domain.text import warm_up
 from kith_ingest.intake import Intake
 from kith_ingest.settings import IngestSettings
 from kith_ingest.store import DedupeStore
 from kith_shared.platform import Platform
-
-SERVICE = "ingest"
 
 
 def create_app(settings: IngestSettings | None = None) -> FastAPI:

@@ -21,8 +21,9 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import TopicPartition
 from pymongo.errors import PyMongoError
 
+from kith_ingest import SERVICE
 from kith_ingest.domain.wire import kafka_event, replay_count
-from kith_ingest.intake import Intake, Outcome
+from kith_ingest.intake import Admission, Intake
 from kith_ingest.settings import IngestSettings
 from kith_shared.auth import KeyStore
 from kith_shared.backoff import Backoff
@@ -44,7 +45,7 @@ _JOIN_TIMEOUT_MS = 30_000
 @dataclass(slots=True)
 class _Item:
     record: Record
-    outcome: Outcome
+    outcome: Admission
     error: str = "DecodeError"
     tenant: str | None = None
 
@@ -106,7 +107,7 @@ class RawConsumer:
             for tp, offset in offsets.items():
                 highwater = consumer.highwater(tp)
                 if highwater is not None:
-                    CONSUMER_LAG.labels("ingest", tp.topic, str(tp.partition)).set(max(0, highwater - offset))
+                    CONSUMER_LAG.labels(SERVICE, tp.topic, str(tp.partition)).set(max(0, highwater - offset))
 
     async def _process_until_done(self, records: list[Record]) -> bool:
         """Process a batch, retrying while the broker or database is down; return False when stopping first."""
@@ -123,14 +124,14 @@ class RawConsumer:
         try:
             raw = kafka_event(record.value, record.headers)
             tenant = raw.get("tenant")
-            outcome = self.intake.normalize(raw, tenant=None, received=now)
+            outcome = self.intake.receive(raw, tenant=None, received=now)
         except DecodeError as exc:
-            outcome = Outcome("valid")
+            outcome = Admission("valid")
             outcome.reject(exc.problems)
             return _Item(record, outcome)
         except Exception as exc:  # a bug must not stall the partition: the record is dead-lettered instead
             log.exception("unexpected error decoding a raw record")
-            outcome = Outcome("valid")
+            outcome = Admission("valid")
             outcome.reject([Problem("record", f"unexpected {type(exc).__name__}: {exc}")])
             return _Item(record, outcome, error=type(exc).__name__)
         return _Item(record, outcome, tenant=tenant if isinstance(tenant, str) else None)
@@ -141,8 +142,8 @@ class RawConsumer:
         Raises :class:`BrokerUnavailable` or :class:`PyMongoError` when the batch must be retried.
         """
         now = datetime.now(UTC)
-        EVENTS_IN.labels("ingest", "kafka").inc(len(records))
-        BATCH_SIZE.labels("ingest").observe(len(records))
+        EVENTS_IN.labels(SERVICE, "kafka").inc(len(records))
+        BATCH_SIZE.labels(SERVICE).observe(len(records))
         items = [self._decode(record, now) for record in records]
         tenants = {item.outcome.event.tenant for item in items if item.outcome.event is not None}
         unknown = {tenant for tenant in tenants if not await self.keys.tenant_exists(tenant)}

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic_core import PydanticSerializationError
 from pymongo.errors import PyMongoError
 
+from kith_ingest import SERVICE
 from kith_ingest.domain import NormalizeConfig, normalize_raw
 from kith_ingest.settings import IngestSettings
 from kith_ingest.store import DedupeStore, claim_key
@@ -29,7 +30,7 @@ Status = Literal["valid", "accepted", "duplicate", "rejected"]
 
 
 @dataclass(slots=True)
-class Outcome:
+class Admission:
     """What became of one event: ``valid`` until admitted, then accepted, duplicate or rejected."""
 
     status: Status
@@ -62,9 +63,9 @@ class Intake:
         self.topic = settings.kafka.topic(ACTIVITY)
         self._headers = structured_headers()
 
-    def normalize(self, obj: Any, *, tenant: str | None, received: datetime) -> Outcome:
+    def receive(self, obj: Any, *, tenant: str | None, received: datetime) -> Admission:
         """Validate and normalize one raw event; never raises for bad input."""
-        outcome = Outcome("valid", id=_attribute(obj, "id"), source=_attribute(obj, "source"))
+        outcome = Admission("valid", id=_attribute(obj, "id"), source=_attribute(obj, "source"))
         try:
             event = normalize_raw(obj, tenant=tenant, config=self.config, received=received)
             value = encode_structured(event)
@@ -78,7 +79,7 @@ class Intake:
         outcome.id, outcome.source = event.id, event.source
         return outcome
 
-    async def admit(self, outcomes: list[Outcome], now: datetime, *, confirm_now: bool = False) -> None:
+    async def admit(self, outcomes: list[Admission], now: datetime, *, confirm_now: bool = False) -> None:
         """Claim and publish the valid outcomes; set each one's final status in place.
 
         With ``confirm_now`` the claims are marked published before returning (the consumer commits
@@ -88,7 +89,7 @@ class Intake:
         Raises :class:`BrokerUnavailable` (every claim given back, nothing accepted) when the broker
         did not acknowledge, and :class:`PyMongoError` when the claims could not be written.
         """
-        first: dict[str, Outcome] = {}
+        first: dict[str, Admission] = {}
         for outcome in outcomes:
             if outcome.status != "valid" or outcome.event is None:
                 continue
@@ -103,7 +104,7 @@ class Intake:
             raise BrokerUnavailable(self.producer.last_error or "broker unreachable")
         claim = await self.store.claim(list(first), now)
         won = set(claim.keys)
-        publish: list[Outcome] = []
+        publish: list[Admission] = []
         for key, outcome in first.items():
             if key in won:
                 publish.append(outcome)
@@ -125,7 +126,7 @@ class Intake:
             raise
         for outcome in publish:
             outcome.status = "accepted"
-        EVENTS_OUT.labels("ingest", self.topic).inc(len(publish))
+        EVENTS_OUT.labels(SERVICE, self.topic).inc(len(publish))
         if confirm_now:
             await self.store.confirm(claim, now)
         else:

@@ -32,6 +32,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
+from kith_ingest import SERVICE
 from kith_shared.backoff import Backoff
 from kith_shared.mongo import Document
 from kith_shared.observability import STORE_LATENCY
@@ -183,7 +184,7 @@ class DedupeStore:
                 raise
             failed = {int(error["index"]) for error in errors}
         finally:
-            STORE_LATENCY.labels("ingest", "claim").observe(time.perf_counter() - started)
+            STORE_LATENCY.labels(SERVICE, "claim").observe(time.perf_counter() - started)
         won = [request.keys for request in batch]
         for index in sorted(failed):
             won[index] = await self._claim_contended(batch[index])

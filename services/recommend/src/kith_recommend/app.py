@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from pymongo.errors import PyMongoError
 
-from kith_recommend import api
+from kith_recommend import SERVICE, __version__, api
 from kith_recommend.consumer import ReadModelConsumer
 from kith_recommend.engine import Recommender
 from kith_recommend.settings import RecommendSettings
@@ -20,7 +20,6 @@ from kith_shared.backoff import Backoff
 from kith_shared.platform import Platform
 
 log = logging.getLogger(__name__)
-SERVICE = "recommend"
 
 
 async def _load_then_consume(recommender: Recommender, consumer: ReadModelConsumer) -> None:
@@ -80,7 +79,7 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="Kith recommend",
-        version="0.1.0",
+        version=__version__,
         description="Communities to join, with reasons a person can read.",
         lifespan=lifespan,
     )
@@ -88,5 +87,5 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.recommender = recommender
     app.state.consumer = consumer
-    app.include_router(api.router())
+    app.include_router(api.router)
     return app

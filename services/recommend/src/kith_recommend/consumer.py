@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from pymongo.errors import PyMongoError
 
+from kith_recommend import SERVICE
 from kith_recommend.domain.changes import Change, changes_for, coalesce
 from kith_recommend.engine import Recommender
 from kith_recommend.settings import RecommendSettings
@@ -26,7 +27,6 @@ from kith_shared.observability import BATCH_SIZE, EVENTS_IN, STORE_LATENCY
 from kith_shared.topics import ACTIVITY, ENGAGEMENT
 
 log = logging.getLogger(__name__)
-SERVICE = "recommend"
 
 
 def plan_batch(records: Sequence[Any]) -> tuple[list[Change], list[DeadLetter]]:

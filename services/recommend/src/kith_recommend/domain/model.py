@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from kith_recommend.domain.changes import Change, Edge, EdgeChange, Erasure, Profile, ProfileChange
+from kith_recommend.domain.changes import Change, Edge, EdgeChange, ErasureChange, Profile, ProfileChange
 
 Vector = npt.NDArray[np.float64]
 SECONDS_PER_DAY = 86_400.0
@@ -74,7 +74,7 @@ class TenantState:
         else:
             self.communities.setdefault(change.id, {}).update(change.fields)
 
-    def _erase(self, change: Erasure) -> None:
+    def _erase(self, change: ErasureChange) -> None:
         member = change.member_id
         for kind, by_a in self.edges.items():
             by_a.pop(member, None)
