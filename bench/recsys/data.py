@@ -10,7 +10,7 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -34,7 +34,6 @@ class Dataset:
     memberships: Memberships
     friends: Friends
     joined_at: JoinTimes | None = None
-    notes: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_memberships(self) -> int:

@@ -24,6 +24,7 @@ from kith_cli.stack import (
     start_stack,
     stop_stack,
 )
+from kith_ingest import cli as ingest_cli
 from kith_recommend import cli as recommend_cli
 from kith_scoring import cli as scoring_cli
 from kith_shared.auth import Scope
@@ -37,6 +38,7 @@ app = typer.Typer(
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 # Each service's own operator commands (they read the service's settings from its environment).
+app.add_typer(ingest_cli.app, name="deadletters")
 app.add_typer(scoring_cli.app, name="scoring")
 app.add_typer(recommend_cli.app, name="recommend")
 
@@ -316,51 +318,6 @@ def import_(
     if total.rejected:
         out.print(f"rejected lines and reasons: {rejects_path}")
         raise typer.Exit(1)
-
-
-# ---- dead letters -----------------------------------------------------------------------------------
-
-deadletters_app = typer.Typer(help="List and replay dead letters.", no_args_is_help=True)
-app.add_typer(deadletters_app, name="deadletters")
-
-
-@deadletters_app.command("list")
-def deadletters_list(
-    limit: Annotated[int, typer.Option(help="Show at most this many, the latest")] = 50,
-    bootstrap: Bootstrap = "127.0.0.1:19092",
-    embedded: Embedded = True,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
-) -> None:
-    """List dead letters with their reasons and where they came from."""
-    from kith_ingest.deadletters import read_dead_letters
-
-    letters = asyncio.run(read_dead_letters(_kafka(bootstrap, embedded), limit))
-    if as_json:
-        out.print_json(json.dumps([json.loads(letter.model_dump_json()) for letter in letters]))
-        return
-    if not letters:
-        out.print("no dead letters")
-        return
-    table = Table("failed at", "stage", "origin", "replays", "reason")
-    for letter in letters:
-        table.add_row(letter.failed_at.isoformat(timespec="seconds"), letter.stage,
-                      f"{letter.source_topic}[{letter.partition}]@{letter.offset}", str(letter.replay_count),
-                      letter.reason)  # fmt: skip
-    out.print(table)
-
-
-@deadletters_app.command("replay")
-def deadletters_replay(
-    max_replays: Annotated[int, typer.Option(help="Leave letters already replayed this often alone")] = 3,
-    bootstrap: Bootstrap = "127.0.0.1:19092",
-    embedded: Embedded = True,
-) -> None:
-    """Replay dead letters back onto the raw topic (after fixing what made them fail)."""
-    from kith_ingest.deadletters import replay_dead_letters
-
-    report = asyncio.run(replay_dead_letters(_kafka(bootstrap, embedded), max_replays=max_replays))
-    out.print(f"replayed {report.replayed}; left alone: {report.exhausted} replayed too often, "
-              f"{report.other_stage} from other stages")  # fmt: skip
 
 
 # ---- ask --------------------------------------------------------------------------------------------

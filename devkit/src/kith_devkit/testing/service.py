@@ -51,10 +51,6 @@ class RunningService(Generic[S]):
         """Return the first tenant's key."""
         return next(iter(self._tenant_keys.values()))
 
-    def key_of(self, tenant: str) -> str:
-        """Return the key created for ``tenant``."""
-        return self._tenant_keys[tenant]
-
     def auth(self, key: str | None = None) -> dict[str, str]:
         """Return the headers authenticating with ``key`` (the first tenant's key by default)."""
         return {"Authorization": f"Bearer {key or self.key}"}

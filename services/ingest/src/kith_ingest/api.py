@@ -23,12 +23,21 @@ from pymongo.errors import PyMongoError
 
 from kith_ingest import SERVICE
 from kith_ingest.deps import Intake, Settings
-from kith_ingest.domain.wire import http_binary_event, is_http_binary, media_type, parse_batch, parse_json
 from kith_ingest.intake import Admission
 from kith_ingest.settings import IngestSettings
 from kith_shared.auth import EventsWriter
 from kith_shared.errors import ApiError
-from kith_shared.events import BATCH_CONTENT_TYPE, JSON_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE, DecodeError
+from kith_shared.events import (
+    BATCH_CONTENT_TYPE,
+    JSON_CONTENT_TYPE,
+    STRUCTURED_CONTENT_TYPE,
+    DecodeError,
+    http_binary_event,
+    is_http_binary,
+    media_type,
+    parse_batch,
+    parse_json,
+)
 from kith_shared.kafka import BrokerUnavailable
 from kith_shared.observability import BATCH_SIZE, EVENTS_IN
 

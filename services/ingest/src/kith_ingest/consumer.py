@@ -22,12 +22,12 @@ from aiokafka.structs import TopicPartition
 from pymongo.errors import PyMongoError
 
 from kith_ingest import SERVICE
-from kith_ingest.domain.wire import kafka_event, replay_count
+from kith_ingest.deadletters import replay_count
 from kith_ingest.intake import Admission, Intake
 from kith_ingest.settings import IngestSettings
 from kith_shared.auth import KeyStore
 from kith_shared.backoff import Backoff
-from kith_shared.events import DeadLetter, DecodeError, Problem
+from kith_shared.events import DeadLetter, DecodeError, Problem, kafka_event
 from kith_shared.kafka import BrokerUnavailable, EventProducer, make_consumer, send_dead_letter
 from kith_shared.observability import BATCH_SIZE, CONSUMER_LAG, EVENTS_IN
 from kith_shared.topics import RAW

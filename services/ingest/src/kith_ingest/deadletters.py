@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Final
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 from pydantic import ValidationError
 
-from kith_ingest.domain.wire import REPLAY_HEADER
 from kith_shared.events import DeadLetter
 from kith_shared.kafka import make_consumer, make_producer
 from kith_shared.reading import read_to_end
@@ -24,6 +25,8 @@ from kith_shared.topics import DEAD_LETTER, RAW
 
 log = logging.getLogger(__name__)
 
+#: Kafka header counting how many times a dead letter was replayed onto the raw topic.
+REPLAY_HEADER: Final = "kith-replay-count"
 #: Consumer group remembering which dead letters were already replayed (prefixed like every group).
 REPLAY_GROUP = "ingest-dead-letter-replay"
 
@@ -36,6 +39,17 @@ class ReplayReport:
     exhausted: int = 0
     other_stage: int = 0
     offsets: dict[int, int] = field(default_factory=dict)
+
+
+def replay_count(headers: Iterable[tuple[str, bytes | None]]) -> int:
+    """Return how many times a record was replayed from the dead-letter topic (0 when never)."""
+    for name, raw in headers:
+        if name.lower() == REPLAY_HEADER and raw is not None:
+            try:
+                return max(0, int(raw.decode("ascii")))
+            except (UnicodeDecodeError, ValueError):
+                return 0
+    return 0
 
 
 async def _assign_all(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:

@@ -100,7 +100,6 @@ class DedupeStore:
         self._confirm_wake = asyncio.Event()
         self._confirmer: asyncio.Task[None] | None = None
         self._indexes: asyncio.Task[None] | None = None
-        self.indexes_ready = False
 
     async def _ttl_index(self, collection: AsyncCollection[Document], field: str, seconds: int) -> None:
         name = f"{field}_ttl"
@@ -117,7 +116,6 @@ class DedupeStore:
         window = int(self.window.total_seconds())
         await self._ttl_index(self.claims, "claimed_at", window)
         await self._ttl_index(self.published, "published_at", window + int(self.claim_timeout.total_seconds()))
-        self.indexes_ready = True
 
     async def _ensure_indexes_forever(self) -> None:
         async for _ in Backoff(0.5, 10.0):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -17,9 +17,6 @@ class Envelope(BaseModel):
     """CloudEvents 1.0 attributes shared by every event; subclasses fix ``type`` and ``data``."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    #: Attribute name of the extension carrying the tenant, per the CloudEvents naming rules.
-    TENANT_ATTRIBUTE: ClassVar[str] = "tenant"
 
     specversion: Literal["1.0"] = "1.0"
     id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]

@@ -21,7 +21,6 @@ from scipy import sparse
 from kith_recommend.domain.changes import Change, Edge, EdgeChange, ErasureChange, Profile, ProfileChange
 
 Vector = npt.NDArray[np.float64]
-SECONDS_PER_DAY = 86_400.0
 _MEMBER_TO_MEMBER = (Edge.FOLLOWS, Edge.INTERACTS)
 
 
@@ -124,11 +123,6 @@ class MemberProfile:
     interests: list[str] = field(default_factory=list)
     shown: dict[str, float] = field(default_factory=dict)
     clicked: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def is_cold(self) -> bool:
-        """Tell whether the member has no joins and no social ties yet."""
-        return not self.joined and not self.follows and not self.interacts
 
 
 @dataclass
