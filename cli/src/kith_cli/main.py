@@ -7,27 +7,19 @@ import dataclasses
 import json
 import uuid
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from kith_cli import admin
-from kith_cli.stack import (
-    SERVICES,
-    Ports,
-    StackError,
-    component_status,
-    load_state,
-    save_state,
-    start_stack,
-    stop_stack,
-)
 from kith_ingest import cli as ingest_cli
 from kith_recommend import cli as recommend_cli
 from kith_scoring import cli as scoring_cli
-from kith_shared.auth import Scope
+from kith_shared.auth import KeyInfo, Scope
 from kith_shared.settings import KafkaSettings
 
 app = typer.Typer(
@@ -54,8 +46,21 @@ DEFAULT_MONGO = "mongodb://127.0.0.1:27027"
 
 def fail(message: str, hint: str, code: int = 1) -> typer.Exit:
     """Print one readable error line with what to do next; return the exit to raise."""
-    err.print(f"[red]error:[/red] {message}." + (f" {hint}" if hint else ""))
+    err.print(f"[red]error:[/red] {escape(message)}." + (f" {escape(hint)}" if hint else ""))
     return typer.Exit(code)
+
+
+#: What a runtime install (without the local extra) says when a command needs the development kit.
+LOCAL_HINT = "Install the development kit with it: pip install 'kith-cli[local]' (make install does)"
+
+
+def _local() -> ModuleType:
+    """Import the local stack's module, which needs the embedded servers of the development kit."""
+    try:
+        from kith_cli import stack
+    except ImportError as exc:
+        raise fail(f"the local stack needs the development kit ({exc})", LOCAL_HINT) from None
+    return stack
 
 
 @app.command()
@@ -69,10 +74,11 @@ def up(
     database_port: Annotated[int, typer.Option(envvar="KITH_DATABASE_PORT")] = 27027,
 ) -> None:
     """Start broker, database, topics and the three services, and leave them running."""
-    ports = Ports(ingest_port, scoring_port, recommend_port, broker_port, database_port)
+    stack = _local()
+    ports = stack.Ports(ingest_port, scoring_port, recommend_port, broker_port, database_port)
     try:
-        state = start_stack(root.resolve(), ports, out.print)
-    except StackError as exc:
+        state = stack.start_stack(root.resolve(), ports, out.print)
+    except stack.StackError as exc:
         raise fail(str(exc), "") from None
     key_file = root / ".local" / "dev-key"
     existing = key_file.read_text().strip() if key_file.exists() else None
@@ -80,7 +86,7 @@ def up(
     key_file.write_text(key + "\n")
     key_file.chmod(0o600)
     state.dev_key = key
-    save_state(root.resolve(), state)
+    stack.save_state(root.resolve(), state)
     if demo:
         from kith_cli.demo import start_demo
 
@@ -92,8 +98,8 @@ def up(
 
 @app.command()
 def down(root: Root = Path()) -> None:
-    """Stop everything ``kith up`` started."""
-    stopped = stop_stack(root.resolve(), out.print)
+    """Stop everything that kith up started."""
+    stopped = _local().stop_stack(root.resolve(), out.print)
     out.print("stack stopped" if stopped else "nothing was running")
 
 
@@ -103,10 +109,11 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Show each component, its address, readiness and consumer lag per group."""
-    state = load_state(root.resolve())
+    stack = _local()
+    state = stack.load_state(root.resolve())
     if state is None:
         raise fail("the local stack is not running", "Start it with `make run`.", code=3)
-    rows = [(component, *component_status(component)) for component in state.components]
+    rows = [(component, *stack.component_status(component)) for component in state.components]
     lags: list[admin.GroupLag] = []
     broker = state.get("broker")
     if broker is not None and rows[0][1]:
@@ -151,18 +158,32 @@ def keys_create(
     out.print_json(created.model_dump_json())
 
 
+def keys_table(keys: list[KeyInfo]) -> Table:
+    """Return the keys as a table whose ids are never cut: the other columns fold instead."""
+    table = Table("key id", "tenant", "scopes", "name", "created", "revoked")
+    table.columns[0].no_wrap = True
+    table.columns[0].min_width = max((len(info.key_id) for info in keys), default=6)
+    for column in table.columns[1:]:
+        column.overflow = "fold"
+    for info in keys:
+        table.add_row(info.key_id, info.tenant, ", ".join(info.scopes), info.name,
+                      info.created_at.isoformat(timespec="seconds"),
+                      info.revoked_at.isoformat(timespec="seconds") if info.revoked_at else "")  # fmt: skip
+    return table
+
+
 @keys_app.command("list")
 def keys_list(
     tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys")] = None,
     mongo_uri: MongoUri = DEFAULT_MONGO,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """List API keys (never their secrets)."""
-    table = Table("key id", "tenant", "scopes", "name", "created", "revoked")
-    for info in asyncio.run(admin.list_keys(mongo_uri, tenant)):
-        table.add_row(info.key_id, info.tenant, ", ".join(info.scopes), info.name,
-                      info.created_at.isoformat(timespec="seconds"),
-                      info.revoked_at.isoformat(timespec="seconds") if info.revoked_at else "")  # fmt: skip
-    out.print(table)
+    keys = asyncio.run(admin.list_keys(mongo_uri, tenant))
+    if as_json:
+        out.print_json(json.dumps([info.model_dump(mode="json") for info in keys]))
+        return
+    out.print(keys_table(keys))
 
 
 @keys_app.command("revoke")
@@ -216,8 +237,11 @@ def simulate(
     """Drive realistic live activity into ingest over HTTP and/or the raw topic."""
     from rich.live import Live
 
-    from kith_cli.activity import SimulationTarget, demo_config
-    from kith_cli.activity import simulate as run_simulation
+    try:
+        from kith_cli.activity import SimulationTarget, demo_config
+        from kith_cli.activity import simulate as run_simulation
+    except ImportError as exc:
+        raise fail(f"simulated activity comes from the development kit's generator ({exc})", LOCAL_HINT) from None
     from kith_cli.client import IngestClient, RawTopicSender, Tally
 
     if via not in ("http", "kafka", "both"):
@@ -271,8 +295,8 @@ def import_(
     """Backfill historical events through ingest; resumable, never duplicating."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from kith_cli.activity import checkpoint_path, count_lines, import_file, read_lines
     from kith_cli.client import IngestClient, IngestRefused, Tally
+    from kith_cli.importing import checkpoint_path, count_lines, import_file, read_lines
 
     api_key = _key(root, key)
     checkpoint = checkpoint_path(root / ".local", path)
@@ -412,4 +436,4 @@ def run() -> None:
         raise SystemExit(2) from None
 
 
-__all__ = ["SERVICES", "app", "run"]
+__all__ = ["app", "run"]
