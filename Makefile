@@ -47,7 +47,7 @@ format: $(STAMP) ## Format the code
 	$(BIN)/ruff format .
 
 typecheck: $(STAMP) ## Type-check (mypy --strict, pydantic plugin)
-	$(BIN)/mypy $(PROJECTS) tests bench
+	$(BIN)/mypy $(PROJECTS) tests bench deploy
 
 contracts: $(STAMP) ## Regenerate JSON Schemas and the AsyncAPI document from the models
 	$(BIN)/python -m kith_devkit.contracts write

