@@ -15,7 +15,8 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from kith_cli.envdoc import BEGIN, END, render
-from kith_cli.main import app, keys_table
+from kith_cli.keys import keys_table
+from kith_cli.main import app
 from kith_shared.auth import KeyInfo
 
 pytestmark = pytest.mark.unit

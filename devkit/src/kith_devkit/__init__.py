@@ -5,4 +5,6 @@
 - :mod:`kith_devkit.testing`: the pytest plugin (servers per session, fresh names per test, a
   running service) and the ``eventually`` helper.
 - :mod:`kith_devkit.contracts`: writes and checks the JSON Schemas and the AsyncAPI document.
+- :mod:`kith_devkit.events`: events built by hand, and generated events marked as ingest publishes them.
+- :mod:`kith_devkit.scale`: tenants at scale for benchmarks, from the generator.
 """
