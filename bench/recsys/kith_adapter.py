@@ -271,27 +271,15 @@ def _fingerprint(train: dict[str, set[str]], friends: list[tuple[str, str]]) -> 
 
 def _events(tenant: str, train: dict[str, set[str]], follows: set[tuple[str, str]]) -> Iterator[Any]:
     """Yield the training data as normalized activity events."""
+    common: dict[str, Any] = {
+        "source": SOURCE, "time": EVENT_TIME, "tenant": tenant, "receivedtime": EVENT_TIME,
+        "schemaversion": SCHEMA_VERSION,
+    }  # fmt: skip
     n = 0
     for user in sorted(train):
         for item in sorted(train[user]):
             n += 1
-            yield t.MemberJoinedEvent(
-                id=f"j{n}",
-                source=SOURCE,
-                time=EVENT_TIME,
-                tenant=tenant,
-                receivedtime=EVENT_TIME,
-                schemaversion=SCHEMA_VERSION,
-                data=d.MemberJoined(member_id=user, community_id=item),
-            )
+            yield t.MemberJoinedEvent(id=f"j{n}", **common, data=d.MemberJoined(member_id=user, community_id=item))
     for a, b in sorted(follows):
         n += 1
-        yield t.MemberFollowedEvent(
-            id=f"f{n}",
-            source=SOURCE,
-            time=EVENT_TIME,
-            tenant=tenant,
-            receivedtime=EVENT_TIME,
-            schemaversion=SCHEMA_VERSION,
-            data=d.MemberFollowed(member_id=a, followed_member_id=b),
-        )
+        yield t.MemberFollowedEvent(id=f"f{n}", **common, data=d.MemberFollowed(member_id=a, followed_member_id=b))

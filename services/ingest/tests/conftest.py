@@ -11,21 +11,21 @@ from typing import Any
 import pytest
 from aiokafka.structs import TopicPartition
 
-from kith_devkit.testing import RunningService, RunService
+from kith_devkit.testing import MakeSettings, RunningService, RunService
 from kith_ingest.app import create_app
 from kith_ingest.settings import IngestSettings
 from kith_shared.auth import Scope
 from kith_shared.kafka import make_consumer
-from kith_shared.settings import KafkaSettings, MongoSettings
+from kith_shared.settings import KafkaSettings
 from kith_shared.topics import TopicSpec
 
 RunIngest = Callable[[IngestSettings], AbstractAsyncContextManager[RunningService[IngestSettings]]]
 
 
 @pytest.fixture
-def ingest_settings(topics: KafkaSettings, mongo_settings: MongoSettings) -> IngestSettings:
+def ingest_settings(make_settings: MakeSettings) -> IngestSettings:
     """Settings on this test's topics and databases, without the raw-topic consumer."""
-    return IngestSettings(kafka=topics, mongo=mongo_settings, environment="test", consume_raw=False)
+    return make_settings(IngestSettings, consume_raw=False)
 
 
 @pytest.fixture

@@ -6,26 +6,18 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from kith_devkit.testing import RunningService, RunService
+from kith_devkit.testing import MakeSettings, RunningService, RunService
 from kith_recommend.app import create_app
 from kith_recommend.settings import RecommendSettings
 from kith_shared.auth import Scope
-from kith_shared.settings import KafkaSettings, MongoSettings
 
 Running = RunningService[RecommendSettings]
 
 
 @pytest.fixture
-def recommend_settings(topics: KafkaSettings, mongo_settings: MongoSettings) -> RecommendSettings:
+def recommend_settings(make_settings: MakeSettings) -> RecommendSettings:
     """Settings pointing at this test's topics and databases, refreshing quickly."""
-    return RecommendSettings(
-        environment="test",
-        kafka=topics,
-        mongo=mongo_settings,
-        refresh_interval_seconds=0.2,
-        batch_timeout_ms=50,
-        rate_limit_per_second=0,
-    )
+    return make_settings(RecommendSettings, refresh_interval_seconds=0.2, batch_timeout_ms=50, rate_limit_per_second=0)
 
 
 @pytest.fixture

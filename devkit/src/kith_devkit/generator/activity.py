@@ -9,6 +9,7 @@ import bisect
 import itertools
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -39,6 +40,30 @@ class Post:
     community: int
     deleted: int | None = None
     comments: list[tuple[int, str, int]] = field(default_factory=list)
+
+
+def _on_recent_posts(
+    sim: Simulation,
+    rng: random.Random,
+    index: int,
+    start: int,
+    count: int,
+    people: list[int],
+    cum: list[float],
+    spread: float = 8.0,
+) -> Iterator[tuple[int, int, Post]]:
+    """Yield (time, member, post) for ``count`` acts of the day on recent posts, by members drawn from ``cum``.
+
+    Draws the times, then the members, then one post per act, in that order (the stream depends on it);
+    acts of members gone by then, or finding no post, are dropped.
+    """
+    times = sim.times(rng, start, count)
+    for at, member in zip(times, rng.choices(people, cum_weights=cum, k=count), strict=True):
+        if sim.gone(index, member, at):
+            continue
+        post = sim.pick_post(rng, index, at, spread)
+        if post is not None:
+            yield at, member, post
 
 
 def community_day(
@@ -96,14 +121,9 @@ def community_day(
     if len(sim.posts[index]) > _RECENT_POSTS:
         del sim.posts[index][:-_RECENT_POSTS]
 
-    times = sim.times(rng, start, poisson(rng, total * _COMMENTS_PER_DAY))
-    for at, author in zip(times, rng.choices(people, cum_weights=cum, k=len(times)), strict=True):
-        if sim.gone(index, author, at):
-            continue
-        target = sim.pick_post(rng, index, at)
-        if target is None:
-            continue
-        post = target
+    for at, author, post in _on_recent_posts(
+        sim, rng, index, start, poisson(rng, total * _COMMENTS_PER_DAY), people, cum
+    ):
         thread = post.comments[: bisect.bisect_left(post.comments, (at - MINUTE,))]
         parent: tuple[int, str, int] | None = None
         if thread and rng.random() < 0.45:
@@ -137,14 +157,9 @@ def community_day(
         post.comments.append((at, comment_id, author))
         sim.interact(rng, rows, author, replied_to, at, 1.0)
 
-    times = sim.times(rng, start, poisson(rng, total * _REACTIONS_PER_DAY))
-    for at, actor in zip(times, rng.choices(people, cum_weights=cum, k=len(times)), strict=True):
-        if sim.gone(index, actor, at):
-            continue
-        target = sim.pick_post(rng, index, at)
-        if target is None:
-            continue
-        post = target
+    for at, actor, post in _on_recent_posts(
+        sim, rng, index, start, poisson(rng, total * _REACTIONS_PER_DAY), people, cum
+    ):
         target_id, target_member = post.id, post.author
         if post.comments and rng.random() < 0.3:
             earlier = post.comments[: bisect.bisect_left(post.comments, (at - MINUTE,))]
@@ -168,14 +183,9 @@ def community_day(
     if count:
         # Lurkers read far more than they write: viewing is much less skewed than posting.
         view_cum = list(itertools.accumulate(math.sqrt(w) + 0.3 for w in weights))
-        times = sim.times(rng, start, count)
-        for at, viewer in zip(times, rng.choices(people, cum_weights=view_cum, k=count), strict=True):
-            if sim.gone(index, viewer, at):
+        for at, viewer, post in _on_recent_posts(sim, rng, index, start, count, people, view_cum, spread=15.0):
+            if post.author == viewer:
                 continue
-            seen = sim.pick_post(rng, index, at, spread=15.0)
-            if seen is None or seen.author == viewer:
-                continue
-            post = seen
             seconds = round(min(900.0, max(1.0, rng.lognormvariate(2.5, 0.9))), 1)
             payload = {
                 "community_id": cid, "member_id": member_id(viewer), "post_id": post.id,

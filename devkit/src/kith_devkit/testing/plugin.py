@@ -12,14 +12,21 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
 from pydantic import SecretStr
 
 from kith_devkit.servers import ServerProcess, free_port, start_broker, start_database, wait_for_kafka
-from kith_devkit.testing.service import RunService, run_service
+from kith_devkit.testing.service import RunService, S, run_service
 from kith_shared.kafka import ensure_topics
 from kith_shared.settings import KafkaSettings, MongoSettings
+
+
+class MakeSettings(Protocol):
+    """The type of the ``make_settings`` fixture's factory."""
+
+    def __call__(self, cls: type[S], **overrides: Any) -> S: ...
 
 
 @dataclass(frozen=True)
@@ -86,33 +93,45 @@ async def topics(kafka_settings: KafkaSettings) -> KafkaSettings:
 
 
 @pytest.fixture
-def make_broker(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
-    """Start a private broker (for tests that stop and restart one); stopped at teardown."""
+def make_settings(topics: KafkaSettings, mongo_settings: MongoSettings) -> MakeSettings:
+    """Return ``make(SettingsClass, **overrides)``: a service's test settings on this test's topics and databases."""
+
+    def make(cls: type[S], **overrides: Any) -> S:
+        return cls(**{"environment": "test", "kafka": topics, "mongo": mongo_settings, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def own_servers() -> Iterator[list[ServerProcess]]:
+    """Servers a test started itself, stopped (last first) at its teardown."""
     started: list[ServerProcess] = []
-
-    def factory(port: int | None = None) -> ServerProcess:
-        broker = start_broker(port or free_port(), tmp_path / f"broker-{len(started)}.log")
-        started.append(broker)
-        return broker
-
-    yield factory
-    for server in started:
+    yield started
+    for server in reversed(started):
         server.stop()
 
 
 @pytest.fixture
-def make_database(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+def make_broker(tmp_path: Path, own_servers: list[ServerProcess]) -> Callable[..., ServerProcess]:
+    """Start a private broker (for tests that stop and restart one); stopped at teardown."""
+
+    def factory(port: int | None = None) -> ServerProcess:
+        own_servers.append(start_broker(port or free_port(), tmp_path / f"broker-{len(own_servers)}.log"))
+        return own_servers[-1]
+
+    return factory
+
+
+@pytest.fixture
+def make_database(tmp_path: Path, own_servers: list[ServerProcess]) -> Callable[..., ServerProcess]:
     """Start a private database server on a data directory of this test; stopped at teardown."""
-    started: list[ServerProcess] = []
 
     def factory(port: int | None = None, data_dir: Path | None = None) -> ServerProcess:
-        database = start_database(port or free_port(), data_dir or tmp_path / "db", tmp_path / f"db-{len(started)}.log")
-        started.append(database)
-        return database
+        log = tmp_path / f"db-{len(own_servers)}.log"
+        own_servers.append(start_database(port or free_port(), data_dir or tmp_path / "db", log))
+        return own_servers[-1]
 
-    yield factory
-    for server in started:
-        server.stop()
+    return factory
 
 
 @pytest.fixture

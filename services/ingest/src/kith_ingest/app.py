@@ -53,15 +53,12 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             await store.stop()
             await platform.stop()
 
-    app = FastAPI(
+    return platform.app(
+        router,
+        lifespan,
         title="Kith ingest",
         version=__version__,
         summary="The single door for member activity: validates, normalizes, deduplicates and publishes events.",
-        lifespan=lifespan,
+        intake=intake,
+        store=store,
     )
-    platform.install(app)
-    app.state.settings = settings
-    app.state.intake = intake
-    app.state.store = store
-    app.include_router(router)
-    return app

@@ -45,7 +45,7 @@ _JOIN_TIMEOUT_MS = 30_000
 @dataclass(slots=True)
 class _Item:
     record: Record
-    outcome: Admission
+    admission: Admission
     error: str = "DecodeError"
     tenant: str | None = None
 
@@ -124,17 +124,17 @@ class RawConsumer:
         try:
             raw = kafka_event(record.value, record.headers)
             tenant = raw.get("tenant")
-            outcome = self.intake.receive(raw, tenant=None, received=now)
+            admission = self.intake.receive(raw, tenant=None, received=now)
         except DecodeError as exc:
-            outcome = Admission("valid")
-            outcome.reject(exc.problems)
-            return _Item(record, outcome)
+            admission = Admission("valid")
+            admission.reject(exc.problems)
+            return _Item(record, admission)
         except Exception as exc:  # a bug must not stall the partition: the record is dead-lettered instead
             log.exception("unexpected error decoding a raw record")
-            outcome = Admission("valid")
-            outcome.reject([Problem("record", f"unexpected {type(exc).__name__}: {exc}")])
-            return _Item(record, outcome, error=type(exc).__name__)
-        return _Item(record, outcome, tenant=tenant if isinstance(tenant, str) else None)
+            admission = Admission("valid")
+            admission.reject([Problem("record", f"unexpected {type(exc).__name__}: {exc}")])
+            return _Item(record, admission, error=type(exc).__name__)
+        return _Item(record, admission, tenant=tenant if isinstance(tenant, str) else None)
 
     async def process(self, records: list[Record]) -> None:
         """Normalize, deduplicate and publish a batch, dead-lettering what cannot be processed.
@@ -145,12 +145,12 @@ class RawConsumer:
         EVENTS_IN.labels(SERVICE, "kafka").inc(len(records))
         BATCH_SIZE.labels(SERVICE).observe(len(records))
         items = [self._decode(record, now) for record in records]
-        tenants = {item.outcome.event.tenant for item in items if item.outcome.event is not None}
+        tenants = {item.admission.event.tenant for item in items if item.admission.event is not None}
         unknown = {tenant for tenant in tenants if not await self.keys.tenant_exists(tenant)}
         for item in items:
-            event = item.outcome.event
+            event = item.admission.event
             if event is not None and event.tenant in unknown:
-                item.outcome.reject(
+                item.admission.reject(
                     [
                         Problem(
                             "tenant", f"unknown tenant {event.tenant!r}: events on the raw topic never create tenants"
@@ -158,14 +158,14 @@ class RawConsumer:
                     ]
                 )
                 item.error = "UnknownTenant"
-        await self.intake.admit([item.outcome for item in items], now, confirm_now=True)
-        letters = [self._dead_letter(item) for item in items if item.outcome.status == "rejected"]
+        await self.intake.admit([item.admission for item in items], now, confirm_now=True)
+        letters = [self._dead_letter(item) for item in items if item.admission.status == "rejected"]
         if letters:
             await asyncio.gather(*(send_dead_letter(self.producer, self.settings.kafka, letter) for letter in letters))
         self.processed += len(records)
 
     def _dead_letter(self, item: _Item) -> DeadLetter:
-        record, problems = item.record, item.outcome.problems
+        record, problems = item.record, item.admission.problems
         return DeadLetter.from_record(
             record,
             reason="; ".join(f"{p.field}: {p.reason}" for p in problems) or "rejected",

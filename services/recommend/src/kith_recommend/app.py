@@ -77,15 +77,12 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
                     await task
             await platform.stop()
 
-    app = FastAPI(
+    return platform.app(
+        api.router,
+        lifespan,
         title="Kith recommend",
         version=__version__,
         description="Communities to join, with reasons a person can read.",
-        lifespan=lifespan,
+        recommender=recommender,
+        consumer=consumer,
     )
-    platform.install(app)
-    app.state.settings = settings
-    app.state.recommender = recommender
-    app.state.consumer = consumer
-    app.include_router(api.router)
-    return app
