@@ -14,6 +14,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+import kith_cli
 from kith_cli.envdoc import BEGIN, END, render
 from kith_cli.keys import keys_table
 from kith_cli.main import app
@@ -57,9 +58,10 @@ def test_key_ids_are_never_cut_in_a_narrow_terminal() -> None:
 def test_stack_commands_say_how_to_get_the_development_kit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for module in ("kith_devkit", "kith_devkit.servers", "kith_devkit.generator"):  # an install without the extra
         monkeypatch.setitem(sys.modules, module, None)
-    monkeypatch.delitem(sys.modules, "kith_cli.stack", raising=False)
     for command in (["status"], ["down"], ["up", "--no-demo"], ["simulate", "--via", "kafka"]):
-        monkeypatch.delitem(sys.modules, "kith_cli.activity", raising=False)
+        for module in ("stack", "activity"):  # as if never imported in this process
+            monkeypatch.delitem(sys.modules, f"kith_cli.{module}", raising=False)
+            monkeypatch.delattr(kith_cli, module, raising=False)
         result = runner.invoke(app, [*command, "--root", str(tmp_path)] if command[0] != "simulate" else command)
         assert result.exit_code == 1, result.output
         assert "pip install 'kith-cli[local]'" in result.output
