@@ -34,6 +34,8 @@ Row = tuple[int, int, str, dict[str, Any]]
 
 @dataclass(slots=True)
 class Post:
+    """A post the simulation keeps to comment, react on and view: its time, author and comments."""
+
     time: int
     id: str
     author: int
@@ -76,6 +78,7 @@ def community_day(
     start: int,
     scale: float,
 ) -> None:
+    """Draw one community's day: posts (some edited or deleted), comments, reactions, views and perhaps a meet-up."""
     cid = community_id(index)
     people = [member for member, joined in sim.active[index].items() if joined < start and rates[member] > 0]
     if not people:
@@ -209,6 +212,7 @@ def meetup(
     cum: list[float],
     start: int,
 ) -> None:
+    """Host a meet-up in the evening and draw who attends it."""
     cid = community_id(index)
     host = (
         community.owner if community.owner in people and rng.random() < 0.5 else rng.choices(people, cum_weights=cum)[0]

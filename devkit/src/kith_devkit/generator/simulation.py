@@ -98,10 +98,12 @@ class Simulation:
         return f"{kind}-{value:07d}"
 
     def row(self, at: int, event_type: str, payload: dict[str, Any]) -> Row:
+        """Return a row numbered in the order rows are made (ties in time keep that order)."""
         self.seq += 1
         return (at, self.seq, event_type, payload)
 
     def schedule(self, at: int, event_type: str, payload: dict[str, Any]) -> None:
+        """Put a row on the queue of rows that fall due on later days."""
         heapq.heappush(self.pending, self.row(at, event_type, payload))
 
     def apply(self, row: Row) -> None:
@@ -148,14 +150,17 @@ class Simulation:
         return rows
 
     def times(self, rng: random.Random, start: int, count: int) -> list[int]:
+        """Return ``count`` times of the day starting at ``start``, busier in the evening, sorted."""
         hours = rng.choices(HOURS, cum_weights=HOUR_CUM, k=count)
         return sorted(start + hour * HOUR + int(rng.random() * HOUR) for hour in hours)
 
     def gone(self, community: int, member: int, at: int) -> bool:
+        """Tell whether a member had left a community by ``at``."""
         left = self.left.get((community, member))
         return left is not None and at >= left
 
     def pick_post(self, rng: random.Random, community: int, at: int, spread: float = 8.0) -> Post | None:
+        """Return a recent post of a community not deleted by ``at`` (the newest the likeliest), or None."""
         posts = self.posts[community]
         before = bisect.bisect_left(posts, at - MINUTE, key=lambda post: post.time)
         for _ in range(3):
@@ -167,6 +172,7 @@ class Simulation:
         return None
 
     def interact(self, rng: random.Random, rows: list[Row], actor: int, other: int, at: int, weight: float) -> None:
+        """Count an interaction of ``actor`` with ``other``; enough of them may make ``actor`` follow ``other``."""
         key = (actor, other)
         before = self.ties.get(key, 0.0)
         now = before + weight
@@ -184,6 +190,7 @@ class Simulation:
     def update_profile(
         self, rng: random.Random, rows: list[Row], index: int, community: PlannedCommunity, start: int
     ) -> None:
+        """Change a community's topics, description or visibility."""
         payload: dict[str, Any] = {"community_id": community_id(index)}
         roll = rng.random()
         if roll < 0.5:
@@ -209,6 +216,7 @@ class Simulation:
         people: list[int],
         start: int,
     ) -> None:
+        """Make a member other than the owner leave a community (a few are removed or banned)."""
         member = rng.choice(people)
         if member == community.owner:
             return
@@ -226,6 +234,7 @@ class Simulation:
         self.memberships[member].pop(index, None)
 
     def bots(self, rng: random.Random, rows: list[Row], start: int) -> None:
+        """Post the bots' daily digests in their communities."""
         for index, member in enumerate(self.plan.members):
             if member.role != "bot":
                 continue

@@ -9,6 +9,7 @@ from kith_devkit.generator.world import PlannedCommunity, member_id
 
 
 def sentence(rng: random.Random, theme: Theme, community: PlannedCommunity) -> str:
+    """Return one sentence about a theme."""
     return rng.choice(POST_SENTENCES).format(
         doing=rng.choice(theme.doings), when=rng.choice(WHEN), adj=rng.choice(ADJECTIVES),
         noun=rng.choice(theme.nouns), place=rng.choice((*PLACES, community.city)),
@@ -18,6 +19,7 @@ def sentence(rng: random.Random, theme: Theme, community: PlannedCommunity) -> s
 def post_text(
     rng: random.Random, theme: Theme, community: PlannedCommunity, people: list[int], author: int, followees: list[int]
 ) -> tuple[str, str, list[str]]:
+    """Return a post's title, text (some with markup, hashtags, a mention or a link) and tags."""
     noun = rng.choice(theme.nouns)
     title = rng.choice(TITLES).format(Noun=noun.capitalize(), noun=noun, when=rng.choice(WHEN))
     if rng.random() < 0.05:

@@ -117,6 +117,8 @@ def member_id(index: int) -> str:
 
 @dataclass(slots=True)
 class PlannedCommunity:
+    """A community as the simulation uses it: indexes and milliseconds since the start, not ids and times."""
+
     theme: Theme
     secondary: Theme | None
     name: str
@@ -132,6 +134,8 @@ class PlannedCommunity:
 
 @dataclass(slots=True)
 class PlannedMember:
+    """A member as the simulation uses it (times in milliseconds since the start)."""
+
     interests: list[Theme]
     activity: float
     role: Role
@@ -141,6 +145,8 @@ class PlannedMember:
 
 @dataclass(slots=True)
 class Plan:
+    """Everything drawn before the first day: the world the simulation then plays out."""
+
     config: GeneratorConfig
     communities: list[PlannedCommunity]
     members: list[PlannedMember]
@@ -153,10 +159,12 @@ class Plan:
 
 
 def rng_for(config: GeneratorConfig, stream: int, day: int = 0) -> random.Random:
+    """Return the random stream ``stream`` (of day ``day``) of a config: independent streams, one seed."""
     return random.Random(config.seed * 1_000_003 + stream * 10_007 + day)
 
 
 def poisson(rng: random.Random, lam: float) -> int:
+    """Draw a Poisson count of mean ``lam`` (a normal approximation above 30)."""
     if lam <= 0:
         return 0
     if lam > 30:
@@ -182,6 +190,7 @@ def _distinct(rng: random.Random, population: Sequence[Theme], cum: Sequence[flo
 
 
 def draw_plan(config: GeneratorConfig) -> Plan:
+    """Draw the members, the communities and the memberships they start with."""
     rng = rng_for(config, 1)
     horizon = config.days * DAY
     themes = list(THEMES)
