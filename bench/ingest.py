@@ -26,7 +26,6 @@ import itertools
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,19 +39,19 @@ import httpx
 from fastapi import FastAPI, Request, Response
 from pydantic import SecretStr
 
+from bench.measure import CpuMeter, Server, percentile
+from kith_devkit.generator import GeneratorConfig, generate
+from kith_devkit.servers import free_port, start_broker, start_database, wait_for_kafka
 from kith_ingest.domain import NormalizeConfig, normalize_raw
 from kith_ingest.settings import IngestSettings
 from kith_shared.auth import KeyStore, Scope
 from kith_shared.events import Event, encode_structured
-from kith_shared.generator import GeneratorConfig, generate
 from kith_shared.kafka import ensure_topics, make_producer
 from kith_shared.mongo import make_mongo_client
-from kith_shared.servers import free_port, start_broker, start_database, stop_process, wait_for_kafka, wait_for_port
 from kith_shared.settings import KafkaSettings, MongoSettings
 from kith_shared.topics import ACTIVITY
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ingest.json"
-ROOT = Path(__file__).resolve().parent.parent
 TEXT_TYPES = ("post.created", "post.edited", "comment.created")
 
 
@@ -84,67 +83,6 @@ def minimal_app() -> FastAPI:
 def _raw_events(count: int, offset: int = 0) -> list[dict[str, Any]]:
     stream: Iterator[Event] = generate(GeneratorConfig(activity=2.0))
     return [e.model_dump(mode="json", exclude_none=True) for e in itertools.islice(stream, offset, offset + count)]
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """Return the CPU time (user + system) a process used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class CpuMeter:
-    """CPU seconds each process of a measurement used (this one included), per event."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.pids = pids
-        self.start: dict[str, float] = {}
-
-    def __enter__(self) -> CpuMeter:
-        self.start = self._now()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        now = self._now()
-        self.used = {name: now[name] - self.start[name] for name in now}
-
-    def _now(self) -> dict[str, float]:
-        return {"bench client": time.process_time()} | {n: process_cpu_seconds(p) for n, p in self.pids.items()}
-
-    def per_event_us(self, events: int) -> dict[str, float]:
-        """Return the CPU microseconds per event of each process, and their total."""
-        shares = {name: seconds / events * 1e6 for name, seconds in self.used.items()}
-        return shares | {"total": sum(shares.values())}
-
-
-class Server:
-    """A uvicorn server in a subprocess (its own process group), stopped at the end."""
-
-    def __init__(self, argv: list[str], env: dict[str, str], port: int, log: Path) -> None:
-        with log.open("ab") as out:
-            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
-                argv, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-
-    async def ready(self, within: float = 60.0) -> None:
-        """Wait until /readyz (or the port, for the minimal app) answers."""
-        await asyncio.to_thread(wait_for_port, "127.0.0.1", self.port, within, self.process)
-        async with httpx.AsyncClient(base_url=self.url) as client:
-            for _ in range(int(within / 0.2)):
-                if (await client.get("/readyz")).status_code in (200, 404):
-                    return
-                await asyncio.sleep(0.2)
-        raise TimeoutError(f"{self.url} was not ready within {within:g}s")
-
-    def stop(self) -> None:
-        """Stop the server and its children."""
-        stop_process(self.process.pid)
 
 
 async def _claim_stats(url: str) -> tuple[float, float]:
@@ -224,8 +162,8 @@ async def _single_latency(
         elapsed = time.perf_counter() - started
     return {
         "requests": len(latencies),
-        "p50_ms": _percentile(latencies, 0.50) * 1000,
-        "p99_ms": _percentile(latencies, 0.99) * 1000,
+        "p50_ms": percentile(latencies, 0.50) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
         "mean_ms": statistics.fmean(latencies) * 1000,
         "requests_per_s": len(latencies) / elapsed,
     }

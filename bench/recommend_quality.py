@@ -15,7 +15,9 @@ import logging
 import sys
 from pathlib import Path
 
-from bench.recsys.evaluate import load_dataset, markdown, run_sync, to_json
+from bench.recsys.data import load_dataset
+from bench.recsys.evaluate import run_sync
+from bench.recsys.report import markdown, to_json
 
 RESULTS = Path(__file__).resolve().parent / "results" / "recommend_quality.json"
 

@@ -3,8 +3,9 @@
 ``python -m bench recommend_speed [--members 100000] [--communities 10000] [--requests 4000]
 [--concurrency 32] [--curve 1000,10000,100000] [--quick]``
 
-1. A synthetic tenant (heavy-tailed community sizes, members with interests, follows, posts and
-   replies) is published as normalized events on the activity topic of an embedded broker.
+1. A tenant at scale from the activity generator (heavy-tailed community sizes, members with
+   interests, a light month of posts, replies, reactions, follows and meet-ups) is published as
+   normalized events on the activity topic of an embedded broker.
 2. Model refresh: the read model is rebuilt from the topics into the embedded database
    (SecantusDB) and compiled, timed.
 3. The recommend service runs as its own process (uvicorn), loads that model, and 32 concurrent
@@ -38,14 +39,16 @@ import httpx
 import numpy as np
 from pydantic import SecretStr
 
+from kith_devkit.events import event
+from kith_devkit.generator import member_id
+from kith_devkit.scale import tenant_at_scale
+from kith_devkit.servers import free_port, start_broker, start_database, wait_for_kafka, wait_for_port
 from kith_recommend.rebuild import rebuild
 from kith_recommend.settings import RecommendSettings
-from kith_recommend.synthetic import WorldConfig, synthetic_events
 from kith_shared.auth import KeyStore, Scope
 from kith_shared.events import encode_structured, structured_headers
 from kith_shared.kafka import EventProducer, ensure_topics
 from kith_shared.mongo import make_mongo_client
-from kith_shared.servers import free_port, start_broker, start_database, wait_for_kafka, wait_for_port
 from kith_shared.settings import KafkaSettings, MongoSettings
 from kith_shared.topics import ACTIVITY
 
@@ -69,27 +72,27 @@ def curve_point(communities: int, members: int, samples: int) -> dict[str, Any]:
     """Build a tenant's model in this (fresh) process; report build time, memory and ranking latency."""
     from kith_recommend.domain.changes import changes_for
     from kith_recommend.domain.model import TenantState, compile_model
+    from kith_recommend.domain.params import RankingParams
     from kith_recommend.domain.ranking import suggest
-    from kith_recommend.settings import RankingSettings
 
     gc.collect()
     before = _rss_mb()
     state = TenantState("bench")
     started = time.perf_counter()
     events = 0
-    for event in synthetic_events(WorldConfig(communities=communities, members=members)):
-        state.apply_all(changes_for(event))
+    for generated in tenant_at_scale(communities, members):
+        state.apply_all(changes_for(generated))
         events += 1
     applied = time.perf_counter() - started
     compiled = time.perf_counter()
     model = compile_model(state)
     compile_seconds = time.perf_counter() - compiled
     after = _rss_mb()
-    params = RankingSettings()
+    params = RankingParams()
     rng = random.Random(1)
     timings: list[float] = []
     for _ in range(samples):
-        profile = state.profile(f"m-{rng.randrange(members):07d}")
+        profile = state.profile(member_id(rng.randrange(members)))
         t0 = time.perf_counter()
         suggest(model, profile, params, 10, explain=True)
         timings.append(time.perf_counter() - t0)
@@ -106,7 +109,8 @@ def curve_point(communities: int, members: int, samples: int) -> dict[str, Any]:
     }
 
 
-async def _publish(settings: KafkaSettings, config: WorldConfig) -> tuple[int, float]:
+async def _publish(settings: KafkaSettings, communities: int, members: int) -> tuple[int, int, float]:
+    """Publish the tenant; return the events sent, the members who joined a community, and the seconds taken."""
     producer = EventProducer(settings, send_timeout=120.0, linger_ms=20, max_batch_size=1_048_576)
     await producer.start()
     await producer.wait_connected(30)
@@ -114,11 +118,14 @@ async def _publish(settings: KafkaSettings, config: WorldConfig) -> tuple[int, f
     headers = structured_headers()
     started = time.perf_counter()
     count = 0
+    joined: set[str] = set()
     chunk: list[tuple[str, bytes, bytes | None, list[tuple[str, bytes]] | None]] = []
     try:
-        for event in synthetic_events(config):
-            chunk.append((topic, encode_structured(event), event.partition_key(), headers))
+        for generated in tenant_at_scale(communities, members):
+            chunk.append((topic, encode_structured(generated), generated.partition_key(), headers))
             count += 1
+            if generated.type == "member.joined" and generated.member_id is not None:
+                joined.add(generated.member_id)
             if len(chunk) >= 5_000:
                 await producer.send_many(chunk)
                 chunk = []
@@ -126,7 +133,7 @@ async def _publish(settings: KafkaSettings, config: WorldConfig) -> tuple[int, f
             await producer.send_many(chunk)
     finally:
         await producer.stop()
-    return count, time.perf_counter() - started
+    return count, len(joined), time.perf_counter() - started
 
 
 async def _load(client: httpx.AsyncClient, paths: list[str], concurrency: int) -> tuple[list[float], float, int]:
@@ -154,8 +161,6 @@ async def _load(client: httpx.AsyncClient, paths: list[str], concurrency: int) -
 
 async def _freshness(client: httpx.AsyncClient, kafka: KafkaSettings, member: str) -> dict[str, float]:
     """Measure how long a dismissal and a join take to change a member's suggestions, end to end."""
-    from kith_recommend.synthetic import event
-
     producer = EventProducer(kafka)
     await producer.start()
     await producer.wait_connected(30)
@@ -199,8 +204,7 @@ async def headline(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         mongo = MongoSettings(uri=SecretStr(f"mongodb://{database.address}"), database="kith_recommend")
         settings = RecommendSettings(kafka=kafka, mongo=mongo)
         await ensure_topics(kafka)
-        config = WorldConfig(communities=args.communities, members=args.members)
-        events, publish_seconds = await _publish(kafka, config)
+        events, joined, publish_seconds = await _publish(kafka, args.communities, args.members)
         out["events"] = events
         out["publish_seconds"] = publish_seconds
         print(f"published {events:,} events in {publish_seconds:.1f}s", file=sys.stderr)
@@ -243,7 +247,7 @@ async def headline(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         ) as client:
             while True:
                 info = (await client.get("/v1/model")).json()
-                if info.get("members", 0) >= args.members * 0.95 and not info.get("stale"):
+                if info.get("members", 0) >= joined * 0.95 and not info.get("stale"):
                     break
                 if time.perf_counter() - started > 600:
                     raise TimeoutError(f"service did not load the model: {info}")
@@ -251,7 +255,7 @@ async def headline(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             out["service_load_seconds"] = time.perf_counter() - started
             out["model"] = info
             rng = random.Random(7)
-            members = [f"m-{rng.randrange(args.members):07d}" for _ in range(args.requests)]
+            members = [member_id(rng.randrange(args.members)) for _ in range(args.requests)]
             suggest_paths = [f"/v1/members/{m}/suggestions?limit=10&explain=true" for m in members]
             trivial_paths = ["/v1/model"] * args.requests
             await _load(client, suggest_paths[:300] + trivial_paths[:300], args.concurrency)

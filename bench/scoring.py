@@ -38,6 +38,8 @@ import uvicorn
 from pydantic import SecretStr
 from pymongo.asynchronous.database import AsyncDatabase
 
+from kith_devkit.generator import GeneratorConfig, generate
+from kith_devkit.servers import free_port, start_broker, start_database, wait_for_kafka
 from kith_ingest.domain import NormalizeConfig, normalize_raw
 from kith_scoring.app import create_app
 from kith_scoring.consumer import JOIN_TIMEOUT_MS, ScoringConsumer, decode
@@ -46,10 +48,8 @@ from kith_scoring.settings import ScoringSettings
 from kith_scoring.store import ScoringStore
 from kith_shared.auth import KeyStore, Scope
 from kith_shared.events import Event
-from kith_shared.generator import GeneratorConfig, generate
 from kith_shared.kafka import EventProducer, ensure_topics, make_consumer
 from kith_shared.mongo import make_mongo_client
-from kith_shared.servers import free_port, start_broker, start_database, wait_for_kafka
 from kith_shared.settings import KafkaSettings, MongoSettings
 from kith_shared.topics import ACTIVITY
 

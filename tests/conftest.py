@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -15,11 +13,12 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from kith_cli.stack import SERVICES, service_env, spawn_service
+from kith_devkit.servers import free_port, process_alive, stop_process
+from kith_devkit.testing import eventually
+from kith_devkit.testing.plugin import Infra
 from kith_shared.auth import KeyStore, Scope
 from kith_shared.kafka import ensure_topics
-from kith_shared.servers import free_port, process_alive, stop_process
 from kith_shared.settings import KafkaSettings
-from kith_shared.testing.plugin import Infra
 
 T = TypeVar("T")
 
@@ -69,18 +68,6 @@ class Stack:
                 return None
 
         await eventually(ready, within, f"{service} ready")
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], within: float, what: str) -> T:
-    """Poll ``check`` until it returns something other than None or False; fail after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last is not None and last is not False:
-            return last
-        await asyncio.sleep(0.25)
-    raise AssertionError(f"timed out after {within:g}s waiting for {what}; last: {last!r}")
 
 
 @pytest.fixture

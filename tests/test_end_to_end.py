@@ -12,8 +12,9 @@ from cloudevents.core.bindings.kafka import to_binary_event
 from cloudevents.core.v1.event import CloudEvent
 from confluent_kafka import Producer
 
+from kith_devkit.testing import eventually
 from kith_shared.topics import RAW
-from tests.conftest import Stack, eventually
+from tests.conftest import Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from kith_cli.activity import SimulationTarget, demo_config, import_file, read_lines, simulate
+from kith_cli.activity import SimulationTarget, demo_config, simulate
 from kith_cli.client import IngestClient, RawTopicSender, Tally
+from kith_cli.importing import import_file, read_lines
 from kith_cli.main import app
-from tests.conftest import Stack, eventually
+from kith_devkit.testing import eventually
+from tests.conftest import Stack
 from tests.test_end_to_end import community, joined
 
 JOINS = 1_100

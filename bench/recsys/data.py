@@ -10,9 +10,13 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+from kith_devkit.generator import GeneratorConfig, generate
+from kith_shared.events.data import MemberFollowed, MemberJoined, MemberLeft, MemberUnfollowed
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +38,6 @@ class Dataset:
     memberships: Memberships
     friends: Friends
     joined_at: JoinTimes | None = None
-    notes: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_memberships(self) -> int:
@@ -199,3 +202,39 @@ def sample_users(users: Iterable[str], n: int | None, seed: int | str) -> list[s
 def community_sizes(train: Mapping[str, set[str]]) -> Counter[str]:
     """Count members per community in ``train``."""
     return Counter(item for items in train.values() for item in items)
+
+
+def load_generator_dataset(**config: Any) -> Dataset:
+    """Build memberships (joins minus leaves, with join times) and follows from the activity generator.
+
+    ``config`` overrides fields of the generator's default ``GeneratorConfig``.
+    """
+    memberships: Memberships = {}
+    joined_at: JoinTimes = {}
+    follows: set[tuple[str, str]] = set()
+    for event in generate(GeneratorConfig(**config)):
+        data = event.data
+        if isinstance(data, MemberJoined):
+            memberships.setdefault(data.member_id, set()).add(data.community_id)
+            joined_at[(data.member_id, data.community_id)] = event.time
+        elif isinstance(data, MemberLeft):
+            memberships.get(data.member_id, set()).discard(data.community_id)
+            joined_at.pop((data.member_id, data.community_id), None)
+        elif isinstance(data, MemberFollowed):
+            follows.add((data.member_id, data.followed_member_id))
+        elif isinstance(data, MemberUnfollowed):
+            follows.discard((data.member_id, data.followed_member_id))
+    memberships = {user: items for user, items in memberships.items() if items}
+    pairs = sorted({(a, b) if a < b else (b, a) for a, b in follows if a != b})
+    return Dataset(name="generator", memberships=memberships, friends=pairs, joined_at=joined_at)
+
+
+def load_dataset(name: str, root: Path) -> Dataset:
+    """Load one of the data sets by name."""
+    if name == "youtube":
+        return load_youtube(root)
+    if name == "sample":
+        return load_sample(root)
+    if name == "generator":
+        return load_generator_dataset()
+    raise ValueError(f"unknown data set {name!r}")

@@ -13,8 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,13 +23,10 @@ from bench.recsys.data import (
     CoreStats,
     Dataset,
     Friends,
-    JoinTimes,
     Memberships,
     Split,
     community_sizes,
     core,
-    load_sample,
-    load_youtube,
     sample_users,
     split_for_seed,
 )
@@ -300,50 +296,6 @@ def headline(
     return best.model, out
 
 
-def load_generator_dataset(**config: Any) -> Dataset | None:
-    """Build memberships (joins minus leaves, with join times) and follows from the generator, if it exists.
-
-    ``config`` overrides fields of the generator's default ``GeneratorConfig``.
-    """
-    try:
-        generator = importlib.import_module("kith_shared.generator")
-    except ImportError:
-        return None
-    memberships: Memberships = {}
-    joined_at: JoinTimes = {}
-    follows: set[tuple[str, str]] = set()
-    for event in generator.generate(generator.GeneratorConfig(**config)):
-        kind = event.type
-        data = event.data
-        if kind == "member.joined":
-            memberships.setdefault(data.member_id, set()).add(data.community_id)
-            joined_at[(data.member_id, data.community_id)] = event.time
-        elif kind == "member.left":
-            memberships.get(data.member_id, set()).discard(data.community_id)
-            joined_at.pop((data.member_id, data.community_id), None)
-        elif kind == "member.followed":
-            follows.add((data.member_id, data.followed_member_id))
-        elif kind == "member.unfollowed":
-            follows.discard((data.member_id, data.followed_member_id))
-    memberships = {user: items for user, items in memberships.items() if items}
-    pairs = sorted({(a, b) if a < b else (b, a) for a, b in follows if a != b})
-    return Dataset(name="generator", memberships=memberships, friends=pairs, joined_at=joined_at)
-
-
-def load_dataset(name: str, root: Path) -> Dataset:
-    """Load one of the data sets by name."""
-    if name == "youtube":
-        return load_youtube(root)
-    if name == "sample":
-        return load_sample(root)
-    if name == "generator":
-        dataset = load_generator_dataset()
-        if dataset is None:
-            raise FileNotFoundError("kith_shared.generator is not available")
-        return dataset
-    raise ValueError(f"unknown data set {name!r}")
-
-
 async def run(
     dataset: Dataset,
     seeds: Sequence[int],
@@ -403,54 +355,3 @@ async def run(
 def run_sync(*args: Any, **kwargs: Any) -> Report:
     """Run :func:`run` in a fresh event loop."""
     return asyncio.run(run(*args, **kwargs))
-
-
-def markdown(report: Report) -> str:
-    """Render the report as a Markdown table with the core sizes and the target check."""
-    c = report.core
-    lines = [
-        f"### Recommendation quality: {report.dataset} (seeds {report.seeds}, "
-        f"{'all' if report.users is None else report.users} test members per seed)",
-        "",
-        f"Core (communities >= {c.min_members} members, members in >= {c.min_communities} communities, "
-        f"{c.rounds} rounds): "
-        f"{c.members:,} members, {c.communities:,} communities, {c.memberships:,} memberships, "
-        f"{c.friendships:,} friendships (from {c.members_before:,} / {c.communities_before:,} / "
-        f"{c.memberships_before:,}).",
-        "",
-        "| model | HR@10 | NDCG@10 | coverage | small share | chosen params (per seed) | seconds |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for s in report.summaries:
-        marker = " (best baseline)" if s.model == report.best_baseline else ""
-        chosen = [", ".join(f"{k}={v}" for k, v in p.items()) or "-" for p in s.params]
-        params = chosen[0] if len(set(chosen)) == 1 else "; ".join(chosen)
-        lines.append(
-            f"| {s.model}{marker} | {s.hr.format()} | {s.ndcg.format()} | {s.coverage.format(3)} "
-            f"| {s.small_share.format(3)} | {params} | {s.seconds:.0f} |"
-        )
-    interval = report.summaries[0].interval if report.summaries else ""
-    lines += [
-        "",
-        f"Hold-out: {report.holdout}. Intervals: {interval}. "
-        "Every community the member has not joined is ranked (no sampled negatives). "
-        f"Small community: {report.small_definition}. Coverage: share of the core's communities in anyone's top 10.",
-        f"Service: {report.service_note}. Target: {report.headline.get('target')}.",
-        f"Total time {report.seconds:.0f} s.",
-    ]
-    for r in report.results:
-        if r.joined_suggested:
-            lines.append(
-                f"WARNING: {r.model} (seed {r.seed}) suggested {r.joined_suggested} already-joined communities."
-            )
-    return "\n".join(lines)
-
-
-def to_json(report: Report) -> dict[str, Any]:
-    """Return the report as JSON-ready data (without per-user arrays)."""
-    data = asdict(report)
-    for result in data["results"]:
-        result.pop("user_ids", None)
-        result.pop("hits", None)
-        result.pop("gains", None)
-    return data

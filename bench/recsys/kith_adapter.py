@@ -29,16 +29,17 @@ import httpx
 from fastapi import FastAPI
 from pydantic import SecretStr
 
+from kith_devkit.servers import ServerProcess, free_port, start_broker, start_database, wait_for_kafka
 from kith_recommend.app import create_app
 from kith_recommend.domain.changes import Edge
+from kith_recommend.domain.params import RankingParams
 from kith_recommend.engine import Recommender
-from kith_recommend.settings import RankingSettings, RecommendSettings
+from kith_recommend.settings import RecommendSettings
 from kith_shared.auth import Scope
 from kith_shared.events import SCHEMA_VERSION, encode_structured, structured_headers
 from kith_shared.events import data as d
 from kith_shared.events import types as t
 from kith_shared.kafka import EventProducer, ensure_topics
-from kith_shared.servers import ServerProcess, free_port, start_broker, start_database, wait_for_kafka
 from kith_shared.settings import KafkaSettings, MongoSettings
 from kith_shared.topics import ACTIVITY
 
@@ -173,7 +174,7 @@ class KithServicePath:
             await self._ingest(tenant, train, friends)
             self._fitted[fingerprint] = tenant
         self._tenant = tenant
-        ranking = RankingSettings.model_validate({**BASE, **params})
+        ranking = RankingParams.model_validate({**BASE, **params})
         recommender = self._recommender
         recommender.ranking = ranking
         started = time.perf_counter()
@@ -270,27 +271,15 @@ def _fingerprint(train: dict[str, set[str]], friends: list[tuple[str, str]]) -> 
 
 def _events(tenant: str, train: dict[str, set[str]], follows: set[tuple[str, str]]) -> Iterator[Any]:
     """Yield the training data as normalized activity events."""
+    common: dict[str, Any] = {
+        "source": SOURCE, "time": EVENT_TIME, "tenant": tenant, "receivedtime": EVENT_TIME,
+        "schemaversion": SCHEMA_VERSION,
+    }  # fmt: skip
     n = 0
     for user in sorted(train):
         for item in sorted(train[user]):
             n += 1
-            yield t.MemberJoinedEvent(
-                id=f"j{n}",
-                source=SOURCE,
-                time=EVENT_TIME,
-                tenant=tenant,
-                receivedtime=EVENT_TIME,
-                schemaversion=SCHEMA_VERSION,
-                data=d.MemberJoined(member_id=user, community_id=item),
-            )
+            yield t.MemberJoinedEvent(id=f"j{n}", **common, data=d.MemberJoined(member_id=user, community_id=item))
     for a, b in sorted(follows):
         n += 1
-        yield t.MemberFollowedEvent(
-            id=f"f{n}",
-            source=SOURCE,
-            time=EVENT_TIME,
-            tenant=tenant,
-            receivedtime=EVENT_TIME,
-            schemaversion=SCHEMA_VERSION,
-            data=d.MemberFollowed(member_id=a, followed_member_id=b),
-        )
+        yield t.MemberFollowedEvent(id=f"f{n}", **common, data=d.MemberFollowed(member_id=a, followed_member_id=b))

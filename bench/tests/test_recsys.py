@@ -11,11 +11,18 @@ from typing import Any
 import pytest
 
 from bench.recsys.baselines import TUNING_BUDGET, Als, Ease, ItemCosine, MostPopular, make_baselines
-from bench.recsys.data import Dataset, core, hold_out_one, load_sample, sample_users, split_for_seed
+from bench.recsys.data import (
+    Dataset,
+    core,
+    hold_out_one,
+    load_generator_dataset,
+    load_sample,
+    sample_users,
+    split_for_seed,
+)
 from bench.recsys.evaluate import (
     SeedResult,
     evaluate_model,
-    load_generator_dataset,
     paired_difference,
     run,
     summarize,
@@ -292,8 +299,6 @@ def test_paired_difference_compares_the_same_members() -> None:
 
 def test_generator_memberships_are_joins_minus_leaves_with_times() -> None:
     dataset = load_generator_dataset(members=150, communities=20, days=5)
-    if dataset is None:
-        pytest.skip("kith_shared.generator not available")
     assert dataset.joined_at is not None
     assert dataset.memberships
     for user, items in dataset.memberships.items():

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import subprocess
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
+import kith_cli
 from kith_cli.envdoc import BEGIN, END, render
+from kith_cli.keys import keys_table
 from kith_cli.main import app
+from kith_shared.auth import KeyInfo
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +37,51 @@ def test_every_command_has_help(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0, result.output
     assert "Usage" in result.output
+    assert "``" not in result.output, "help texts are shown as written: no reStructuredText quotes"
+
+
+def test_key_ids_are_never_cut_in_a_narrow_terminal() -> None:
+    created = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+    keys = [
+        KeyInfo(key_id=f"{n:012x}", tenant="a-rather-long-tenant-name", name="the key the nightly importer uses",
+                scopes=["admin", "events:write", "metrics:read"], created_at=created, revoked_at=created)
+        for n in (0x3F2A9C1B7D40, 0x5E0B6A7C8D91)
+    ]  # fmt: skip
+    console = Console(width=80, record=True)
+    console.print(keys_table(keys))
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    for key in keys:
+        assert any(key.key_id in line for line in lines), f"{key.key_id} cut:\n" + "\n".join(lines)
+
+
+def test_stack_commands_say_how_to_get_the_development_kit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for module in ("kith_devkit", "kith_devkit.servers", "kith_devkit.generator"):  # an install without the extra
+        monkeypatch.setitem(sys.modules, module, None)
+    for command in (["status"], ["down"], ["up", "--no-demo"], ["simulate", "--via", "kafka"]):
+        for module in ("stack", "activity"):  # as if never imported in this process
+            monkeypatch.delitem(sys.modules, f"kith_cli.{module}", raising=False)
+            monkeypatch.delattr(kith_cli, module, raising=False)
+        result = runner.invoke(app, [*command, "--root", str(tmp_path)] if command[0] != "simulate" else command)
+        assert result.exit_code == 1, result.output
+        assert "pip install 'kith-cli[local]'" in result.output
+        assert "Traceback" not in result.output
+
+
+def test_make_status_with_the_stack_down_prints_only_the_message(tmp_path: Path) -> None:
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("no make on PATH")
+    env = {**os.environ, "KITH_HOME": str(tmp_path)}
+    # -o: never rebuild the virtual environment from inside a test.
+    done = subprocess.run(  # noqa: S603 - make from PATH, fixed arguments
+        [make, "-o", ".venv/.installed", "status"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "the local stack is not running" in output
+    assert "make:" not in output
+    assert "Error" not in output
 
 
 def test_status_without_a_stack_says_what_to_do(tmp_path: Path) -> None:

@@ -12,10 +12,10 @@ from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
+from kith_devkit.servers import ServerProcess
 from kith_shared import auth
 from kith_shared.auth import KEYS, KeyStore, MetricsReader, Principal, Scope
 from kith_shared.platform import Platform
-from kith_shared.servers import ServerProcess
 from kith_shared.settings import KafkaSettings, MongoSettings, ServiceSettings
 
 pytestmark = pytest.mark.integration

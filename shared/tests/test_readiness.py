@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -11,8 +10,9 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
+from kith_devkit.servers import ServerProcess, free_port
+from kith_devkit.testing import eventually
 from kith_shared.platform import Platform
-from kith_shared.servers import ServerProcess, free_port
 from kith_shared.settings import KafkaSettings, MongoSettings, ServiceSettings
 
 pytestmark = pytest.mark.integration
@@ -51,27 +51,26 @@ async def test_readyz_names_unreachable_dependencies_then_recovers(
             assert "database unreachable" in body["checks"]["mongodb"]
 
             make_database(database_port)
-            async with asyncio.timeout(30):
-                while True:
-                    status, body = await readyz(client)
-                    if body["checks"]["mongodb"] == "ok":
-                        break
-                    await asyncio.sleep(0.5)
+
+            async def database_ok() -> tuple[int, dict[str, Any]] | None:
+                status, body = await readyz(client)
+                return (status, body) if body["checks"]["mongodb"] == "ok" else None
+
+            status, body = await eventually(database_ok, 30, "the database check to pass")
             assert status == 503
             assert body["failing"] == ["kafka"]
 
             broker = make_broker(broker_port)
-            async with asyncio.timeout(60):
-                while status != 200:
-                    await asyncio.sleep(0.5)
-                    status, body = await readyz(client)
+
+            async def answer_with(wanted: bool) -> tuple[int, dict[str, Any]] | None:
+                status, body = await readyz(client)
+                return (status, body) if (status == 200) == wanted else None
+
+            status, body = await eventually(lambda: answer_with(True), 60, "ready once both are up")
             assert body == {"status": "ready", "checks": {"kafka": "ok", "mongodb": "ok"}, "failing": []}
 
             broker.stop()
-            async with asyncio.timeout(30):
-                while status == 200:
-                    await asyncio.sleep(0.5)
-                    status, body = await readyz(client)
+            status, body = await eventually(lambda: answer_with(False), 30, "not ready once the broker stopped")
             assert status == 503
             assert body["failing"] == ["kafka"]
     finally:

@@ -10,6 +10,7 @@ from pydantic import SecretStr
 from kith_shared.auth import CreatedKey, KeyInfo, KeyStore, Scope
 from kith_shared.kafka import client_options
 from kith_shared.mongo import make_mongo_client
+from kith_shared.reading import end_offsets
 from kith_shared.settings import KafkaSettings, MongoSettings
 from kith_shared.topics import ACTIVITY, ENGAGEMENT, RAW, TopicSpec
 
@@ -86,7 +87,7 @@ def service_groups() -> list[tuple[str, tuple[TopicSpec, ...]]]:
 
 
 async def consumer_lag(settings: KafkaSettings, groups: list[tuple[str, tuple[TopicSpec, ...]]]) -> list[GroupLag]:
-    """Return each consumer group's lag: end offsets minus committed offsets, over its topics."""
+    """Return each consumer group's lag: where its partitions end minus its committed offsets, over its topics."""
     result = []
     for group, specs in groups:
         consumer = AIOKafkaConsumer(
@@ -99,7 +100,8 @@ async def consumer_lag(settings: KafkaSettings, groups: list[tuple[str, tuple[To
                 TopicPartition(name, p) for name in names for p in sorted(consumer.partitions_for_topic(name) or ())
             ]
             committed = {tp: await consumer.committed(tp) or 0 for tp in partitions}
-            ends = await consumer.end_offsets(partitions) if partitions else {}
+            consumer.assign(partitions)
+            ends = await end_offsets(consumer, partitions)
             lag = sum(max(0, ends[tp] - committed[tp]) for tp in partitions)
             result.append(GroupLag(group, names, lag))
         finally:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from kith_shared.backoff import Backoff
 from kith_shared.events import Event, encode_structured, structured_headers
 from kith_shared.kafka import EventProducer
 from kith_shared.settings import KafkaSettings
@@ -53,18 +53,19 @@ class IngestClient:
 
     async def send_batch(self, items: list[dict[str, Any]], first_index: int = 0) -> Tally:
         """Send up to 1,000 events; return what ingest answered for each."""
-        for attempt in range(self._retries + 1):
+        backoff = Backoff(0.2, 5.0, tries=self._retries + 1)
+        async for attempt in backoff:
+            last = attempt > self._retries
             try:
                 answer = await self._http.post(
                     BATCH_PATH, json=items, headers={"Content-Type": "application/cloudevents-batch+json"}
                 )
             except httpx.TransportError as exc:
-                if attempt == self._retries:
+                if last:
                     raise IngestRefused(f"ingest is unreachable at {self._http.base_url}: {exc}") from None
-                await asyncio.sleep(min(2.0**attempt * 0.2, 5.0))
                 continue
-            if answer.status_code in (429, 503) and attempt < self._retries:
-                await asyncio.sleep(float(answer.headers.get("Retry-After", "1")))
+            if answer.status_code in (429, 503) and not last:
+                backoff.hold(float(answer.headers.get("Retry-After", "1")))
                 continue
             if answer.status_code not in (200, 202):
                 message = answer.json().get("error", {}).get("message", answer.text)

@@ -7,26 +7,29 @@ import dataclasses
 import json
 import uuid
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from kith_cli import admin
-from kith_cli.stack import (
-    SERVICES,
-    Ports,
-    StackError,
-    component_status,
-    load_state,
-    save_state,
-    start_stack,
-    stop_stack,
+from kith_cli import admin, ask, keys
+from kith_cli.options import (
+    LOCAL_HINT,
+    Bootstrap,
+    Embedded,
+    IngestUrl,
+    Key,
+    Root,
+    api_key,
+    err,
+    fail,
+    kafka_settings,
+    out,
 )
+from kith_ingest import cli as ingest_cli
 from kith_recommend import cli as recommend_cli
 from kith_scoring import cli as scoring_cli
-from kith_shared.auth import Scope
 from kith_shared.settings import KafkaSettings
 
 app = typer.Typer(
@@ -34,26 +37,21 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
+app.add_typer(keys.app, name="keys")
 # Each service's own operator commands (they read the service's settings from its environment).
+app.add_typer(ingest_cli.app, name="deadletters")
 app.add_typer(scoring_cli.app, name="scoring")
 app.add_typer(recommend_cli.app, name="recommend")
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-Root = Annotated[Path, typer.Option(help="Project folder holding .local/", envvar="KITH_HOME")]
-MongoUri = Annotated[
-    str, typer.Option("--mongo-uri", help="Database holding tenants and keys", envvar="KITH_MONGO_URI")
-]
-DEFAULT_MONGO = "mongodb://127.0.0.1:27027"
+app.add_typer(ask.app, name="ask")
 
 
-def fail(message: str, hint: str, code: int = 1) -> typer.Exit:
-    """Print one readable error line with what to do next; return the exit to raise."""
-    err.print(f"[red]error:[/red] {message}." + (f" {hint}" if hint else ""))
-    return typer.Exit(code)
+def _local() -> ModuleType:
+    """Import the local stack's module, which needs the embedded servers of the development kit."""
+    try:
+        from kith_cli import stack
+    except ImportError as exc:
+        raise fail(f"the local stack needs the development kit ({exc})", LOCAL_HINT) from None
+    return stack
 
 
 @app.command()
@@ -67,10 +65,11 @@ def up(
     database_port: Annotated[int, typer.Option(envvar="KITH_DATABASE_PORT")] = 27027,
 ) -> None:
     """Start broker, database, topics and the three services, and leave them running."""
-    ports = Ports(ingest_port, scoring_port, recommend_port, broker_port, database_port)
+    stack = _local()
+    ports = stack.Ports(ingest_port, scoring_port, recommend_port, broker_port, database_port)
     try:
-        state = start_stack(root.resolve(), ports, out.print)
-    except StackError as exc:
+        state = stack.start_stack(root.resolve(), ports, out.print)
+    except stack.StackError as exc:
         raise fail(str(exc), "") from None
     key_file = root / ".local" / "dev-key"
     existing = key_file.read_text().strip() if key_file.exists() else None
@@ -78,7 +77,7 @@ def up(
     key_file.write_text(key + "\n")
     key_file.chmod(0o600)
     state.dev_key = key
-    save_state(root.resolve(), state)
+    stack.save_state(root.resolve(), state)
     if demo:
         from kith_cli.demo import start_demo
 
@@ -90,8 +89,8 @@ def up(
 
 @app.command()
 def down(root: Root = Path()) -> None:
-    """Stop everything ``kith up`` started."""
-    stopped = stop_stack(root.resolve(), out.print)
+    """Stop everything that kith up started."""
+    stopped = _local().stop_stack(root.resolve(), out.print)
     out.print("stack stopped" if stopped else "nothing was running")
 
 
@@ -101,10 +100,11 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Show each component, its address, readiness and consumer lag per group."""
-    state = load_state(root.resolve())
+    stack = _local()
+    state = stack.load_state(root.resolve())
     if state is None:
         raise fail("the local stack is not running", "Start it with `make run`.", code=3)
-    rows = [(component, *component_status(component)) for component in state.components]
+    rows = [(component, *stack.component_status(component)) for component in state.components]
     lags: list[admin.GroupLag] = []
     broker = state.get("broker")
     if broker is not None and rows[0][1]:
@@ -137,67 +137,6 @@ def status(
         raise typer.Exit(1)
 
 
-@keys_app.command("create")
-def keys_create(
-    tenant: Annotated[str, typer.Option(help="Tenant the key belongs to (created if new)")],
-    scope: Annotated[list[Scope], typer.Option(help="Scope to grant; repeat for several")],
-    name: Annotated[str, typer.Option(help="A label for the key")] = "",
-    mongo_uri: MongoUri = DEFAULT_MONGO,
-) -> None:
-    """Create an API key; its secret is shown once."""
-    created = asyncio.run(admin.create_key(mongo_uri, tenant, scope, name))
-    out.print_json(created.model_dump_json())
-
-
-@keys_app.command("list")
-def keys_list(
-    tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys")] = None,
-    mongo_uri: MongoUri = DEFAULT_MONGO,
-) -> None:
-    """List API keys (never their secrets)."""
-    table = Table("key id", "tenant", "scopes", "name", "created", "revoked")
-    for info in asyncio.run(admin.list_keys(mongo_uri, tenant)):
-        table.add_row(info.key_id, info.tenant, ", ".join(info.scopes), info.name,
-                      info.created_at.isoformat(timespec="seconds"),
-                      info.revoked_at.isoformat(timespec="seconds") if info.revoked_at else "")  # fmt: skip
-    out.print(table)
-
-
-@keys_app.command("revoke")
-def keys_revoke(key_id: str, mongo_uri: MongoUri = DEFAULT_MONGO) -> None:
-    """Revoke an API key by its id."""
-    if not asyncio.run(admin.revoke_key(mongo_uri, key_id)):
-        raise fail(f"no key with id {key_id!r}", "List keys with `kith keys list`.", code=4)
-    out.print(f"revoked {key_id}")
-
-
-# ---- activity ---------------------------------------------------------------------------------------
-
-IngestUrl = Annotated[str, typer.Option("--ingest-url", help="Ingest's address", envvar="KITH_INGEST_URL")]
-ScoringUrl = Annotated[str, typer.Option("--scoring-url", help="Scoring's address", envvar="KITH_SCORING_URL")]
-RecommendUrl = Annotated[str, typer.Option("--recommend-url", help="Recommend's address", envvar="KITH_RECOMMEND_URL")]
-Bootstrap = Annotated[str, typer.Option("--bootstrap", help="Kafka bootstrap servers", envvar="KITH_BOOTSTRAP")]
-Key = Annotated[
-    str | None, typer.Option("--key", help="API key (default: the local development key)", envvar="KITH_API_KEY")
-]
-Embedded = Annotated[
-    bool, typer.Option("--embedded/--real-kafka", help="The embedded broker has no idempotent producer")
-]
-
-
-def _key(root: Path, key: str | None) -> str:
-    if key:
-        return key
-    key_file = root / ".local" / "dev-key"
-    if key_file.exists():
-        return key_file.read_text().strip()
-    raise fail("no API key given and no local development key", "Pass --key or start the stack with `make run`.")
-
-
-def _kafka(bootstrap: str, embedded: bool) -> KafkaSettings:
-    return KafkaSettings(bootstrap_servers=bootstrap, idempotence=not embedded)
-
-
 @app.command()
 def simulate(
     rate: Annotated[float, typer.Option(help="Events per second")] = 20.0,
@@ -214,23 +153,26 @@ def simulate(
     """Drive realistic live activity into ingest over HTTP and/or the raw topic."""
     from rich.live import Live
 
-    from kith_cli.activity import SimulationTarget, demo_config
-    from kith_cli.activity import simulate as run_simulation
+    try:
+        from kith_cli.activity import SimulationTarget, demo_config
+        from kith_cli.activity import simulate as run_simulation
+    except ImportError as exc:
+        raise fail(f"simulated activity comes from the development kit's generator ({exc})", LOCAL_HINT) from None
     from kith_cli.client import IngestClient, RawTopicSender, Tally
 
     if via not in ("http", "kafka", "both"):
         raise fail(f"--via must be http, kafka or both, not {via!r}", "Pick one of them.", code=2)
     # Each run is its own source, so its events never collide with another run's (source, id).
     config = dataclasses.replace(demo_config(), seed=seed, source=f"app://kith-simulate/{uuid.uuid4().hex[:12]}")
-    api_key = _key(root, key) if via != "kafka" else ""
+    secret = api_key(root, key) if via != "kafka" else ""
 
     def line(tally: Tally, current: float) -> str:
         return (f"sent {tally.sent}  accepted {tally.accepted}  duplicate {tally.duplicate}  "
                 f"rejected {tally.rejected}  rate {current:.1f}/s")  # fmt: skip
 
     async def go() -> Tally:
-        http = IngestClient(ingest_url, api_key) if via in ("http", "both") else None
-        raw = RawTopicSender(_kafka(bootstrap, embedded)) if via in ("kafka", "both") else None
+        http = IngestClient(ingest_url, secret) if via in ("http", "both") else None
+        raw = RawTopicSender(kafka_settings(bootstrap, embedded)) if via in ("kafka", "both") else None
         if raw is not None:
             await raw.start()
         try:
@@ -269,10 +211,10 @@ def import_(
     """Backfill historical events through ingest; resumable, never duplicating."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from kith_cli.activity import checkpoint_path, count_lines, import_file, read_lines
     from kith_cli.client import IngestClient, IngestRefused, Tally
+    from kith_cli.importing import checkpoint_path, count_lines, import_file, read_lines
 
-    api_key = _key(root, key)
+    secret = api_key(root, key)
     checkpoint = checkpoint_path(root / ".local", path)
     if restart:
         checkpoint.unlink(missing_ok=True)
@@ -293,7 +235,7 @@ def import_(
             checkpoint.write_text(str(number))
 
         async def go() -> Tally:
-            client = IngestClient(ingest_url, api_key)
+            client = IngestClient(ingest_url, secret)
             try:
                 with rejects_path.open("a", encoding="utf-8") as sink:
 
@@ -318,128 +260,6 @@ def import_(
         raise typer.Exit(1)
 
 
-# ---- dead letters -----------------------------------------------------------------------------------
-
-deadletters_app = typer.Typer(help="List and replay dead letters.", no_args_is_help=True)
-app.add_typer(deadletters_app, name="deadletters")
-
-
-@deadletters_app.command("list")
-def deadletters_list(
-    limit: Annotated[int, typer.Option(help="Show at most this many, the latest")] = 50,
-    bootstrap: Bootstrap = "127.0.0.1:19092",
-    embedded: Embedded = True,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
-) -> None:
-    """List dead letters with their reasons and where they came from."""
-    from kith_ingest.deadletters import read_dead_letters
-
-    letters = asyncio.run(read_dead_letters(_kafka(bootstrap, embedded), limit))
-    if as_json:
-        out.print_json(json.dumps([json.loads(letter.model_dump_json()) for letter in letters]))
-        return
-    if not letters:
-        out.print("no dead letters")
-        return
-    table = Table("failed at", "stage", "origin", "replays", "reason")
-    for letter in letters:
-        table.add_row(letter.failed_at.isoformat(timespec="seconds"), letter.stage,
-                      f"{letter.source_topic}[{letter.partition}]@{letter.offset}", str(letter.replay_count),
-                      letter.reason)  # fmt: skip
-    out.print(table)
-
-
-@deadletters_app.command("replay")
-def deadletters_replay(
-    max_replays: Annotated[int, typer.Option(help="Leave letters already replayed this often alone")] = 3,
-    bootstrap: Bootstrap = "127.0.0.1:19092",
-    embedded: Embedded = True,
-) -> None:
-    """Replay dead letters back onto the raw topic (after fixing what made them fail)."""
-    from kith_ingest.deadletters import replay_dead_letters
-
-    report = asyncio.run(replay_dead_letters(_kafka(bootstrap, embedded), max_replays=max_replays))
-    out.print(f"replayed {report.replayed}; left alone: {report.exhausted} replayed too often, "
-              f"{report.other_stage} from other stages")  # fmt: skip
-
-
-# ---- ask --------------------------------------------------------------------------------------------
-
-ask_app = typer.Typer(help="Ask the services: suggestions for a member, metrics of a community.", no_args_is_help=True)
-app.add_typer(ask_app, name="ask")
-
-
-def _get(url: str, key: str, params: dict[str, str | int] | None = None) -> dict[str, object]:
-    import httpx
-
-    try:
-        answer = httpx.get(url, params=params, headers={"Authorization": f"Bearer {key}"}, timeout=10.0)
-    except httpx.HTTPError as exc:
-        raise fail(f"cannot reach {url}: {exc}", "Is the stack up? Try `make status`.", code=2) from None
-    body = answer.json()
-    if answer.status_code != 200:
-        message = body.get("error", {}).get("message", answer.text) if isinstance(body, dict) else answer.text
-        raise fail(f"{answer.status_code}: {message}", "Check the id and the key's scopes.", code=4)
-    return dict(body)
-
-
-@ask_app.command("suggestions")
-def ask_suggestions(
-    member: Annotated[str, typer.Argument(help="Member id")],
-    limit: Annotated[int, typer.Option(help="How many")] = 10,
-    recommend_url: RecommendUrl = "http://127.0.0.1:8003",
-    key: Key = None,
-    root: Root = Path(),
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
-) -> None:
-    """Show a member's suggested communities with the reasons."""
-    body = _get(f"{recommend_url}/v1/members/{member}/suggestions", _key(root, key),
-                {"limit": limit, "explain": "true"})  # fmt: skip
-    if as_json:
-        out.print_json(json.dumps(body))
-        return
-    table = Table("#", "community", "score", "why", title=f"suggestions for {member}")
-    items = body.get("suggestions", [])
-    for rank, item in enumerate(items if isinstance(items, list) else [], start=1):
-        reasons = "; ".join(str(r.get("text", r)) if isinstance(r, dict) else str(r) for r in item.get("reasons", []))
-        name = item.get("name") or item.get("community_id")
-        table.add_row(str(rank), f"{name} ({item.get('community_id')})", f"{item.get('score', 0):.3f}", reasons)
-    out.print(table)
-
-
-@ask_app.command("metrics")
-def ask_metrics(
-    community: Annotated[str, typer.Argument(help="Community id")],
-    window: Annotated[str, typer.Option(help="Window, e.g. 7d or 30d")] = "7d",
-    scoring_url: ScoringUrl = "http://127.0.0.1:8002",
-    key: Key = None,
-    root: Root = Path(),
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
-) -> None:
-    """Show a community's engagement metrics."""
-    body = _get(f"{scoring_url}/v1/communities/{community}/metrics", _key(root, key), {"window": window})
-    if as_json:
-        out.print_json(json.dumps(body, default=str))
-        return
-    table = Table("metric", "value", title=f"{community} over {window}")
-
-    def add(prefix: str, value: object) -> None:
-        if isinstance(value, dict):
-            for name, inner in value.items():
-                add(f"{prefix}{name}.", inner)
-        elif isinstance(value, list):
-            shown = ", ".join(
-                str(v.get("member_id") or v.get("name") or v.get("topic") or v) if isinstance(v, dict) else str(v)
-                for v in value[:5]
-            )
-            table.add_row(prefix.rstrip("."), shown)
-        else:
-            table.add_row(prefix.rstrip("."), f"{value:.3f}" if isinstance(value, float) else str(value))
-
-    add("", body)
-    out.print(table)
-
-
 def run() -> None:
     """Run the command, turning unreachable servers into one readable line and exit code 2."""
     from aiokafka.errors import KafkaError
@@ -455,4 +275,4 @@ def run() -> None:
         raise SystemExit(2) from None
 
 
-__all__ = ["SERVICES", "app", "run"]
+__all__ = ["app", "run"]

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from kith_shared.kafka import ensure_topics
-from kith_shared.servers import (
+from kith_devkit.servers import (
     check_port_free,
     port_open,
     process_alive,
@@ -29,6 +28,7 @@ from kith_shared.servers import (
     stop_process,
     wait_for_kafka,
 )
+from kith_shared.kafka import ensure_topics
 from kith_shared.settings import KafkaSettings
 
 SERVICES = ("ingest", "scoring", "recommend")

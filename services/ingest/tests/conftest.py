@@ -1,68 +1,37 @@
-"""Fixtures of the ingest tests: the app on real servers, API keys, and readers of the topics."""
+"""Fixtures of the ingest tests: the app on real servers with a writer key, and a reader of the topics."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import httpx
 import pytest
 from aiokafka.structs import TopicPartition
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
 
+from kith_devkit.testing import MakeSettings, RunningService, RunService
 from kith_ingest.app import create_app
 from kith_ingest.settings import IngestSettings
-from kith_shared.auth import KeyStore, Scope
+from kith_shared.auth import Scope
 from kith_shared.kafka import make_consumer
-from kith_shared.settings import KafkaSettings, MongoSettings
+from kith_shared.settings import KafkaSettings
 from kith_shared.topics import TopicSpec
 
-
-@dataclass
-class Running:
-    """An ingest app running in-process, with a client and a writer key of tenant ``demo``."""
-
-    app: FastAPI
-    client: httpx.AsyncClient
-    keys: KeyStore
-    key: str
-
-    def auth(self, key: str | None = None) -> dict[str, str]:
-        """Return the headers authenticating with ``key`` (the demo writer by default)."""
-        return {"Authorization": f"Bearer {key or self.key}"}
-
-
-RunIngest = Callable[[IngestSettings], AbstractAsyncContextManager[Running]]
+RunIngest = Callable[[IngestSettings], AbstractAsyncContextManager[RunningService[IngestSettings]]]
 
 
 @pytest.fixture
-def ingest_settings(topics: KafkaSettings, mongo_settings: MongoSettings) -> IngestSettings:
+def ingest_settings(make_settings: MakeSettings) -> IngestSettings:
     """Settings on this test's topics and databases, without the raw-topic consumer."""
-    return IngestSettings(kafka=topics, mongo=mongo_settings, environment="test", consume_raw=False)
+    return make_settings(IngestSettings, consume_raw=False)
 
 
 @pytest.fixture
-def run_ingest() -> RunIngest:
-    """Return a factory running the app (lifespan included) until the block ends."""
-
-    @asynccontextmanager
-    async def run(settings: IngestSettings) -> AsyncIterator[Running]:
-        app = create_app(settings)
-        async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30) as manager:
-            keys: KeyStore = app.state.keys
-            created = await keys.create_key("demo", [Scope.EVENTS_WRITE], "test writer")
-            with contextlib.suppress(Exception):
-                await app.state.platform.producer.wait_connected(15)
-            transport = httpx.ASGITransport(manager.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://ingest", timeout=30) as client:
-                yield Running(app, client, keys, created.key)
-
-    return run
+def run_ingest(running_service: RunService) -> RunIngest:
+    """Return a factory running the app (lifespan included) with a writer key of tenant ``demo``."""
+    return lambda settings: running_service(create_app, settings, {"demo": [Scope.EVENTS_WRITE]})
 
 
 ReadTopic = Callable[..., Any]

@@ -127,7 +127,7 @@ async def test_raw_topic_in_every_mode_with_poison_records_dead_lettered_and_rep
             "INGEST_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
             "INGEST_KAFKA__TOPIC_PREFIX": kafka.topic_prefix,
         }
-        shown = await asyncio.to_thread(CliRunner().invoke, cli, ["dead-letters", "--limit", "2"], env=env)
+        shown = await asyncio.to_thread(CliRunner().invoke, cli, ["list", "--limit", "2"], env=env)
         assert shown.exit_code == 0, shown.output
         assert "UnknownTenant" not in shown.output
         assert "type: unknown event type 'post.shouted'" in shown.output

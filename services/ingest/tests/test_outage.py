@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
+from kith_devkit.servers import ServerProcess
+from kith_devkit.testing import eventually
 from kith_ingest.settings import IngestSettings
 from kith_shared.events import decode_kafka_record
 from kith_shared.events.examples import example
 from kith_shared.kafka import ensure_topics, make_producer
-from kith_shared.servers import ServerProcess
 from kith_shared.topics import ACTIVITY, RAW
 
 pytestmark = pytest.mark.integration
@@ -43,11 +44,12 @@ async def test_broker_down_answers_503_and_ingest_recovers_when_it_returns(
 
         restarted = make_broker(port=broker.port)
         await ensure_topics(kafka)  # the embedded broker forgets its topics when it stops
-        answer = None
-        async with asyncio.timeout(60):
-            while answer is None or answer.status_code == 503:
-                await asyncio.sleep(0.5)
-                answer = await ingest.client.post("/v1/events", json=second, headers=ingest.auth())
+
+        async def answered() -> httpx.Response | None:
+            answer = await ingest.client.post("/v1/events", json=second, headers=ingest.auth())
+            return None if answer.status_code == 503 else answer
+
+        answer = await eventually(answered, 60, "an answer other than 503 once the broker is back")
         # The claim of the failed attempt was given back: the retry is accepted, not called a duplicate.
         assert answer.status_code == 202, answer.text
         assert (await ingest.client.get("/readyz")).status_code == 200

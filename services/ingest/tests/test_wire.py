@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from kith_ingest.domain.wire import REPLAY_HEADER, http_binary_event, kafka_event, parse_batch, replay_count
-from kith_shared.events import DecodeError
+from kith_ingest.deadletters import REPLAY_HEADER, replay_count
+from kith_shared.events import DecodeError, http_binary_event, kafka_event, parse_batch
 from kith_shared.events.examples import example
 
 pytestmark = pytest.mark.unit

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from kith_devkit.events import community, event, join, post, reply
 from kith_recommend.domain.changes import changes_for
 from kith_recommend.domain.model import TenantState, compile_model
+from kith_recommend.domain.params import RankingParams
 from kith_recommend.domain.ranking import Suggestion, similar, suggest
-from kith_recommend.settings import RankingSettings
-from kith_recommend.synthetic import community, event, join, post, reply
 from kith_shared.events import Event
 
 pytestmark = pytest.mark.unit
 
-PARAMS = RankingSettings()
+PARAMS = RankingParams()
 
 
 def state_of(events: list[Event], tenant: str = "acme") -> TenantState:

@@ -20,11 +20,11 @@ from fastapi import FastAPI
 
 from kith_scoring.app import create_app
 from kith_scoring.rebuild import high_watermarks
+from kith_devkit.generator import GeneratorConfig, generate
 from kith_scoring.settings import ScoringSettings
 from kith_shared.auth import KeyStore, Scope
 from kith_shared.events import EVENT_ADAPTER, SCHEMA_VERSION, Event
 from kith_shared.events.data import CommentCreated, PostCreated, TextFeatures
-from kith_shared.generator import GeneratorConfig, generate
 from kith_shared.kafka import EventProducer, make_consumer
 from kith_shared.mongo import make_mongo_client
 from kith_shared.settings import KafkaSettings

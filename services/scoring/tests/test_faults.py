@@ -17,12 +17,12 @@ import pytest
 from aiokafka import TopicPartition
 from pydantic import SecretStr
 
+from kith_devkit.servers import ServerProcess, free_port
 from kith_scoring.rebuild import rebuild
 from kith_scoring.settings import ScoringSettings
 from kith_shared.events import DeadLetter, encode_structured
 from kith_shared.kafka import make_consumer, make_producer
 from kith_shared.mongo import make_mongo_client
-from kith_shared.servers import ServerProcess, free_port
 from kith_shared.topics import ACTIVITY, DEAD_LETTER
 from services.scoring.tests.helpers import at, caught_up, event, publish, stream, wait_for
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from kith_devkit.servers import ServerProcess, free_port
 from kith_scoring.settings import ScoringSettings
 from kith_shared.auth import Scope
 from kith_shared.kafka import ensure_topics
-from kith_shared.servers import ServerProcess, free_port
 from services.scoring.tests.helpers import at, caught_up, event, publish, wait_for
 
 pytestmark = pytest.mark.integration

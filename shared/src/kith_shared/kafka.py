@@ -22,6 +22,7 @@ from aiokafka.helpers import create_ssl_context
 from aiokafka.structs import RecordMetadata
 
 from kith_shared import logs
+from kith_shared.backoff import Backoff
 from kith_shared.events import DeadLetter, Event, encode_structured, structured_headers
 from kith_shared.observability import DEAD_LETTERS
 from kith_shared.settings import KafkaSettings
@@ -159,17 +160,17 @@ class EventProducer:
         self._connected.set()
 
     async def _connect_forever(self) -> None:
-        delay = 0.2
-        while self._started and self._producer is None:
+        async for _ in Backoff(0.2, 5.0):
+            if not self._started:
+                return
             try:
                 async with self._lock:
                     if self._producer is None:
                         await self._connect_once()
+                return
             except (KafkaError, OSError) as exc:
                 self.last_error = f"broker unreachable: {exc}"
                 log.warning("kafka producer not connected, retrying", extra={"error": str(exc)})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
 
     async def _replace(self, reason: str) -> None:
         async with self._lock:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
@@ -16,6 +18,9 @@ from kith_shared.mongo import Document, make_mongo_client, ping
 from kith_shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+
+#: An app's lifespan: entered at start, left at stop.
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
 class Platform:
@@ -52,6 +57,26 @@ class Platform:
         with contextlib.suppress(Exception):
             await self.producer.stop()
         await self.mongo.close()
+
+    def app(
+        self,
+        router: APIRouter,
+        lifespan: Lifespan,
+        *,
+        title: str,
+        version: str,
+        summary: str | None = None,
+        description: str = "",
+        **state: object,
+    ) -> FastAPI:
+        """Return the service's app with the platform installed, settings and ``state`` on its state, ``router`` in."""
+        app = FastAPI(title=title, version=version, summary=summary, description=description, lifespan=lifespan)
+        self.install(app)
+        app.state.settings = self.settings
+        for name, value in state.items():
+            setattr(app.state, name, value)
+        app.include_router(router)
+        return app
 
     def install(self, app: FastAPI) -> None:
         """Attach the platform to an app: state, health, metrics, errors, key admin routes."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uvicorn
 
-from kith_ingest.app import SERVICE, create_app
+from kith_ingest import SERVICE
+from kith_ingest.app import create_app
 from kith_ingest.settings import IngestSettings
 from kith_shared.logs import configure_logging
 

@@ -3,7 +3,7 @@
 - ``POST /v1/events``: one event. ``application/json`` or ``application/cloudevents+json`` (structured), or
   binary mode (``ce-`` headers, ``data`` as a JSON body). 202 accepted, 200 duplicate, 422 rejected.
 - ``POST /v1/events:batch``: a JSON array of up to ``max_batch_events`` events, as ``application/json`` or
-  ``application/cloudevents-batch+json``. The answer lists each event's outcome (accepted, duplicate,
+  ``application/cloudevents-batch+json``. The answer lists each event's admission (accepted, duplicate,
   rejected with field and reason); one bad event never sinks the rest. 202 when at least one event was
   accepted, 200 when none was.
 
@@ -14,19 +14,30 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import pydantic_core
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 from pymongo.errors import PyMongoError
 
-from kith_ingest.domain.wire import http_binary_event, is_http_binary, media_type, parse_batch, parse_json
-from kith_ingest.intake import Intake, Outcome
+from kith_ingest import SERVICE
+from kith_ingest.deps import Intake, Settings
+from kith_ingest.intake import Admission
 from kith_ingest.settings import IngestSettings
 from kith_shared.auth import EventsWriter
 from kith_shared.errors import ApiError
-from kith_shared.events import BATCH_CONTENT_TYPE, JSON_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE, DecodeError
+from kith_shared.events import (
+    BATCH_CONTENT_TYPE,
+    JSON_CONTENT_TYPE,
+    STRUCTURED_CONTENT_TYPE,
+    DecodeError,
+    http_binary_event,
+    is_http_binary,
+    media_type,
+    parse_batch,
+    parse_json,
+)
 from kith_shared.kafka import BrokerUnavailable
 from kith_shared.observability import BATCH_SIZE, EVENTS_IN
 
@@ -42,7 +53,7 @@ class ProblemOut(BaseModel):
 
 
 class EventResult(BaseModel):
-    """The outcome of one event."""
+    """The admission of one event."""
 
     index: int = Field(description="Position of the event in the request.")
     status: Literal["accepted", "duplicate", "rejected"]
@@ -52,27 +63,12 @@ class EventResult(BaseModel):
 
 
 class BatchResult(BaseModel):
-    """The outcome of a batch, event by event."""
+    """The admission of a batch, event by event."""
 
     accepted: int
     duplicate: int
     rejected: int
     results: list[EventResult]
-
-
-# Dependencies are coroutines: a plain function would be run in the thread pool, a hop per request.
-async def _intake(request: Request) -> Intake:
-    intake: Intake = request.app.state.intake
-    return intake
-
-
-async def _settings(request: Request) -> IngestSettings:
-    settings: IngestSettings = request.app.state.settings
-    return settings
-
-
-IntakeDep = Annotated[Intake, Depends(_intake)]
-Settings = Annotated[IngestSettings, Depends(_settings)]
 
 
 def _check_content_type(request: Request, allowed: tuple[str, ...], hint: str) -> str:
@@ -120,23 +116,23 @@ def _unavailable(settings: IngestSettings, what: str) -> ApiError:
     )
 
 
-async def _admit(intake: Intake, settings: IngestSettings, outcomes: list[Outcome], now: datetime) -> None:
+async def _admit(intake: Intake, settings: IngestSettings, admissions: list[Admission], now: datetime) -> None:
     try:
-        await intake.admit(outcomes, now)
+        await intake.admit(admissions, now)
     except BrokerUnavailable:
         raise _unavailable(settings, "broker") from None
     except PyMongoError:
         raise _unavailable(settings, "store") from None
 
 
-def _result(index: int, outcome: Outcome) -> dict[str, Any]:
-    """Return one event's outcome in the shape of :class:`EventResult` (built directly: a batch has many)."""
+def _result(index: int, admission: Admission) -> dict[str, Any]:
+    """Return one event's admission in the shape of :class:`EventResult` (built directly: a batch has many)."""
     return {
         "index": index,
-        "status": "rejected" if outcome.status == "valid" else outcome.status,
-        "id": outcome.id,
-        "source": outcome.source,
-        "problems": [p.as_dict() for p in outcome.problems],
+        "status": "rejected" if admission.status == "valid" else admission.status,
+        "id": admission.id,
+        "source": admission.source,
+        "problems": [p.as_dict() for p in admission.problems],
     }
 
 
@@ -186,31 +182,31 @@ _COMMON: dict[int | str, dict[str, Any]] = {
     },
     openapi_extra=_SINGLE_BODY,
 )
-async def post_event(request: Request, principal: EventsWriter, intake: IntakeDep, settings: Settings) -> Response:
+async def post_event(request: Request, principal: EventsWriter, intake: Intake, settings: Settings) -> Response:
     """Accept one event (JSON, CloudEvents structured, or CloudEvents binary mode with ce- headers)."""
     binary = is_http_binary(request.headers)
     if not binary:
         _check_content_type(request, SINGLE_TYPES, "; for a batch use POST /v1/events:batch")
     body = await read_body(request, settings.max_body_bytes)
     now = datetime.now(UTC)
-    EVENTS_IN.labels("ingest", "http").inc()
+    EVENTS_IN.labels(SERVICE, "http").inc()
     try:
         raw = http_binary_event(request.headers, body) if binary else parse_json(body, "event")
     except DecodeError as exc:
         if exc.problems[0].field == "content-type":
             raise ApiError(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", str(exc)) from None
         raise ApiError(422, "invalid_event", "the event is not valid", problems=_problems(exc)) from None
-    outcome = intake.normalize(raw, tenant=principal.tenant, received=now)
-    if outcome.status == "rejected":
+    admission = intake.receive(raw, tenant=principal.tenant, received=now)
+    if admission.status == "rejected":
         raise ApiError(
             422,
             "invalid_event",
             "the event is not valid",
-            problems=[p.as_dict() for p in outcome.problems],
+            problems=[p.as_dict() for p in admission.problems],
         )
-    await _admit(intake, settings, [outcome], now)
-    code = status.HTTP_202_ACCEPTED if outcome.status == "accepted" else status.HTTP_200_OK
-    return _json(_result(0, outcome), code)
+    await _admit(intake, settings, [admission], now)
+    code = status.HTTP_202_ACCEPTED if admission.status == "accepted" else status.HTTP_200_OK
+    return _json(_result(0, admission), code)
 
 
 def _problems(exc: DecodeError) -> list[dict[str, str]]:
@@ -228,8 +224,8 @@ def _problems(exc: DecodeError) -> list[dict[str, str]]:
     },
     openapi_extra=_BATCH_BODY,
 )
-async def post_batch(request: Request, principal: EventsWriter, intake: IntakeDep, settings: Settings) -> Response:
-    """Accept up to max_batch_events events and report each one's outcome."""
+async def post_batch(request: Request, principal: EventsWriter, intake: Intake, settings: Settings) -> Response:
+    """Accept up to max_batch_events events and report each one's admission."""
     _check_content_type(request, BATCH_TYPES, "; a single event goes to POST /v1/events")
     body = await read_body(request, settings.max_body_bytes)
     now = datetime.now(UTC)
@@ -246,11 +242,11 @@ async def post_batch(request: Request, principal: EventsWriter, intake: IntakeDe
             f"the batch holds {len(items)} events; the limit is {settings.max_batch_events}",
             problems=[{"field": "batch", "reason": f"more than {settings.max_batch_events} events"}],
         )
-    EVENTS_IN.labels("ingest", "http").inc(len(items))
-    BATCH_SIZE.labels("ingest").observe(len(items))
-    outcomes = [intake.normalize(item, tenant=principal.tenant, received=now) for item in items]
-    await _admit(intake, settings, outcomes, now)
-    results = [_result(index, outcome) for index, outcome in enumerate(outcomes)]
+    EVENTS_IN.labels(SERVICE, "http").inc(len(items))
+    BATCH_SIZE.labels(SERVICE).observe(len(items))
+    admissions = [intake.receive(item, tenant=principal.tenant, received=now) for item in items]
+    await _admit(intake, settings, admissions, now)
+    results = [_result(index, admission) for index, admission in enumerate(admissions)]
     counts = {name: sum(r["status"] == name for r in results) for name in ("accepted", "duplicate", "rejected")}
     code = status.HTTP_202_ACCEPTED if counts["accepted"] else status.HTTP_200_OK
     return _json({**counts, "results": results}, code)

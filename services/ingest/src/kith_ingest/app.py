@@ -10,15 +10,13 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from kith_ingest import __version__
+from kith_ingest import SERVICE, __version__
 from kith_ingest.api import router
 from kith_ingest.domain.text import warm_up
 from kith_ingest.intake import Intake
 from kith_ingest.settings import IngestSettings
 from kith_ingest.store import DedupeStore
 from kith_shared.platform import Platform
-
-SERVICE = "ingest"
 
 
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
@@ -55,15 +53,12 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             await store.stop()
             await platform.stop()
 
-    app = FastAPI(
+    return platform.app(
+        router,
+        lifespan,
         title="Kith ingest",
         version=__version__,
         summary="The single door for member activity: validates, normalizes, deduplicates and publishes events.",
-        lifespan=lifespan,
+        intake=intake,
+        store=store,
     )
-    platform.install(app)
-    app.state.settings = settings
-    app.state.intake = intake
-    app.state.store = store
-    app.include_router(router)
-    return app

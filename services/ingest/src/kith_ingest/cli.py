@@ -1,4 +1,7 @@
-"""Operator commands of the ingest service (mounted by the ``kith`` CLI as ``kith ingest``)."""
+"""Operator commands of the ingest service: dead letters (mounted by the ``kith`` command as ``kith deadletters``).
+
+Kafka settings come from ingest's own (``INGEST_KAFKA__*`` variables), ``--bootstrap`` aside.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +12,37 @@ import typer
 
 from kith_ingest.deadletters import read_dead_letters, replay_dead_letters
 from kith_ingest.settings import IngestSettings
+from kith_shared.settings import KafkaSettings
 
-app = typer.Typer(help="Ingest operations: dead letters.", no_args_is_help=True)
+app = typer.Typer(
+    help="List dead letters with their reasons and origin; replay them after a fix.", no_args_is_help=True
+)
+
+Bootstrap = Annotated[
+    str | None,
+    typer.Option("--bootstrap", help="Kafka bootstrap servers (default: INGEST_KAFKA__BOOTSTRAP_SERVERS)"),
+]
+Embedded = Annotated[
+    bool, typer.Option("--embedded/--real-kafka", help="The embedded broker has no idempotent producer")
+]
 
 
-@app.command("dead-letters")
-def dead_letters(
+def _kafka(settings: IngestSettings, bootstrap: str | None, embedded: bool) -> KafkaSettings:
+    changes: dict[str, object] = {"idempotence": not embedded}
+    if bootstrap:
+        changes["bootstrap_servers"] = bootstrap
+    return settings.kafka.model_copy(update=changes)
+
+
+@app.command("list")
+def list_letters(
     limit: Annotated[int, typer.Option(help="Show at most this many, the latest.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON dead letter per line.")] = False,
+    bootstrap: Bootstrap = None,
+    embedded: Embedded = True,
 ) -> None:
-    """List the latest dead letters with their reasons and origin."""
-    letters = asyncio.run(read_dead_letters(IngestSettings().kafka, limit))
+    """List the latest dead letters (every stage) with their reasons and origin."""
+    letters = asyncio.run(read_dead_letters(_kafka(IngestSettings(), bootstrap, embedded), limit))
     if not letters:
         typer.echo("no dead letters")
         return
@@ -37,14 +60,15 @@ def dead_letters(
 @app.command("replay")
 def replay(
     max_replays: Annotated[
-        int | None, typer.Option(help="Leave letters replayed this often alone (default: settings).")
+        int | None, typer.Option(help="Leave letters replayed this often alone (default: INGEST_MAX_REPLAYS).")
     ] = None,
+    bootstrap: Bootstrap = None,
+    embedded: Embedded = True,
 ) -> None:
-    """Replay ingest's dead letters not replayed yet back onto the raw topic."""
+    """Replay ingest's dead letters not replayed yet back onto the raw topic (after fixing what made them fail)."""
     settings = IngestSettings()
-    report = asyncio.run(
-        replay_dead_letters(settings.kafka, max_replays=settings.max_replays if max_replays is None else max_replays)
-    )
+    limit = settings.max_replays if max_replays is None else max_replays
+    report = asyncio.run(replay_dead_letters(_kafka(settings, bootstrap, embedded), max_replays=limit))
     typer.echo(
         f"replayed {report.replayed}; left alone: {report.exhausted} replayed too often, "
         f"{report.other_stage} of other stages"

@@ -21,11 +21,13 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import TopicPartition
 from pymongo.errors import PyMongoError
 
-from kith_ingest.domain.wire import kafka_event, replay_count
-from kith_ingest.intake import Intake, Outcome
+from kith_ingest import SERVICE
+from kith_ingest.deadletters import replay_count
+from kith_ingest.intake import Admission, Intake
 from kith_ingest.settings import IngestSettings
 from kith_shared.auth import KeyStore
-from kith_shared.events import DeadLetter, DecodeError, Problem
+from kith_shared.backoff import Backoff
+from kith_shared.events import DeadLetter, DecodeError, Problem, kafka_event
 from kith_shared.kafka import BrokerUnavailable, EventProducer, make_consumer, send_dead_letter
 from kith_shared.observability import BATCH_SIZE, CONSUMER_LAG, EVENTS_IN
 from kith_shared.topics import RAW
@@ -43,7 +45,7 @@ _JOIN_TIMEOUT_MS = 30_000
 @dataclass(slots=True)
 class _Item:
     record: Record
-    outcome: Outcome
+    admission: Admission
     error: str = "DecodeError"
     tenant: str | None = None
 
@@ -65,17 +67,10 @@ class RawConsumer:
         """Ask the loop to finish its batch (or hand it back uncommitted) and leave the group."""
         self._stopping.set()
 
-    async def _pause(self, seconds: float) -> bool:
-        """Sleep unless stopping; return True when stopping."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._stopping.wait()
-        return self._stopping.is_set()
-
     async def run(self) -> None:
         """Consume until stopped, reconnecting after broker outages."""
-        delay = 0.5
-        while not self._stopping.is_set():
+        backoff = Backoff(0.5, 10.0, stop=self._stopping)
+        async for _ in backoff:
             consumer = make_consumer(
                 self.settings.kafka,
                 self.topic,
@@ -85,18 +80,12 @@ class RawConsumer:
             )
             try:
                 await consumer.start()
-                delay = 0.5
+                backoff.reset()
                 await self._consume(consumer)
             except (KafkaError, OSError) as exc:
                 log.warning("raw consumer lost the broker; reconnecting", extra={"error": repr(exc)})
-                if await self._pause(delay):
-                    break
-                delay = min(delay * 2, 10.0)
             except Exception:  # never let the door close silently: log, back off, start over
                 log.exception("raw consumer failed; restarting it")
-                if await self._pause(delay):
-                    break
-                delay = min(delay * 2, 10.0)
             finally:
                 with contextlib.suppress(Exception):
                     await consumer.stop()
@@ -118,36 +107,34 @@ class RawConsumer:
             for tp, offset in offsets.items():
                 highwater = consumer.highwater(tp)
                 if highwater is not None:
-                    CONSUMER_LAG.labels("ingest", tp.topic, str(tp.partition)).set(max(0, highwater - offset))
+                    CONSUMER_LAG.labels(SERVICE, tp.topic, str(tp.partition)).set(max(0, highwater - offset))
 
     async def _process_until_done(self, records: list[Record]) -> bool:
-        delay = 0.5
-        while True:
+        """Process a batch, retrying while the broker or database is down; return False when stopping first."""
+        async for _ in Backoff(0.5, 10.0, stop=self._stopping):
             try:
                 await self.process(records)
                 return True
             except (BrokerUnavailable, PyMongoError) as exc:
                 log.warning("raw batch not processed yet; retrying", extra={"error": repr(exc)})
-                if await self._pause(delay):
-                    return False
-                delay = min(delay * 2, 10.0)
+        return False
 
     def _decode(self, record: Record, now: datetime) -> _Item:
         tenant: object = None
         try:
             raw = kafka_event(record.value, record.headers)
             tenant = raw.get("tenant")
-            outcome = self.intake.normalize(raw, tenant=None, received=now)
+            admission = self.intake.receive(raw, tenant=None, received=now)
         except DecodeError as exc:
-            outcome = Outcome("valid")
-            outcome.reject(exc.problems)
-            return _Item(record, outcome)
+            admission = Admission("valid")
+            admission.reject(exc.problems)
+            return _Item(record, admission)
         except Exception as exc:  # a bug must not stall the partition: the record is dead-lettered instead
             log.exception("unexpected error decoding a raw record")
-            outcome = Outcome("valid")
-            outcome.reject([Problem("record", f"unexpected {type(exc).__name__}: {exc}")])
-            return _Item(record, outcome, error=type(exc).__name__)
-        return _Item(record, outcome, tenant=tenant if isinstance(tenant, str) else None)
+            admission = Admission("valid")
+            admission.reject([Problem("record", f"unexpected {type(exc).__name__}: {exc}")])
+            return _Item(record, admission, error=type(exc).__name__)
+        return _Item(record, admission, tenant=tenant if isinstance(tenant, str) else None)
 
     async def process(self, records: list[Record]) -> None:
         """Normalize, deduplicate and publish a batch, dead-lettering what cannot be processed.
@@ -155,15 +142,15 @@ class RawConsumer:
         Raises :class:`BrokerUnavailable` or :class:`PyMongoError` when the batch must be retried.
         """
         now = datetime.now(UTC)
-        EVENTS_IN.labels("ingest", "kafka").inc(len(records))
-        BATCH_SIZE.labels("ingest").observe(len(records))
+        EVENTS_IN.labels(SERVICE, "kafka").inc(len(records))
+        BATCH_SIZE.labels(SERVICE).observe(len(records))
         items = [self._decode(record, now) for record in records]
-        tenants = {item.outcome.event.tenant for item in items if item.outcome.event is not None}
+        tenants = {item.admission.event.tenant for item in items if item.admission.event is not None}
         unknown = {tenant for tenant in tenants if not await self.keys.tenant_exists(tenant)}
         for item in items:
-            event = item.outcome.event
+            event = item.admission.event
             if event is not None and event.tenant in unknown:
-                item.outcome.reject(
+                item.admission.reject(
                     [
                         Problem(
                             "tenant", f"unknown tenant {event.tenant!r}: events on the raw topic never create tenants"
@@ -171,14 +158,14 @@ class RawConsumer:
                     ]
                 )
                 item.error = "UnknownTenant"
-        await self.intake.admit([item.outcome for item in items], now, confirm_now=True)
-        letters = [self._dead_letter(item) for item in items if item.outcome.status == "rejected"]
+        await self.intake.admit([item.admission for item in items], now, confirm_now=True)
+        letters = [self._dead_letter(item) for item in items if item.admission.status == "rejected"]
         if letters:
             await asyncio.gather(*(send_dead_letter(self.producer, self.settings.kafka, letter) for letter in letters))
         self.processed += len(records)
 
     def _dead_letter(self, item: _Item) -> DeadLetter:
-        record, problems = item.record, item.outcome.problems
+        record, problems = item.record, item.admission.problems
         return DeadLetter.from_record(
             record,
             reason="; ".join(f"{p.field}: {p.reason}" for p in problems) or "rejected",

@@ -8,22 +8,25 @@ of a consumer group, so each letter is replayed once per run of the command.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Final
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 from pydantic import ValidationError
 
-from kith_ingest.domain.wire import REPLAY_HEADER
 from kith_shared.events import DeadLetter
 from kith_shared.kafka import make_consumer, make_producer
+from kith_shared.reading import read_to_end
 from kith_shared.settings import KafkaSettings
 from kith_shared.topics import DEAD_LETTER, RAW
 
 log = logging.getLogger(__name__)
 
+#: Kafka header counting how many times a dead letter was replayed onto the raw topic.
+REPLAY_HEADER: Final = "kith-replay-count"
 #: Consumer group remembering which dead letters were already replayed (prefixed like every group).
 REPLAY_GROUP = "ingest-dead-letter-replay"
 
@@ -38,6 +41,17 @@ class ReplayReport:
     offsets: dict[int, int] = field(default_factory=dict)
 
 
+def replay_count(headers: Iterable[tuple[str, bytes | None]]) -> int:
+    """Return how many times a record was replayed from the dead-letter topic (0 when never)."""
+    for name, raw in headers:
+        if name.lower() == REPLAY_HEADER and raw is not None:
+            try:
+                return max(0, int(raw.decode("ascii")))
+            except (UnicodeDecodeError, ValueError):
+                return 0
+    return 0
+
+
 async def _assign_all(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
     await consumer.topics()
     partitions = consumer.partitions_for_topic(topic) or set()
@@ -47,25 +61,19 @@ async def _assign_all(consumer: AIOKafkaConsumer, topic: str) -> list[TopicParti
     return assigned
 
 
-async def _read_until_idle(
-    consumer: AIOKafkaConsumer, assigned: list[TopicPartition], within: float, idle_ms: int = 1_500
+async def _read_letters(
+    consumer: AIOKafkaConsumer, assigned: list[TopicPartition], within: float
 ) -> list[tuple[TopicPartition, int, DeadLetter | None]]:
-    """Read from the current positions until a fetch comes back empty (caught up) or time runs out.
-
-    End offsets are not used: the embedded broker reports them wrongly; an idle fetch works everywhere.
-    """
+    """Read the letters from the consumer's positions to the end of the topic (or for ``within`` seconds)."""
     found: list[tuple[TopicPartition, int, DeadLetter | None]] = []
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(within):
-            while batches := await consumer.getmany(*assigned, timeout_ms=idle_ms):
-                for tp, records in batches.items():
-                    for record in records:
-                        try:
-                            letter: DeadLetter | None = DeadLetter.model_validate_json(record.value or b"")
-                        except ValidationError:
-                            log.warning("unreadable record on the dead-letter topic", extra={"offset": record.offset})
-                            letter = None
-                        found.append((tp, record.offset, letter))
+    async for records in read_to_end(consumer, assigned, within=within):
+        for record in records:
+            try:
+                letter: DeadLetter | None = DeadLetter.model_validate_json(record.value or b"")
+            except ValidationError:
+                log.warning("unreadable record on the dead-letter topic", extra={"offset": record.offset})
+                letter = None
+            found.append((TopicPartition(record.topic, record.partition), record.offset, letter))
     return found
 
 
@@ -78,7 +86,7 @@ async def read_dead_letters(kafka: KafkaSettings, limit: int = 100, *, within: f
         if not assigned:
             return []
         await consumer.seek_to_beginning(*assigned)
-        found = await _read_until_idle(consumer, assigned, within)
+        found = await _read_letters(consumer, assigned, within)
     finally:
         await consumer.stop()
     found.sort(key=lambda item: (item[0].partition, item[1]))
@@ -109,7 +117,7 @@ async def replay_dead_letters(
                 await consumer.seek_to_beginning(tp)
             else:
                 consumer.seek(tp, committed)
-        found = await _read_until_idle(consumer, assigned, within)
+        found = await _read_letters(consumer, assigned, within)
         pending = []
         for _tp, _offset, letter in found:
             if letter is None or letter.stage != "ingest" or letter.source_topic != raw_topic:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic_core import PydanticSerializationError
 from pymongo.errors import PyMongoError
 
+from kith_ingest import SERVICE
 from kith_ingest.domain import NormalizeConfig, normalize_raw
 from kith_ingest.settings import IngestSettings
 from kith_ingest.store import DedupeStore, claim_key
@@ -29,7 +30,7 @@ Status = Literal["valid", "accepted", "duplicate", "rejected"]
 
 
 @dataclass(slots=True)
-class Outcome:
+class Admission:
     """What became of one event: ``valid`` until admitted, then accepted, duplicate or rejected."""
 
     status: Status
@@ -62,24 +63,24 @@ class Intake:
         self.topic = settings.kafka.topic(ACTIVITY)
         self._headers = structured_headers()
 
-    def normalize(self, obj: Any, *, tenant: str | None, received: datetime) -> Outcome:
+    def receive(self, obj: Any, *, tenant: str | None, received: datetime) -> Admission:
         """Validate and normalize one raw event; never raises for bad input."""
-        outcome = Outcome("valid", id=_attribute(obj, "id"), source=_attribute(obj, "source"))
+        admission = Admission("valid", id=_attribute(obj, "id"), source=_attribute(obj, "source"))
         try:
             event = normalize_raw(obj, tenant=tenant, config=self.config, received=received)
             value = encode_structured(event)
         except DecodeError as exc:
-            outcome.reject(exc.problems)
-            return outcome
+            admission.reject(exc.problems)
+            return admission
         except (PydanticSerializationError, UnicodeEncodeError) as exc:
-            outcome.reject([Problem("event", f"cannot be encoded as UTF-8 JSON: {exc}")])
-            return outcome
-        outcome.event, outcome.value = event, value
-        outcome.id, outcome.source = event.id, event.source
-        return outcome
+            admission.reject([Problem("event", f"cannot be encoded as UTF-8 JSON: {exc}")])
+            return admission
+        admission.event, admission.value = event, value
+        admission.id, admission.source = event.id, event.source
+        return admission
 
-    async def admit(self, outcomes: list[Outcome], now: datetime, *, confirm_now: bool = False) -> None:
-        """Claim and publish the valid outcomes; set each one's final status in place.
+    async def admit(self, admissions: list[Admission], now: datetime, *, confirm_now: bool = False) -> None:
+        """Claim and publish the valid admissions; set each one's final status in place.
 
         With ``confirm_now`` the claims are marked published before returning (the consumer commits
         its offsets right after, so a crash must not leave them looking abandoned); otherwise in the
@@ -88,44 +89,49 @@ class Intake:
         Raises :class:`BrokerUnavailable` (every claim given back, nothing accepted) when the broker
         did not acknowledge, and :class:`PyMongoError` when the claims could not be written.
         """
-        first: dict[str, Outcome] = {}
-        for outcome in outcomes:
-            if outcome.status != "valid" or outcome.event is None:
+        first: dict[str, Admission] = {}
+        for admission in admissions:
+            if admission.status != "valid" or admission.event is None:
                 continue
-            key = claim_key(outcome.event.tenant, outcome.event.source, outcome.event.id)
+            key = claim_key(admission.event.tenant, admission.event.source, admission.event.id)
             if key in first:
-                outcome.status = "duplicate"
+                admission.status = "duplicate"
             else:
-                first[key] = outcome
+                first[key] = admission
         if not first:
             return
         if not self.producer.connected:
             raise BrokerUnavailable(self.producer.last_error or "broker unreachable")
         claim = await self.store.claim(list(first), now)
         won = set(claim.keys)
-        publish: list[Outcome] = []
-        for key, outcome in first.items():
+        publish: list[Admission] = []
+        for key, admission in first.items():
             if key in won:
-                publish.append(outcome)
+                publish.append(admission)
             else:
-                outcome.status = "duplicate"
+                admission.status = "duplicate"
         if not publish:
             return
         records: list[tuple[str, bytes, bytes | None, list[tuple[str, bytes]] | None]] = [
-            (self.topic, outcome.value or b"", outcome.event.partition_key() if outcome.event else None, self._headers)
-            for outcome in publish
+            (
+                self.topic,
+                admission.value or b"",
+                admission.event.partition_key() if admission.event else None,
+                self._headers,
+            )
+            for admission in publish
         ]
         try:
             await self.producer.send_many(records)
         except BaseException:
-            for outcome in publish:
-                outcome.status = "valid"
+            for admission in publish:
+                admission.status = "valid"
             with contextlib.suppress(PyMongoError):
                 await self.store.release(claim)
             raise
-        for outcome in publish:
-            outcome.status = "accepted"
-        EVENTS_OUT.labels("ingest", self.topic).inc(len(publish))
+        for admission in publish:
+            admission.status = "accepted"
+        EVENTS_OUT.labels(SERVICE, self.topic).inc(len(publish))
         if confirm_now:
             await self.store.confirm(claim, now)
         else:

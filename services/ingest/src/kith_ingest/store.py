@@ -32,6 +32,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
+from kith_ingest import SERVICE
+from kith_shared.backoff import Backoff
 from kith_shared.mongo import Document
 from kith_shared.observability import STORE_LATENCY
 
@@ -98,7 +100,6 @@ class DedupeStore:
         self._confirm_wake = asyncio.Event()
         self._confirmer: asyncio.Task[None] | None = None
         self._indexes: asyncio.Task[None] | None = None
-        self.indexes_ready = False
 
     async def _ttl_index(self, collection: AsyncCollection[Document], field: str, seconds: int) -> None:
         name = f"{field}_ttl"
@@ -115,17 +116,14 @@ class DedupeStore:
         window = int(self.window.total_seconds())
         await self._ttl_index(self.claims, "claimed_at", window)
         await self._ttl_index(self.published, "published_at", window + int(self.claim_timeout.total_seconds()))
-        self.indexes_ready = True
 
     async def _ensure_indexes_forever(self) -> None:
-        delay = 0.5
-        while not self.indexes_ready:
+        async for _ in Backoff(0.5, 10.0):
             try:
                 await self.ensure_indexes()
+                return
             except PyMongoError as exc:
                 log.warning("dedupe indexes not ensured yet; retrying", extra={"error": str(exc)})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
 
     async def start(self) -> None:
         """Ensure indexes in the background (the database may be down) and start confirming claims."""
@@ -184,7 +182,7 @@ class DedupeStore:
                 raise
             failed = {int(error["index"]) for error in errors}
         finally:
-            STORE_LATENCY.labels("ingest", "claim").observe(time.perf_counter() - started)
+            STORE_LATENCY.labels(SERVICE, "claim").observe(time.perf_counter() - started)
         won = [request.keys for request in batch]
         for index in sorted(failed):
             won[index] = await self._claim_contended(batch[index])

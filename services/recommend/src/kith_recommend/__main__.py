@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uvicorn
 
+from kith_recommend import SERVICE
 from kith_recommend.app import create_app
 from kith_recommend.settings import RecommendSettings
 from kith_shared.logs import configure_logging
@@ -12,7 +13,7 @@ from kith_shared.logs import configure_logging
 def main() -> None:
     """Serve the API with uvicorn on the configured host and port."""
     settings = RecommendSettings()
-    configure_logging("recommend", settings.log_level)
+    configure_logging(SERVICE, settings.log_level)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
 
 

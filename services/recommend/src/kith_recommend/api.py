@@ -7,9 +7,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, Field
 
+from kith_recommend.deps import Model, Producer
 from kith_recommend.domain.changes import Edge
 from kith_recommend.domain.ranking import Suggestion
 from kith_recommend.engine import Recommender, UnknownCommunity
@@ -18,7 +19,7 @@ from kith_shared.errors import ApiError
 from kith_shared.events import Event
 from kith_shared.events import data as d
 from kith_shared.events import types as t
-from kith_shared.kafka import BrokerUnavailable, EventProducer
+from kith_shared.kafka import BrokerUnavailable
 from kith_shared.topics import RAW
 
 FEEDBACK_SOURCE = "kith://recommend"
@@ -35,20 +36,6 @@ FEEDBACK: dict[str, Callable[[dict[str, Any], dict[str, Any]], Event]] = {
     "shown": lambda env, f: t.RecommendationShownEvent(**env, data=d.RecommendationShown(**f)),
     "clicked": lambda env, f: t.RecommendationClickedEvent(**env, data=d.RecommendationClicked(**f)),
 }
-
-
-def _recommender(request: Request) -> Recommender:
-    recommender: Recommender = request.app.state.recommender
-    return recommender
-
-
-def _producer(request: Request) -> EventProducer:
-    producer: EventProducer = request.app.state.platform.producer
-    return producer
-
-
-Model = Annotated[Recommender, Depends(_recommender)]
-Producer = Annotated[EventProducer, Depends(_producer)]
 
 
 class ReasonOut(BaseModel):
@@ -151,92 +138,93 @@ def _envelope(tenant: str) -> dict[str, Any]:
     return {"id": str(uuid.uuid4()), "source": FEEDBACK_SOURCE, "time": datetime.now(UTC), "tenant": tenant}
 
 
-def router() -> APIRouter:
-    """Return the recommend routes."""
-    api = APIRouter(prefix="/v1", tags=["recommendations"])
+router = APIRouter(prefix="/v1", tags=["recommendations"])
 
-    @api.get("/members/{member_id}/suggestions", response_model_exclude_none=True)
-    async def suggestions(
-        member_id: MemberId,
-        principal: RecommendationsReader,
-        recommender: Model,
-        response: Response,
-        limit: Annotated[int, Query(ge=1, le=100, description="How many suggestions.")] = 10,
-        explain: Annotated[bool, Query(description="Include readable reasons and source scores.")] = True,
-    ) -> SuggestionsOut:
-        """Suggest communities for a member, best first, with reasons."""
-        tenant = principal.tenant
-        found = recommender.suggest(tenant, member_id, limit, explain=explain)
-        _stale_headers(response, recommender)
-        return SuggestionsOut(
-            member_id=member_id,
-            known_member=recommender.state(tenant).knows_member(member_id),
-            model_version=recommender.model(tenant).version,
-            suggestions=[_out(s, explain) for s in found],
-        )
 
-    @api.get("/communities/{community_id}/similar", responses={404: {"description": "Unknown community"}})
-    async def similar_communities(
-        community_id: CommunityId,
-        principal: RecommendationsReader,
-        recommender: Model,
-        response: Response,
-        limit: Annotated[int, Query(ge=1, le=100)] = 10,
-    ) -> SimilarOut:
-        """List communities like one, for its page."""
-        try:
-            found = recommender.similar(principal.tenant, community_id, limit)
-        except UnknownCommunity:
-            raise ApiError(
-                status.HTTP_404_NOT_FOUND,
-                "community_not_found",
-                f"no community {community_id!r} is known in this tenant",
-            ) from None
-        _stale_headers(response, recommender)
-        return SimilarOut(community_id=community_id, similar=[_out(s, True) for s in found])
-
-    @api.put("/members/{member_id}/interests", status_code=status.HTTP_202_ACCEPTED)
-    async def declare_interests(
-        member_id: MemberId, body: InterestsIn, principal: RecommendationsReader, producer: Producer
-    ) -> Accepted:
-        """Declare a member's interests (cold start); published as member.interests.declared."""
-        event = t.InterestsDeclaredEvent(
-            **_envelope(principal.tenant), data=d.InterestsDeclared(member_id=member_id, interests=body.interests)
-        )
-        return await _publish(producer, event)
-
-    @api.post(
-        "/members/{member_id}/suggestions/{community_id}/{kind}",
-        status_code=status.HTTP_202_ACCEPTED,
-        responses={422: {"description": "Unknown feedback kind"}},
+@router.get("/members/{member_id}/suggestions", response_model_exclude_none=True)
+async def suggestions(
+    member_id: MemberId,
+    principal: RecommendationsReader,
+    recommender: Model,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=100, description="How many suggestions.")] = 10,
+    explain: Annotated[bool, Query(description="Include readable reasons and source scores.")] = True,
+) -> SuggestionsOut:
+    """Suggest communities for a member, best first, with reasons."""
+    tenant = principal.tenant
+    found = recommender.suggest(tenant, member_id, limit, explain=explain)
+    _stale_headers(response, recommender)
+    return SuggestionsOut(
+        member_id=member_id,
+        known_member=recommender.state(tenant).knows_member(member_id),
+        model_version=recommender.model(tenant).version,
+        suggestions=[_out(s, explain) for s in found],
     )
-    async def feedback(
-        member_id: MemberId,
-        community_id: CommunityId,
-        kind: Literal["dismiss", "shown", "clicked"],
-        principal: RecommendationsReader,
-        producer: Producer,
-        body: FeedbackIn | None = None,
-    ) -> Accepted:
-        """Report feedback on a suggestion: dismiss (never suggested again), shown, or clicked."""
-        fields: dict[str, Any] = {"member_id": member_id, "community_id": community_id}
-        if body is not None:
-            fields.update(body.model_dump(exclude_none=True))
-        return await _publish(producer, FEEDBACK[kind](_envelope(principal.tenant), fields))
 
-    @api.get("/model")
-    async def model_info(principal: RecommendationsReader, recommender: Model, response: Response) -> ModelInfo:
-        """Describe the tenant's model (size, version, staleness)."""
-        state = recommender.state(principal.tenant)
-        _stale_headers(response, recommender)
-        reason = recommender.stale_reason
-        return ModelInfo(
-            tenant=principal.tenant,
-            version=state.version,
-            communities=len(state.communities),
-            members=len(state.edges[Edge.MEMBER]),
-            stale=reason is not None,
-            stale_reason=reason,
-        )
 
-    return api
+@router.get("/communities/{community_id}/similar", responses={404: {"description": "Unknown community"}})
+async def similar_communities(
+    community_id: CommunityId,
+    principal: RecommendationsReader,
+    recommender: Model,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> SimilarOut:
+    """List communities like one, for its page."""
+    try:
+        found = recommender.similar(principal.tenant, community_id, limit)
+    except UnknownCommunity:
+        raise ApiError(
+            status.HTTP_404_NOT_FOUND,
+            "community_not_found",
+            f"no community {community_id!r} is known in this tenant",
+        ) from None
+    _stale_headers(response, recommender)
+    return SimilarOut(community_id=community_id, similar=[_out(s, True) for s in found])
+
+
+@router.put("/members/{member_id}/interests", status_code=status.HTTP_202_ACCEPTED)
+async def declare_interests(
+    member_id: MemberId, body: InterestsIn, principal: RecommendationsReader, producer: Producer
+) -> Accepted:
+    """Declare a member's interests (cold start); published as member.interests.declared."""
+    event = t.InterestsDeclaredEvent(
+        **_envelope(principal.tenant), data=d.InterestsDeclared(member_id=member_id, interests=body.interests)
+    )
+    return await _publish(producer, event)
+
+
+@router.post(
+    "/members/{member_id}/suggestions/{community_id}/{kind}",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={422: {"description": "Unknown feedback kind"}},
+)
+async def feedback(
+    member_id: MemberId,
+    community_id: CommunityId,
+    kind: Literal["dismiss", "shown", "clicked"],
+    principal: RecommendationsReader,
+    producer: Producer,
+    body: FeedbackIn | None = None,
+) -> Accepted:
+    """Report feedback on a suggestion: dismiss (never suggested again), shown, or clicked."""
+    fields: dict[str, Any] = {"member_id": member_id, "community_id": community_id}
+    if body is not None:
+        fields.update(body.model_dump(exclude_none=True))
+    return await _publish(producer, FEEDBACK[kind](_envelope(principal.tenant), fields))
+
+
+@router.get("/model")
+async def model_info(principal: RecommendationsReader, recommender: Model, response: Response) -> ModelInfo:
+    """Describe the tenant's model (size, version, staleness)."""
+    state = recommender.state(principal.tenant)
+    _stale_headers(response, recommender)
+    reason = recommender.stale_reason
+    return ModelInfo(
+        tenant=principal.tenant,
+        version=state.version,
+        communities=len(state.communities),
+        members=len(state.edges[Edge.MEMBER]),
+        stale=reason is not None,
+        stale_reason=reason,
+    )

@@ -11,21 +11,20 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from pymongo.errors import PyMongoError
 
-from kith_recommend import api
+from kith_recommend import SERVICE, __version__, api
 from kith_recommend.consumer import ReadModelConsumer
 from kith_recommend.engine import Recommender
 from kith_recommend.settings import RecommendSettings
 from kith_recommend.store import Store
+from kith_shared.backoff import Backoff
 from kith_shared.platform import Platform
 
 log = logging.getLogger(__name__)
-SERVICE = "recommend"
 
 
 async def _load_then_consume(recommender: Recommender, consumer: ReadModelConsumer) -> None:
     """Load the read model (retrying while the database is unreachable), then consume for ever."""
-    delay = 0.5
-    while True:
+    async for _ in Backoff(0.5, 5.0):
         try:
             await recommender.store.ensure_indexes()
             await recommender.load()
@@ -34,8 +33,6 @@ async def _load_then_consume(recommender: Recommender, consumer: ReadModelConsum
         except PyMongoError as exc:
             recommender.stale_reasons["database"] = f"read model not loaded: {type(exc).__name__}"
             log.warning("read model not loaded yet; database unreachable", extra={"error": repr(exc)})
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
     await consumer.run()
 
 
@@ -80,15 +77,12 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
                     await task
             await platform.stop()
 
-    app = FastAPI(
+    return platform.app(
+        api.router,
+        lifespan,
         title="Kith recommend",
-        version="0.1.0",
+        version=__version__,
         description="Communities to join, with reasons a person can read.",
-        lifespan=lifespan,
+        recommender=recommender,
+        consumer=consumer,
     )
-    platform.install(app)
-    app.state.settings = settings
-    app.state.recommender = recommender
-    app.state.consumer = consumer
-    app.include_router(api.router())
-    return app

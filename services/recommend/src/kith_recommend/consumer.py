@@ -7,7 +7,6 @@ topic with the reason; the batch goes on without them.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
@@ -17,16 +16,17 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from pymongo.errors import PyMongoError
 
+from kith_recommend import SERVICE
 from kith_recommend.domain.changes import Change, changes_for, coalesce
 from kith_recommend.engine import Recommender
 from kith_recommend.settings import RecommendSettings
+from kith_shared.backoff import Backoff
 from kith_shared.events import DeadLetter, DecodeError, decode_kafka_record
 from kith_shared.kafka import BrokerUnavailable, EventProducer, make_consumer, send_dead_letter
 from kith_shared.observability import BATCH_SIZE, EVENTS_IN, STORE_LATENCY
 from kith_shared.topics import ACTIVITY, ENGAGEMENT
 
 log = logging.getLogger(__name__)
-SERVICE = "recommend"
 
 
 def plan_batch(records: Sequence[Any]) -> tuple[list[Change], list[DeadLetter]]:
@@ -75,14 +75,14 @@ class ReadModelConsumer:
 
     async def run(self) -> None:
         """Consume until cancelled, reconnecting after broker outages."""
-        delay = 0.5
-        while True:
+        backoff = Backoff(0.5, 5.0)
+        async for _ in backoff:
             consumer = self._make()
             try:
                 await consumer.start()
                 self.consumer = consumer
                 self.recommender.stale_reasons.pop("consumer", None)
-                delay = 0.5
+                backoff.reset()
                 await self._loop(consumer)
             except (KafkaError, OSError) as exc:
                 self.recommender.stale_reasons["consumer"] = f"broker unreachable: {type(exc).__name__}"
@@ -91,8 +91,6 @@ class ReadModelConsumer:
                 self.consumer = None
                 with contextlib.suppress(Exception):
                     await consumer.stop()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
 
     async def _loop(self, consumer: AIOKafkaConsumer) -> None:
         while True:
@@ -111,8 +109,7 @@ class ReadModelConsumer:
         changes, letters = plan_batch(records)
         EVENTS_IN.labels(SERVICE, "kafka").inc(len(records))
         BATCH_SIZE.labels(SERVICE).observe(len(records))
-        delay = 0.2
-        while True:
+        async for _ in Backoff(0.2, 5.0):
             try:
                 for letter in letters:
                     await send_dead_letter(self.producer, self.settings.kafka, letter)
@@ -123,8 +120,6 @@ class ReadModelConsumer:
             except (PyMongoError, BrokerUnavailable) as exc:
                 self.recommender.stale_reasons["consumer"] = f"cannot store changes: {type(exc).__name__}"
                 log.warning("batch not stored yet; retrying", extra={"error": repr(exc)})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
         self.recommender.stale_reasons.pop("consumer", None)
         async with self.recommender.lock:
             self.recommender.apply(changes)

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 
 from kith_recommend.domain.changes import Change
 from kith_recommend.domain.model import CompiledModel, MemberProfile, TenantState, compile_model
+from kith_recommend.domain.params import RankingParams
 from kith_recommend.domain.ranking import Suggestion, similar, suggest
-from kith_recommend.settings import RankingSettings
 from kith_recommend.store import Store
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ class Recommender:
     lock, so a compile never sees a half-applied batch. Requests only read.
     """
 
-    def __init__(self, store: Store, ranking: RankingSettings) -> None:
+    def __init__(self, store: Store, ranking: RankingParams) -> None:
         self.store = store
         self.ranking = ranking
         self.states: dict[str, TenantState] = {}

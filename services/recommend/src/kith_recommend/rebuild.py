@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiokafka import TopicPartition
 
@@ -15,6 +14,7 @@ from kith_recommend.settings import RecommendSettings
 from kith_recommend.store import Store
 from kith_shared.kafka import make_consumer
 from kith_shared.mongo import make_mongo_client
+from kith_shared.reading import read_to_end
 from kith_shared.topics import ACTIVITY, ENGAGEMENT
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class RebuildReport:
     read_seconds: float = 0.0
     write_seconds: float = 0.0
     compile_seconds: float = 0.0
-    seconds: float = 0.0  # read, write and compile, without the final quiet polls
+    seconds: float = 0.0  # read, write and compile
 
 
 async def rebuild(
@@ -41,15 +41,14 @@ async def rebuild(
     write: bool = True,
     commit_offsets: bool = True,
     batch: int = 5_000,
-    idle_polls: int = 4,
 ) -> RebuildReport:
     """Drop the read model and replay the activity and engagement topics into it, up to their current end.
 
     Events are folded in memory, tenant by tenant, and each tenant's model is then written once.
 
-    Stop the service first (it loads the rebuilt model when it starts again). Reading stops once no
-    record arrived for ``idle_polls`` half-second polls. Records that cannot be decoded were
-    dead-lettered when first consumed; here they are only counted. With ``commit_offsets`` the
+    Stop the service first (it loads the rebuilt model when it starts again). Reading stops where the
+    topics ended when it started. Records that cannot be decoded were dead-lettered when first
+    consumed; here they are only counted. With ``commit_offsets`` the
     service's consumer group is moved to where the rebuild stopped, so the service, once started,
     goes on from there instead of applying the same records a second time.
     """
@@ -71,18 +70,10 @@ async def rebuild(
         ]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        # Read until the topics stay quiet: end offsets are not reliable on every Kafka-compatible broker.
-        idle = 0
         last_record_at = started
-        while idle < idle_polls:
-            fetched = await consumer.getmany(timeout_ms=500, max_records=batch)
-            records: list[Any] = [r for recs in fetched.values() for r in recs]
-            for tp, recs in fetched.items():
-                if recs:
-                    reached[tp] = recs[-1].offset + 1
-            idle = 0 if records else idle + 1
-            if not records:
-                continue
+        async for records in read_to_end(consumer, partitions, max_records=batch):
+            for record in records:
+                reached[TopicPartition(record.topic, record.partition)] = record.offset + 1
             changes, letters = plan_batch(records)
             report.records += len(records)
             report.changes += len(changes)

@@ -14,7 +14,7 @@ from typing import Any, Final
 from pymongo import DeleteMany, DeleteOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from kith_recommend.domain.changes import Change, Edge, EdgeChange, Erasure, Profile, ProfileChange
+from kith_recommend.domain.changes import Change, Edge, EdgeChange, ErasureChange, Profile, ProfileChange
 from kith_recommend.domain.model import TenantState
 from kith_shared.mongo import Document
 
@@ -57,7 +57,7 @@ def operations(changes: Iterable[Change]) -> list[WriteOp]:
     return ops
 
 
-def _erasure(change: Erasure) -> list[WriteOp]:
+def _erasure(change: ErasureChange) -> list[WriteOp]:
     return [
         DeleteMany({"tenant": change.tenant, "a": change.member_id}),
         DeleteMany({"tenant": change.tenant, "kind": {"$in": list(_MEMBER_TO_MEMBER)}, "b": change.member_id}),
@@ -83,7 +83,7 @@ class Store:
         profile_ops: list[WriteOp] = []
         for change in changes:
             target = edge_ops if isinstance(change, EdgeChange) else profile_ops
-            if isinstance(change, Erasure):
+            if isinstance(change, ErasureChange):
                 ops = _erasure(change)
                 edge_ops.extend(ops[:2])
                 profile_ops.append(ops[2])

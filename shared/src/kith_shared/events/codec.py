@@ -1,17 +1,22 @@
-"""Decode events from the wire and encode them back.
+"""Decode events from the wire and encode them back: the one CloudEvents codec, for HTTP and Kafka.
 
 Accepted: CloudEvents structured mode (the whole event as a JSON object, on Kafka or HTTP), binary
 mode (attributes in ``ce_`` Kafka headers or ``ce-`` HTTP headers, ``data`` as the body), and plain
 JSON events (structured without ``specversion``). Anything else is refused with a reason.
+
+Two steps: ``kafka_event``, ``http_binary_event`` and ``parse_json`` read what arrived into a raw
+event object without validating it (ingest settles type aliases and the tenant first);
+``validate_event`` makes it a typed event. ``decode_*`` do both.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import unquote
 
+import pydantic_core
 from pydantic import ValidationError
 
 from kith_shared.events.types import EVENT_ADAPTER, EVENT_CLASSES, Event
@@ -19,6 +24,9 @@ from kith_shared.events.types import EVENT_ADAPTER, EVENT_CLASSES, Event
 STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json"
 BATCH_CONTENT_TYPE: Final = "application/cloudevents-batch+json"
 JSON_CONTENT_TYPE: Final = "application/json"
+#: Prefix of the attribute headers in binary mode: ``ce-`` over HTTP, ``ce_`` on Kafka.
+HTTP_PREFIX: Final = "ce-"
+KAFKA_PREFIX: Final = "ce_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,66 +86,103 @@ def validate_event(obj: object) -> Event:
         raise DecodeError(problems_from_validation(exc)) from None
 
 
-def _parse_json(body: bytes | str, what: str) -> Any:
+def media_type(content_type: str | None) -> str:
+    """Return the bare, lower-case media type of a Content-Type value ('' when absent)."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def is_json_media(media: str) -> bool:
+    """Tell whether a bare media type is JSON: ``application/json``, any ``.../json`` or any ``+json``."""
+    return media.endswith(("/json", "+json"))
+
+
+def parse_json(body: bytes | str, what: str) -> Any:
+    """Parse JSON, or raise :class:`DecodeError` on ``what``."""
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return pydantic_core.from_json(body)
+    except ValueError as exc:
         raise DecodeError.single(what, f"not valid JSON: {exc}") from None
 
 
-def decode_structured(body: bytes | str) -> Event:
-    """Decode a structured-mode (or plain JSON) event."""
-    return validate_event(_parse_json(body, "event"))
-
-
-def decode_batch(body: bytes | str) -> list[object]:
-    """Split a batch body (a JSON array) into raw objects; each is validated on its own."""
-    parsed = _parse_json(body, "batch")
+def parse_batch(body: bytes | str) -> list[Any]:
+    """Split a batch body (a JSON array of events) into raw objects; each is validated on its own."""
+    parsed = parse_json(body, "batch")
     if not isinstance(parsed, list):
         raise DecodeError.single("batch", "a batch must be a JSON array of events")
     return parsed
 
 
-def _header_text(value: bytes | str | None) -> str | None:
+def _text(value: bytes | str | None, name: str) -> str:
     if value is None:
-        return None
-    if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            raise DecodeError.single("headers", "header value is not UTF-8") from None
-    return value
+        return ""
+    if isinstance(value, str):
+        return value
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DecodeError.single(name, "header value is not UTF-8") from None
 
 
-def decode_binary(headers: Mapping[str, bytes | str | None], body: bytes | str, *, prefix: str) -> Event:
-    """Decode a binary-mode event: attributes from ``prefix``-ed headers, data from the body."""
+def binary_event(headers: Mapping[str, bytes | str | None], body: bytes | str, *, prefix: str) -> dict[str, Any]:
+    """Build a raw event from binary mode: attributes from ``prefix``-ed headers, ``data`` from the body.
+
+    Over HTTP (prefix ``ce-``) attribute values are percent-decoded, as the CloudEvents HTTP binding
+    asks; Kafka's ``ce_`` headers carry them as they are.
+    """
     attributes: dict[str, Any] = {}
     content_type = None
     for raw_name, raw_value in headers.items():
         name = raw_name.lower()
         if name == "content-type":
-            content_type = _header_text(raw_value)
+            content_type = _text(raw_value, name)
         elif name.startswith(prefix):
-            attributes[name[len(prefix) :]] = _header_text(raw_value)
-    if content_type is not None and not content_type.split(";")[0].strip().endswith("json"):
+            value = _text(raw_value, name)
+            attributes[name[len(prefix) :]] = unquote(value) if prefix == HTTP_PREFIX else value
+    if content_type is not None and not is_json_media(media_type(content_type)):
         raise DecodeError.single("content-type", f"data must be JSON, got {content_type!r}")
-    attributes["data"] = _parse_json(body, "data") if body else None
-    return validate_event(attributes)
+    attributes["data"] = parse_json(body, "data") if body else None
+    return attributes
 
 
-def decode_kafka_record(value: bytes | None, headers: Iterable[tuple[str, bytes]]) -> Event:
-    """Decode a Kafka record in whichever mode its headers say."""
-    header_map = {name.lower(): raw for name, raw in headers}
+def http_binary_event(headers: Mapping[str, str], body: bytes | str) -> dict[str, Any]:
+    """Build a raw event from CloudEvents HTTP binary mode: ``ce-`` headers (percent-encoded) and the body."""
+    return binary_event(headers, body, prefix=HTTP_PREFIX)
+
+
+def is_http_binary(headers: Mapping[str, str]) -> bool:
+    """Tell whether an HTTP request carries an event in binary mode."""
+    return f"{HTTP_PREFIX}specversion" in headers or f"{HTTP_PREFIX}type" in headers
+
+
+def kafka_event(value: bytes | None, headers: Iterable[tuple[str, bytes | None]]) -> dict[str, Any]:
+    """Build a raw event from a Kafka record in binary (``ce_`` headers), structured or plain JSON mode."""
     if value is None:
         raise DecodeError.single("value", "empty record (tombstone): nothing to decode")
-    if any(name.startswith("ce_") for name in header_map):
-        return decode_binary(header_map, value, prefix="ce_")
-    content_type = _header_text(header_map.get("content-type"))
-    if content_type is not None:
-        media = content_type.split(";")[0].strip().lower()
-        if media not in (STRUCTURED_CONTENT_TYPE, JSON_CONTENT_TYPE):
-            raise DecodeError.single("content-type", f"unsupported content type {content_type!r}")
-    return decode_structured(value)
+    header_map = {name.lower(): raw for name, raw in headers}
+    if any(name.startswith(KAFKA_PREFIX) for name in header_map):
+        return binary_event(header_map, value, prefix=KAFKA_PREFIX)
+    content_type = _text(header_map["content-type"], "content-type") if "content-type" in header_map else None
+    if content_type is not None and media_type(content_type) not in (STRUCTURED_CONTENT_TYPE, JSON_CONTENT_TYPE):
+        raise DecodeError.single("content-type", f"unsupported content type {content_type!r}")
+    parsed = parse_json(value, "event")
+    if not isinstance(parsed, dict):
+        raise DecodeError.single("event", f"expected a JSON object, got {type(parsed).__name__}")
+    return parsed
+
+
+def decode_structured(body: bytes | str) -> Event:
+    """Decode a structured-mode (or plain JSON) event."""
+    return validate_event(parse_json(body, "event"))
+
+
+def decode_binary(headers: Mapping[str, bytes | str | None], body: bytes | str, *, prefix: str) -> Event:
+    """Decode a binary-mode event: attributes from ``prefix``-ed headers, data from the body."""
+    return validate_event(binary_event(headers, body, prefix=prefix))
+
+
+def decode_kafka_record(value: bytes | None, headers: Iterable[tuple[str, bytes | None]]) -> Event:
+    """Decode a Kafka record in whichever mode its headers say."""
+    return validate_event(kafka_event(value, headers))
 
 
 def encode_structured(event: Event) -> bytes:

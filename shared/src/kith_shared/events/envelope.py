@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+import builtins
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -17,9 +18,6 @@ class Envelope(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
-    #: Attribute name of the extension carrying the tenant, per the CloudEvents naming rules.
-    TENANT_ATTRIBUTE: ClassVar[str] = "tenant"
-
     specversion: Literal["1.0"] = "1.0"
     id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
     source: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=512)]
@@ -33,6 +31,14 @@ class Envelope(BaseModel):
     schemaversion: int | None = Field(default=None, description="Set by ingest: layout version of a normalized event.")
     traceparent: Annotated[str, StringConstraints(max_length=128)] | None = None
     data: Any
+
+    @classmethod
+    def data_model(cls) -> builtins.type[BaseModel]:  # ``type`` is a field here
+        """Return the model of this event type's ``data``."""
+        annotation = cls.model_fields["data"].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            raise TypeError(f"{cls.__name__} declares no data model")
+        return annotation
 
     @property
     def identity(self) -> tuple[str, str]:

@@ -19,7 +19,7 @@ from kith_ingest.domain.text import (
     extract_links,
     extract_mentions,
 )
-from kith_shared.events import SCHEMA_VERSION, DecodeError, Event, validate_event
+from kith_shared.events import SCHEMA_VERSION, DecodeError, Event, is_json_media, media_type, validate_event
 from kith_shared.events.data import (
     CommentCreated,
     CommunityCreated,
@@ -47,11 +47,6 @@ class NormalizeConfig:
     type_aliases: Mapping[str, str] = field(default_factory=dict)
 
 
-def _is_json_media(value: str) -> bool:
-    media = value.split(";", 1)[0].strip().lower()
-    return media == "application/json" or media.endswith("+json")
-
-
 def prepare(obj: object, *, tenant: str | None, config: NormalizeConfig) -> dict[str, Any]:
     """Canonicalize raw attributes before validation: map type aliases, settle the tenant, drop ingest's marks.
 
@@ -66,7 +61,7 @@ def prepare(obj: object, *, tenant: str | None, config: NormalizeConfig) -> dict
         event_type = event_type.strip()
         candidate["type"] = config.type_aliases.get(event_type, event_type)
     content_type = candidate.get("datacontenttype")
-    if isinstance(content_type, str) and _is_json_media(content_type):
+    if isinstance(content_type, str) and is_json_media(media_type(content_type)):
         candidate["datacontenttype"] = "application/json"
     named = candidate.get("tenant")
     if isinstance(named, str):

@@ -76,14 +76,14 @@ class ProfileChange:
 
 
 @dataclass(frozen=True, slots=True)
-class Erasure:
+class ErasureChange:
     """Forget everything about a member."""
 
     tenant: str
     member_id: str
 
 
-Change = EdgeChange | ProfileChange | Erasure
+Change = EdgeChange | ProfileChange | ErasureChange
 
 
 def _tags(features: Any, extra: list[str] | None = None) -> dict[str, float]:
@@ -188,7 +188,7 @@ def changes_for(event: Event) -> list[Change]:
         case t.RecommendationDismissedEvent(data=d):
             out.append(EdgeChange(tenant, Edge.DISMISSED, d.member_id, d.community_id, "set"))
         case t.MemberErasedEvent(data=d):
-            out.append(Erasure(tenant, d.member_id))
+            out.append(ErasureChange(tenant, d.member_id))
         case t.EngagementChangedEvent(data=d):
             if d.state == "erased":
                 out.append(EdgeChange(tenant, Edge.ENGAGEMENT, d.member_id, d.community_id, "unset"))
@@ -223,7 +223,7 @@ def coalesce(changes: list[Change]) -> list[Change]:
         profiles.clear()
 
     for change in changes:
-        if isinstance(change, Erasure):
+        if isinstance(change, ErasureChange):
             flush()
             out.append(change)
         elif isinstance(change, EdgeChange):

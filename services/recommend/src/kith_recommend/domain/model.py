@@ -18,10 +18,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from kith_recommend.domain.changes import Change, Edge, EdgeChange, Erasure, Profile, ProfileChange
+from kith_recommend.domain.changes import Change, Edge, EdgeChange, ErasureChange, Profile, ProfileChange
 
 Vector = npt.NDArray[np.float64]
-SECONDS_PER_DAY = 86_400.0
 _MEMBER_TO_MEMBER = (Edge.FOLLOWS, Edge.INTERACTS)
 
 
@@ -74,7 +73,7 @@ class TenantState:
         else:
             self.communities.setdefault(change.id, {}).update(change.fields)
 
-    def _erase(self, change: Erasure) -> None:
+    def _erase(self, change: ErasureChange) -> None:
         member = change.member_id
         for kind, by_a in self.edges.items():
             by_a.pop(member, None)
@@ -124,11 +123,6 @@ class MemberProfile:
     interests: list[str] = field(default_factory=list)
     shown: dict[str, float] = field(default_factory=dict)
     clicked: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def is_cold(self) -> bool:
-        """Tell whether the member has no joins and no social ties yet."""
-        return not self.joined and not self.follows and not self.interacts
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Rank communities for a member, and similar communities for a community, with readable reasons.
 
-Sources, each scaled to 0..1 for the member and blended with the weights of :class:`RankingSettings`:
+Sources, each scaled to 0..1 for the member and blended with the weights of :class:`RankingParams`:
 
 - co-membership: a walk member -> their communities -> those communities' members -> the
   communities those members joined, each step weighted by engagement and divided by a power of its
@@ -28,7 +28,7 @@ import numpy.typing as npt
 from scipy import sparse
 
 from kith_recommend.domain.model import CompiledModel, MemberProfile, Vector, membership_weight
-from kith_recommend.settings import RankingSettings
+from kith_recommend.domain.params import RankingParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +96,7 @@ def social_ties(profile: MemberProfile) -> dict[str, float]:
     return ties
 
 
-def _score(model: CompiledModel, profile: MemberProfile, params: RankingSettings) -> _Scores:
+def _score(model: CompiledModel, profile: MemberProfile, params: RankingParams) -> _Scores:
     n = model.n
     penalty = model.size_penalty(params.popularity_penalty)
     co = np.zeros(n)
@@ -216,7 +216,7 @@ def top_candidates(total: Vector, eligible: np.ndarray, pool: int) -> np.ndarray
 
 
 def suggest(
-    model: CompiledModel, profile: MemberProfile, params: RankingSettings, limit: int, *, explain: bool = True
+    model: CompiledModel, profile: MemberProfile, params: RankingParams, limit: int, *, explain: bool = True
 ) -> list[Suggestion]:
     """Rank communities for a member: never one they joined, dismissed, own, are blocked from, or may not see."""
     if model.n == 0 or limit <= 0:

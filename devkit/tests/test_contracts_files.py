@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kith_shared.contracts import ASYNCAPI_FILE, main, render, stale_files
+from kith_devkit.contracts import ASYNCAPI_FILE, main, render, stale_files
 from kith_shared.events import EVENT_CLASSES, validate_event
 from kith_shared.topics import ALL_TOPICS
 

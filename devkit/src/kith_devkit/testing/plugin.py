@@ -1,4 +1,4 @@
-"""Pytest fixtures: real broker and database for the session, fresh names for every test.
+"""Pytest fixtures: real broker and database for the session, fresh names for every test, a running service.
 
 Set ``KITH_TEST_KAFKA_BOOTSTRAP`` and/or ``KITH_TEST_MONGO_URI`` to run the same suite against a
 real Kafka and a real MongoDB instead of the embedded servers.
@@ -12,13 +12,21 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
 from pydantic import SecretStr
 
+from kith_devkit.servers import ServerProcess, free_port, start_broker, start_database, wait_for_kafka
+from kith_devkit.testing.service import RunService, S, run_service
 from kith_shared.kafka import ensure_topics
-from kith_shared.servers import ServerProcess, free_port, start_broker, start_database, wait_for_kafka
 from kith_shared.settings import KafkaSettings, MongoSettings
+
+
+class MakeSettings(Protocol):
+    """The type of the ``make_settings`` fixture's factory."""
+
+    def __call__(self, cls: type[S], **overrides: Any) -> S: ...
 
 
 @dataclass(frozen=True)
@@ -85,30 +93,52 @@ async def topics(kafka_settings: KafkaSettings) -> KafkaSettings:
 
 
 @pytest.fixture
-def make_broker(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
-    """Start a private broker (for tests that stop and restart one); stopped at teardown."""
+def make_settings(topics: KafkaSettings, mongo_settings: MongoSettings) -> MakeSettings:
+    """Return ``make(SettingsClass, **overrides)``: a service's test settings on this test's topics and databases."""
+
+    def make(cls: type[S], **overrides: Any) -> S:
+        return cls(**{"environment": "test", "kafka": topics, "mongo": mongo_settings, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def own_servers() -> Iterator[list[ServerProcess]]:
+    """Servers a test started itself, stopped (last first) at its teardown."""
     started: list[ServerProcess] = []
-
-    def factory(port: int | None = None) -> ServerProcess:
-        broker = start_broker(port or free_port(), tmp_path / f"broker-{len(started)}.log")
-        started.append(broker)
-        return broker
-
-    yield factory
-    for server in started:
+    yield started
+    for server in reversed(started):
         server.stop()
 
 
 @pytest.fixture
-def make_database(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+def make_broker(tmp_path: Path, own_servers: list[ServerProcess]) -> Callable[..., ServerProcess]:
+    """Start a private broker (for tests that stop and restart one); stopped at teardown."""
+
+    def factory(port: int | None = None) -> ServerProcess:
+        own_servers.append(start_broker(port or free_port(), tmp_path / f"broker-{len(own_servers)}.log"))
+        return own_servers[-1]
+
+    return factory
+
+
+@pytest.fixture
+def make_database(tmp_path: Path, own_servers: list[ServerProcess]) -> Callable[..., ServerProcess]:
     """Start a private database server on a data directory of this test; stopped at teardown."""
-    started: list[ServerProcess] = []
 
     def factory(port: int | None = None, data_dir: Path | None = None) -> ServerProcess:
-        database = start_database(port or free_port(), data_dir or tmp_path / "db", tmp_path / f"db-{len(started)}.log")
-        started.append(database)
-        return database
+        log = tmp_path / f"db-{len(own_servers)}.log"
+        own_servers.append(start_database(port or free_port(), data_dir or tmp_path / "db", log))
+        return own_servers[-1]
 
-    yield factory
-    for server in started:
-        server.stop()
+    return factory
+
+
+@pytest.fixture
+def running_service() -> RunService:
+    """Return ``run(create_app, settings, keys)``: the app running with its lifespan, as an async context manager.
+
+    ``keys`` maps each tenant to the scopes of the key created for it; the block gets a
+    :class:`~kith_devkit.testing.RunningService` with an HTTP client per tenant.
+    """
+    return run_service

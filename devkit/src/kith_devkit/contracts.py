@@ -1,7 +1,7 @@
 """Generate the checked-in contracts from the models: JSON Schemas and the AsyncAPI document.
 
-``python -m kith_shared.contracts write`` regenerates ``contracts/`` at the repository root;
-``python -m kith_shared.contracts check`` exits non-zero, naming each stale file, when the
+``python -m kith_devkit.contracts write`` regenerates ``contracts/`` at the repository root;
+``python -m kith_devkit.contracts check`` exits non-zero, naming each stale file, when the
 checked-in files no longer match the models. Output is deterministic (sorted keys).
 """
 
@@ -146,7 +146,7 @@ def asyncapi_document() -> dict[str, Any]:
                 "may use structured mode (this document's content type), binary mode ('ce_' headers, data as "
                 "the value) or plain JSON on the raw topic; everything after ingest is structured mode. The "
                 "pair (source, id) identifies an event: a second copy is a duplicate. Generated from the "
-                "models by `python -m kith_shared.contracts write`; do not edit by hand."
+                "models by `python -m kith_devkit.contracts write`; do not edit by hand."
             ),
         },
         "defaultContentType": "application/cloudevents+json",
@@ -224,7 +224,7 @@ def default_folder(start: Path | None = None) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """Write or check the contracts; ``check`` returns 1 when a file is stale."""
-    parser = argparse.ArgumentParser(prog="python -m kith_shared.contracts", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m kith_devkit.contracts", description=__doc__)
     parser.add_argument("command", choices=("write", "check"))
     parser.add_argument("--dir", type=Path, default=None, help="the contracts folder (default: <repo>/contracts)")
     args = parser.parse_args(argv)

@@ -15,9 +15,9 @@ from functools import cache
 
 import pytest
 
+from kith_devkit.generator import GeneratorConfig, build_world, generate, live
 from kith_shared.events import ACTIVITY_TYPES, Event, encode_structured, validate_event
 from kith_shared.events.types import CommentCreatedEvent, PostCreatedEvent
-from kith_shared.generator import GeneratorConfig, build_world, generate, live
 
 pytestmark = pytest.mark.unit
 
@@ -52,7 +52,7 @@ def test_stream_does_not_depend_on_string_hashing() -> None:
     code = (
         "import hashlib, sys\n"
         "from kith_shared.events import encode_structured\n"
-        "from kith_shared.generator import GeneratorConfig, generate\n"
+        "from kith_devkit.generator import GeneratorConfig, generate\n"
         "sha = hashlib.sha256()\n"
         "for e in generate(GeneratorConfig(seed=11, communities=40, members=400, days=12)):\n"
         "    sha.update(encode_structured(e))\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kith_shared.servers import PortTaken, ServerProcess, free_port, port_open, start_broker, start_database
+from kith_devkit.servers import PortTaken, ServerProcess, free_port, port_open, start_broker, start_database
 
 
 @pytest.fixture

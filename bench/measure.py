@@ -1,0 +1,77 @@
+"""What benchmarks measure with: percentiles, the CPU each process spends, servers in subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from kith_devkit.servers import stop_process, wait_for_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Return the ``q`` quantile (0..1) of ``values``, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """Return the CPU time (user + system) a process used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds each process of a measurement used (this one included), per event."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.start: dict[str, float] = {}
+
+    def __enter__(self) -> CpuMeter:
+        self.start = self._now()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        now = self._now()
+        self.used = {name: now[name] - self.start[name] for name in now}
+
+    def _now(self) -> dict[str, float]:
+        return {"bench client": time.process_time()} | {n: process_cpu_seconds(p) for n, p in self.pids.items()}
+
+    def per_event_us(self, events: int) -> dict[str, float]:
+        """Return the CPU microseconds per event of each process, and their total."""
+        shares = {name: seconds / events * 1e6 for name, seconds in self.used.items()}
+        return shares | {"total": sum(shares.values())}
+
+
+class Server:
+    """A uvicorn server in a subprocess (its own process group), stopped at the end."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], port: int, log: Path) -> None:
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
+                argv, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def ready(self, within: float = 60.0) -> None:
+        """Wait until /readyz (or the port, for the minimal app) answers."""
+        await asyncio.to_thread(wait_for_port, "127.0.0.1", self.port, within, self.process)
+        async with httpx.AsyncClient(base_url=self.url) as client:
+            for _ in range(int(within / 0.2)):
+                if (await client.get("/readyz")).status_code in (200, 404):
+                    return
+                await asyncio.sleep(0.2)
+        raise TimeoutError(f"{self.url} was not ready within {within:g}s")
+
+    def stop(self) -> None:
+        """Stop the server and its children."""
+        stop_process(self.process.pid)

@@ -1,0 +1,59 @@
+"""The quality report: a Markdown table with the core sizes and the target check, and its JSON form."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from bench.recsys.evaluate import Report
+
+
+def markdown(report: Report) -> str:
+    """Render the report as a Markdown table with the core sizes and the target check."""
+    c = report.core
+    lines = [
+        f"### Recommendation quality: {report.dataset} (seeds {report.seeds}, "
+        f"{'all' if report.users is None else report.users} test members per seed)",
+        "",
+        f"Core (communities >= {c.min_members} members, members in >= {c.min_communities} communities, "
+        f"{c.rounds} rounds): "
+        f"{c.members:,} members, {c.communities:,} communities, {c.memberships:,} memberships, "
+        f"{c.friendships:,} friendships (from {c.members_before:,} / {c.communities_before:,} / "
+        f"{c.memberships_before:,}).",
+        "",
+        "| model | HR@10 | NDCG@10 | coverage | small share | chosen params (per seed) | seconds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in report.summaries:
+        marker = " (best baseline)" if s.model == report.best_baseline else ""
+        chosen = [", ".join(f"{k}={v}" for k, v in p.items()) or "-" for p in s.params]
+        params = chosen[0] if len(set(chosen)) == 1 else "; ".join(chosen)
+        lines.append(
+            f"| {s.model}{marker} | {s.hr.format()} | {s.ndcg.format()} | {s.coverage.format(3)} "
+            f"| {s.small_share.format(3)} | {params} | {s.seconds:.0f} |"
+        )
+    interval = report.summaries[0].interval if report.summaries else ""
+    lines += [
+        "",
+        f"Hold-out: {report.holdout}. Intervals: {interval}. "
+        "Every community the member has not joined is ranked (no sampled negatives). "
+        f"Small community: {report.small_definition}. Coverage: share of the core's communities in anyone's top 10.",
+        f"Service: {report.service_note}. Target: {report.headline.get('target')}.",
+        f"Total time {report.seconds:.0f} s.",
+    ]
+    for r in report.results:
+        if r.joined_suggested:
+            lines.append(
+                f"WARNING: {r.model} (seed {r.seed}) suggested {r.joined_suggested} already-joined communities."
+            )
+    return "\n".join(lines)
+
+
+def to_json(report: Report) -> dict[str, Any]:
+    """Return the report as JSON-ready data (without per-user arrays)."""
+    data = asdict(report)
+    for result in data["results"]:
+        result.pop("user_ids", None)
+        result.pop("hits", None)
+        result.pop("gains", None)
+    return data

@@ -1,0 +1,85 @@
+"""kith ask: the services' answers as readable tables in the terminal (``--json`` for JSON)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from kith_cli.options import Key, RecommendUrl, Root, ScoringUrl, api_key, fail, out
+
+app = typer.Typer(help="Ask the services: suggestions for a member, metrics of a community.", no_args_is_help=True)
+
+
+def _get(url: str, key: str, params: dict[str, str | int] | None = None) -> dict[str, object]:
+    import httpx
+
+    try:
+        answer = httpx.get(url, params=params, headers={"Authorization": f"Bearer {key}"}, timeout=10.0)
+    except httpx.HTTPError as exc:
+        raise fail(f"cannot reach {url}: {exc}", "Is the stack up? Try `make status`.", code=2) from None
+    body = answer.json()
+    if answer.status_code != 200:
+        message = body.get("error", {}).get("message", answer.text) if isinstance(body, dict) else answer.text
+        raise fail(f"{answer.status_code}: {message}", "Check the id and the key's scopes.", code=4)
+    return dict(body)
+
+
+@app.command("suggestions")
+def ask_suggestions(
+    member: Annotated[str, typer.Argument(help="Member id")],
+    limit: Annotated[int, typer.Option(help="How many")] = 10,
+    recommend_url: RecommendUrl = "http://127.0.0.1:8003",
+    key: Key = None,
+    root: Root = Path(),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Show a member's suggested communities with the reasons."""
+    body = _get(f"{recommend_url}/v1/members/{member}/suggestions", api_key(root, key),
+                {"limit": limit, "explain": "true"})  # fmt: skip
+    if as_json:
+        out.print_json(json.dumps(body))
+        return
+    table = Table("#", "community", "score", "why", title=f"suggestions for {member}")
+    items = body.get("suggestions", [])
+    for rank, item in enumerate(items if isinstance(items, list) else [], start=1):
+        reasons = "; ".join(str(r.get("text", r)) if isinstance(r, dict) else str(r) for r in item.get("reasons", []))
+        name = item.get("name") or item.get("community_id")
+        table.add_row(str(rank), f"{name} ({item.get('community_id')})", f"{item.get('score', 0):.3f}", reasons)
+    out.print(table)
+
+
+@app.command("metrics")
+def ask_metrics(
+    community: Annotated[str, typer.Argument(help="Community id")],
+    window: Annotated[str, typer.Option(help="Window, e.g. 7d or 30d")] = "7d",
+    scoring_url: ScoringUrl = "http://127.0.0.1:8002",
+    key: Key = None,
+    root: Root = Path(),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Show a community's engagement metrics."""
+    body = _get(f"{scoring_url}/v1/communities/{community}/metrics", api_key(root, key), {"window": window})
+    if as_json:
+        out.print_json(json.dumps(body, default=str))
+        return
+    table = Table("metric", "value", title=f"{community} over {window}")
+
+    def add(prefix: str, value: object) -> None:
+        if isinstance(value, dict):
+            for name, inner in value.items():
+                add(f"{prefix}{name}.", inner)
+        elif isinstance(value, list):
+            shown = ", ".join(
+                str(v.get("member_id") or v.get("name") or v.get("topic") or v) if isinstance(v, dict) else str(v)
+                for v in value[:5]
+            )
+            table.add_row(prefix.rstrip("."), shown)
+        else:
+            table.add_row(prefix.rstrip("."), f"{value:.3f}" if isinstance(value, float) else str(value))
+
+    add("", body)
+    out.print(table)

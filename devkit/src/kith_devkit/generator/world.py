@@ -1,0 +1,392 @@
+"""The generated world: what to generate, and the communities, members and first memberships it draws.
+
+Everything is drawn from ``random.Random`` instances seeded from the config (:func:`rng`), and
+nothing iterates a set or a hash-ordered mapping, so one seed gives the identical world in every process.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final, Literal
+
+from kith_devkit.generator.vocabulary import CITIES, CITY_TAGS, DESCRIPTIONS, THEMES, WHEN, Theme
+
+SECOND: Final = 1_000
+MINUTE: Final = 60 * SECOND
+HOUR: Final = 60 * MINUTE
+DAY: Final = 24 * HOUR
+
+Visibility = Literal["public", "private", "hidden"]
+Role = Literal["member", "staff", "bot"]
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratorConfig:
+    """What to generate. The same config always gives the same events."""
+
+    seed: int = 7
+    communities: int = 300
+    members: int = 3000
+    days: int = 30
+    start: datetime = datetime(2026, 10, 1, tzinfo=UTC)
+    tenant: str = "demo"
+    source: str = "app://kith-generator"
+    activity: float = 1.0
+    """Scales how much members do per day (1.0 gives about 100k events for the defaults)."""
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None:
+            raise ValueError("start must be timezone-aware")
+        if self.communities < 1 or self.members < 2 or self.days < 1:
+            raise ValueError("need at least 1 community, 2 members and 1 day")
+        if self.activity < 0:
+            raise ValueError("activity must not be negative")
+
+
+@dataclass(frozen=True, slots=True)
+class WorldCommunity:
+    """A generated community."""
+
+    id: str
+    name: str
+    description: str
+    topics: tuple[str, ...]
+    visibility: Visibility
+    owner_id: str
+    created_at: datetime
+    planned_size: int
+    activity: float
+    theme: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorldMember:
+    """A generated member."""
+
+    id: str
+    interests: tuple[str, ...]
+    activity: float
+    role: Role
+    signed_up_at: datetime
+    fades_at: datetime | None
+    """When this member goes quiet (does a few percent of what they did before), if they do."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedMembership:
+    """A membership drawn with the world (more join and some leave as the simulation runs)."""
+
+    community_id: str
+    member_id: str
+    joined_at: datetime
+    invited_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    """Communities, members and the memberships they start with."""
+
+    config: GeneratorConfig
+    communities: tuple[WorldCommunity, ...]
+    members: tuple[WorldMember, ...]
+    memberships: tuple[PlannedMembership, ...]
+
+    def community(self, community_id: str) -> WorldCommunity:
+        """Return a community by id."""
+        return self.communities[int(community_id.removeprefix("c-")) - 1]
+
+    def member(self, member_id: str) -> WorldMember:
+        """Return a member by id."""
+        return self.members[int(member_id.removeprefix("m-")) - 1]
+
+
+def community_id(index: int) -> str:
+    """Return the id of the community at ``index`` (0-based)."""
+    return f"c-{index + 1:04d}"
+
+
+def member_id(index: int) -> str:
+    """Return the id of the member at ``index`` (0-based)."""
+    return f"m-{index + 1:05d}"
+
+
+@dataclass(slots=True)
+class PlannedCommunity:
+    """A community as the simulation uses it: indexes and milliseconds since the start, not ids and times."""
+
+    theme: Theme
+    secondary: Theme | None
+    name: str
+    description: str
+    topics: list[str]
+    visibility: Visibility
+    owner: int
+    created: int
+    size: int
+    activity: float
+    city: str
+
+
+@dataclass(slots=True)
+class PlannedMember:
+    """A member as the simulation uses it (times in milliseconds since the start)."""
+
+    interests: list[Theme]
+    activity: float
+    role: Role
+    signup: int
+    fades: int | None
+
+
+@dataclass(slots=True)
+class Plan:
+    """Everything drawn before the first day: the world the simulation then plays out."""
+
+    config: GeneratorConfig
+    communities: list[PlannedCommunity]
+    members: list[PlannedMember]
+    #: (time, community, member, invited_by)
+    joins: list[tuple[int, int, int, int | None]]
+    #: (time, community, member) of moderators named after they joined
+    moderators: list[tuple[int, int, int]]
+    by_theme: dict[str, list[int]]
+    planned: dict[tuple[int, int], int]
+
+
+def rng_for(config: GeneratorConfig, stream: int, day: int = 0) -> random.Random:
+    """Return the random stream ``stream`` (of day ``day``) of a config: independent streams, one seed."""
+    return random.Random(config.seed * 1_000_003 + stream * 10_007 + day)
+
+
+def poisson(rng: random.Random, lam: float) -> int:
+    """Draw a Poisson count of mean ``lam`` (a normal approximation above 30)."""
+    if lam <= 0:
+        return 0
+    if lam > 30:
+        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
+    limit = math.exp(-lam)
+    count = 0
+    product = rng.random()
+    while product > limit:
+        count += 1
+        product *= rng.random()
+    return count
+
+
+def _distinct(rng: random.Random, population: Sequence[Theme], cum: Sequence[float], k: int) -> list[Theme]:
+    chosen: list[Theme] = []
+    for _ in range(8 * k):
+        theme = rng.choices(population, cum_weights=cum)[0]
+        if theme not in chosen:
+            chosen.append(theme)
+            if len(chosen) == k:
+                break
+    return chosen
+
+
+def draw_plan(config: GeneratorConfig) -> Plan:
+    """Draw the members, the communities and the memberships they start with."""
+    rng = rng_for(config, 1)
+    horizon = config.days * DAY
+    themes = list(THEMES)
+    theme_cum = list(itertools.accumulate(1.0 / (rank + 2) ** 0.8 for rank in range(len(themes))))
+
+    members: list[PlannedMember] = []
+    for _ in range(config.members):
+        count = rng.choices((1, 2, 3, 4), weights=(30, 35, 22, 13))[0]
+        interests = _distinct(rng, themes, theme_cum, count)
+        activity = rng.lognormvariate(0.0, 1.25)
+        early = rng.random() < 0.7
+        signup = int(rng.random() * (2 * DAY if early else horizon))
+        members.append(PlannedMember(interests, activity, "member", signup, None))
+    ranked = sorted(m.activity for m in members)
+    top_quartile = ranked[int(len(ranked) * 0.75)]
+    mean = sum(ranked) / len(ranked)
+    for member in members:
+        member.activity /= mean
+        chance = 0.3 if member.activity * mean >= top_quartile else 0.1
+        if rng.random() < chance and member.signup < horizon // 4:
+            member.fades = member.signup + int(rng.uniform(0.35, 0.7) * (horizon - member.signup))
+    # A few staff and bots (none in a tiny world, where they would be most of it).
+    staff_count = max(1, config.members // 400) if config.members >= 20 else 0
+    bot_count = max(1, config.members // 600) if config.members >= 20 else 0
+    specials = rng.sample(range(config.members), staff_count + bot_count)
+    for position, index in enumerate(specials):
+        member = members[index]
+        member.signup = int(rng.random() * HOUR)
+        member.fades = None
+        if position < staff_count:
+            member.role, member.activity = "staff", 3.0
+        else:
+            member.role, member.activity = "bot", 0.0
+
+    by_theme: dict[str, list[int]] = {theme.tag: [] for theme in themes}
+    for index, member in enumerate(members):
+        if member.role != "bot":
+            for theme in member.interests:
+                by_theme[theme.tag].append(index)
+    humans = [index for index, member in enumerate(members) if member.role != "bot"]
+
+    raw_sizes = [rng.paretovariate(1.15) for _ in range(config.communities)]
+    target = config.members * 2.6
+    scale = target / sum(raw_sizes)
+    cap = max(3, int(config.members * 0.2))
+    names: dict[str, int] = {}
+    communities: list[PlannedCommunity] = []
+    community_themes: dict[str, list[int]] = {theme.tag: [] for theme in themes}
+    for index in range(config.communities):
+        theme = rng.choices(themes, cum_weights=theme_cum)[0]
+        secondary = rng.choice(themes) if rng.random() < 0.3 else None
+        if secondary is theme:
+            secondary = None
+        city = rng.choice(CITIES)
+        stem = rng.choice(theme.stems)
+        name = f"{city} {stem}" if rng.random() < 0.6 else stem
+        for _ in range(5):
+            if name not in names:
+                break
+            city = rng.choice(CITIES)
+            name = f"{city} {stem}"
+        names[name] = names.get(name, 0) + 1
+        if names[name] > 1:
+            name = f"{name} {names[name]}"
+        topics = [theme.tag, *rng.sample(theme.related[1:] or theme.related, min(2, len(theme.related) - 1))]
+        if secondary is not None:
+            topics.append(secondary.tag)
+        if name.startswith(city):
+            topics.append(CITY_TAGS.get(city, city.lower()))
+        topics = list(dict.fromkeys(topics))
+        tag2 = topics[1] if len(topics) > 1 else theme.tag
+        description = rng.choice(DESCRIPTIONS).format(
+            name=name, tag=theme.tag, tag2=tag2, when=rng.choice(WHEN), doing=rng.choice(theme.doings),
+            city=city, noun=rng.choice(theme.nouns),
+        )  # fmt: skip
+        roll = rng.random()
+        visibility: Visibility = "public" if roll < 0.87 else "private" if roll < 0.96 else "hidden"
+        created = int(rng.random() * 6 * HOUR) if rng.random() < 0.75 else int(rng.random() * 0.85 * horizon)
+        size = min(cap, max(3, round(raw_sizes[index] * scale)))
+        candidates = by_theme[theme.tag] or humans
+        owner = rng.choice(candidates)
+        for _ in range(10):
+            if members[owner].signup <= created:
+                break
+            owner = rng.choice(candidates)
+        communities.append(
+            PlannedCommunity(
+                theme,
+                secondary,
+                name,
+                description,
+                topics,
+                visibility,
+                owner,
+                created,
+                size,
+                rng.lognormvariate(0.0, 0.45),
+                city,
+            )
+        )
+        community_themes[theme.tag].append(index)
+
+    joins: list[tuple[int, int, int, int | None]] = []
+    joined: list[dict[int, int]] = [{} for _ in communities]
+    member_count = [0] * config.members
+
+    def join(community: int, member: int, at: int, invited_by: int | None) -> None:
+        joined[community][member] = at
+        member_count[member] += 1
+        joins.append((at, community, member, invited_by))
+
+    for index, community in enumerate(communities):
+        join(index, community.owner, max(community.created, members[community.owner].signup) + SECOND, None)
+        candidates = by_theme[community.theme.tag] or humans
+        for _ in range(4 * community.size):
+            if len(joined[index]) >= community.size:
+                break
+            pool = candidates if rng.random() < 0.85 else humans
+            person = rng.choice(pool)
+            if person in joined[index]:
+                continue
+            earliest = max(community.created, members[person].signup)
+            at = earliest + int(rng.expovariate(1 / (1.5 * DAY)))
+            invited = community.visibility == "hidden" or rng.random() < 0.12
+            join(index, person, at, community.owner if invited else None)
+    public = [index for index, c in enumerate(communities) if c.visibility == "public"] or [0]
+    for index in specials:
+        special = members[index]
+        wanted = rng.randint(5, 25) if special.role == "bot" else rng.randint(3, 8)
+        for place in rng.sample(public, min(wanted, len(public))):
+            if index not in joined[place]:
+                join(place, index, max(communities[place].created, special.signup) + MINUTE, None)
+    for index, loner in enumerate(members):
+        if member_count[index] == 0 and loner.role != "bot" and rng.random() < 0.85:
+            options = [c for theme in loner.interests for c in community_themes[theme.tag]] or public
+            place = rng.choice(options)
+            earliest = max(communities[place].created, loner.signup)
+            join(place, index, earliest + int(rng.expovariate(1 / (2 * DAY))), None)
+
+    moderators: list[tuple[int, int, int]] = []
+    for index, community in enumerate(communities):
+        if community.size >= 15:
+            people = [m for m in joined[index] if m != community.owner and members[m].role == "member"]
+            for chosen in rng.sample(people, min(len(people), rng.randint(1, 2))):
+                moderators.append((joined[index][chosen] + 2 * DAY, index, chosen))
+    joins.sort()
+    planned = {(community, member): at for at, community, member, _ in joins}
+    return Plan(config, communities, members, joins, moderators, community_themes, planned)
+
+
+def build_world(config: GeneratorConfig) -> World:
+    """Draw the communities, the members and the memberships they start with."""
+    plan = draw_plan(config)
+    origin = config.start
+
+    def at(ms: int) -> datetime:
+        return origin + timedelta(milliseconds=ms)
+
+    communities = tuple(
+        WorldCommunity(
+            id=community_id(index),
+            name=c.name,
+            description=c.description,
+            topics=tuple(c.topics),
+            visibility=c.visibility,
+            owner_id=member_id(c.owner),
+            created_at=at(c.created),
+            planned_size=c.size,
+            activity=c.activity,
+            theme=c.theme.tag,
+        )
+        for index, c in enumerate(plan.communities)
+    )
+    members = tuple(
+        WorldMember(
+            id=member_id(index),
+            interests=tuple(theme.tag for theme in m.interests),
+            activity=m.activity,
+            role=m.role,
+            signed_up_at=at(m.signup),
+            fades_at=None if m.fades is None else at(m.fades),
+        )
+        for index, m in enumerate(plan.members)
+    )
+    memberships = tuple(
+        PlannedMembership(
+            community_id=community_id(c),
+            member_id=member_id(m),
+            joined_at=at(when),
+            invited_by=None if inviter is None else member_id(inviter),
+        )
+        for when, c, m, inviter in plan.joins
+    )
+    return World(config, communities, members, memberships)
+
+
+# ---------------------------------------------------------------------------------------------
+# The simulation
+# ---------------------------------------------------------------------------------------------
