@@ -117,7 +117,10 @@ def connect(summary: GroupSummary, other: GroupSummary, ties: int) -> Action:
         parts.append(f"talks about {_list(shared)} like group {other.id} ({other.size} members)")
     else:
         parts.append(f"is close to group {other.id} ({other.size} members)")
-    parts.append(f"{ties} ties already link members of the two" if ties else "no tie links them yet")
+    if ties:
+        parts.append(f"{ties} {'tie already links' if ties == 1 else 'ties already link'} members of the two")
+    else:
+        parts.append("no tie links them yet")
     members = summary.central[:2] + other.central[:2]
     reason = f"This group of {summary.size} " + ", and ".join(parts) + f": introduce {_names(members)}."
     return Action(ActionKind.CONNECT_GROUPS, summary.id, reason, members, other_group_id=other.id)
