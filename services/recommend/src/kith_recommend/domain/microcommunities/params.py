@@ -12,8 +12,9 @@ Defaults are chosen on principle, not fitted to an evaluation set:
   (modularity merges any group with fewer than about sqrt(2m) ties into its surroundings, so in a
   tenant of a million ties it cannot see a group of ten). Tie weights are divided by their mean, so
   the resolution is the tie density, in average ties, a group must beat; 0.05 was chosen on the
-  synthetic planted tenant of the benchmark, never on the real evaluation data. Two Leiden cycles
-  (the second refines the first), which keeps a detection of a million ties within seconds;
+  synthetic planted tenant of the benchmark, never on the real evaluation data. One Leiden cycle
+  per detection: detections are warm-started, so each one refines the last, and a detection of a
+  million ties stays within seconds;
 - 150 members at most in a group: about the number of people who can all know one another
   (Dunbar), so a larger cluster is a community, not a close group, and is split;
 - a group has at least 3 members: a pair is a tie, not a group; and each member is tied to at
@@ -96,7 +97,7 @@ class DetectionParams(BaseModel):
         le=1,
         description="Clusters whose ties to others outweigh this share of their volume are not close groups.",
     )
-    iterations: int = Field(default=2, ge=1, description="Leiden cycles on the whole graph (each refines the last).")
+    iterations: int = Field(default=1, ge=1, description="Leiden cycles on the whole graph (each refines the last).")
     randomness: float = Field(default=0.001, gt=0, description="Leiden's refinement randomness.")
     seed: int = Field(default=0, ge=0, description="Seed of Leiden's random generator (same input, same groups).")
     emerging_jaccard: float = Field(
