@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, bool] = {
     "scoring": False,
     "recommend_speed": False,
     "recommend_quality": True,
+    "microcommunities": True,
 }
 
 

@@ -2,8 +2,9 @@
 
 docker-compose.yml parses; every build has its Dockerfile and context; every image is pinned; every
 environment variable set on a service is a field of that service's settings class and the values
-parse; the topic job creates every declared topic with its partitions and retention. The Kubernetes manifests are checked in
-test_deploy_k8s.py, the observability files and the compose profile in test_observability_files.py.
+parse; the topic job creates every declared topic with its partitions and retention. The
+Kubernetes manifests are checked in test_deploy_k8s.py, the observability files and the compose
+profile in test_observability_files.py.
 """
 
 from __future__ import annotations

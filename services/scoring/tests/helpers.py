@@ -18,9 +18,9 @@ from aiokafka import TopicPartition
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
+from kith_devkit.generator import GeneratorConfig, generate
 from kith_scoring.app import create_app
 from kith_scoring.rebuild import high_watermarks
-from kith_devkit.generator import GeneratorConfig, generate
 from kith_scoring.settings import ScoringSettings
 from kith_shared.auth import KeyStore, Scope
 from kith_shared.events import EVENT_ADAPTER, SCHEMA_VERSION, Event

@@ -1,0 +1,1 @@
+"""Micro-community detection benchmark: metrics, synthetic tenants, and sources of clusters to compare."""

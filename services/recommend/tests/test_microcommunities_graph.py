@@ -1,0 +1,121 @@
+"""The interaction graph: decayed weights, group ties, exclusions, erasure, snapshots."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from kith_recommend.domain.microcommunities import (
+    CommunityMembership,
+    DetectionParams,
+    EventAttendance,
+    Interaction,
+    InteractionGraph,
+    InteractionKind,
+    detect,
+)
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+PARAMS = DetectionParams(half_life_days=10.0)
+
+
+def weight(graph: InteractionGraph, a: str, b: str, at: datetime = NOW, exclude: tuple[str, ...] = ()) -> float:
+    snap = graph.snapshot(at, exclude)
+    if a not in snap.index or b not in snap.index:
+        return 0.0
+    return float(snap.adjacency[snap.index[a], snap.index[b]])
+
+
+def test_a_tie_halves_every_half_life_and_kinds_add_up() -> None:
+    graph = InteractionGraph(PARAMS)
+    graph.add(Interaction(InteractionKind.REPLY, "ann", "bea", NOW - timedelta(days=10)))
+    assert weight(graph, "ann", "bea") == pytest.approx(PARAMS.weights.reply / 2)
+    assert weight(graph, "bea", "ann") == pytest.approx(PARAMS.weights.reply / 2)  # undirected
+    graph.add(Interaction(InteractionKind.FOLLOW, "bea", "ann", NOW))
+    assert weight(graph, "ann", "bea") == pytest.approx(PARAMS.weights.reply / 2 + PARAMS.weights.follow)
+    assert weight(graph, "ann", "bea", NOW + timedelta(days=20)) == pytest.approx(
+        (PARAMS.weights.reply / 2 + PARAMS.weights.follow) / 4
+    )
+
+
+def test_order_does_not_matter_and_rebasing_keeps_weights() -> None:
+    times = [NOW - timedelta(days=d) for d in (0, 3, 40)]
+    forward, backward = InteractionGraph(PARAMS), InteractionGraph(PARAMS)
+    for t in times:
+        forward.add(Interaction(InteractionKind.MENTION, "ann", "bea", t))
+    for t in reversed(times):
+        backward.add(Interaction(InteractionKind.MENTION, "bea", "ann", t))
+    expected = weight(forward, "ann", "bea")
+    assert weight(backward, "ann", "bea") == pytest.approx(expected)
+    forward.rebase(NOW.timestamp())
+    assert weight(forward, "ann", "bea") == pytest.approx(expected)
+
+
+def test_interactions_far_ahead_of_the_landmark_rebase_instead_of_overflowing() -> None:
+    graph = InteractionGraph(DetectionParams(half_life_days=0.01))
+    graph.add(Interaction(InteractionKind.FOLLOW, "ann", "bea", NOW))
+    assert graph.landmark == NOW.timestamp()
+    assert weight(graph, "ann", "bea") == pytest.approx(1.0)
+
+
+def test_self_ties_are_ignored_and_group_kinds_are_refused() -> None:
+    graph = InteractionGraph(PARAMS)
+    graph.add(Interaction(InteractionKind.FOLLOW, "ann", "ann", NOW))
+    assert graph.tie_count == 0
+    with pytest.raises(ValueError, match="attendance"):
+        graph.add(Interaction(InteractionKind.CO_ATTENDANCE, "ann", "bea", NOW))
+
+
+def test_excluded_members_and_their_ties_are_left_out() -> None:
+    graph = InteractionGraph(PARAMS)
+    graph.add(Interaction(InteractionKind.REPLY, "ann", "bot", NOW))
+    graph.add(Interaction(InteractionKind.REPLY, "ann", "bea", NOW))
+    snap = graph.snapshot(NOW, exclude={"bot"})
+    assert set(snap.members) == {"ann", "bea"}
+    assert snap.total_weight == pytest.approx(PARAMS.weights.reply)
+
+
+def test_events_and_small_communities_tie_their_members_spread_over_the_group() -> None:
+    graph = InteractionGraph(PARAMS)
+    graph.set_event(EventAttendance("meetup", frozenset({"ann", "bea", "cid"}), NOW - timedelta(days=10)))
+    assert weight(graph, "ann", "cid") == pytest.approx(PARAMS.weights.co_attendance / 2 / 2)
+    crowd = frozenset(f"m{i}" for i in range(PARAMS.max_event_size + 1))
+    graph.set_event(EventAttendance("festival", crowd, NOW))
+    assert weight(graph, "m0", "m1") == 0.0
+    joined = {"dan": NOW - timedelta(days=30), "eve": NOW - timedelta(days=10)}
+    graph.set_community(CommunityMembership("c-small", joined, size=2))
+    assert weight(graph, "dan", "eve") == pytest.approx(PARAMS.weights.co_membership / 2)  # since eve joined
+    graph.set_community(CommunityMembership("c-big", {"fay": NOW, "gus": NOW}, size=PARAMS.small_community_size + 1))
+    assert weight(graph, "fay", "gus") == 0.0
+
+
+def test_forget_erases_a_member_everywhere() -> None:
+    graph = InteractionGraph(PARAMS)
+    graph.add(Interaction(InteractionKind.REPLY, "ann", "bea", NOW))
+    graph.add(Interaction(InteractionKind.REPLY, "bea", "cid", NOW))
+    graph.set_event(EventAttendance("meetup", frozenset({"ann", "cid"}), NOW))
+    graph.forget("ann")
+    snap = graph.snapshot(NOW)
+    assert "ann" not in snap.members
+    assert set(snap.members) == {"bea", "cid"}
+
+
+def test_prune_drops_what_has_decayed_away() -> None:
+    graph = InteractionGraph(PARAMS)
+    graph.add(Interaction(InteractionKind.REPLY, "ann", "bea", NOW - timedelta(days=400)))
+    graph.add(Interaction(InteractionKind.REPLY, "bea", "cid", NOW))
+    graph.set_event(EventAttendance("old", frozenset({"dan", "eve"}), NOW - timedelta(days=400)))
+    assert graph.prune(NOW) == 2
+    assert graph.tie_count == 1
+
+
+def test_an_empty_graph_has_no_groups() -> None:
+    graph = InteractionGraph(PARAMS)
+    snap = graph.snapshot(NOW)
+    assert snap.members == ()
+    detection = detect("acme", snap, PARAMS)
+    assert detection.groups == ()
+    assert detection.membership == {}
