@@ -1,4 +1,4 @@
-"""The recommend application: platform, read model, consumer and refresher, started and stopped in order."""
+"""The recommend application: platform, checkpoints, consumer and refresher, started and stopped in order."""
 
 from __future__ import annotations
 
@@ -7,37 +7,41 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from pymongo.errors import PyMongoError
 
 from kith_recommend import SERVICE, __version__, api
-from kith_recommend.consumer import ReadModelConsumer
+from kith_recommend.checkpoints import Checkpointer, CheckpointPolicy
+from kith_recommend.consumer import make_consumer
 from kith_recommend.engine import Recommender
 from kith_recommend.settings import RecommendSettings
-from kith_recommend.store import Store
+from kith_recommend.store import CheckpointStore
 from kith_shared.backoff import Backoff
+from kith_shared.consumer import Consumer
 from kith_shared.platform import Platform
 
 log = logging.getLogger(__name__)
 
 
-async def _load_then_consume(recommender: Recommender, consumer: ReadModelConsumer) -> None:
-    """Load the read model (retrying while the database is unreachable), then consume for ever."""
+async def _load_then_consume(checkpointer: Checkpointer, consumer: Consumer[Any]) -> None:
+    """Load the last checkpoint (retrying while the database is unreachable), then start consuming."""
+    recommender = checkpointer.recommender
     async for _ in Backoff(0.5, 5.0):
         try:
-            await recommender.store.ensure_indexes()
-            await recommender.load()
+            await checkpointer.store.ensure()
+            await checkpointer.load()
             recommender.stale_reasons.pop("database", None)
             break
         except PyMongoError as exc:
-            recommender.stale_reasons["database"] = f"read model not loaded: {type(exc).__name__}"
-            log.warning("read model not loaded yet; database unreachable", extra={"error": repr(exc)})
-    await consumer.run()
+            recommender.stale_reasons["database"] = f"checkpoint not loaded: {type(exc).__name__}"
+            log.warning("checkpoint not loaded yet; database unreachable", extra={"error": repr(exc)})
+    await consumer.start()
 
 
 async def _watch(platform: Platform, recommender: Recommender, interval: float = 2.0) -> None:
-    """Mark the model stale while the broker or the database is unreachable."""
+    """Mark the model stale while the broker or the database is unreachable, or the consumer behind."""
     while True:
         results = await platform.readiness.run()
         for name, result in results.items():
@@ -52,16 +56,24 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
     """Build the recommend service."""
     settings = settings or RecommendSettings()
     platform = Platform(settings, SERVICE)
-    recommender = Recommender(Store(platform.db), settings.ranking)
-    consumer = ReadModelConsumer(settings, recommender, platform.producer)
+    recommender = Recommender(settings.ranking)
+    policy = CheckpointPolicy(
+        every_seconds=settings.checkpoint_seconds,
+        every_records=settings.checkpoint_records,
+        lease_seconds=settings.checkpoint_lease_seconds,
+    )
+    checkpointer = Checkpointer(CheckpointStore(platform.db), recommender, policy)
+    consumer = make_consumer(settings, recommender, platform.producer, reload=checkpointer.load)
     platform.readiness.add("read_model", recommender.check_loaded)
+    platform.readiness.add("consumer", consumer.check)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await platform.start()
         tasks: list[asyncio.Task[None]] = []
         try:
-            tasks.append(asyncio.create_task(_load_then_consume(recommender, consumer), name="recommend-consume"))
+            tasks.append(asyncio.create_task(_load_then_consume(checkpointer, consumer), name="recommend-load"))
+            tasks.append(asyncio.create_task(checkpointer.run(), name="recommend-checkpoints"))
             tasks.append(
                 asyncio.create_task(
                     recommender.refresh_forever(settings.refresh_interval_seconds), name="recommend-refresh"
@@ -70,11 +82,16 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
             tasks.append(asyncio.create_task(_watch(platform, recommender), name="recommend-watch"))
             yield
         finally:
-            for task in reversed(tasks):
+            tasks[0].cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await tasks[0]
+            await consumer.stop()
+            for task in reversed(tasks[1:]):
                 task.cancel()
-            for task in reversed(tasks):
+            for task in reversed(tasks[1:]):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            await checkpointer.close()
             await platform.stop()
 
     return platform.app(
@@ -85,4 +102,5 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
         description="Communities to join, with reasons a person can read.",
         recommender=recommender,
         consumer=consumer,
+        checkpointer=checkpointer,
     )

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from scipy import sparse
 
 from kith_recommend.domain.changes import Change, Edge, EdgeChange, ErasureChange, Profile, ProfileChange
+from kith_recommend.domain.parts import PartKind, Snapshot, register
 
 Vector = npt.NDArray[np.float64]
 _MEMBER_TO_MEMBER = (Edge.FOLLOWS, Edge.INTERACTS)
@@ -104,6 +105,32 @@ class TenantState:
     def knows_member(self, member_id: str) -> bool:
         """Tell whether anything at all is known about a member."""
         return member_id in self.interests or any(member_id in by_a for by_a in self.edges.values())
+
+    def to_snapshot(self) -> Snapshot:
+        """Return the state as plain data (the live mappings, to be packed at once)."""
+        return {
+            "edges": {kind.value: by_a for kind, by_a in self.edges.items()},
+            "communities": self.communities,
+            "interests": self.interests,
+            "now": self.now,
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_snapshot(cls, tenant: str, data: Snapshot) -> TenantState:
+        """Rebuild a state from :meth:`to_snapshot`'s data; raise ValueError on an unknown edge kind."""
+        state = cls(tenant)
+        for kind, by_a in data["edges"].items():
+            state.edges[Edge(kind)] = by_a
+        state.communities = data["communities"]
+        state.interests = data["interests"]
+        state.now = float(data["now"])
+        state.version = int(data["version"])
+        return state
+
+
+#: The ranking model's part of every tenant's checkpointed state.
+MODEL_PART = register(PartKind("model", TenantState, TenantState.from_snapshot))
 
 
 @dataclass(frozen=True)
