@@ -1,7 +1,8 @@
 """The read model in memory: live per-tenant state, and the compiled matrices ranking works on.
 
-:class:`TenantState` mirrors the database (edges and profiles) and is updated by every applied
-change, so a member's own joins, dismissals and writing count at once. :func:`compile_model`
+:class:`TenantState` holds a tenant's edges and profiles, is updated by every applied change (so a
+member's own joins, dismissals and writing count at once) and is saved by checkpoints as one part of
+the tenant's state (:mod:`kith_recommend.domain.parts`). :func:`compile_model`
 turns it into a :class:`CompiledModel` (sparse matrices over community and member indices) that is
 rebuilt in the background when the tenant changed, within about a second.
 """
@@ -37,7 +38,7 @@ class TenantState:
     version: int = 0
 
     def apply(self, change: Change) -> None:
-        """Apply one change (the same the store writes)."""
+        """Apply one change."""
         self.version += 1
         if isinstance(change, EdgeChange):
             self._apply_edge(change)
