@@ -17,7 +17,7 @@ from kith_recommend.checkpoints import Checkpointer, CheckpointPolicy
 from kith_recommend.consumer import make_consumer
 from kith_recommend.engine import Recommender
 from kith_recommend.settings import RecommendSettings
-from kith_recommend.store import CheckpointStore
+from kith_recommend.store import CheckpointStore, CheckpointUnreadable
 from kith_shared.backoff import Backoff
 from kith_shared.consumer import Consumer
 from kith_shared.platform import Platform
@@ -37,6 +37,9 @@ async def _load_then_consume(checkpointer: Checkpointer, consumer: Consumer[Any]
         except PyMongoError as exc:
             recommender.stale_reasons["database"] = f"checkpoint not loaded: {type(exc).__name__}"
             log.warning("checkpoint not loaded yet; database unreachable", extra={"error": repr(exc)})
+        except CheckpointUnreadable as exc:  # not ready, and said why, until the checkpoint is repaired or rebuilt
+            recommender.stale_reasons["database"] = f"{exc}; rebuild it (kith recommend rebuild)"
+            log.error("the last checkpoint cannot be read; rebuild it", extra={"error": str(exc)})
     await consumer.start()
 
 

@@ -86,14 +86,15 @@ class Checkpointer:
         loaded = await self.store.load()
         recommender = self.recommender
         async with recommender.lock:
-            recommender.reset()
             self._saved, self._entries = {}, {}
             if loaded is None:
+                recommender.reset()
                 log.info("no checkpoint yet: reading the topics from their beginning")
             else:
                 try:
                     await asyncio.to_thread(recommender.restore, loaded)
                 except UnusableCheckpoint as exc:
+                    recommender.reset()
                     log.warning("checkpoint not used; reading the topics from their beginning", extra={"why": str(exc)})
                 else:
                     log.info(
