@@ -14,6 +14,10 @@ checkpoint by implementing :class:`TenantPart` and being registered with :func:`
 - ``PartKind.restore(tenant, data)`` rebuilds the part from what ``to_snapshot`` returned, and
   ``PartKind.new(tenant)`` makes an empty one for a tenant seen for the first time.
 
+Register at import time of the module that defines the part, and import that module before the
+service builds its :class:`~kith_recommend.engine.Recommender` (which takes the registry as it is
+then); the model registers itself in :mod:`kith_recommend.domain.model`.
+
 The restored part must equal the part that was saved: a kill -9 followed by a restart from the
 checkpoint, then a replay from its offsets, must give the model of a process that applied every
 record once. A checkpoint that lacks a registered part (written before the part existed) is not
