@@ -9,6 +9,7 @@ import pytest
 from kith_scoring.settings import ScoringSettings
 from kith_shared.auth import Scope
 from kith_shared.events import Event
+from kith_shared.topics import ACTIVITY
 from services.scoring.tests.helpers import at, event, normalize, publish, wait_for
 
 pytestmark = pytest.mark.integration
@@ -119,6 +120,13 @@ async def test_overview_lists_series_and_cohorts_count_what_happened(
         assert [(c["week"], c["size"]) for c in cohorts] == [("2026-10-05", 3), ("2026-10-12", 1)]
         assert cohorts[0]["retention"] == [1.0, pytest.approx(1 / 3, abs=1e-6), 0.0]
         assert cohorts[1]["retention"] == [1.0, 0.0, 0.0]
+
+        admin = await running.key("acme", Scope.ADMIN)
+        lag = (await client.get("/v1/operations/lag", headers=admin)).json()
+        assert lag["consumer_group"] == scoring_settings.kafka.group("scoring")
+        assert {p["topic"] for p in lag["partitions"]} == {scoring_settings.kafka.topic(ACTIVITY)}
+        assert lag["total"] == 0
+        assert (await client.get("/v1/operations/lag", headers=acme)).status_code == 403
 
 
 async def test_insight_routes_refuse_bad_periods_unknown_communities_and_missing_scopes(

@@ -23,7 +23,7 @@ from kith_recommend.settings import RecommendSettings
 from kith_shared.backoff import Backoff
 from kith_shared.events import DeadLetter, DecodeError, decode_kafka_record
 from kith_shared.kafka import BrokerUnavailable, EventProducer, make_consumer, send_dead_letter
-from kith_shared.observability import BATCH_SIZE, EVENTS_IN, STORE_LATENCY
+from kith_shared.observability import BATCH_SIZE, CONSUMER_LAG, EVENTS_IN, STORE_LATENCY
 from kith_shared.topics import ACTIVITY, ENGAGEMENT
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,12 @@ class ReadModelConsumer:
             await self.process(records)
             await consumer.commit()
             self.batches += 1
+            for tp, partition_records in batches.items():
+                high = consumer.highwater(tp)
+                if high is not None and partition_records:
+                    CONSUMER_LAG.labels(SERVICE, tp.topic, str(tp.partition)).set(
+                        max(0, high - partition_records[-1].offset - 1)
+                    )
 
     async def process(self, records: Sequence[Any]) -> None:
         """Make a batch durable and visible; retry (without committing) while the database or broker is down."""
