@@ -23,7 +23,7 @@ K8S = ROOT / "deploy" / "k8s"
 TOOLS = ROOT / "deploy" / "tools"
 OBSERVABILITY = ROOT / "deploy" / "observability"
 #: How a developer or CI gets the tools the deployment checks run (README, .ci/run).
-SETUP = "bash deploy/tools/install.sh"
+SETUP = "bash deploy/tools/setup-system.sh"
 
 
 @dataclass(frozen=True)

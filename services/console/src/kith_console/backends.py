@@ -120,6 +120,10 @@ class Backends:
             return Part(failure=Failure.NOT_FOUND, message=_error_message(answer), status=404)
         if answer.status_code in (400, 409, 413, 415, 422):
             return Part(failure=Failure.INVALID, message=_error_message(answer), status=answer.status_code)
+        if answer.status_code in (502, 503, 504):
+            reason = _error_message(answer)
+            return Part(failure=Failure.DOWN, message=f"{name} is unavailable right now ({reason}).",
+                        status=answer.status_code)  # fmt: skip
         if answer.status_code >= 400:
             reason = _error_message(answer)
             return Part(failure=Failure.DOWN, message=f"{name} could not answer ({reason}).", status=answer.status_code)

@@ -76,6 +76,9 @@ def line_chart(
             out.append(
                 f'<text class="tick" x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="{anchor}">{escape(labels[i])}</text>'
             )
+    if not any(v is not None for line in lines for v in line.values):
+        x, y = WIDTH / 2, HEIGHT / 2
+        out.append(f'<text class="empty" x="{x:.0f}" y="{y:.0f}" text-anchor="middle">No figures in this period</text>')
     for line in reversed(lines):
         path = _path(line.values, top)
         if path:
