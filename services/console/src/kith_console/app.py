@@ -8,6 +8,7 @@ import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -93,6 +94,11 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         return render(
             request, "error.html", 403, title="Form refused", message=f"{exc}: reload the page and try again."
         )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(f"{'.'.join(str(p) for p in error['loc'][1:])}: {error['msg']}" for error in exc.errors())
+        return render(request, "error.html", 422, title="This address is not valid", message=problems)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
