@@ -70,6 +70,7 @@ async def overview(
     context: dict[str, Any] = {"title": "Overview", "period": period, "answer": answer, "cohorts": cohorts}
     if answer.ok:
         data = answer.data
+        context["period"] = {**period, "from": period["from"] or data["start"], "to": period["to"] or data["end"]}
         context["charts"] = series_charts("tenant", data, TENANT_CHARTS)
         context["headline"] = headline(data["totals"], data["previous_totals"])
         context["health"] = health_chart(data["health_distribution"])
@@ -170,6 +171,8 @@ async def community(
     elif metrics.ok:
         name = str(metrics.data.get("profile", {}).get("name") or community_id)
     charts = series_charts("community", series.data, COMMUNITY_CHARTS) if series.ok else []
+    if series.ok:
+        period = {**period, "from": period["from"] or series.data["start"], "to": period["to"] or series.data["end"]}
     context: dict[str, Any] = {
         "title": name, "community_id": community_id, "period": period, "series": series, "metrics": metrics,
         "board": board, "similar": similar, "groups": groups, "charts": charts,
