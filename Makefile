@@ -21,7 +21,7 @@ $(STAMP): constraints.txt requirements-dev.txt $(addsuffix /pyproject.toml,$(PRO
 
 install: $(STAMP) ## Create .venv and install every package and tool (pinned)
 
-run: $(STAMP) ## Start broker, database, the three services and a demo tenant; leave them running
+run: $(STAMP) ## Start broker, database, the three services, the console (:8004) and a demo tenant; leave them running
 	$(BIN)/kith up --demo
 
 stop: $(STAMP) ## Stop everything `make run` started

@@ -8,7 +8,9 @@ visited ``--visits`` times in turn, and the time from navigation start to the en
 The trivial page is the sign-in form (a template and the stylesheet, no call to any service),
 measured in the same run. The first visit of a page is reported apart: it fills scoring's short
 cache of the tenant's figures (``SCORING_INSIGHTS_CACHE_SECONDS``, 30 s), which later visits share
-until it expires.
+until it expires. The pages built on those figures are then measured again with that cache off
+(scoring restarted with ``SCORING_INSIGHTS_CACHE_SECONDS=0``): every visit reads and folds the
+tenant's documents anew, the cost a visitor meets once the cache has expired.
 
 Prints a Markdown table and writes ``bench/results/console.json``.
 """
@@ -51,10 +53,11 @@ async def measure(base: str, key: str, pages: dict[str, str], visits: int) -> di
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
-            await page.goto(base + "/signin")
+            # Signed in on the sign-in form itself, so that no page is visited before it is measured.
+            await page.goto(base + "/signin?next=/signin")
             await page.fill("#key", key)
             await page.click("form[action='/signin'] button[type=submit]")
-            await page.wait_for_url("**/overview")
+            await page.wait_for_selector("a:text('Sign out')")
             for _ in range(visits):
                 for name, path in pages.items():
                     response = await page.goto(base + path, wait_until="load")
@@ -94,6 +97,15 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "operations": "/operations",
         }
         times = await measure(stack.url("console"), stack.key, pages, args.visits)
+        # The same pages with scoring's cache of the tenant's figures off: each visit reads and folds them anew.
+        stack.stop("scoring")
+        stack.envs["scoring"]["SCORING_INSIGHTS_CACHE_SECONDS"] = "0"
+        stack.start("scoring")
+        await stack.wait_ready("scoring")
+        uncached_pages = {f"{name}, uncached": pages[name] for name in ("overview", "communities", "community")}
+        uncached_pages["sign-in form (trivial)"] = pages["sign-in form (trivial)"]
+        uncached = await measure(stack.url("console"), stack.key, uncached_pages, max(3, args.visits // 2))
+        times.update({name: values for name, values in uncached.items() if name.endswith("uncached")})
     finally:
         if stack is not None:
             stack.stop_all()
