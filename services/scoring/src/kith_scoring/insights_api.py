@@ -137,9 +137,9 @@ async def _period_index(request: Request, tenant: str, chosen: Period) -> Tenant
     return await _index(request, tenant, chosen.previous.start, chosen.span.end)
 
 
-async def _rows(request: Request, tenant: str, chosen: Period) -> list[CommunityRow]:
+async def _rows(request: Request, tenant: str, chosen: Period, index: TenantIndex | None = None) -> list[CommunityRow]:
     """Return every community's row over a period (kept as long as the documents they come from)."""
-    index = await _period_index(request, tenant, chosen)
+    index = index or await _period_index(request, tenant, chosen)
     cache: ResultCache = request.app.state.insights_cache
     key = ("community-rows", tenant, chosen.span.start, chosen.span.end)
     return await cache.get(key, lambda: _computed(community_rows(index, chosen, datetime.now(UTC))))
@@ -168,7 +168,8 @@ async def _overview(request: Request, tenant: str, chosen: Period) -> Overview:
     index = await _period_index(request, tenant, chosen)
     now = datetime.now(UTC)
     everyone = sorted(index.communities)
-    growing, declining = movers(await _rows(request, tenant, chosen))
+    rows = await _rows(request, tenant, chosen, index)
+    growing, declining = movers(rows)
     return Overview(
         tenant=tenant,
         start=chosen.span.start.isoformat(),
@@ -179,7 +180,7 @@ async def _overview(request: Request, tenant: str, chosen: Period) -> Overview:
         previous_totals=series(index, index.tenant, everyone, [chosen.previous], now, health=False)[0],
         series=series(index, index.tenant, everyone, chosen.buckets, now, health=False),
         previous_series=series(index, index.tenant, everyone, chosen.previous_buckets, now, health=False),
-        health_distribution=health_distribution(index, chosen, now),
+        health_distribution=health_distribution(index, chosen, now, rows),
         growing=growing,
         declining=declining,
         trending=tenant_trending(index, chosen, now),

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
-from kith_console.backends import SERVICE_NAMES, Part, gather
+from kith_console.backends import SERVICE_NAMES, Backends, Part, gather
 from kith_console.deps import CurrentSession, Services, SignedIn
 from kith_console.session import Session
 from kith_console.web import FormRefused, form, redirect, render
@@ -20,7 +20,7 @@ SCOPES: Final = ("metrics:read", "recommendations:read", "events:write", "admin"
 KeyId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 
 
-async def _page(request: Request, session: Session, backends: Any, **extra: Any) -> Response:
+async def _page(request: Request, session: Session, backends: Backends, **extra: Any) -> Response:
     key = session.key
     services = list(SERVICE_NAMES)
     parts = await gather(

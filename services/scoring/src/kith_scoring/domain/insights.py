@@ -311,8 +311,11 @@ def community_rows(index: TenantIndex, period: Period, now: datetime) -> list[Co
     return [community_row(index, cid, period, now) for cid in sorted(index.communities)]
 
 
-def health_distribution(index: TenantIndex, period: Period, now: datetime) -> list[HealthBand]:
-    """Return how many communities fall in each health band at the end of the period and of the one before."""
+def health_distribution(
+    index: TenantIndex, period: Period, now: datetime, rows: Sequence[CommunityRow]
+) -> list[HealthBand]:
+    """Return how many communities fall in each health band at the end of the period (from its ``rows``) and of
+    the one before."""
 
     def band_of(score: float | None) -> str:
         if score is None:
@@ -325,10 +328,10 @@ def health_distribution(index: TenantIndex, period: Period, now: datetime) -> li
 
     counts: dict[str, list[int]] = {name: [0, 0] for _, name in HEALTH_BANDS}
     counts["unknown"] = [0, 0]
+    for row in rows:
+        counts[band_of(row.health)][0] += 1
     for cid, group in index.communities.items():
-        for slot, span in enumerate((period.span, period.previous)):
-            score = figures(index, group, [cid], span, now, with_health=True).health
-            counts[band_of(score)][slot] += 1
+        counts[band_of(figures(index, group, [cid], period.previous, now, with_health=True).health)][1] += 1
     return [HealthBand(band=name, communities=now_, previous=then) for name, (now_, then) in counts.items()]
 
 
