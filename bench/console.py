@@ -57,7 +57,7 @@ async def measure(base: str, key: str, pages: dict[str, str], visits: int) -> di
             await page.goto(base + "/signin?next=/signin")
             await page.fill("#key", key)
             await page.click("form[action='/signin'] button[type=submit]")
-            await page.wait_for_selector("a:text('Sign out')")
+            await page.wait_for_selector("button:text('Sign out')")
             for _ in range(visits):
                 for name, path in pages.items():
                     response = await page.goto(base + path, wait_until="load")
