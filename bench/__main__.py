@@ -17,6 +17,7 @@ BENCHMARKS: dict[str, bool] = {
     "recommend_consume": False,
     "recommend_quality": True,
     "microcommunities": True,
+    "console": False,
 }
 
 

@@ -15,6 +15,7 @@ from kith_shared import observability
 from kith_shared.auth import KeyStore, TokenBucket, admin_router
 from kith_shared.kafka import EventProducer
 from kith_shared.mongo import Document, make_mongo_client, ping
+from kith_shared.operations import operations_router
 from kith_shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -79,9 +80,12 @@ class Platform:
         return app
 
     def install(self, app: FastAPI) -> None:
-        """Attach the platform to an app: state, health, metrics, errors, key admin routes."""
+        """Attach the platform to an app: state, health, metrics, errors, key admin and operations routes."""
         app.state.platform = self
         app.state.keys = self.keys
         app.state.rate_limiter = TokenBucket(self.settings.rate_limit_per_second, self.settings.rate_limit_burst)
         observability.install(app, service=self.service, readiness=self.readiness)
         app.include_router(admin_router())
+        kafka = self.settings.kafka
+        group = getattr(self.settings, "consumer_group", None)
+        app.include_router(operations_router(self.service, kafka.group(group) if group else None, kafka.topic_prefix))

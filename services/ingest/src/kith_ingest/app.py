@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from kith_ingest import SERVICE, __version__
 from kith_ingest.api import router
+from kith_ingest.deadletters_api import router as dead_letters_router
 from kith_ingest.domain.text import warm_up
 from kith_ingest.intake import Intake
 from kith_ingest.settings import IngestSettings
@@ -53,7 +54,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             await store.stop()
             await platform.stop()
 
-    return platform.app(
+    app = platform.app(
         router,
         lifespan,
         title="Kith ingest",
@@ -62,3 +63,5 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         intake=intake,
         store=store,
     )
+    app.include_router(dead_letters_router)
+    return app

@@ -175,6 +175,9 @@ class CommunityCreated(_Data):
     topics: list[Tag] = Field(default_factory=list, max_length=50)
     visibility: Literal["public", "private", "hidden"] = "public"
     owner_id: Id | None = None
+    seeded_from: Id | None = Field(
+        default=None, description="The micro-community (group id) this community was created for, if any."
+    )
 
 
 class CommunityUpdated(_Data):
