@@ -64,7 +64,8 @@ class MongoSettings(BaseModel):
 class ServiceSettings(BaseSettings):
     """Base of each service's settings."""
 
-    model_config = SettingsConfigDict(env_nested_delimiter="__", extra="ignore")
+    # Every number is finite: "inf" or "nan" in the environment is refused at start, never a silent limit.
+    model_config = SettingsConfigDict(env_nested_delimiter="__", extra="ignore", allow_inf_nan=False)
 
     environment: Literal["development", "test", "production"] = Field(
         default="development", description="production refuses placeholder secrets."

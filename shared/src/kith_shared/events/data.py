@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from kith_shared.events.instants import Instant
 from kith_shared.events.safety import check_safe_mapping
 
 #: Ids are opaque strings. They never contain "." or "$" so that no id can become a MongoDB path
@@ -23,7 +24,8 @@ Properties = Annotated[dict[str, Any], AfterValidator(check_safe_mapping)]
 
 
 class _Data(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Numbers are finite: JSON's 1e400 parses as infinity, which no figure can be.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class _Activity(_Data):
@@ -229,4 +231,4 @@ class EngagementChanged(_Data):
     level: Annotated[int, Field(ge=0)]
     previous_level: Annotated[int, Field(ge=0)] | None = None
     state: Literal["active", "slipping", "back", "erased"] = "active"
-    as_of: AwareDatetime
+    as_of: Instant
