@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Literal, Self
 
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from kith_ingest.domain import NormalizeConfig
+from kith_ingest.domain.normalize import EARLIEST_EVENT_TIME
 from kith_shared.events import ACTIVITY_TYPES
+from kith_shared.events.instants import Instant
 from kith_shared.settings import MongoSettings, ServiceSettings
 
 #: Type names common producers use, and the Kith type each one means.
@@ -46,6 +48,10 @@ class IngestSettings(ServiceSettings):
     future_tolerance_seconds: float = Field(
         default=300.0, ge=0, description="How far past the receive time an event time may lie (clock skew)."
     )
+    earliest_event_time: Instant = Field(
+        default=EARLIEST_EVENT_TIME,
+        description="Event times before this instant are refused (field error on time); raise it to bound backfills.",
+    )
     dedupe_window_seconds: int = Field(
         default=7 * 24 * 3600, ge=60, description="How long a (source, id) pair is remembered to answer duplicates."
     )
@@ -75,5 +81,6 @@ class IngestSettings(ServiceSettings):
             keep_original_text=self.keep_original_text,
             unicode_form=self.unicode_form,
             future_tolerance=timedelta(seconds=self.future_tolerance_seconds),
+            earliest_time=self.earliest_event_time.astimezone(UTC),
             type_aliases=dict(self.type_aliases),
         )

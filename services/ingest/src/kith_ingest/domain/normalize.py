@@ -34,6 +34,8 @@ INGEST_ATTRIBUTES: Final = ("receivedtime", "schemaversion")
 _TITLE_LIMIT: Final = 500
 _NAME_LIMIT: Final = 200
 _DESCRIPTION_LIMIT: Final = 5_000
+#: Default floor of event times: nothing a member did on a Kith community predates the Unix epoch.
+EARLIEST_EVENT_TIME: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,7 @@ class NormalizeConfig:
     keep_original_text: bool = False
     unicode_form: UnicodeForm = "NFKC"
     future_tolerance: timedelta = timedelta(minutes=5)
+    earliest_time: datetime = EARLIEST_EVENT_TIME
     type_aliases: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -137,18 +140,36 @@ def _normalize_data(data: Any, config: NormalizeConfig) -> Any:
     return data
 
 
-def normalize_event(event: Event, *, config: NormalizeConfig, received: datetime) -> Event:
-    """Return the normalized form of a validated event received at ``received`` (timezone-aware)."""
-    if received.tzinfo is None:
-        raise ValueError("received must be timezone-aware")
-    received = received.astimezone(UTC)
-    time = event.time.astimezone(UTC)
+def _admitted_time(value: datetime, received: datetime, config: NormalizeConfig) -> datetime:
+    """Return an event time in UTC, or refuse it: not convertible, before the floor, or in the future.
+
+    Only subtractions of aware instants are used: they cannot overflow, whatever the contract admits.
+    """
+    try:
+        time = value.astimezone(UTC)
+    except OverflowError:
+        # The contract refuses these already; kept so this function holds on its own.
+        raise DecodeError.single("time", f"{value.isoformat()} cannot be converted to UTC") from None
+    if time < config.earliest_time:
+        raise DecodeError.single(
+            "time",
+            f"{time.isoformat()} lies before {config.earliest_time.isoformat()}, the earliest event time accepted",
+        )
     if time - received > config.future_tolerance:
         raise DecodeError.single(
             "time",
             f"{time.isoformat()} lies more than {config.future_tolerance.total_seconds():g}s after the receive "
             f"time {received.isoformat()}; event times may not be in the future",
         )
+    return time
+
+
+def normalize_event(event: Event, *, config: NormalizeConfig, received: datetime) -> Event:
+    """Return the normalized form of a validated event received at ``received`` (timezone-aware)."""
+    if received.tzinfo is None:
+        raise ValueError("received must be timezone-aware")
+    received = received.astimezone(UTC)
+    time = _admitted_time(event.time, received, config)
     updates: dict[str, Any] = {
         "time": time,
         "receivedtime": received,
