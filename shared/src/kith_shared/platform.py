@@ -13,6 +13,7 @@ from pymongo.errors import PyMongoError
 
 from kith_shared import observability
 from kith_shared.auth import KeyStore, TokenBucket, admin_router
+from kith_shared.http import BodyLimitMiddleware
 from kith_shared.kafka import EventProducer
 from kith_shared.mongo import Document, make_mongo_client, ping
 from kith_shared.settings import ServiceSettings
@@ -83,5 +84,7 @@ class Platform:
         app.state.platform = self
         app.state.keys = self.keys
         app.state.rate_limiter = TokenBucket(self.settings.rate_limit_per_second, self.settings.rate_limit_burst)
+        # Added before the request context, so it runs inside it: a 413 still gets a request id and a metric.
+        app.add_middleware(BodyLimitMiddleware, max_body_bytes=self.settings.max_body_bytes)
         observability.install(app, service=self.service, readiness=self.readiness)
         app.include_router(admin_router())

@@ -36,7 +36,11 @@ class IngestSettings(ServiceSettings):
 
     port: int = 8001
     mongo: MongoSettings = Field(default_factory=lambda: MongoSettings(database="kith_ingest"))
-    max_body_bytes: int = Field(default=4 * 1024 * 1024, description="Largest request body read, in bytes.")
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1,
+        description="Largest request body read, in bytes; a larger one is refused (413) before authentication.",
+    )
     max_batch_events: int = Field(default=1_000, ge=1, le=10_000, description="Most events in one batch request.")
     max_text_chars: int = Field(
         default=10_000, ge=1, description="Longest post or comment text after cleaning; longer is refused."
