@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 from collections.abc import AsyncIterator
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
@@ -19,6 +21,17 @@ from kith_ingest.store import DedupeStore
 from kith_shared.platform import Platform
 
 
+def normalization_pool(settings: IngestSettings) -> Executor | None:
+    """Return the pool that normalizes large requests off the event loop (None: normalize on the loop)."""
+    if settings.normalize_workers == 0:
+        return None
+    if settings.normalize_pool == "process":
+        # Spawned, not forked: the service's process holds threads (broker and database clients).
+        context = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(settings.normalize_workers, mp_context=context, initializer=warm_up)
+    return ThreadPoolExecutor(settings.normalize_workers, thread_name_prefix="normalize")
+
+
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
     """Build the ingest app; nothing connects until the lifespan starts."""
     settings = settings or IngestSettings()
@@ -28,7 +41,8 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         window=timedelta(seconds=settings.dedupe_window_seconds),
         claim_timeout=timedelta(seconds=settings.claim_timeout_seconds),
     )
-    intake = Intake(settings, platform.producer, store)
+    pool = normalization_pool(settings)
+    intake = Intake(settings, platform.producer, store, pool)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -52,6 +66,8 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
                     await asyncio.wait_for(consuming, timeout=15)
             await store.stop()
             await platform.stop()
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
 
     return platform.app(
         router,

@@ -6,11 +6,13 @@ normalized event for the same input.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic_core import PydanticSerializationError
 from pymongo.errors import PyMongoError
@@ -25,6 +27,10 @@ from kith_shared.observability import EVENTS_OUT
 from kith_shared.topics import ACTIVITY
 
 log = logging.getLogger(__name__)
+
+#: Bodies up to this size are normalized on the event loop: at most a few milliseconds of work, less
+#: than handing them to the pool and back.
+INLINE_BYTES: Final = 4 * 1024
 
 Status = Literal["valid", "accepted", "duplicate", "rejected"]
 
@@ -53,31 +59,59 @@ def _attribute(obj: object, name: str) -> str | None:
     return value.strip() if isinstance(value, str) else None
 
 
+def receive(obj: Any, *, tenant: str | None, config: NormalizeConfig, received: datetime) -> Admission:
+    """Validate and normalize one raw event into its admission; never raises for bad input."""
+    admission = Admission("valid", id=_attribute(obj, "id"), source=_attribute(obj, "source"))
+    try:
+        event = normalize_raw(obj, tenant=tenant, config=config, received=received)
+        value = encode_structured(event)
+    except DecodeError as exc:
+        admission.reject(exc.problems)
+        return admission
+    except (PydanticSerializationError, UnicodeEncodeError) as exc:
+        admission.reject([Problem("event", f"cannot be encoded as UTF-8 JSON: {exc}")])
+        return admission
+    admission.event, admission.value = event, value
+    admission.id, admission.source = event.id, event.source
+    return admission
+
+
+def receive_all(objs: list[Any], tenant: str | None, config: NormalizeConfig, received: datetime) -> list[Admission]:
+    """Return the admission of each raw event (a plain function, so a thread or process pool can run it)."""
+    return [receive(obj, tenant=tenant, config=config, received=received) for obj in objs]
+
+
 class Intake:
     """Normalize, deduplicate (claims in MongoDB) and publish (acknowledged) events."""
 
-    def __init__(self, settings: IngestSettings, producer: EventProducer, store: DedupeStore) -> None:
+    def __init__(
+        self, settings: IngestSettings, producer: EventProducer, store: DedupeStore, pool: Executor | None = None
+    ) -> None:
         self.config: NormalizeConfig = settings.normalize_config()
+        self.pool = pool
         self.producer = producer
         self.store = store
         self.topic = settings.kafka.topic(ACTIVITY)
         self._headers = structured_headers()
 
     def receive(self, obj: Any, *, tenant: str | None, received: datetime) -> Admission:
-        """Validate and normalize one raw event; never raises for bad input."""
-        admission = Admission("valid", id=_attribute(obj, "id"), source=_attribute(obj, "source"))
-        try:
-            event = normalize_raw(obj, tenant=tenant, config=self.config, received=received)
-            value = encode_structured(event)
-        except DecodeError as exc:
-            admission.reject(exc.problems)
-            return admission
-        except (PydanticSerializationError, UnicodeEncodeError) as exc:
-            admission.reject([Problem("event", f"cannot be encoded as UTF-8 JSON: {exc}")])
-            return admission
-        admission.event, admission.value = event, value
-        admission.id, admission.source = event.id, event.source
-        return admission
+        """Validate and normalize one raw event here, on the caller's thread; never raises for bad input."""
+        return receive(obj, tenant=tenant, config=self.config, received=received)
+
+    async def receive_many(
+        self, objs: list[Any], *, tenant: str | None, received: datetime, size: int
+    ) -> list[Admission]:
+        """Validate and normalize raw events that arrived in ``size`` bytes, off the event loop when costly.
+
+        Cleaning text costs time in proportion to its size (bounded per text by the normalization's
+        limits): up to :data:`INLINE_BYTES` it is cheaper than a hop to the pool and runs here; beyond,
+        it runs in the normalization pool, whose few workers bound how much CPU costly input can take
+        while the event loop keeps answering (health, other requests).
+        """
+        if size <= INLINE_BYTES or self.pool is None:
+            return receive_all(objs, tenant, self.config, received)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, receive_all, objs, tenant, self.config, received)
 
     async def admit(self, admissions: list[Admission], now: datetime, *, confirm_now: bool = False) -> None:
         """Claim and publish the valid admissions; set each one's final status in place.

@@ -52,6 +52,15 @@ class IngestSettings(ServiceSettings):
     future_tolerance_seconds: float = Field(
         default=300.0, ge=0, description="How far past the receive time an event time may lie (clock skew)."
     )
+    normalize_workers: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="Workers that normalize large requests off the event loop (0: on the loop).",
+    )
+    normalize_pool: Literal["thread", "process"] = Field(
+        default="thread", description="Whether those workers are threads or processes."
+    )
     earliest_event_time: Instant = Field(
         default=EARLIEST_EVENT_TIME,
         description="Event times before this instant are refused (field error on time); raise it to bound backfills.",

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from kith_ingest.domain.text import (
+    RAW_FACTOR,
+    CostlyText,
     UnicodeForm,
     clean_text,
     detect_language,
@@ -87,12 +89,22 @@ def prepare(obj: object, *, tenant: str | None, config: NormalizeConfig) -> dict
 
 
 def _clean_bounded(value: str, field_name: str, limit: int, form: UnicodeForm) -> str:
-    text = clean_text(value, form)
+    try:
+        text = clean_text(value, form, max_chars=RAW_FACTOR * limit)
+    except CostlyText as exc:
+        raise DecodeError.single(field_name, f"{exc} (text is refused, never cut)") from None
     if len(text) > limit:
         raise DecodeError.single(
             field_name, f"{len(text)} characters after cleaning; the limit is {limit} (text is refused, never cut)"
         )
     return text
+
+
+def _cleans_to(prior: str, text: str, config: NormalizeConfig) -> bool:
+    try:
+        return clean_text(prior, config.unicode_form, max_chars=RAW_FACTOR * config.max_text_chars) == text
+    except CostlyText:
+        return False
 
 
 def text_features(text: str, original: str | None) -> TextFeatures:
@@ -118,7 +130,7 @@ def _normalize_data(data: Any, config: NormalizeConfig) -> Any:
             prior = data.text_features.original if data.text_features is not None else None
             # An original is kept only when it really cleans to this text: a re-normalized event keeps its
             # first original, and a producer cannot plant an unrelated one.
-            original = prior if prior is not None and clean_text(prior, form) == text else data.text
+            original = prior if prior is not None and _cleans_to(prior, text, config) else data.text
         updates: dict[str, Any] = {"text": text, "text_features": text_features(text, original)}
         if isinstance(data, PostCreated | PostEdited):
             if data.title is not None:
