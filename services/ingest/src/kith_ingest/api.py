@@ -172,7 +172,7 @@ async def post_event(request: Request, principal: EventsWriter, intake: Intake, 
         if exc.problems[0].field == "content-type":
             raise ApiError(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", str(exc)) from None
         raise ApiError(422, "invalid_event", "the event is not valid", problems=_problems(exc)) from None
-    [admission] = await intake.receive_many([raw], tenant=principal.tenant, received=now, size=len(body))
+    [admission] = await intake.receive_many([raw], tenant=principal.tenant, received=now)
     if admission.status == "rejected":
         raise ApiError(
             422,
@@ -220,7 +220,7 @@ async def post_batch(request: Request, principal: EventsWriter, intake: Intake, 
         )
     EVENTS_IN.labels(SERVICE, "http").inc(len(items))
     BATCH_SIZE.labels(SERVICE).observe(len(items))
-    admissions = await intake.receive_many(items, tenant=principal.tenant, received=now, size=len(body))
+    admissions = await intake.receive_many(items, tenant=principal.tenant, received=now)
     await _admit(intake, settings, admissions, now)
     results = [_result(index, admission) for index, admission in enumerate(admissions)]
     counts = {name: sum(r["status"] == name for r in results) for name in ("accepted", "duplicate", "rejected")}

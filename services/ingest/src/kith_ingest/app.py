@@ -51,6 +51,10 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         consumer: RawConsumer | None = None
         consuming: asyncio.Task[None] | None = None
         await asyncio.to_thread(warm_up)
+        if pool is not None:
+            # Start every worker now (a process loads its language model), not on the first large request.
+            loop = asyncio.get_running_loop()
+            await asyncio.gather(*(loop.run_in_executor(pool, warm_up) for _ in range(settings.normalize_workers)))
         await platform.start()
         try:
             await store.start()
@@ -67,7 +71,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             await store.stop()
             await platform.stop()
             if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
+                await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
 
     return platform.app(
         router,

@@ -56,10 +56,11 @@ class IngestSettings(ServiceSettings):
         default=2,
         ge=0,
         le=64,
-        description="Workers that normalize large requests off the event loop (0: on the loop).",
+        description="Workers that clean requests with much text off the event loop (0: on the loop).",
     )
     normalize_pool: Literal["thread", "process"] = Field(
-        default="thread", description="Whether those workers are threads or processes."
+        default="process",
+        description="Whether those workers are processes (the event loop keeps answering) or threads (less memory).",
     )
     earliest_event_time: Instant = Field(
         default=EARLIEST_EVENT_TIME,

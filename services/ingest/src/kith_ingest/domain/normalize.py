@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from kith_ingest.domain.text import (
-    RAW_FACTOR,
     CostlyText,
     UnicodeForm,
     clean_text,
@@ -90,7 +89,7 @@ def prepare(obj: object, *, tenant: str | None, config: NormalizeConfig) -> dict
 
 def _clean_bounded(value: str, field_name: str, limit: int, form: UnicodeForm) -> str:
     try:
-        text = clean_text(value, form, max_chars=RAW_FACTOR * limit)
+        text = clean_text(value, form, limit)
     except CostlyText as exc:
         raise DecodeError.single(field_name, f"{exc} (text is refused, never cut)") from None
     if len(text) > limit:
@@ -102,7 +101,7 @@ def _clean_bounded(value: str, field_name: str, limit: int, form: UnicodeForm) -
 
 def _cleans_to(prior: str, text: str, config: NormalizeConfig) -> bool:
     try:
-        return clean_text(prior, config.unicode_form, max_chars=RAW_FACTOR * config.max_text_chars) == text
+        return clean_text(prior, config.unicode_form, config.max_text_chars) == text
     except CostlyText:
         return False
 
