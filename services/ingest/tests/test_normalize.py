@@ -224,3 +224,12 @@ def test_normalizing_a_normalized_event_changes_nothing(raw: str, event_type: st
     assert again.data.text_features.model_copy(update={"original": None}) == first.data.text_features.model_copy(
         update={"original": None}
     )
+
+
+def test_entities_cannot_spell_invisible_characters_into_a_normalized_name() -> None:
+    raw = example("community.created")
+    spelled = {**raw, "data": {**raw["data"], "name": "Climb&#x202E;ers", "description": "a&#x2066;b"}}
+    normalized = normalize(spelled)
+    assert (normalized.data.name, normalized.data.description) == ("Climbers", "ab")
+    blank = {**raw, "data": {**raw["data"], "name": "&#x200B;&#8206;"}}
+    assert refused(blank).problems[0].field == "data.name"

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from kith_shared.events.display import DisplayText, not_blank
 from kith_shared.events.instants import Instant
 from kith_shared.events.safety import check_safe_mapping
 
@@ -19,7 +20,17 @@ Id = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_:@\-]+$"),
 ]
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=64)]
+Tag = Annotated[DisplayText, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=64)]
+#: A post title or community description, as shown to people.
+Title = Annotated[DisplayText, StringConstraints(max_length=500)]
+Description = Annotated[DisplayText, StringConstraints(max_length=5_000)]
+#: A community name: never blank once invisible characters are removed.
+Name = Annotated[
+    DisplayText,
+    StringConstraints(strip_whitespace=True, max_length=200),
+    AfterValidator(not_blank),
+    Field(json_schema_extra={"minLength": 1}),
+]
 Properties = Annotated[dict[str, Any], AfterValidator(check_safe_mapping)]
 
 
@@ -66,7 +77,7 @@ class PostCreated(_Activity):
     """A member created a post."""
 
     post_id: Id
-    title: Annotated[str, StringConstraints(max_length=500)] | None = None
+    title: Title | None = None
     text: str
     tags: list[Tag] = Field(default_factory=list, max_length=50)
     text_features: TextFeatures | None = None
@@ -76,7 +87,7 @@ class PostEdited(_Activity):
     """A member edited a post."""
 
     post_id: Id
-    title: Annotated[str, StringConstraints(max_length=500)] | None = None
+    title: Title | None = None
     text: str
     tags: list[Tag] = Field(default_factory=list, max_length=50)
     text_features: TextFeatures | None = None
@@ -172,8 +183,8 @@ class CommunityCreated(_Data):
     """A community was created."""
 
     community_id: Id
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    description: Annotated[str, StringConstraints(max_length=5_000)] = ""
+    name: Name
+    description: Description = ""
     topics: list[Tag] = Field(default_factory=list, max_length=50)
     visibility: Literal["public", "private", "hidden"] = "public"
     owner_id: Id | None = None
@@ -183,8 +194,8 @@ class CommunityUpdated(_Data):
     """A community's profile changed. Absent fields are unchanged."""
 
     community_id: Id
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
-    description: Annotated[str, StringConstraints(max_length=5_000)] | None = None
+    name: Name | None = None
+    description: Description | None = None
     topics: list[Tag] | None = Field(default=None, max_length=50)
     visibility: Literal["public", "private", "hidden"] | None = None
 

@@ -29,6 +29,7 @@ from kith_shared.events.data import (
     PostEdited,
     TextFeatures,
 )
+from kith_shared.events.display import visible
 
 #: Attributes only ingest may set; whatever a producer sends in them is replaced.
 INGEST_ATTRIBUTES: Final = ("receivedtime", "schemaversion")
@@ -133,18 +134,23 @@ def _normalize_data(data: Any, config: NormalizeConfig) -> Any:
         updates: dict[str, Any] = {"text": text, "text_features": text_features(text, original)}
         if isinstance(data, PostCreated | PostEdited):
             if data.title is not None:
-                updates["title"] = _clean_bounded(data.title, "data.title", _TITLE_LIMIT, form)
+                updates["title"] = visible(_clean_bounded(data.title, "data.title", _TITLE_LIMIT, form))
             updates["tags"] = list(dict.fromkeys(data.tags))
         return data.model_copy(update=updates)
     if isinstance(data, CommunityCreated | CommunityUpdated):
         updates = {}
         if data.name is not None:
-            name = _clean_bounded(data.name, "data.name", _NAME_LIMIT, form)
+            # Entities may spell invisible characters (&#x202E;): removed again once decoded.
+            name = visible(_clean_bounded(data.name, "data.name", _NAME_LIMIT, form)).strip()
             if not name:
-                raise DecodeError.single("data.name", "empty once markup and whitespace are removed")
+                raise DecodeError.single(
+                    "data.name", "empty once markup, invisible characters and whitespace are removed"
+                )
             updates["name"] = name
         if data.description is not None:
-            updates["description"] = _clean_bounded(data.description, "data.description", _DESCRIPTION_LIMIT, form)
+            updates["description"] = visible(
+                _clean_bounded(data.description, "data.description", _DESCRIPTION_LIMIT, form)
+            )
         if data.topics is not None:
             updates["topics"] = list(dict.fromkeys(data.topics))
         return data.model_copy(update=updates)
