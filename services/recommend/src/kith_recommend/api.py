@@ -1,4 +1,4 @@
-"""HTTP routes: suggestions, similar communities, interests and feedback (scope ``recommendations:read``)."""
+"""HTTP routes: suggestions, similar communities (read); interests and feedback (``recommendations:write``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from kith_recommend.deps import Model, Producer
 from kith_recommend.domain.changes import Edge
 from kith_recommend.domain.ranking import Suggestion
 from kith_recommend.engine import Recommender, UnknownCommunity
-from kith_shared.auth import RecommendationsReader
+from kith_shared.auth import RecommendationsReader, RecommendationsWriter
 from kith_shared.errors import ApiError
 from kith_shared.events import Event
 from kith_shared.events import data as d
@@ -185,7 +185,7 @@ async def similar_communities(
 
 @router.put("/members/{member_id}/interests", status_code=status.HTTP_202_ACCEPTED)
 async def declare_interests(
-    member_id: MemberId, body: InterestsIn, principal: RecommendationsReader, producer: Producer
+    member_id: MemberId, body: InterestsIn, principal: RecommendationsWriter, producer: Producer
 ) -> Accepted:
     """Declare a member's interests (cold start); published as member.interests.declared."""
     event = t.InterestsDeclaredEvent(
@@ -203,7 +203,7 @@ async def feedback(
     member_id: MemberId,
     community_id: CommunityId,
     kind: Literal["dismiss", "shown", "clicked"],
-    principal: RecommendationsReader,
+    principal: RecommendationsWriter,
     producer: Producer,
     body: FeedbackIn | None = None,
 ) -> Accepted:
