@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 from cachetools import LRUCache
 from fastapi import APIRouter, Depends, Request, status
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
@@ -25,6 +26,7 @@ from pymongo.errors import PyMongoError
 from kith_shared.errors import ApiError
 from kith_shared.events.display import DisplayText
 from kith_shared.mongo import Document
+from kith_shared.openapi import errors
 
 KEYS = "api_keys"
 TENANTS = "tenants"
@@ -226,18 +228,26 @@ class KeyStore:
         return principal
 
 
-def _raw_key(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if header and header.lower().startswith("bearer "):
-        return header[7:].strip()
-    return request.headers.get("x-api-key")
+#: The two ways to send a key, declared as OpenAPI security schemes so that /docs can send one.
+BEARER = HTTPBearer(
+    scheme_name="bearer", description="Authorization: Bearer <key>", bearerFormat="kith_<id>_<secret>", auto_error=False
+)
+API_KEY = APIKeyHeader(name="X-API-Key", scheme_name="apiKey", description="X-API-Key: <key>", auto_error=False)
 
 
-def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
-    """Return a dependency that resolves the caller's key and checks it carries ``scope``."""
+def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
+    """Return a dependency that resolves the caller's key and checks it carries ``scope``.
 
-    async def dependency(request: Request) -> Principal:
-        raw = _raw_key(request)
+    Its two security schemes put the route's security requirement in the OpenAPI document, which then
+    lists 401, 403, 429 and 503 for it (see :mod:`kith_shared.openapi`).
+    """
+
+    async def dependency(
+        request: Request,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+        api_key: Annotated[str | None, Depends(API_KEY)],
+    ) -> Principal:
+        raw = (bearer.credentials.strip() if bearer is not None else None) or api_key
         if not raw:
             raise ApiError(
                 status.HTTP_401_UNAUTHORIZED,
@@ -311,7 +321,7 @@ def admin_router() -> APIRouter:
         store: KeyStore = request.app.state.keys
         return await store.list_keys(principal.tenant)
 
-    @router.delete("/{key_id}", status_code=204)
+    @router.delete("/{key_id}", status_code=204, responses=errors(404, descriptions={404: "No such key in the tenant"}))
     async def revoke_key(key_id: str, principal: Admin, request: Request) -> None:
         """Revoke one of the caller's tenant's keys."""
         store: KeyStore = request.app.state.keys

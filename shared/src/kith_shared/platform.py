@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from kith_shared import observability
+from kith_shared import observability, openapi
 from kith_shared.auth import KeyStore, TokenBucket, admin_router
 from kith_shared.http import BodyLimitMiddleware
 from kith_shared.kafka import EventProducer
@@ -68,19 +69,27 @@ class Platform:
         version: str,
         summary: str | None = None,
         description: str = "",
+        schemas: Mapping[str, dict[str, Any]] | None = None,
         **state: object,
     ) -> FastAPI:
-        """Return the service's app with the platform installed, settings and ``state`` on its state, ``router`` in."""
+        """Return the service's app with the platform installed, settings and ``state`` on its state, ``router`` in.
+
+        ``schemas`` are extra OpenAPI components the routes refer to (``#/components/schemas/<name>``).
+        """
         app = FastAPI(title=title, version=version, summary=summary, description=description, lifespan=lifespan)
-        self.install(app)
+        self.install(app, schemas)
         app.state.settings = self.settings
         for name, value in state.items():
             setattr(app.state, name, value)
         app.include_router(router)
         return app
 
-    def install(self, app: FastAPI) -> None:
-        """Attach the platform to an app: state, health, metrics, errors, key admin routes."""
+    def install(self, app: FastAPI, schemas: Mapping[str, dict[str, Any]] | None = None) -> None:
+        """Attach the platform to an app: state, health, metrics, errors, key admin routes, its OpenAPI document.
+
+        The document is built on first request, from every route included by then (see
+        :mod:`kith_shared.openapi`); ``schemas`` are extra components the routes refer to.
+        """
         app.state.platform = self
         app.state.keys = self.keys
         app.state.rate_limiter = TokenBucket(self.settings.rate_limit_per_second, self.settings.rate_limit_burst)
@@ -88,3 +97,4 @@ class Platform:
         app.add_middleware(BodyLimitMiddleware, max_body_bytes=self.settings.max_body_bytes)
         observability.install(app, service=self.service, readiness=self.readiness)
         app.include_router(admin_router())
+        openapi.install(app, schemas)

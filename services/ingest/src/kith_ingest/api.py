@@ -40,6 +40,7 @@ from kith_shared.events import (
 )
 from kith_shared.kafka import BrokerUnavailable
 from kith_shared.observability import BATCH_SIZE, EVENTS_IN
+from kith_shared.openapi import errors, event_components
 
 SINGLE_TYPES = (JSON_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE)
 BATCH_TYPES = (JSON_CONTENT_TYPE, BATCH_CONTENT_TYPE)
@@ -118,33 +119,37 @@ def _json(body: dict[str, Any], status_code: int) -> Response:
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
-_EVENT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": "A CloudEvents 1.0 event with the tenant extension; see the JSON Schemas under contracts/.",
-    "required": ["id", "source", "type", "time", "data"],
-}
+#: Any event of the contract, and the schemas it refers to (served as components of the OpenAPI document).
+EVENT_SCHEMA, EVENT_COMPONENTS = event_components()
 _SINGLE_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "description": "One event, structured; or, in binary mode, its data with the attributes in ce- headers.",
-        "content": {media: {"schema": _EVENT_SCHEMA} for media in SINGLE_TYPES},
+        "description": (
+            "One event, structured (CloudEvents JSON); a plain JSON event may leave out specversion and tenant. "
+            "In binary mode the body is the event's data and its attributes travel in ce- headers."
+        ),
+        "content": {media: {"schema": EVENT_SCHEMA} for media in SINGLE_TYPES},
     }
 }
 _BATCH_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "description": "A JSON array of events.",
-        "content": {media: {"schema": {"type": "array", "items": _EVENT_SCHEMA}} for media in BATCH_TYPES},
+        "description": "A JSON array of events; each is admitted or rejected on its own.",
+        "content": {
+            media: {"schema": {"type": "array", "items": EVENT_SCHEMA, "minItems": 1}} for media in BATCH_TYPES
+        },
     }
 }
 
-_COMMON: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No valid API key"},
-    403: {"description": "The key lacks the events:write scope"},
-    413: {"description": "The body is larger than the limit"},
-    415: {"description": "Unsupported content type"},
-    503: {"description": "Broker or store unreachable; nothing was accepted. Retry after Retry-After seconds."},
-}
+_COMMON = errors(
+    413,
+    415,
+    503,
+    descriptions={
+        415: "Unsupported content type",
+        503: "Broker or store unreachable; nothing was accepted. Retry after Retry-After seconds.",
+    },
+)
 
 
 @router.post(
@@ -153,7 +158,7 @@ _COMMON: dict[int | str, dict[str, Any]] = {
     response_model=EventResult,
     responses={
         200: {"model": EventResult, "description": "A duplicate: already accepted"},
-        422: {"description": "The event is not valid; problems name each field and reason"},
+        **errors(422, descriptions={422: "The event is not valid; problems name each field and reason"}),
         **_COMMON,
     },
     openapi_extra=_SINGLE_BODY,
@@ -195,7 +200,7 @@ def _problems(exc: DecodeError) -> list[dict[str, str]]:
     response_model=BatchResult,
     responses={
         200: {"model": BatchResult, "description": "Processed; no event was accepted"},
-        422: {"description": "The batch is not a JSON array, is empty, or holds too many events"},
+        **errors(422, descriptions={422: "The batch is not a JSON array, is empty, or holds too many events"}),
         **_COMMON,
     },
     openapi_extra=_BATCH_BODY,

@@ -13,7 +13,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from kith_ingest import SERVICE, __version__
-from kith_ingest.api import router
+from kith_ingest.api import EVENT_COMPONENTS, router
 from kith_ingest.domain.text import warm_up
 from kith_ingest.intake import Intake
 from kith_ingest.settings import IngestSettings
@@ -79,6 +79,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         title="Kith ingest",
         version=__version__,
         summary="The single door for member activity: validates, normalizes, deduplicates and publishes events.",
+        schemas=EVENT_COMPONENTS,
         intake=intake,
         store=store,
     )

@@ -20,6 +20,7 @@ from kith_shared.events import Event
 from kith_shared.events import data as d
 from kith_shared.events import types as t
 from kith_shared.kafka import BrokerUnavailable
+from kith_shared.openapi import errors
 from kith_shared.topics import RAW
 
 FEEDBACK_SOURCE = "kith://recommend"
@@ -162,7 +163,7 @@ async def suggestions(
     )
 
 
-@router.get("/communities/{community_id}/similar", responses={404: {"description": "Unknown community"}})
+@router.get("/communities/{community_id}/similar", responses=errors(404, descriptions={404: "Unknown community"}))
 async def similar_communities(
     community_id: CommunityId,
     principal: RecommendationsReader,
@@ -197,7 +198,7 @@ async def declare_interests(
 @router.post(
     "/members/{member_id}/suggestions/{community_id}/{kind}",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={422: {"description": "Unknown feedback kind"}},
+    responses=errors(422, descriptions={422: "Unknown feedback kind, or invalid ids or body"}),
 )
 async def feedback(
     member_id: MemberId,
