@@ -135,6 +135,8 @@ class KeyStore:
         self._known: LRUCache[str, tuple[float, Principal]] = LRUCache(_KNOWN_ENTRIES)
         self._unknown: LRUCache[str, float] = LRUCache(_UNKNOWN_ENTRIES)
         self._tenants: LRUCache[str, float] = LRUCache(_KNOWN_ENTRIES)
+        #: Called with (key id, tenant) after a revocation is stored: the platform broadcasts it.
+        self.on_revoke: Callable[[str, str], Awaitable[object]] | None = None
 
     async def ensure_indexes(self) -> None:
         """Create the indexes lookups rely on."""
@@ -187,13 +189,19 @@ class KeyStore:
         ]
 
     async def revoke(self, key_id: str, tenant: str | None = None) -> bool:
-        """Revoke a key; return False when there was no such key."""
+        """Revoke a key (and tell :attr:`on_revoke`); return False when there was no such key."""
         query: dict[str, Any] = {"_id": key_id}
         if tenant is not None:
             query["tenant"] = tenant
-        result = await self.db[KEYS].update_one(query, {"$set": {"revoked_at": datetime.now(UTC)}})
+        doc = await self.db[KEYS].find_one_and_update(
+            query, {"$set": {"revoked_at": datetime.now(UTC)}}, projection={"tenant": 1}
+        )
         self.forget(key_id)
-        return result.matched_count == 1
+        if doc is None:
+            return False
+        if self.on_revoke is not None:
+            await self.on_revoke(key_id, doc["tenant"])
+        return True
 
     def forget(self, key_id: str) -> None:
         """Drop a key from this replica's cache at once (it was revoked here or elsewhere)."""

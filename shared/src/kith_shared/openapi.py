@@ -18,7 +18,7 @@ Conventions every route follows (the platform applies the automatic ones to ever
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Annotated, Any, Final, Union
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -73,10 +73,15 @@ def errors(*statuses: int, descriptions: Mapping[int, str] | None = None) -> dic
 
 
 def event_components() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """Return the schema of any event (a ``oneOf`` of the contract's types) and the components it refers to."""
-    from kith_shared.events.types import Event
+    """Return the schema of an event producers may send (a ``oneOf`` of the contract's activity types).
 
-    schema = TypeAdapter(Event).json_schema(ref_template="#/components/schemas/{model}", mode="validation")
+    Also return the components it refers to, to serve beside the routes that take it.
+    """
+    from kith_shared.events.types import ACTIVITY_TYPES, EVENT_CLASSES
+
+    classes = tuple(EVENT_CLASSES[name] for name in sorted(ACTIVITY_TYPES))
+    union = Annotated[Union[classes], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
+    schema = TypeAdapter(union).json_schema(ref_template="#/components/schemas/{model}", mode="validation")
     components: dict[str, dict[str, Any]] = schema.pop("$defs", {})
     components["Event"] = {
         **schema,

@@ -17,6 +17,7 @@ from kith_shared.auth import KeyStore, TokenBucket, admin_router
 from kith_shared.http import BodyLimitMiddleware
 from kith_shared.kafka import EventProducer
 from kith_shared.mongo import Document, make_mongo_client, ping
+from kith_shared.revocations import Revocations
 from kith_shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ class Platform:
         self.db: AsyncDatabase[Document] = self.mongo[settings.mongo.database]
         self.keys = KeyStore(self.mongo[settings.mongo.auth_database])
         self.producer = EventProducer(settings.kafka)
+        self.revocations = Revocations(settings.kafka, service, self.keys, self.producer)
+        self.keys.on_revoke = self.revocations.announce
         self.readiness = observability.Readiness()
         self.readiness.add("kafka", self.producer.check)
         self.readiness.add("mongodb", self.ping_database)
@@ -47,15 +50,18 @@ class Platform:
             raise ConnectionError(f"database unreachable: {type(exc).__name__}") from exc
 
     async def start(self) -> None:
-        """Start the producer (in the background) and prepare the key store when the database is up."""
+        """Start the producer and the revocation listener (in the background); prepare the key store."""
         await self.producer.start()
+        await self.revocations.start()
         try:
             await self.keys.ensure_indexes()
         except PyMongoError as exc:
             log.warning("key store indexes not ensured yet; database unreachable", extra={"error": str(exc)})
 
     async def stop(self) -> None:
-        """Close the producer, then the database client."""
+        """Stop the revocation listener, close the producer, then the database client."""
+        with contextlib.suppress(Exception):
+            await self.revocations.stop()
         with contextlib.suppress(Exception):
             await self.producer.stop()
         await self.mongo.close()

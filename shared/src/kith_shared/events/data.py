@@ -243,3 +243,13 @@ class EngagementChanged(_Data):
     previous_level: Annotated[int, Field(ge=0)] | None = None
     state: Literal["active", "slipping", "back", "erased"] = "active"
     as_of: Instant
+
+
+class KeyRevoked(_Data):
+    """An API key was revoked: every replica of every service drops it from its key cache at once.
+
+    Published on the control topic by whoever revoked the key (the admin route, ``kith keys revoke``);
+    the envelope's tenant is the key's tenant.
+    """
+
+    key_id: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]

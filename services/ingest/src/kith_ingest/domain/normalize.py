@@ -30,6 +30,7 @@ from kith_shared.events.data import (
     TextFeatures,
 )
 from kith_shared.events.display import visible
+from kith_shared.events.types import SERVICE_TYPES
 
 #: Attributes only ingest may set; whatever a producer sends in them is replaced.
 INGEST_ATTRIBUTES: Final = ("receivedtime", "schemaversion")
@@ -64,7 +65,11 @@ def prepare(obj: object, *, tenant: str | None, config: NormalizeConfig) -> dict
     event_type = candidate.get("type")
     if isinstance(event_type, str):
         event_type = event_type.strip()
-        candidate["type"] = config.type_aliases.get(event_type, event_type)
+        event_type = candidate["type"] = config.type_aliases.get(event_type, event_type)
+        if event_type in SERVICE_TYPES:
+            raise DecodeError.single(
+                "type", f"{event_type!r} is published by Kith's services themselves, never sent through ingest"
+            )
     content_type = candidate.get("datacontenttype")
     if isinstance(content_type, str) and is_json_media(media_type(content_type)):
         candidate["datacontenttype"] = "application/json"
