@@ -47,6 +47,13 @@ def test_names_titles_descriptions_tags_and_interests_lose_invisible_characters(
     assert NewKey.model_validate({"scopes": ["admin"], "name": "ops\u202e key"}).name == "ops key"
 
 
+def test_lone_surrogates_go_too() -> None:
+    assert visible("a\udbacb\ud800") == "ab"
+    interests = example("member.interests.declared")
+    with pytest.raises(DecodeError):
+        validate_event({**interests, "data": {**interests["data"], "interests": ["\udbac"]}})
+
+
 def test_joiners_stay_where_they_shape_visible_text() -> None:
     family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
     persian = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"

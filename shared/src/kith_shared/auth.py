@@ -19,12 +19,12 @@ from typing import Annotated, Any
 from cachetools import LRUCache
 from fastapi import APIRouter, Depends, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from kith_shared.errors import ApiError
-from kith_shared.events.display import DisplayText
+from kith_shared.events.display import VISIBLE
 from kith_shared.mongo import Document
 from kith_shared.openapi import errors
 
@@ -308,8 +308,8 @@ class NewKey(BaseModel):
     """What to create: a key of the caller's tenant."""
 
     scopes: list[Scope] = Field(min_length=1)
-    name: DisplayText = Field(
-        default="", max_length=100, description="A label for people; invisible characters removed."
+    name: Annotated[str, StringConstraints(max_length=100), VISIBLE] = Field(
+        default="", description="A label for people; invisible characters removed."
     )
 
 

@@ -19,6 +19,7 @@ from kith_shared.errors import ApiError
 from kith_shared.events import Event
 from kith_shared.events import data as d
 from kith_shared.events import types as t
+from kith_shared.events.display import VISIBLE
 from kith_shared.kafka import BrokerUnavailable
 from kith_shared.openapi import errors
 from kith_shared.topics import RAW
@@ -82,7 +83,7 @@ class InterestsIn(BaseModel):
 class FeedbackIn(BaseModel):
     """Where the suggestion was shown (optional)."""
 
-    list_id: Annotated[str, Field(max_length=128)] | None = None
+    list_id: Annotated[str, Field(max_length=128), VISIBLE] | None = None
     position: Annotated[int, Field(ge=0, le=1_000)] | None = None
 
 

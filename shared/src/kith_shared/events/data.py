@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from kith_shared.events.display import DisplayText, not_blank
+from kith_shared.events.display import VISIBLE, not_blank
 from kith_shared.events.instants import Instant
 from kith_shared.events.safety import check_safe_mapping
 
@@ -20,14 +20,15 @@ Id = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_:@\-]+$"),
 ]
-Tag = Annotated[DisplayText, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=64)]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=64), VISIBLE]
 #: A post title or community description, as shown to people.
-Title = Annotated[DisplayText, StringConstraints(max_length=500)]
-Description = Annotated[DisplayText, StringConstraints(max_length=5_000)]
+Title = Annotated[str, StringConstraints(max_length=500), VISIBLE]
+Description = Annotated[str, StringConstraints(max_length=5_000), VISIBLE]
 #: A community name: never blank once invisible characters are removed.
 Name = Annotated[
-    DisplayText,
+    str,
     StringConstraints(strip_whitespace=True, max_length=200),
+    VISIBLE,
     AfterValidator(not_blank),
     Field(json_schema_extra={"minLength": 1}),
 ]
@@ -210,7 +211,7 @@ class InterestsDeclared(_Data):
 class _Feedback(_Data):
     member_id: Id
     community_id: Id
-    list_id: Annotated[str, StringConstraints(max_length=128)] | None = None
+    list_id: Annotated[str, StringConstraints(max_length=128), VISIBLE] | None = None
     position: Annotated[int, Field(ge=0, le=1_000)] | None = None
 
 

@@ -8,9 +8,9 @@ like any empty name.
 
 Removed: bidirectional controls (marks, embeddings, overrides, isolates), zero-width space, word
 joiner and invisible operators, the byte order mark, soft hyphen, the combining grapheme joiner,
-Mongolian vowel and free variation selectors, Khmer inherent vowels and the Hangul fillers (which
-draw as blank letters). Zero-width (non-)joiners are kept only between two visible characters,
-where they shape emoji sequences and Persian or Indic words.
+Mongolian vowel and free variation selectors, Khmer inherent vowels, the Hangul fillers (which draw
+as blank letters) and lone surrogates (which no UTF-8 text can carry). Zero-width (non-)joiners are
+kept only between two visible characters, where they shape emoji sequences and Persian or Indic words.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ _INVISIBLE: Final = re.compile(
     "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f"
     "\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f"
     "\u3164\ufeff\uffa0"
+    # Lone surrogates: JSON may spell them (\\ud800), but no text holds them and UTF-8 cannot carry them.
+    "\ud800-\udfff"
     "]"
 )
 #: A zero-width joiner or non-joiner not between two visible characters.
@@ -47,5 +49,9 @@ def not_blank(value: str) -> str:
     return value
 
 
-DisplayText = Annotated[str, BeforeValidator(_visible)]
+#: Put after a string's constraints: ``Annotated[str, StringConstraints(max_length=64), VISIBLE]``. The
+#: characters go first, then the constraints (strip, lengths) apply to what is left.
+VISIBLE: Final = BeforeValidator(_visible)
+
+DisplayText = Annotated[str, VISIBLE]
 """A string shown to people, with invisible and direction-changing characters removed before its checks."""
