@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import os
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -20,6 +21,15 @@ from kith_ingest.settings import IngestSettings
 from kith_ingest.store import DedupeStore
 from kith_shared.platform import Platform
 
+#: Niceness of normalization worker processes: when the CPU is short, the event loop (health, every
+#: other request) goes first and costly text waits.
+WORKER_NICENESS = 5
+
+
+def _start_worker() -> None:
+    os.nice(WORKER_NICENESS)
+    warm_up()
+
 
 def normalization_pool(settings: IngestSettings) -> Executor | None:
     """Return the pool that normalizes large requests off the event loop (None: normalize on the loop)."""
@@ -28,7 +38,7 @@ def normalization_pool(settings: IngestSettings) -> Executor | None:
     if settings.normalize_pool == "process":
         # Spawned, not forked: the service's process holds threads (broker and database clients).
         context = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(settings.normalize_workers, mp_context=context, initializer=warm_up)
+        return ProcessPoolExecutor(settings.normalize_workers, mp_context=context, initializer=_start_worker)
     return ThreadPoolExecutor(settings.normalize_workers, thread_name_prefix="normalize")
 
 
