@@ -12,6 +12,7 @@ import sys
 #: Benchmark modules, in the order ``all`` runs them. ``--data`` is passed to those that read data.
 BENCHMARKS: dict[str, bool] = {
     "ingest": False,
+    "ingest_worstcase": False,
     "scoring": False,
     "recommend_speed": False,
     "recommend_consume": False,

@@ -15,7 +15,7 @@ from kith_ingest.domain.text import extract_hashtags, extract_keywords, extract_
 from kith_ingest.settings import DEFAULT_TYPE_ALIASES, IngestSettings
 from kith_shared.events import SCHEMA_VERSION, DecodeError
 from kith_shared.events.examples import all_examples, example
-from kith_shared.events.types import CommentCreatedEvent, PostCreatedEvent, ReactionAddedEvent
+from kith_shared.events.types import SERVICE_TYPES, CommentCreatedEvent, PostCreatedEvent, ReactionAddedEvent
 
 pytestmark = pytest.mark.unit
 
@@ -41,7 +41,8 @@ def refused(obj: dict[str, Any], tenant: str | None = "demo", config: NormalizeC
 
 def test_every_example_normalizes_and_is_stable() -> None:
     for event_type, raw in all_examples().items():
-        if event_type == "engagement.changed":
+        if event_type in SERVICE_TYPES:
+            assert refused(raw).problems[0].field == "type"
             continue
         event = normalize(raw)
         assert event.is_normalized
@@ -224,3 +225,12 @@ def test_normalizing_a_normalized_event_changes_nothing(raw: str, event_type: st
     assert again.data.text_features.model_copy(update={"original": None}) == first.data.text_features.model_copy(
         update={"original": None}
     )
+
+
+def test_entities_cannot_spell_invisible_characters_into_a_normalized_name() -> None:
+    raw = example("community.created")
+    spelled = {**raw, "data": {**raw["data"], "name": "Climb&#x202E;ers", "description": "a&#x2066;b"}}
+    normalized = normalize(spelled)
+    assert (normalized.data.name, normalized.data.description) == ("Climbers", "ab")
+    blank = {**raw, "data": {**raw["data"], "name": "&#x200B;&#8206;"}}
+    assert refused(blank).problems[0].field == "data.name"

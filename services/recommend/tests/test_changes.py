@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from kith_devkit.events import community, event, join, post
@@ -83,3 +85,14 @@ def test_engagement_weighs_co_membership() -> None:
     model = compile_model(state)
     found = suggest(model, state.profile("ann"), RankingParams(mmr_lambda=1.0), 2)
     assert [s.community_id for s in found] == ["c-active", "c-passive"]
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"])
+def test_events_at_the_edges_of_time_compile_and_rank(when: str) -> None:
+    state = TenantState("acme")
+    for raw in (community("c-1", "Edge", ["time"]), join("m-1", "c-1"), join("m-2", "c-1")):
+        at_edge = raw.model_copy(update={"time": datetime.fromisoformat(when)})
+        state.apply_all(changes_for(at_edge))
+    model = compile_model(state)
+    assert model.ids == ["c-1"]
+    assert [s.community_id for s in suggest(model, state.profile("m-3"), RankingParams(), 5)] == ["c-1"]

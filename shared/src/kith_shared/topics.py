@@ -7,7 +7,9 @@ Retention is a decision, not a broker default: a rebuild (``kith scoring rebuild
 rebuild``) can only replay what a topic still holds. The normalized stream keeps 30 days, the raw
 stream 7 (ingest turns it into the normalized stream within seconds), dead letters 30 (time to fix
 and replay them), engagement changes 7 (recommend folds them into its read model as they come, so
-its rebuild sees the last week of engagement changes beside 30 days of activity).
+its rebuild sees the last week of engagement changes beside 30 days of activity), control events one
+day (a key cache holds an answer for 30 seconds: a replica starting reads the day's revocations, which
+is more than enough).
 The same values are set by ``ensure_topics``, the compose topic job and the ``KafkaTopic`` resources.
 """
 
@@ -89,4 +91,19 @@ ENGAGEMENT: Final = TopicSpec(
     retention_ms=7 * DAY_MS,
 )
 
-ALL_TOPICS: Final[tuple[TopicSpec, ...]] = (RAW, ACTIVITY, DEAD_LETTER, ENGAGEMENT)
+CONTROL: Final = TopicSpec(
+    name="control.v1",
+    partitions=1,
+    key="'<tenant>:<key id>'",
+    description=(
+        "Control events for every replica of every service: key.revoked. Each replica reads every "
+        "partition from the start, without a consumer group, so each one sees every event."
+    ),
+    payload="event",
+    event_types=frozenset({"key.revoked"}),
+    producers=("ingest", "scoring", "recommend", "kith keys revoke"),
+    consumers=("ingest", "scoring", "recommend"),
+    retention_ms=1 * DAY_MS,
+)
+
+ALL_TOPICS: Final[tuple[TopicSpec, ...]] = (RAW, ACTIVITY, DEAD_LETTER, ENGAGEMENT, CONTROL)

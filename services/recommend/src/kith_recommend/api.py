@@ -1,4 +1,4 @@
-"""HTTP routes: suggestions, similar communities, interests and feedback (scope ``recommendations:read``)."""
+"""HTTP routes: suggestions, similar communities (read); interests and feedback (``recommendations:write``)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,14 @@ from kith_recommend.deps import Model, Producer
 from kith_recommend.domain.changes import Edge
 from kith_recommend.domain.ranking import Suggestion
 from kith_recommend.engine import Recommender, UnknownCommunity
-from kith_shared.auth import RecommendationsReader
+from kith_shared.auth import RecommendationsReader, RecommendationsWriter
 from kith_shared.errors import ApiError
 from kith_shared.events import Event
 from kith_shared.events import data as d
 from kith_shared.events import types as t
+from kith_shared.events.display import VISIBLE
 from kith_shared.kafka import BrokerUnavailable
+from kith_shared.openapi import errors
 from kith_shared.topics import RAW
 
 FEEDBACK_SOURCE = "kith://recommend"
@@ -81,7 +83,7 @@ class InterestsIn(BaseModel):
 class FeedbackIn(BaseModel):
     """Where the suggestion was shown (optional)."""
 
-    list_id: Annotated[str, Field(max_length=128)] | None = None
+    list_id: Annotated[str, Field(max_length=128), VISIBLE] | None = None
     position: Annotated[int, Field(ge=0, le=1_000)] | None = None
 
 
@@ -162,7 +164,7 @@ async def suggestions(
     )
 
 
-@router.get("/communities/{community_id}/similar", responses={404: {"description": "Unknown community"}})
+@router.get("/communities/{community_id}/similar", responses=errors(404, descriptions={404: "Unknown community"}))
 async def similar_communities(
     community_id: CommunityId,
     principal: RecommendationsReader,
@@ -185,7 +187,7 @@ async def similar_communities(
 
 @router.put("/members/{member_id}/interests", status_code=status.HTTP_202_ACCEPTED)
 async def declare_interests(
-    member_id: MemberId, body: InterestsIn, principal: RecommendationsReader, producer: Producer
+    member_id: MemberId, body: InterestsIn, principal: RecommendationsWriter, producer: Producer
 ) -> Accepted:
     """Declare a member's interests (cold start); published as member.interests.declared."""
     event = t.InterestsDeclaredEvent(
@@ -197,13 +199,13 @@ async def declare_interests(
 @router.post(
     "/members/{member_id}/suggestions/{community_id}/{kind}",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={422: {"description": "Unknown feedback kind"}},
+    responses=errors(422, descriptions={422: "Unknown feedback kind, or invalid ids or body"}),
 )
 async def feedback(
     member_id: MemberId,
     community_id: CommunityId,
     kind: Literal["dismiss", "shown", "clicked"],
-    principal: RecommendationsReader,
+    principal: RecommendationsWriter,
     producer: Producer,
     body: FeedbackIn | None = None,
 ) -> Accepted:

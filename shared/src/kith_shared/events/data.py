@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from kith_shared.events.display import VISIBLE, not_blank
+from kith_shared.events.instants import Instant
 from kith_shared.events.safety import check_safe_mapping
 
 #: Ids are opaque strings. They never contain "." or "$" so that no id can become a MongoDB path
@@ -18,12 +20,24 @@ Id = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_:@\-]+$"),
 ]
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=64)]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=64), VISIBLE]
+#: A post title or community description, as shown to people.
+Title = Annotated[str, StringConstraints(max_length=500), VISIBLE]
+Description = Annotated[str, StringConstraints(max_length=5_000), VISIBLE]
+#: A community name: never blank once invisible characters are removed.
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=200),
+    VISIBLE,
+    AfterValidator(not_blank),
+    Field(json_schema_extra={"minLength": 1}),
+]
 Properties = Annotated[dict[str, Any], AfterValidator(check_safe_mapping)]
 
 
 class _Data(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Numbers are finite: JSON's 1e400 parses as infinity, which no figure can be.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class _Activity(_Data):
@@ -64,7 +78,7 @@ class PostCreated(_Activity):
     """A member created a post."""
 
     post_id: Id
-    title: Annotated[str, StringConstraints(max_length=500)] | None = None
+    title: Title | None = None
     text: str
     tags: list[Tag] = Field(default_factory=list, max_length=50)
     text_features: TextFeatures | None = None
@@ -74,7 +88,7 @@ class PostEdited(_Activity):
     """A member edited a post."""
 
     post_id: Id
-    title: Annotated[str, StringConstraints(max_length=500)] | None = None
+    title: Title | None = None
     text: str
     tags: list[Tag] = Field(default_factory=list, max_length=50)
     text_features: TextFeatures | None = None
@@ -170,8 +184,8 @@ class CommunityCreated(_Data):
     """A community was created."""
 
     community_id: Id
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    description: Annotated[str, StringConstraints(max_length=5_000)] = ""
+    name: Name
+    description: Description = ""
     topics: list[Tag] = Field(default_factory=list, max_length=50)
     visibility: Literal["public", "private", "hidden"] = "public"
     owner_id: Id | None = None
@@ -184,8 +198,8 @@ class CommunityUpdated(_Data):
     """A community's profile changed. Absent fields are unchanged."""
 
     community_id: Id
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
-    description: Annotated[str, StringConstraints(max_length=5_000)] | None = None
+    name: Name | None = None
+    description: Description | None = None
     topics: list[Tag] | None = Field(default=None, max_length=50)
     visibility: Literal["public", "private", "hidden"] | None = None
 
@@ -200,7 +214,7 @@ class InterestsDeclared(_Data):
 class _Feedback(_Data):
     member_id: Id
     community_id: Id
-    list_id: Annotated[str, StringConstraints(max_length=128)] | None = None
+    list_id: Annotated[str, StringConstraints(max_length=128), VISIBLE] | None = None
     position: Annotated[int, Field(ge=0, le=1_000)] | None = None
 
 
@@ -232,4 +246,14 @@ class EngagementChanged(_Data):
     level: Annotated[int, Field(ge=0)]
     previous_level: Annotated[int, Field(ge=0)] | None = None
     state: Literal["active", "slipping", "back", "erased"] = "active"
-    as_of: AwareDatetime
+    as_of: Instant
+
+
+class KeyRevoked(_Data):
+    """An API key was revoked: every replica of every service drops it from its key cache at once.
+
+    Published on the control topic by whoever revoked the key (the admin route, ``kith keys revoke``);
+    the envelope's tenant is the key's tenant.
+    """
+
+    key_id: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]

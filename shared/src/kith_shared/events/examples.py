@@ -88,6 +88,7 @@ _DATA: Final[dict[str, dict[str, Any]]] = {
         "state": "active",
         "as_of": "2026-11-02T17:05:00Z",
     },
+    "key.revoked": {"key_id": "3f9c2a71b0de"},
 }
 
 

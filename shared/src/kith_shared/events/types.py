@@ -175,6 +175,13 @@ class EngagementChangedEvent(Envelope):
     data: d.EngagementChanged
 
 
+class KeyRevokedEvent(Envelope):
+    """Envelope of ``key.revoked``: KeyRevoked."""
+
+    type: Literal["key.revoked"] = "key.revoked"
+    data: d.KeyRevoked
+
+
 Event = Annotated[
     MemberJoinedEvent
     | MemberLeftEvent
@@ -198,7 +205,8 @@ Event = Annotated[
     | RecommendationClickedEvent
     | RecommendationDismissedEvent
     | MemberErasedEvent
-    | EngagementChangedEvent,
+    | EngagementChangedEvent
+    | KeyRevokedEvent,
     Field(discriminator="type"),
 ]
 """Any event; pydantic picks the model from ``type``."""
@@ -210,5 +218,8 @@ EVENT_CLASSES: Final[dict[str, type[Envelope]]] = {
     cls.model_fields["type"].default: cls for cls in get_args(get_args(Event)[0])
 }
 
-ACTIVITY_TYPES: Final[frozenset[str]] = frozenset(EVENT_CLASSES) - {"engagement.changed"}
+#: Types services publish themselves, never through ingest: scoring's engagement changes, control events.
+SERVICE_TYPES: Final[frozenset[str]] = frozenset({"engagement.changed", "key.revoked"})
+
+ACTIVITY_TYPES: Final[frozenset[str]] = frozenset(EVENT_CLASSES) - SERVICE_TYPES
 """Types that producers may send through ingest."""

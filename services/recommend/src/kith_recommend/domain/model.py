@@ -208,6 +208,14 @@ def membership_weight(engagement: float, activity: float) -> float:
     return 1.0 + 0.5 * math.log1p(max(engagement, 0.0) + max(activity, 0.0))
 
 
+def _utc_day(timestamp: float) -> date:
+    """Return the UTC day of a POSIX timestamp, the last day there is for one rounded past year 9999."""
+    try:
+        return datetime.fromtimestamp(timestamp, UTC).date()
+    except (OverflowError, ValueError, OSError):
+        return date.max if timestamp > 0 else date.min
+
+
 def compile_model(
     state: TenantState, half_life_days: float = 7.0, neighbour_degree_exponent: float = 0.5
 ) -> CompiledModel:
@@ -260,7 +268,7 @@ def compile_model(
     else:
         active = np.ones(n)
 
-    now_day = datetime.fromtimestamp(state.now, UTC).date() if state.now else None
+    now_day = _utc_day(state.now) if state.now else None
     recent = np.zeros(n)
     for c, days in e[Edge.JOINS_DAY].items():
         i = index.get(c)
