@@ -200,3 +200,28 @@ def test_reasons_never_name_a_stopword_but_keep_declared_topics() -> None:
     topic = [r.text for r in pot.reasons if r.kind == "topic"]
     assert topic
     assert "#week" not in topic[0]
+
+
+def test_on_the_generators_world_no_seattle_member_is_suggested_a_local_club_elsewhere() -> None:
+    from kith_devkit.events import as_ingested
+    from kith_devkit.generator import GeneratorConfig, build_world, generate
+
+    config = GeneratorConfig(days=10, activity=0.5)
+    world = build_world(config)
+    state = TenantState(config.tenant)
+    for raw in generate(config):
+        state.apply_all(changes_for(as_ingested(raw)))
+    model = compile_model(state)
+    city_of = {c.id: c.city for c in world.communities if c.mode == "local"}
+    seattle = [m.id for m in world.members if m.city == "Seattle" and m.role == "member"]
+    places = {m: state.location(m) for m in seattle}
+    # Declared, or inferred from meet-ups and clubs joined; a few joined only clubs elsewhere (visitors).
+    located = [m for m, p in places.items() if p is not None and p.name == "Seattle"]
+    assert len(located) >= 0.7 * len(seattle)
+    suggested_local = 0
+    for member in located:
+        for s in suggest(model, state.profile(member), RankingParams(), 10):
+            if s.community_id in city_of:
+                suggested_local += 1
+                assert city_of[s.community_id] == "Seattle", (member, s.name)
+    assert suggested_local > 0

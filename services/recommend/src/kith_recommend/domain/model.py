@@ -144,28 +144,32 @@ class TenantState:
         return where, fields.get("name")
 
     def location(self, member_id: str) -> Place | None:
-        """Return where a member is: declared (with coordinates), else where most events they attended took place.
+        """Return where a member is: declared (with coordinates), else inferred, else None.
 
-        An event without a place of its own counts where its community meets, when that community
-        is local or hybrid. None when neither is known.
+        Inferred: where most events they attended or hosted took place (an event without a place of
+        its own counts where its community meets, when that community is local or hybrid); failing
+        that, where most of the local and hybrid communities they joined meet.
         """
         declared = self.locations.get(member_id)
         where = _coordinates(declared)
         if where is not None and declared is not None:
             return Place(where[0], where[1], declared.get("name"), "declared")
-        counts: dict[tuple[float, float], float] = {}
-        names: dict[tuple[float, float], str | None] = {}
-        for key, count in self.edges[Edge.ATTENDED_AT].get(member_id, {}).items():
-            resolved = self._resolve(key)
-            if resolved is None:
-                continue
-            spot = (round(resolved[0][0], 2), round(resolved[0][1], 2))
-            counts[spot] = counts.get(spot, 0.0) + count
-            names.setdefault(spot, resolved[1])
-        if not counts:
-            return None
-        spot = max(sorted(counts), key=lambda s: counts[s])
-        return Place(spot[0], spot[1], names[spot], "inferred")
+        attended = self.edges[Edge.ATTENDED_AT].get(member_id, {})
+        joined = {f"{COMMUNITY_PLACE_PREFIX}{c}": 1.0 for c in self.edges[Edge.MEMBER].get(member_id, {})}
+        for keys in (attended, joined):
+            counts: dict[tuple[float, float], float] = {}
+            names: dict[tuple[float, float], str | None] = {}
+            for key, count in keys.items():
+                resolved = self._resolve(key)
+                if resolved is None:
+                    continue
+                spot = (round(resolved[0][0], 2), round(resolved[0][1], 2))
+                counts[spot] = counts.get(spot, 0.0) + count
+                names.setdefault(spot, resolved[1])
+            if counts:
+                spot = max(sorted(counts), key=lambda s: counts[s])
+                return Place(spot[0], spot[1], names[spot], "inferred")
+        return None
 
     def profile(self, member_id: str) -> MemberProfile:
         """Return what ranking needs to know about one member, as of now."""
