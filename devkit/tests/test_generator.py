@@ -302,6 +302,6 @@ def test_local_clubs_meet_in_one_city_and_members_mostly_join_those_of_their_own
     by_type = Counter(e.type for e in history())
     assert by_type["member.profile.updated"] > 0.4 * SMALL.members
     created = [e for e in history() if e.type == "community.created"]
-    assert {e.data.mode for e in created} >= {"online", "local"}  # type: ignore[union-attr]
+    assert {e.data.mode for e in created} >= {"online", "local"}
     meetups = [e for e in history() if e.type == "event.attended"]
-    assert any(e.data.location is not None for e in meetups)  # type: ignore[union-attr]
+    assert any(e.data.location is not None for e in meetups)
