@@ -17,6 +17,7 @@ BENCHMARKS: dict[str, bool] = {
     "recommend_speed": False,
     "recommend_consume": False,
     "recommend_quality": True,
+    "recommend_tuning": False,
     "microcommunities": True,
     "console": False,
 }

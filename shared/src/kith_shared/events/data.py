@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from kith_shared.events.display import VISIBLE, not_blank
 from kith_shared.events.instants import Instant
@@ -38,6 +38,39 @@ Properties = Annotated[dict[str, Any], AfterValidator(check_safe_mapping)]
 class _Data(BaseModel):
     # Numbers are finite: JSON's 1e400 parses as infinity, which no figure can be.
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+#: How a community meets: only online, in one place, or both.
+Mode = Literal["online", "local", "hybrid"]
+
+
+class Location(_Data):
+    """Where something is: a place name, a country, and coordinates (WGS 84 degrees).
+
+    Every field is optional, but latitude and longitude come together: without them the place is
+    only named, and nothing is filtered or ranked by distance. ``country`` is an ISO 3166-1 alpha-2
+    code (ingest refuses codes that are not assigned).
+    """
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
+    country: (
+        Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$")] | None
+    ) = Field(default=None, description="ISO 3166-1 alpha-2 country code, e.g. US.")
+    latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
+    longitude: Annotated[float, Field(ge=-180, le=180)] | None = None
+
+    @model_validator(mode="after")
+    def _coordinates_together(self) -> Location:
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("latitude and longitude come together: give both or neither")
+        return self
+
+    @property
+    def coordinates(self) -> tuple[float, float] | None:
+        """Return (latitude, longitude), or None when the place is only named."""
+        if self.latitude is None or self.longitude is None:
+            return None
+        return (self.latitude, self.longitude)
 
 
 class _Activity(_Data):
@@ -139,12 +172,14 @@ class EventAttended(_Activity):
     """A member attended a community event (meet-up, call, session)."""
 
     event_id: Id
+    location: Location | None = Field(default=None, description="Where the event took place (absent: online).")
 
 
 class EventHosted(_Activity):
     """A member hosted a community event."""
 
     event_id: Id
+    location: Location | None = Field(default=None, description="Where the event took place (absent: online).")
 
 
 class MemberFollowed(_Data):
@@ -192,6 +227,11 @@ class CommunityCreated(_Data):
     seeded_from: Id | None = Field(
         default=None, description="The micro-community (group id) this community was created for, if any."
     )
+    mode: Mode = Field(
+        default="online",
+        description="online: meets online only; local: meets in one place (suggested only near it); hybrid: both.",
+    )
+    location: Location | None = Field(default=None, description="Where a local or hybrid community meets.")
 
 
 class CommunityUpdated(_Data):
@@ -202,6 +242,18 @@ class CommunityUpdated(_Data):
     description: Description | None = None
     topics: list[Tag] | None = Field(default=None, max_length=50)
     visibility: Literal["public", "private", "hidden"] | None = None
+    mode: Mode | None = None
+    location: Location | None = None
+
+
+class MemberProfileUpdated(_Data):
+    """A member declared where they are (a declared location wins over one inferred from events attended).
+
+    Without a location, a declared location is withdrawn: the inferred one applies again.
+    """
+
+    member_id: Id
+    location: Location | None = None
 
 
 class InterestsDeclared(_Data):

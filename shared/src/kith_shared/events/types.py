@@ -133,6 +133,13 @@ class MemberBlockedEvent(Envelope):
     data: d.MemberBlocked
 
 
+class MemberProfileUpdatedEvent(Envelope):
+    """Envelope of ``member.profile.updated``: MemberProfileUpdated."""
+
+    type: Literal["member.profile.updated"] = "member.profile.updated"
+    data: d.MemberProfileUpdated
+
+
 class InterestsDeclaredEvent(Envelope):
     """Envelope of ``member.interests.declared``: InterestsDeclared."""
 
@@ -200,6 +207,7 @@ Event = Annotated[
     | CommunityUpdatedEvent
     | MemberRoleSetEvent
     | MemberBlockedEvent
+    | MemberProfileUpdatedEvent
     | InterestsDeclaredEvent
     | RecommendationShownEvent
     | RecommendationClickedEvent

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from kith_ingest.domain.places import check_location
 from kith_ingest.domain.text import (
     CostlyText,
     UnicodeForm,
@@ -25,6 +26,10 @@ from kith_shared.events.data import (
     CommentCreated,
     CommunityCreated,
     CommunityUpdated,
+    EventAttended,
+    EventHosted,
+    Location,
+    MemberProfileUpdated,
     PostCreated,
     PostEdited,
     TextFeatures,
@@ -115,19 +120,29 @@ def _cleans_to(prior: str, text: str, config: NormalizeConfig) -> bool:
 def text_features(text: str, original: str | None) -> TextFeatures:
     """Extract hashtags, mentions, links, language and keywords from clean text."""
     # Every value is built here with the right type: no need to validate it again.
+    language = detect_language(text)
     return TextFeatures.model_construct(
         hashtags=extract_hashtags(text),
         mentions=extract_mentions(text),
         links=extract_links(text),
-        language=detect_language(text),
-        keywords=extract_keywords(text),
+        language=language,
+        keywords=extract_keywords(text, language=language),
         length=len(text),
         original=original,
     )
 
 
+def _location(location: Location | None, form: UnicodeForm) -> Location | None:
+    if location is None:
+        return None
+    name = _clean_bounded(location.name, "data.location.name", _NAME_LIMIT, form) if location.name else None
+    return check_location(location, "data.location", name)
+
+
 def _normalize_data(data: Any, config: NormalizeConfig) -> Any:
     form = config.unicode_form
+    if isinstance(data, EventAttended | EventHosted | MemberProfileUpdated):
+        return data.model_copy(update={"location": _location(data.location, form)})
     if isinstance(data, PostCreated | PostEdited | CommentCreated):
         text = _clean_bounded(data.text, "data.text", config.max_text_chars, form)
         original = None
@@ -158,6 +173,8 @@ def _normalize_data(data: Any, config: NormalizeConfig) -> Any:
             )
         if data.topics is not None:
             updates["topics"] = list(dict.fromkeys(data.topics))
+        if data.location is not None:
+            updates["location"] = _location(data.location, form)
         return data.model_copy(update=updates)
     return data
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 import unicodedata
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -17,8 +18,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import nh3
 import py3langid
+import snowballstemmer  # type: ignore[import-untyped]
 
-from kith_ingest.domain.stopwords import STOPWORDS
+from kith_shared.words import stopwords_for
 
 UnicodeForm = Literal["NFC", "NFKC"]
 
@@ -240,17 +242,59 @@ def detect_language(text: str) -> str | None:
     return str(language)
 
 
-def extract_keywords(text: str, limit: int = MAX_KEYWORDS) -> list[str]:
-    """Return the most frequent meaningful words (stopwords, numbers and short words left out), most frequent first.
+#: Snowball stemmers by the ISO 639-1 code the language identifier answers.
+STEMMERS: Final[dict[str, str]] = {
+    "ar": "arabic", "ca": "catalan", "cs": "czech", "da": "danish", "de": "german", "el": "greek",
+    "en": "english", "eo": "esperanto", "es": "spanish", "et": "estonian", "eu": "basque", "fa": "persian",
+    "fi": "finnish", "fr": "french", "ga": "irish", "hi": "hindi", "hu": "hungarian", "hy": "armenian",
+    "id": "indonesian", "it": "italian", "lt": "lithuanian", "nb": "norwegian", "ne": "nepali", "nl": "dutch",
+    "no": "norwegian", "pl": "polish", "pt": "portuguese", "ro": "romanian", "ru": "russian", "sr": "serbian",
+    "sv": "swedish", "ta": "tamil", "tr": "turkish", "yi": "yiddish",
+}  # fmt: skip
+#: Elided articles and prepositions before an apostrophe (French, Italian, Catalan): "l'escalade" is "escalade".
+_ELISION: Final = re.compile(r"^(?:l|d|j|m|n|s|t|c|qu|jusqu|lorsqu|puisqu|dell|dall|nell|sull|all)['’]")
+# A Snowball stemmer keeps the word it works on in itself: one per thread and language.
+_stemmers = threading.local()
 
-    Ties are broken by first appearance, so the answer is deterministic.
+
+def stem(word: str, language: str | None) -> str:
+    """Return the Snowball stem of a lower-case ``word`` in ``language`` (the word itself when none applies)."""
+    algorithm = STEMMERS.get(language or "")
+    if algorithm is None:
+        return word
+    cache: dict[str, object] | None = getattr(_stemmers, "by_algorithm", None)
+    if cache is None:
+        cache = _stemmers.by_algorithm = {}
+    stemmer = cache.get(algorithm)
+    if stemmer is None:
+        stemmer = cache[algorithm] = snowballstemmer.stemmer(algorithm)
+    return str(stemmer.stemWord(word))  # type: ignore[attr-defined]
+
+
+def extract_keywords(text: str, limit: int = MAX_KEYWORDS, language: str | None = None) -> list[str]:
+    """Return the words the text is most about, most frequent first, as words a person would write.
+
+    Stopwords of the text's language (ISO 639-1; unknown: the lists of a few common ones), numbers
+    and words under three letters are left out; the rest are counted by their Snowball stem, so
+    "run", "runs" and "running" count together, and each stem is shown as its most frequent form in
+    the text (a stopword itself is never shown, even when another form of it counts: "run" is an
+    English stopword, "running" is not). Ties are broken by first appearance, so the answer is
+    deterministic.
     """
+    stopwords = stopwords_for(language)
     counts: dict[str, int] = {}
-    for word in _WORD.findall(_prose(text).lower()):
-        if len(word) >= 3 and word not in STOPWORDS:
-            counts[word] = counts.get(word, 0) + 1
-    # dicts keep insertion order, i.e. first appearance; sorted() is stable.
-    return sorted(counts, key=lambda word: -counts[word])[:limit]
+    forms: dict[str, dict[str, int]] = {}
+    for found in _WORD.findall(_prose(text).lower()):
+        word = _ELISION.sub("", found)
+        if len(word) < 3 or word in stopwords:
+            continue
+        root = stem(word, language)
+        counts[root] = counts.get(root, 0) + 1
+        seen = forms.setdefault(root, {})
+        seen[word] = seen.get(word, 0) + 1
+    # dicts keep insertion order, i.e. first appearance; sorted() and max() keep the first of equals.
+    ranked = sorted(counts, key=lambda root: -counts[root])[:limit]
+    return [max(forms[root], key=lambda form: forms[root][form]) for root in ranked]
 
 
 def warm_up() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from kith_shared.events import Event
 from kith_shared.events import types as t
@@ -31,6 +31,8 @@ class Edge(StrEnum):
     SHOWN = "shown"  # member -> community
     CLICKED = "clicked"  # member -> community
     JOINS_DAY = "joinsday"  # community -> ISO day: joins that day (trending)
+    JOINED_AT = "joinedat"  # member -> community: when they joined (epoch seconds), for self-tuning
+    ATTENDED_AT = "attendedat"  # member -> place key (:func:`place_key`): events attended or hosted there
 
 
 class Profile(StrEnum):
@@ -39,6 +41,9 @@ class Profile(StrEnum):
     COMMUNITY = "community"  # name, topics, visibility
     INTERESTS = "interests"  # a member's declared interests
     CLOCK = "clock"  # the latest event time seen in the tenant
+    ROLE = "role"  # a member's roles by scope: PLATFORM_SCOPE or a community id -> role
+    LOCATION = "location"  # where a member declared they are (empty fields: withdrawn)
+    PLACE = "place"  # a place where events take place, by place key: name, country, coordinates
 
 
 #: Weight of one activity of a member in a community (how engaged it shows them to be).
@@ -85,6 +90,27 @@ class ErasureChange:
 
 Change = EdgeChange | ProfileChange | ErasureChange
 
+#: The role scope of a role set for the whole platform rather than one community.
+PLATFORM_SCOPE: Final = "*"
+#: Roles whose members count as neither co-members nor social ties in suggestions.
+EXCLUDED_ROLES: Final = frozenset({"staff", "bot"})
+#: Place keys: events at coordinates, and events without a place of their own (held where their community meets).
+PLACE_PREFIX: Final = "p:"
+COMMUNITY_PLACE_PREFIX: Final = "c:"
+
+
+def place_fields(location: Any) -> dict[str, Any]:
+    """Return a location as stored fields: name, country, lat, lon (those given)."""
+    fields = {"name": location.name, "country": location.country, "lat": location.latitude, "lon": location.longitude}
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def place_key(location: Any, community_id: str) -> str:
+    """Return where an event took place: its coordinates (to about 100 m), or its community's place."""
+    if location is not None and location.latitude is not None and location.longitude is not None:
+        return f"{PLACE_PREFIX}{location.latitude:.3f},{location.longitude:.3f}"
+    return f"{COMMUNITY_PLACE_PREFIX}{community_id}"
+
 
 def _tags(features: Any, extra: list[str] | None = None) -> dict[str, float]:
     """Weigh the tags a text is about: hashtags and explicit tags count double, keywords once."""
@@ -113,6 +139,8 @@ def changes_for(event: Event) -> list[Change]:
     match event:
         case t.MemberJoinedEvent(data=d):
             out.append(EdgeChange(tenant, Edge.MEMBER, d.member_id, d.community_id, "set"))
+            at = event.time.timestamp()
+            out.append(EdgeChange(tenant, Edge.JOINED_AT, d.member_id, d.community_id, "set", at))
             day = event.time.date().isoformat()
             out.append(EdgeChange(tenant, Edge.JOINS_DAY, d.community_id, day, "inc"))
             if d.invited_by:
@@ -120,6 +148,7 @@ def changes_for(event: Event) -> list[Change]:
         case t.MemberLeftEvent(data=d):
             out.append(EdgeChange(tenant, Edge.MEMBER, d.member_id, d.community_id, "unset"))
             out.append(EdgeChange(tenant, Edge.ENGAGEMENT, d.member_id, d.community_id, "unset"))
+            out.append(EdgeChange(tenant, Edge.JOINED_AT, d.member_id, d.community_id, "unset"))
             if d.reason == "banned":
                 out.append(EdgeChange(tenant, Edge.BLOCKED, d.member_id, d.community_id, "set"))
         case t.PostCreatedEvent(data=d) | t.PostEditedEvent(data=d):
@@ -150,6 +179,10 @@ def changes_for(event: Event) -> list[Change]:
         case t.EventAttendedEvent(data=d) | t.EventHostedEvent(data=d):
             weight = ACTIVITY_WEIGHTS[event.type]
             out.append(EdgeChange(tenant, Edge.ACTIVITY, d.member_id, d.community_id, "inc", weight))
+            key = place_key(d.location, d.community_id)
+            out.append(EdgeChange(tenant, Edge.ATTENDED_AT, d.member_id, key, "inc"))
+            if key.startswith(PLACE_PREFIX):
+                out.append(ProfileChange(tenant, Profile.PLACE, key, place_fields(d.location)))
         case t.MemberFollowedEvent(data=d):
             if d.followed_member_id != d.member_id:
                 out.append(EdgeChange(tenant, Edge.FOLLOWS, d.member_id, d.followed_member_id, "set"))
@@ -161,14 +194,18 @@ def changes_for(event: Event) -> list[Change]:
                 "topics": [normalize_tag(x) for x in d.topics],
                 "visibility": d.visibility,
                 "created": event.time.timestamp(),
+                "mode": d.mode,
+                "place": place_fields(d.location) if d.location is not None else {},
             }
             out.append(ProfileChange(tenant, Profile.COMMUNITY, d.community_id, fields))
             if d.owner_id:
                 out.append(EdgeChange(tenant, Edge.OWNER, d.owner_id, d.community_id, "set"))
         case t.CommunityUpdatedEvent(data=d):
-            fields = {"name": d.name, "visibility": d.visibility}
+            fields = {"name": d.name, "visibility": d.visibility, "mode": d.mode}
             if d.topics is not None:
                 fields["topics"] = [normalize_tag(x) for x in d.topics]
+            if d.location is not None:
+                fields["place"] = place_fields(d.location)
             fields = {k: v for k, v in fields.items() if v is not None}
             if fields:
                 out.append(ProfileChange(tenant, Profile.COMMUNITY, d.community_id, fields))
@@ -176,6 +213,11 @@ def changes_for(event: Event) -> list[Change]:
             if d.community_id is not None:
                 action: Literal["set", "unset"] = "set" if d.role == "owner" else "unset"
                 out.append(EdgeChange(tenant, Edge.OWNER, d.member_id, d.community_id, action))
+            scope = d.community_id or PLATFORM_SCOPE
+            out.append(ProfileChange(tenant, Profile.ROLE, d.member_id, {scope: d.role}))
+        case t.MemberProfileUpdatedEvent(data=d):
+            declared = place_fields(d.location) if d.location is not None else {}
+            out.append(ProfileChange(tenant, Profile.LOCATION, d.member_id, declared))
         case t.MemberBlockedEvent(data=d):
             out.append(EdgeChange(tenant, Edge.BLOCKED, d.member_id, d.community_id, "set"))
         case t.InterestsDeclaredEvent(data=d):
