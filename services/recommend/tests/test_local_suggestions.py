@@ -114,6 +114,27 @@ async def test_places_through_ingest_filter_and_explain_suggestions(
     assert {"c-den", "c-lis"} <= set(unknown)
     assert "bot" not in str(await suggestions(running, "m-44"))
 
+    # Places off, as the tenant's own setting: the far clubs come back for m-42, with no distance shown.
+    await running.add_key("acme", [Scope.RECOMMENDATIONS_READ, Scope.RECOMMENDATIONS_WRITE, Scope.ADMIN])
+    admin = running.client_for("acme")
+    refused = await admin.put("/v1/settings/ranking", json={"settings": {"use_places": "maybe"}})
+    assert refused.status_code == 422
+    assert refused.json()["error"]["problems"][0]["field"] == "settings.use_places"
+    off = await admin.put("/v1/settings/ranking", json={"settings": {"use_places": False}, "pinned": True})
+    assert off.status_code == 200, off.text
+    assert off.json()["effective"]["use_places"] is False
+
+    async def placeless() -> list[dict[str, Any]] | None:
+        found = await suggestions(running, "m-42", limit=10)
+        return found if {"c-den", "c-lis"} <= {s["community_id"] for s in found} else None
+
+    far = await eventually(placeless, 30, "m-42 ranked without places")
+    assert all(s["place"].get("distance_km") is None for s in far)
+    assert (await admin.delete("/v1/settings/ranking")).json()["effective"]["use_places"] is True
+    back = [s["community_id"] for s in await suggestions(running, "m-42", limit=10)]
+    assert "c-den" not in back
+    assert "c-lis" not in back
+
     # Erasure takes the member's location with everything else.
     await running.publish([event("member.erased", {"member_id": "m-42"})])
 

@@ -111,6 +111,22 @@ def test_radius_and_decay_are_settings_and_hybrid_decays_mildly() -> None:
     assert none.get("c-hyb", 0.0) < floor["c-hyb"] * 0.01
 
 
+def test_places_off_ranks_every_community_as_if_online() -> None:
+    state = state_of([*runners(), profile_at(SEATTLE)])
+    model = compile_model(state)
+    profile = state.profile("m-42")
+    off = suggest(model, profile, RankingParams(use_places=False, mmr_lambda=1.0), 10)
+    placeless = suggest(model, state_of(runners()).profile("m-42"), RankingParams(mmr_lambda=1.0), 10)
+    # The far clubs come back, in the order of a member whose place is unknown, and no distance is shown.
+    assert ids(off)[:2] == ["c-den", "c-lis"]
+    assert [(s.community_id, s.relevance) for s in off] == [(s.community_id, s.relevance) for s in placeless]
+    assert all(s.distance_km is None for s in off)
+    by_id = {s.community_id: s for s in off}
+    assert by_id["c-sea"].reasons[0].text == "meets in Seattle"
+    # Settings per tenant take it like any other ranking setting.
+    assert RankingParams.model_validate({"use_places": False}).use_places is False
+
+
 def test_a_location_is_inferred_from_events_attended_and_a_declared_one_wins() -> None:
     attended = [
         event("event.attended", {"community_id": "c-home", "member_id": "m-42", "event_id": "e1", "location": SEATTLE}),

@@ -40,6 +40,10 @@ class RankingParams(BaseModel):
     )
     trending_half_life_days: float = Field(default=7.0, gt=0, description="Half-life of joins counted as trending.")
     candidate_pool: int = Field(default=60, ge=10, description="Candidates re-ranked for diversity.")
+    use_places: bool = Field(
+        default=True,
+        description="Rank by place: the radius filter and the distance decay (false: every community as if online).",
+    )
     radius_km: float = Field(
         default=50.0,
         gt=0,

@@ -20,7 +20,8 @@ Place: when the member's place is known (declared, or inferred from the events t
 ``local`` community farther than ``radius_km`` is never suggested and a nearer one counts
 ``0.5^(distance / distance_half_km)``; a ``hybrid`` one is never filtered and decays towards
 ``hybrid_floor`` only (it can be joined online); ``online`` ones, and any community or member whose
-place is unknown, are unaffected.
+place is unknown, are unaffected. With ``use_places`` off, places play no part in the ranking at all
+(every community ranks as if online; reasons still say where a community meets).
 
 Maximal marginal relevance picks the final list so that it is not ten copies of one interest; each
 suggestion shows the MMR score that chose it (non-increasing down the list) beside its relevance.
@@ -179,9 +180,9 @@ class PlaceEffect:
 
 
 def place_effect(model: CompiledModel, profile: MemberProfile, params: RankingParams) -> PlaceEffect | None:
-    """Return the distance decay and radius filter for a member, or None when their place is unknown."""
+    """Return the distance decay and radius filter for a member; None when their place is unknown or places are off."""
     where = profile.location
-    if where is None or model.n == 0:
+    if where is None or model.n == 0 or not params.use_places:
         return None
     distance = distances_km(model, where.lat, where.lon)
     known = ~np.isnan(distance)
