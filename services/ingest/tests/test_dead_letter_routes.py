@@ -83,6 +83,6 @@ async def test_each_tenant_lists_and_replays_its_own_dead_letters(
         assert lag.status_code == 200, lag.text
         body = lag.json()
         assert (body["service"], body["consumer_group"]) == ("ingest", kafka.group(settings.consumer_group))
-        assert {p["topic"] for p in body["partitions"]} == {kafka.topic(RAW)}
+        assert kafka.topic(RAW) in {p["topic"] for p in body["partitions"]}
         assert body["total"] == sum(p["lag"] for p in body["partitions"]) >= 0
         assert (await client.get("/v1/operations/lag", headers=writer)).status_code == 403

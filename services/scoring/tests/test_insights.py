@@ -124,7 +124,7 @@ async def test_overview_lists_series_and_cohorts_count_what_happened(
         admin = await running.key("acme", Scope.ADMIN)
         lag = (await client.get("/v1/operations/lag", headers=admin)).json()
         assert lag["consumer_group"] == scoring_settings.kafka.group("scoring")
-        assert {p["topic"] for p in lag["partitions"]} == {scoring_settings.kafka.topic(ACTIVITY)}
+        assert scoring_settings.kafka.topic(ACTIVITY) in {p["topic"] for p in lag["partitions"]}
         assert lag["total"] == 0
         assert (await client.get("/v1/operations/lag", headers=acme)).status_code == 403
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from kith_scoring.domain.periods import Interval, PeriodError, period
+from kith_scoring.domain.periods import Interval, PeriodError, day_key_of, period
 
 pytestmark = pytest.mark.unit
 
@@ -43,3 +43,12 @@ def test_empty_or_too_long_periods_are_refused_with_a_reason() -> None:
         period(date(2026, 10, 8), date(2026, 10, 1), Interval.DAY)
     with pytest.raises(PeriodError, match="at most 366"):
         period(date(2024, 1, 1), date(2026, 1, 1), Interval.MONTH)
+
+
+def test_days_no_figure_can_have_are_refused_and_keys_keep_four_digit_years() -> None:
+    with pytest.raises(PeriodError, match="1970"):
+        period(date(223, 8, 6), date(223, 9, 2), Interval.WEEK)
+    with pytest.raises(PeriodError, match="cannot be shown"):
+        period(date(9999, 12, 1), date(9999, 12, 31), Interval.DAY)
+    assert day_key_of(date(223, 9, 2)) == "02230902"
+    assert period(date(1970, 1, 1), date(1970, 1, 3), Interval.DAY).previous.start == date(1969, 12, 29)

@@ -29,7 +29,17 @@ from kith_scoring.domain.insights import (
     series,
     tenant_trending,
 )
-from kith_scoring.domain.periods import Interval, Period, PeriodError, Span, day_key_of, default_span, period
+from kith_scoring.domain.periods import (
+    FIRST_DAY,
+    LAST_DAY,
+    Interval,
+    Period,
+    PeriodError,
+    Span,
+    day_key_of,
+    default_span,
+    period,
+)
 from kith_scoring.domain.topics import Trend
 from kith_scoring.store import ScoringStore
 from kith_scoring.store.insights import TenantReads
@@ -115,10 +125,13 @@ def _period(start: date | None, end: date | None, interval: Interval) -> Period:
     today = datetime.now(UTC).date()
     last = end or today
     span = default_span(last) if start is None else Span(start, last)
+    if start is None and last >= FIRST_DAY:
+        span = Span(max(span.start, FIRST_DAY), last)
     try:
         return period(span.start, span.end, interval)
     except PeriodError as exc:
-        raise ApiError(422, "invalid_request", str(exc), problems=[{"field": "from", "reason": str(exc)}]) from None
+        field = "to" if end is not None and not FIRST_DAY <= end <= LAST_DAY else "from"
+        raise ApiError(422, "invalid_request", str(exc), problems=[{"field": field, "reason": str(exc)}]) from None
 
 
 async def _index(request: Request, tenant: str, first: date, last: date) -> TenantIndex:

@@ -56,8 +56,14 @@ class Span:
 
 
 def day_key_of(day: date) -> str:
-    """Return a date as the ``YYYYMMDD`` key day documents and counts use."""
-    return day.strftime("%Y%m%d")
+    """Return a date as the ``YYYYMMDD`` key day documents and counts use (four-digit year, whatever the year)."""
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}"
+
+
+#: Ingest refuses events before 1970 (``INGEST_EARLIEST_EVENT_TIME``): no figure is older. The last day
+#: leaves room for the buckets and the period after it to stay within the calendar.
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(9999, 11, 30)
 
 
 class PeriodError(ValueError):
@@ -106,8 +112,13 @@ def _next_start(start: date, interval: Interval) -> date:
 def period(start: date, end: date, interval: Interval) -> Period:
     """Return the period from ``start`` to ``end`` cut by ``interval`` (weeks start on Monday, cut at the ends).
 
-    Raise :class:`PeriodError` when it is empty, too long, or cut into too many buckets.
+    Raise :class:`PeriodError` when it is empty, too long, cut into too many buckets, or lies outside
+    the days any figure can have (from :data:`FIRST_DAY`; the period before it must fit too).
     """
+    if start < FIRST_DAY or end < FIRST_DAY:
+        raise PeriodError(f"days before {FIRST_DAY.isoformat()} hold no figures: no event can be that old")
+    if start > LAST_DAY or end > LAST_DAY:
+        raise PeriodError(f"days after {LAST_DAY.isoformat()} cannot be shown")
     if end < start:
         raise PeriodError(f"the period ends ({end}) before it starts ({start})")
     span = Span(start, end)
