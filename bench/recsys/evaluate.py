@@ -45,7 +45,11 @@ log = logging.getLogger(__name__)
 K = 10
 SERVICE_MODULE = "bench.recsys.kith_adapter"
 #: The service rows by short name, in the order they are reported: what ships first.
-SERVICE_CLASSES: dict[str, str] = {"defaults": "KithDefaults", "tuned": "KithServicePath"}
+SERVICE_CLASSES: dict[str, str] = {
+    "defaults": "KithDefaults",
+    "tuned": "KithServicePath",
+    "candidates": "KithDefaultCandidates",
+}
 #: The baseline every service row is compared with, member by member.
 REFERENCE = "EASE"
 #: Core threshold on communities per member, by data set: the generator's members join about two

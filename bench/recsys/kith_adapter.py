@@ -247,3 +247,28 @@ def _normalized_events(tenant: str, train: dict[str, set[str]], follows: set[tup
             yield t.MemberJoinedEvent(id=f"j{n}", **common, data=d.MemberJoined(member_id=a, community_id=b))
         else:
             yield t.MemberFollowedEvent(id=f"f{n}", **common, data=d.MemberFollowed(member_id=a, followed_member_id=b))
+
+
+#: Candidate shipped defaults, each a change of the current defaults chosen on principle; the
+#: candidates row compares them on the validation split (the test split never chooses a default).
+DEFAULT_CANDIDATES: list[dict[str, float]] = [
+    {},
+    {"social_weight": 0.3},
+    {"social_weight": 0.2},
+    {"mmr_lambda": 0.95},
+    {"mmr_lambda": 1.0},
+    {"popularity_weight": 0.0},
+    {"social_weight": 0.3, "mmr_lambda": 0.95},
+    {"social_weight": 0.2, "mmr_lambda": 0.95},
+    {"social_weight": 0.1, "popularity_weight": 0.0, "small_community_boost": 0.0, "mmr_lambda": 1.0},
+]
+
+
+class KithDefaultCandidates(KithServicePath):
+    """Candidate defaults (changes of the shipped ones), compared on the validation split, onto the topic."""
+
+    name: ClassVar[str] = "kith default candidates"
+    param_grid: ClassVar[list[dict[str, float]]] = DEFAULT_CANDIDATES
+
+    def _settle(self, params: dict[str, float]) -> None:
+        self.stack.recommender.ranking = RankingParams().model_copy(update=params)

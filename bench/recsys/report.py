@@ -27,7 +27,7 @@ def markdown(report: Report) -> str:
     for s in report.summaries:
         marker = " (best baseline)" if s.model == report.best_baseline else ""
         if s.model in report.services:
-            marker = " (shipped defaults, through ingest)" if s.model == "kith defaults" else " (tuned, onto the topic)"
+            marker = ROW_NOTES.get(s.model, "")
         chosen = [", ".join(f"{k}={v}" for k, v in p.items()) or "-" for p in s.params]
         params = chosen[0] if len(set(chosen)) == 1 else "; ".join(chosen)
         lines.append(
@@ -45,12 +45,46 @@ def markdown(report: Report) -> str:
     ]
     if report.comparisons:
         lines += ["", *comparison_lines(report.comparisons)]
+    for name in report.services:
+        lines += validation_lines(report, name)
     for r in report.results:
         if r.joined_suggested:
             lines.append(
                 f"WARNING: {r.model} (seed {r.seed}) suggested {r.joined_suggested} already-joined communities."
             )
     return "\n".join(lines)
+
+
+#: What each service row is, after its name in the table.
+ROW_NOTES: dict[str, str] = {
+    "kith defaults": " (shipped defaults, through ingest)",
+    "kith tuned": " (tuned, onto the topic)",
+    "kith default candidates": " (candidate defaults, chosen on validation, onto the topic)",
+}
+
+
+def validation_lines(report: Report, model: str) -> list[str]:
+    """Render a row's NDCG@10 on the validation split for each configuration it tried, per seed and mean."""
+    results = sorted((r for r in report.results if r.model == model and len(r.validation) > 1), key=lambda r: r.seed)
+    if not results:
+        return []
+    configs: dict[str, list[float]] = {}
+    for r in results:
+        for params, score in r.validation:
+            configs.setdefault(", ".join(f"{k}={v}" for k, v in params.items()) or "(as shipped)", []).append(score)
+    best = max(configs, key=lambda name: sum(configs[name]) / len(configs[name]))
+    lines = [
+        "",
+        f"{model}: NDCG@10 on the validation split (carved from each seed's train; the test split is never used):",
+        "",
+        "| configuration | " + " | ".join(f"seed {r.seed}" for r in results) + " | mean |",
+        "|---|" + "---|" * len(results) + "---|",
+    ]
+    for name, scores in configs.items():
+        mean = f"{sum(scores) / len(scores):.4f}"
+        mark = f"**{mean}**" if name == best else mean
+        lines.append(f"| {name} | " + " | ".join(f"{v:.4f}" for v in scores) + f" | {mark} |")
+    return lines
 
 
 def to_json(report: Report) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.recsys.kith_adapter import KithDefaults, KithServicePath
+from bench.recsys.kith_adapter import DEFAULT_CANDIDATES, KithDefaultCandidates, KithDefaults, KithServicePath
 from bench.recsys.stack import EvalStack, IngestRefusedEvents
 from kith_devkit.testing.plugin import Infra
 from kith_recommend.domain.params import RankingParams
@@ -61,5 +61,12 @@ async def test_the_tuned_row_publishes_onto_the_topic_and_ranks_with_its_setting
         lists = await row.recommend(["u0", "v0"], 10)
         assert lists["u0"][0] == "c"
         assert lists["v0"][0] == "z"
+        # Candidate defaults are changes of the shipped defaults, not of the tuned row's base.
+        candidates = KithDefaultCandidates(row.stack)
+        assert candidates.param_grid[0] == {}
+        assert candidates.param_grid == DEFAULT_CANDIDATES
+        await candidates.fit(train, friends, {"mmr_lambda": 1.0})
+        assert row.stack.recommender.ranking == RankingParams(mmr_lambda=1.0)
+        assert (await candidates.recommend(["u0"], 10))["u0"][0] == "c"
     finally:
         await row.close()
