@@ -1,4 +1,4 @@
-"""Unit tests for the places benchmark's pieces: distances, the cut in time, the held-out joins, variants."""
+"""Unit tests for the places benchmark (distances, the cut in time, held-out joins) and the YouTube-shaped tenant."""
 
 from __future__ import annotations
 
@@ -52,3 +52,23 @@ def test_variants_are_named_settings_checked_against_their_bounds() -> None:
         parse_variant('bad={"radius_km": 0}')
     with pytest.raises(ValueError):
         parse_variant("nothing")
+
+
+def test_the_youtube_shaped_tenant_has_seeded_join_times_within_the_spread_and_follows_both_ways() -> None:
+    from bench.recommend_tuning import SPREAD_DAYS, SPREAD_START, youtube_shaped
+    from bench.recsys.data import Dataset
+    from kith_shared.events.data import MemberFollowed
+
+    dataset = Dataset("toy", {"u1": {"a", "b"}, "u2": {"a"}}, [("u1", "u2")])
+    events = list(youtube_shaped(dataset, seed=3))
+    again = list(youtube_shaped(dataset, seed=3))
+    assert [e.time for e in events] == [e.time for e in again]
+    joins = [e for e in events if isinstance(e.data, MemberJoined)]
+    follows = [e for e in events if isinstance(e.data, MemberFollowed)]
+    assert sorted((e.data.member_id, e.data.community_id) for e in joins) == [("u1", "a"), ("u1", "b"), ("u2", "a")]
+    assert {(e.data.member_id, e.data.followed_member_id) for e in follows} == {("u1", "u2"), ("u2", "u1")}
+    end = SPREAD_START + timedelta(days=SPREAD_DAYS)
+    assert all(SPREAD_START <= e.time < end for e in joins)
+    assert [e.time for e in joins] == sorted(e.time for e in joins)
+    assert len({e.id for e in events}) == len(events)
+    assert {e.tenant for e in events} == {"youtube"}
