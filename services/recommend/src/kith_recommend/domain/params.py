@@ -15,8 +15,8 @@ class RankingParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     co_membership_weight: float = Field(default=1.0, ge=0, description="Weight of item-to-item co-membership.")
-    social_weight: float = Field(default=0.5, ge=0, description="Weight of communities where one's ties are active.")
-    topic_weight: float = Field(default=0.6, ge=0, description="Weight of topic affinity (interests, own writing).")
+    social_weight: float = Field(default=0.2, ge=0, description="Weight of communities where one's ties are active.")
+    topic_weight: float = Field(default=0.2, ge=0, description="Weight of topic affinity (interests, own writing).")
     trending_weight: float = Field(default=0.1, ge=0, description="Weight of trending/growing communities.")
     popularity_weight: float = Field(default=0.05, ge=0, description="Weight of the popularity prior.")
     popularity_penalty: float = Field(
