@@ -152,12 +152,16 @@ def run_youtube(root: Path, evaluated: int, seed: int) -> dict[str, Any]:
     runs = []
     for name, delta in [("defaults", {}), *VARIATIONS]:
         current = defaults.model_copy(update=delta)
+        if name != "defaults" and current == defaults:
+            continue  # a variation the defaults already are
         tried = candidates(defaults, current)
         known = [cache[_key(c.settings)] for c in tried]
         ordered = [Trial(c.name, c.settings, k.hr, k.ndcg, k.gains) for c, k in zip(tried, known, strict=True)]
         decision = decide(ordered, len(prepared.profiles), held_out, tuning)
         chosen = name if decision.status == "kept" else decision.chosen
-        runs.append({"start": name, "status": decision.status, "chosen": chosen, "why": decision.why})
+        settled = cache[_key(decision.chosen_settings)].ndcg
+        runs.append({"start": name, "status": decision.status, "chosen": chosen, "why": decision.why,
+                     "start_ndcg": ordered[0].ndcg, "chosen_ndcg": settled})  # fmt: skip
     return {
         "dataset": "youtube (shaped: seeded random join times over 30 days)",
         "core": {"members": stats.members, "communities": stats.communities, "memberships": stats.memberships},
@@ -191,9 +195,12 @@ def markdown_youtube(r: dict[str, Any]) -> str:
         name = "shipped defaults" if x["name"] == "defaults" else x["name"]
         ndcg = f"**{x['ndcg_at_10']:.4f}**" if x["name"] == best else f"{x['ndcg_at_10']:.4f}"
         lines.append(f"| {name} | {x['hr_at_10']:.4f} | {ndcg} |")
-    lines += ["", "| tenant starts from | decision | settles on |", "|---|---|---|"]
+    lines += ["", "| tenant starts from | NDCG@10 | decision | settles on | NDCG@10 |", "|---|---|---|---|---|"]
     for run_ in r["runs"]:
-        lines.append(f"| {run_['start']} | {run_['status']} | {run_['chosen']} |")
+        lines.append(
+            f"| {run_['start']} | {run_['start_ndcg']:.4f} | {run_['status']} | {run_['chosen']} "
+            f"| {run_['chosen_ndcg']:.4f} |"
+        )
     return "\n".join(lines)
 
 
