@@ -6,6 +6,7 @@ validation, normalization and the consumer's reading are all on the path.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -247,3 +248,33 @@ async def test_per_tenant_settings_self_tuning_pinning_and_the_quality_route(
         reset = await again.client_for("acme").delete("/v1/settings/ranking")
         assert reset.json()["settings"] == {}
         assert reset.json()["pinned"] is False
+
+
+async def test_a_reload_that_read_before_a_put_does_not_undo_it(running: Running) -> None:
+    """Every replica reloads tenants' settings every few seconds; a read taken before a PUT must not undo it."""
+    await running.add_key("acme", [Scope.RECOMMENDATIONS_READ, Scope.ADMIN])
+    admin = running.client_for("acme")
+    tuner = running.app.state.tuner
+    read, release = asyncio.Event(), asyncio.Event()
+    real = tuner.store.all_settings
+
+    async def stale_read() -> Any:
+        settings = await real()
+        read.set()
+        await release.wait()
+        return settings
+
+    tuner.store.all_settings = stale_read
+    reload = asyncio.create_task(tuner.load())
+    await asyncio.wait_for(read.wait(), 30)
+    put = await admin.put("/v1/settings/ranking", json={"settings": {"use_places": False}, "pinned": True})
+    assert put.status_code == 200, put.text
+    release.set()
+    await reload
+    tuner.store.all_settings = real
+    kept = (await admin.get("/v1/settings/ranking")).json()
+    assert kept["effective"]["use_places"] is False
+    assert kept["pinned"] is True
+    # The next reload reads the PUT back from the database and keeps it.
+    await tuner.load()
+    assert (await admin.get("/v1/settings/ranking")).json()["effective"]["use_places"] is False
