@@ -260,6 +260,9 @@ async def run(args: argparse.Namespace, variants: list[tuple[str, dict[str, Any]
                 raise RuntimeError(f"{name}: the settings in effect are {effective}, not {expected}")
             outcome = Outcome(name, settings)
             await suggest_all(stack, members, split.held_out, world, placed, outcome, float(effective["radius_km"]))
+            still = (await (await stack.reader(TENANT)).get("/v1/settings/ranking")).json()["effective"]
+            if still != expected:
+                raise RuntimeError(f"{name}: the settings changed while ranking, to {still}")
             outcomes.append(outcome)
             log.info("%s: NDCG@10 %.4f", name, outcome.ndcg)
     finally:
