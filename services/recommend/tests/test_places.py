@@ -86,10 +86,15 @@ def test_local_clubs_beyond_the_radius_are_never_suggested_and_nearer_ones_rank_
     assert by_id["c-hyb"].reasons[0].text.startswith("meets in Denver, 1641 km from you, and online")
     assert by_id["c-web"].place is None
     assert all(r.kind != "place" for r in by_id["c-web"].reasons)
-    # Without a place of the member's, nothing is filtered and nothing penalized.
-    stranger = suggest(model, state_of(runners()).profile("m-42"), RankingParams(mmr_lambda=1.0), 10)
-    assert ids(stranger)[:2] == ["c-den", "c-lis"]
+    # Without a place of the member's, no local club is shown (it could be in any city); hybrid and
+    # online ones are, unpenalized. A tenant may show local clubs to them anyway, as places off would.
+    unplaced = state_of(runners()).profile("m-42")
+    stranger = suggest(model, unplaced, RankingParams(mmr_lambda=1.0), 10)
+    assert set(ids(stranger)) == {"c-hyb", "c-web"}
     assert all(s.distance_km is None for s in stranger)
+    anywhere = suggest(model, unplaced, RankingParams(mmr_lambda=1.0, local_without_place=True), 10)
+    assert ids(anywhere)[:2] == ["c-den", "c-lis"]
+    assert all(s.distance_km is None for s in anywhere)
 
 
 def test_radius_and_decay_are_settings_and_hybrid_decays_mildly() -> None:
@@ -116,7 +121,9 @@ def test_places_off_ranks_every_community_as_if_online() -> None:
     model = compile_model(state)
     profile = state.profile("m-42")
     off = suggest(model, profile, RankingParams(use_places=False, mmr_lambda=1.0), 10)
-    placeless = suggest(model, state_of(runners()).profile("m-42"), RankingParams(mmr_lambda=1.0), 10)
+    placeless = suggest(
+        model, state_of(runners()).profile("m-42"), RankingParams(mmr_lambda=1.0, local_without_place=True), 10
+    )
     # The far clubs come back, in the order of a member whose place is unknown, and no distance is shown.
     assert ids(off)[:2] == ["c-den", "c-lis"]
     assert [(s.community_id, s.relevance) for s in off] == [(s.community_id, s.relevance) for s in placeless]
@@ -150,6 +157,15 @@ def test_a_location_is_inferred_from_events_attended_and_a_declared_one_wins() -
     again = state.location("m-42")
     assert again is not None
     assert again.source == "inferred"
+
+
+def test_joined_local_clubs_place_a_member_but_hybrid_ones_do_not() -> None:
+    state = state_of([*runners(), join("m-42", "c-hyb")])  # hybrid, meets in Denver: joinable from anywhere
+    assert state.location("m-42") is None
+    state.apply_all(changes_for(join("m-42", "c-tac")))
+    where = state.location("m-42")
+    assert where is not None
+    assert (where.name, where.source) == ("Tacoma", "inferred")
 
 
 def test_erasure_removes_the_members_location_declared_and_inferred() -> None:

@@ -44,6 +44,10 @@ class RankingParams(BaseModel):
         default=True,
         description="Rank by place: the radius filter and the distance decay (false: every community as if online).",
     )
+    local_without_place: bool = Field(
+        default=False,
+        description="Suggest local communities to members whose place is unknown (false: hybrid and online only).",
+    )
     radius_km: float = Field(
         default=50.0,
         gt=0,

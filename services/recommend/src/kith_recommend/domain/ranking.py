@@ -19,9 +19,11 @@ for small, active communities, and feedback (dismissed: never; shown often witho
 Place: when the member's place is known (declared, or inferred from the events they attend), a
 ``local`` community farther than ``radius_km`` is never suggested and a nearer one counts
 ``0.5^(distance / distance_half_km)``; a ``hybrid`` one is never filtered and decays towards
-``hybrid_floor`` only (it can be joined online); ``online`` ones, and any community or member whose
-place is unknown, are unaffected. With ``use_places`` off, places play no part in the ranking at all
-(every community ranks as if online; reasons still say where a community meets).
+``hybrid_floor`` only (it can be joined online); ``online`` ones, and any community whose place is
+unknown, are unaffected. A member whose place is unknown is shown no ``local`` community (unless
+``local_without_place``): a club that meets in person somewhere is most likely in another city.
+With ``use_places`` off, places play no part in the ranking at all (every community ranks as if
+online; reasons still say where a community meets).
 
 Maximal marginal relevance picks the final list so that it is not ten copies of one interest; each
 suggestion shows the MMR score that chose it (non-increasing down the list) beside its relevance.
@@ -180,10 +182,19 @@ class PlaceEffect:
 
 
 def place_effect(model: CompiledModel, profile: MemberProfile, params: RankingParams) -> PlaceEffect | None:
-    """Return the distance decay and radius filter for a member; None when their place is unknown or places are off."""
+    """Return the distance decay and radius filter for a member; None when places play no part for them.
+
+    A member whose place is unknown is shown no local community that meets somewhere (it could be
+    anywhere: one of them is a club in another city) unless ``local_without_place`` is on.
+    """
     where = profile.location
-    if where is None or model.n == 0 or not params.use_places:
+    if model.n == 0 or not params.use_places:
         return None
+    if where is None:
+        placed_local = (model.mode == _LOCAL) & ~np.isnan(model.lat)
+        if params.local_without_place or not placed_local.any():
+            return None
+        return PlaceEffect(factor=np.ones(model.n), too_far=placed_local, distance=np.full(model.n, np.nan))
     distance = distances_km(model, where.lat, where.lon)
     known = ~np.isnan(distance)
     near = np.where(known, distance, 0.0)
