@@ -215,7 +215,7 @@ def test_staff_and_bots_are_nobodys_co_members_or_ties() -> None:
     assert int(model.size[model.index["c-b"]]) == 0
 
 
-def test_reasons_never_name_a_stopword_but_keep_declared_topics() -> None:
+def test_reasons_name_only_declared_topics_never_a_stopword_or_a_mere_written_word() -> None:
     events: list[Event] = [community("c-pot", "Pottery Studio", ["ai"]), community("c-home", "Home", ["misc"])]
     events += [join(f"p{i}", "c-pot") for i in range(3)]
     for i in range(3):
@@ -232,6 +232,15 @@ def test_reasons_never_name_a_stopword_but_keep_declared_topics() -> None:
     topic = [r.text for r in pot.reasons if r.kind == "topic"]
     assert topic
     assert "#week" not in topic[0]
+    # A written word nobody chose as a topic ("helps") is never named, though it weighs in the score.
+    for i in range(3):
+        events.append(post(f"p{i}", "c-pot", "this helps", ["helps"]))
+    events += [post("ann", "c-home", "#helps #helps #helps", ["helps"]) for _ in range(5)]
+    state = state_of(events)
+    found = suggest(compile_model(state), state.profile("ann"), RankingParams(), 3)
+    texts = [r.text for s in found for r in s.reasons]
+    assert not any("#helps" in t for t in texts)
+    assert any("#ai" in t for t in texts)
 
 
 def test_on_the_generators_world_no_seattle_member_is_suggested_a_local_club_elsewhere() -> None:

@@ -390,14 +390,14 @@ def _similar_reasons(model: CompiledModel, a: int, b: int) -> list[Reason]:
     return out
 
 
-def _speaks_of(tag: str, declared: set[str]) -> bool:
-    """Tell whether a tag may name a topic in a reason: the community declared it, or it is a real word.
+def _speaks_of(tag: str, declared: set[str], interests: set[str]) -> bool:
+    """Tell whether a tag may name a topic in a reason: the community declared it, or the member did.
 
-    Tags a community declared are its own words for what it is about. Tags taken from what is written
-    must be at least three letters and a stopword in no language (the same lists as ingest's
-    keywords, checked again here because older events and hashtags never went through them).
+    Tags a community declared are its own words for what it is about, and a member's declared
+    interests theirs. Words only taken from what is written ("helps", "tips", "bring") are not
+    named, even when they weigh in the topic score: a reason names a topic someone chose.
     """
-    return tag in declared or (len(tag) >= 3 and not is_stopword(tag))
+    return tag in declared or (tag in interests and len(tag) >= 3 and not is_stopword(tag))
 
 
 class _Explainer:
@@ -501,11 +501,12 @@ class _Explainer:
             return []
         start, end = self.topics.indptr[p], self.topics.indptr[p + 1]
         declared = set(self.model.topics[self.chosen[p]])
+        interests = set(self.profile.interests)
         best_tag, best = None, 0.0
         for col, w in zip(self.topics.indices[start:end], self.topics.data[start:end], strict=True):
             mine = self.scores.member_topics.get(int(col), 0.0)
             tag = self.vocabulary.get(int(col))
-            if mine * w > best and tag is not None and _speaks_of(tag, declared):
+            if mine * w > best and tag is not None and _speaks_of(tag, declared, interests):
                 best_tag, best = tag, mine * w
         if best_tag is None:
             return []
