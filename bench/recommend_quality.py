@@ -8,6 +8,8 @@ shipped defaults, with the data posted to a running ingest over HTTP) and ``kith
 tuned on the validation split, the data published straight onto the activity topic). Prints a
 Markdown table (mean ± 95% interval over seeds), each Kith row's paired NDCG@10 difference against
 EASE (per seed, over seeds, over members) and writes ``bench/results/recommend_quality.json``.
+``--services candidates`` adds a row that compares candidate defaults (changes of the shipped ones)
+on the validation split and prints each one's validation NDCG@10, which is how defaults are chosen.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--services",
         default="defaults,tuned",
-        help="Kith rows, comma-separated: defaults (through ingest), tuned (onto the topic); default both",
+        help="Kith rows, comma-separated: defaults (through ingest), tuned, candidates (onto the topic); "
+        "default: defaults,tuned",
     )
     parser.add_argument("--no-service", action="store_true", help="run the baselines only")
     parser.add_argument(
