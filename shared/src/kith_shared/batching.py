@@ -121,11 +121,13 @@ class ChunkSizer:
     """The number of records to apply in one call: ``most`` at best, fewer when applying is slow.
 
     After each call it learns the rate (records per second, smoothed) and sizes the next chunk to
-    take about ``seconds``. Without ``seconds`` the size is always ``most``.
+    take about ``seconds``; the first chunk, before any rate is known, holds ``first`` (default
+    ``most``). Without ``seconds`` the size is always ``most``.
     """
 
     most: int
     seconds: float | None = None
+    first: int | None = None
     least: int = 100
     rate: float | None = None
     smoothing: float = 0.5
@@ -133,8 +135,10 @@ class ChunkSizer:
     @property
     def limit(self) -> int:
         """Return how many records the next chunk may hold."""
-        if self.seconds is None or self.rate is None:
+        if self.seconds is None:
             return self.most
+        if self.rate is None:
+            return max(1, min(self.most, self.first or self.most))
         return max(min(self.least, self.most), min(self.most, int(self.rate * self.seconds)))
 
     def observe(self, records: int, seconds: float) -> None:

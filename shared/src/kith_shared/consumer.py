@@ -81,6 +81,8 @@ class ConsumerOptions:
     """How long a backlog keeps being gathered into one batch."""
     chunk_records: int | None = None
     """Most records per apply call (default: ``max_records``)."""
+    chunk_first: int | None = None
+    """Most records of the first apply call, before the rate is known (default: ``chunk_records``)."""
     chunk_seconds: float | None = None
     """How long an apply call should take: chunks shrink when applying is slow (None: always ``chunk_records``)."""
     batch_seconds: float = 60.0
@@ -90,6 +92,8 @@ class ConsumerOptions:
     session_timeout_ms: int = 10_000
     max_poll_interval_ms: int = 300_000
     lag_refresh_seconds: float = 5.0
+    retry_most_seconds: float = 5.0
+    """Longest pause between retries while a dependency is down."""
     ensure_topics: bool = True
     """Create the topics (and the dead-letter topic) when missing, before subscribing."""
     client: Mapping[str, Any] = field(default_factory=dict)
@@ -137,7 +141,8 @@ class Consumer(Generic[T]):
         self.group = kafka.group(options.group) if options.group is not None else None
         #: Held while a chunk is applied: a task that must not run beside one (a sweep) takes it too.
         self.lock = asyncio.Lock()
-        self.sizer = ChunkSizer(options.chunk_records or options.max_records, options.chunk_seconds)
+        most = options.chunk_records or options.max_records
+        self.sizer = ChunkSizer(most, options.chunk_seconds, first=options.chunk_first)
         self.applied = 0
         self.dead_lettered = 0
         self.restarts = 0
@@ -157,6 +162,7 @@ class Consumer(Generic[T]):
             hand_back=self._must_hand_back,
             paused=self._set_paused,
             transient=(BrokerUnavailable,),
+            retry=(min(0.2, options.retry_most_seconds), options.retry_most_seconds),
         )
         self._batch_generation = 0
 
