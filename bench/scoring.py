@@ -42,11 +42,12 @@ from kith_devkit.generator import GeneratorConfig, generate
 from kith_devkit.servers import free_port, start_broker, start_database, wait_for_kafka
 from kith_ingest.domain import NormalizeConfig, normalize_raw
 from kith_scoring.app import create_app
-from kith_scoring.consumer import JOIN_TIMEOUT_MS, ScoringConsumer, decode
+from kith_scoring.consumer import ScoringConsumer, decode
 from kith_scoring.rebuild import high_watermarks
 from kith_scoring.settings import ScoringSettings
 from kith_scoring.store import ScoringStore
 from kith_shared.auth import KeyStore, Scope
+from kith_shared.consumer import JOIN_TIMEOUT_MS
 from kith_shared.events import Event
 from kith_shared.kafka import EventProducer, ensure_topics, make_consumer
 from kith_shared.mongo import make_mongo_client
@@ -119,10 +120,10 @@ async def run_scoring(settings: ScoringSettings, events: int) -> dict[str, Any]:
     first: list[float] = []
     apply = store.apply
 
-    async def timed_apply(records: Any) -> Any:
+    async def timed_apply(records: Any, same_incarnation: Any = None) -> Any:
         if not first:
             first.append(time.perf_counter())
-        return await apply(records)
+        return await apply(records, same_incarnation)
 
     store.apply = timed_apply  # type: ignore[method-assign]
     ends = await high_watermarks(settings)
