@@ -42,7 +42,13 @@ from dataclasses import dataclass, field
 from typing import Any, Generic
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError, UnknownTopicOrPartitionError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaConnectionError,
+    KafkaError,
+    UnknownTopicOrPartitionError,
+)
 
 from kith_shared.backoff import Backoff
 from kith_shared.batching import ChunkSizer, HandBack, Handler, Record, Settler, T, plan_chunks
@@ -57,6 +63,9 @@ log = logging.getLogger(__name__)
 #: A JoinGroup request is answered only once the group settled (about 5 s on the embedded broker, up to
 #: the rebalance timeout on Kafka): a shorter request timeout would abandon every join.
 JOIN_TIMEOUT_MS = 30_000
+
+#: How long starting a consumer (joining its group) may take before a new one is tried.
+START_SECONDS = 60.0
 
 #: Empty polls in a row after which gathering stops even though the broker reported more.
 _GATHER_MISSES = 5
@@ -216,7 +225,8 @@ class Consumer(Generic[T]):
                     await ensure_topics(self.kafka, (*self.options.topics, DEAD_LETTER))
             if self.group is not None:
                 consumer.subscribe(self.topics, listener=_Rebalance(self, consumer))
-            await consumer.start()
+            if not await self._start(consumer):
+                return
             if self.group is None:
                 await self._assign_all(consumer)
             self.broker_error = None
@@ -225,6 +235,30 @@ class Consumer(Generic[T]):
             with contextlib.suppress(Exception):
                 await consumer.stop()
             self.positions.forget_all()
+
+    async def _start(self, consumer: AIOKafkaConsumer) -> bool:
+        """Start ``consumer`` (a group consumer waits for its first assignment); False when stopping first.
+
+        Raise :class:`KafkaConnectionError` when it did not start within ``START_SECONDS`` (a broker lost
+        while joining can leave the join waiting for ever): the supervisor then starts a new one.
+        """
+        starting = asyncio.ensure_future(consumer.start())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {starting, stopping}, timeout=START_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            stopping.cancel()
+        if starting in done:
+            starting.result()
+            return True
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await starting
+        if self._stopping.is_set():
+            return False
+        raise KafkaConnectionError(f"the consumer did not start within {START_SECONDS:g}s")
 
     def _make(self) -> AIOKafkaConsumer:
         options = self.options
