@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -35,21 +34,19 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         from kith_ingest.consumer import RawConsumer
 
         consumer: RawConsumer | None = None
-        consuming: asyncio.Task[None] | None = None
         await asyncio.to_thread(warm_up)
         await platform.start()
         try:
             await store.start()
             if settings.consume_raw:
                 consumer = RawConsumer(settings, intake, platform.keys, platform.producer)
-                consuming = asyncio.create_task(consumer.run(), name="ingest-raw-consumer")
+                platform.readiness.add("consumer", consumer.check)
+                await consumer.start()
                 app.state.consumer = consumer
             yield
         finally:
-            if consumer is not None and consuming is not None:
-                consumer.stop()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await asyncio.wait_for(consuming, timeout=15)
+            if consumer is not None:
+                await consumer.stop(within=15)
             await store.stop()
             await platform.stop()
 
