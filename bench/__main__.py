@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, bool] = {
     "recommend_speed": False,
     "recommend_quality": True,
     "microcommunities": True,
+    "pipeline": False,
 }
 
 

@@ -33,11 +33,11 @@ class ScoringSettings(ServiceSettings):
         description="How long the group waits for a silent consumer before taking its partitions.",
     )
     batch_max_records: int = Field(
-        default=30_000,
+        default=60_000,
         ge=1,
         le=100_000,
-        description="Most records gathered in one batch from a backlog (about 3.5 KB of memory per record); it is "
-        "applied in chunks of whole partitions, so more records fold into fewer writes per event.",
+        description="Most records gathered in one batch from a backlog (about 3.5 KB of memory per record). It is "
+        "folded in memory and applied in chunks of whole partitions: the more records, the fewer writes per event.",
     )
     batch_max_bytes: int = Field(
         default=128 * 1024 * 1024,
