@@ -1,13 +1,13 @@
 """Scoring speed: topic to durable metrics against a naive consumer and a read-only ceiling; read API latency.
 
-``python -m bench scoring [--events 60000] [--batch 30000] [--sweep 2000,10000] [--requests 25] [--concurrency 32]``
+``python -m bench scoring [--events 60000] [--batch 60000] [--sweep 10000,30000] [--requests 25] [--concurrency 32]``
 
 Starts the embedded broker (tansu) and database (SecantusDB, the store every figure here ran on) on
 free ports, loads a skewed, realistic stream from the shared generator (normalized by ingest's own
 normalization) onto the activity topic, and measures in the same run, each in its own consumer group:
 
-1. the scoring consumer: batches folded in memory and applied in one transaction with the partition
-   progress, offsets committed after; events/s from first record to the last stored offset,
+1. the scoring consumer: batches folded in memory and applied in chunks of whole partitions, each in
+   one transaction with its partitions' progress, offsets committed after each; events/s from first record to the last stored offset,
    database writes per event (bulk_write calls and documents written), and the stored size of each
    kind of document (BSON bytes per document, documents per event);
 2. a naive consumer, what a user would write by hand: one upsert per event, offsets committed per batch;
@@ -377,7 +377,7 @@ def _sweep_lines(result: dict[str, Any]) -> list[str]:
     if not sweep:
         return []
     lines = [
-        "| most records per batch | events/s | transactions | documents written/event |",
+        "| most records per batch | events/s | transactions (chunks) | documents written/event |",
         "|---:|---:|---:|---:|",
     ]
     for size, run in sorted(sweep.items(), key=lambda item: int(item[0])):
@@ -416,8 +416,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--sweep",
         type=lambda text: [int(part) for part in text.split(",") if part],
-        default=[2_000, 10_000],
-        help="Other batch limits to run the scoring consumer with, comma-separated (default 2000,10000).",
+        default=[10_000, 30_000],
+        help="Other batch limits to run the scoring consumer with, comma-separated (default 10000,30000).",
     )
     parser.add_argument("--requests", type=int, default=25, help="Requests per client per endpoint.")
     parser.add_argument("--concurrency", type=int, default=32, help="Concurrent API clients.")
