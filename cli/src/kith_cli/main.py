@@ -93,6 +93,8 @@ def up(
     waiting = [lag for lag in behind if lag.records]
     if waiting:
         counts = ", ".join(f"{lag.service} {lag.records:,} records behind" for lag in waiting)
+        done = [lag.service for lag in behind if lag.records == 0]
+        counts += f" ({' and '.join(done)} caught up)" if done else ""
         out.print(f"[bold]still catching up[/bold]: {counts}; the answers fill in as they do.")
         out.print("  `make status` shows the lag falling (with its change since the last look).")
     elif behind:
