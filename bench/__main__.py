@@ -17,6 +17,7 @@ BENCHMARKS: dict[str, bool] = {
     "recommend_quality": True,
     "microcommunities": True,
     "pipeline": False,
+    "fresh_clone": False,
 }
 
 

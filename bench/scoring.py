@@ -7,7 +7,8 @@ free ports, loads a skewed, realistic stream from the shared generator (normaliz
 normalization) onto the activity topic, and measures in the same run, each in its own consumer group:
 
 1. the scoring consumer: batches folded in memory and applied in chunks of whole partitions, each in
-   one transaction with its partitions' progress, offsets committed after each; events/s from first record to the last stored offset,
+   one transaction with its partitions' progress, offsets committed after each; events/s from first
+   record to the last stored offset,
    database writes per event (bulk_write calls and documents written), and the stored size of each
    kind of document (BSON bytes per document, documents per event);
 2. a naive consumer, what a user would write by hand: one upsert per event, offsets committed per batch;
