@@ -89,7 +89,8 @@ class ConsumerOptions:
     gather_seconds: float = 2.0
     """How long a backlog keeps being gathered into one batch."""
     chunk_records: int | None = None
-    """Most records per apply call (default: ``max_records``)."""
+    """Most records per apply call (default: ``max_records``); chunks are cut smaller to fit ``chunk_seconds``,
+    but one partition's records are split only beyond this."""
     chunk_first: int | None = None
     """Most records of the first apply call, before the rate is known (default: ``chunk_records``)."""
     chunk_seconds: float | None = None
@@ -391,7 +392,7 @@ class Consumer(Generic[T]):
                 if self.clock() - started >= self.options.batch_seconds:
                     self._read_again(consumer, remaining, started)
                     return
-                chunk = plan_chunks(remaining, self.sizer.limit)[0]
+                chunk = plan_chunks(remaining, self.sizer.limit, most=self.sizer.most)[0]
                 async with self.lock:
                     if self._must_hand_back():
                         return
