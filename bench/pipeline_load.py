@@ -3,7 +3,7 @@
 A freshness probe is a ``member.joined`` of a new member, sent alone through ``POST /v1/events``;
 from the 202 on, scoring's ``GET /v1/members/{id}/engagement`` (404 until scoring applied it) and
 recommend's ``GET /v1/members/{id}/suggestions`` (``known_member`` false until recommend applied it)
-are polled every 50 ms until each shows the member.
+are polled (every 50 ms at first, less often as the wait grows) until each shows the member.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from bench.pipeline_stack import Stack
 from bench.scoring import load as publish_normalized
 from bench.scoring import realistic_stream
 from kith_devkit.generator import GeneratorConfig, live
+from kith_shared.backoff import Backoff
 from kith_shared.events import DecodeError, Event, decode_kafka_record
 from kith_shared.kafka import make_consumer
 from kith_shared.reading import read_to_end
@@ -206,13 +207,18 @@ class Probes:
 
     @staticmethod
     async def _until(client: httpx.AsyncClient, url: str, field: str | None, within: float = 120.0) -> float | None:
+        """Poll ``url`` until it shows the probe: every 50 ms at first, then less often (up to every 2 s).
+
+        Probes waiting long must not flood the services they measure with reads.
+        """
         deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
+        async for _ in Backoff(0.05, 2.0, factor=1.3, jitter=0.0):
+            if time.monotonic() >= deadline:
+                return None
             try:
                 reply = await client.get(url)
                 if reply.status_code == 200 and (field is None or reply.json().get("known_member")):
                     return time.monotonic()
             except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.05)
+                continue
         return None
