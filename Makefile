@@ -14,9 +14,14 @@ DATA ?= ../shared/data
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
+# Installing says what it does: pip installs uv (pinned), uv installs the rest in seconds, listing what it installs.
 $(STAMP): constraints.txt requirements-dev.txt $(addsuffix /pyproject.toml,$(PROJECTS))
+	@echo "install 1/3: creating $(VENV) with $(PYTHON)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -r requirements-dev.txt $(EDITABLES)
+	@echo "install 2/3: installing the installer (uv, pinned in constraints.txt) with pip"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt uv
+	@echo "install 3/3: installing every package editable and every tool, pinned by constraints.txt"
+	$(BIN)/uv pip install --python $(BIN)/python -c constraints.txt -r requirements-dev.txt $(EDITABLES)
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install every package and tool (pinned)

@@ -53,7 +53,7 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
         producer=platform.producer,
         quiet_days=settings.engagement.quiet_days,
         interval=settings.slipping_sweep_seconds,
-        lock=consumer.batch_lock,
+        lock=consumer.lock,
     )
 
     @contextlib.asynccontextmanager
