@@ -18,9 +18,9 @@ from aiokafka import TopicPartition
 from pydantic import SecretStr
 
 from kith_devkit.servers import ServerProcess, free_port
+from kith_scoring.domain.effects import build_effects
 from kith_scoring.rebuild import rebuild
 from kith_scoring.settings import ScoringSettings
-from kith_scoring.store import apply as apply_module
 from kith_shared.events import DeadLetter, encode_structured
 from kith_shared.kafka import make_consumer, make_producer
 from kith_shared.mongo import make_mongo_client
@@ -189,16 +189,15 @@ async def test_an_event_whose_effects_fail_is_dead_lettered_after_its_tries_and_
     poisoned = event("member.joined", at(0, 5), community_id="c1", member_id="m0")
     after = [event("member.joined", at(1, h), tenant=t, community_id="c2", member_id=f"n{h}")
              for h in range(1, 4) for t in ("acme", "other")]  # fmt: skip
+
     # Every event scoring can decode is applied today; a fault in applying one (a bug, a value no rule
     # foresaw) is stood in for by effects that fail whenever the batch holds member m0's event.
-    real_build = apply_module.build_effects
-
     def failing_build(events: list[Any], context: Any) -> Any:
         if any(getattr(e.data, "member_id", None) == "m0" for e in events):
             raise ValueError("no rule for this event")
-        return real_build(events, context)
+        return build_effects(events, context)
 
-    monkeypatch.setattr(apply_module, "build_effects", failing_build)
+    monkeypatch.setattr("kith_scoring.store.apply.build_effects", failing_build)
     async with start_app(scoring_settings) as running:
         await publish(kafka, [*before, poisoned, *after])
         await wait_for(lambda: caught_up(scoring_settings), within=60)

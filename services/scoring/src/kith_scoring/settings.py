@@ -97,6 +97,12 @@ class ScoringSettings(ServiceSettings):
         description="How long a tenant's documents read for figures over time (overview, community list, series, "
         "cohorts) are reused (0: off).",
     )
+    insights_stale_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="How much longer such figures may still be served at once while they are computed again in "
+        "the background (0: a request after insights_cache_seconds waits for the new figures).",
+    )
     store_retry_max_seconds: float = Field(default=5.0, gt=0, description="Longest pause between database retries.")
     erasure_salt: SecretStr = Field(
         default=SecretStr("kith-scoring-erasure"),
