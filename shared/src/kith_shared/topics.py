@@ -7,7 +7,8 @@ Retention is a decision, not a broker default: a rebuild (``kith scoring rebuild
 rebuild``) can only replay what a topic still holds. The normalized stream keeps 30 days, the raw
 stream 7 (ingest turns it into the normalized stream within seconds), dead letters 30 (time to fix
 and replay them), engagement changes 7 (recommend folds them into its read model as they come, so
-its rebuild sees the last week of engagement changes beside 30 days of activity).
+its rebuild sees the last week of engagement changes beside 30 days of activity), micro-community
+changes 30 (other systems act on them; a month lets one that was down catch up).
 The same values are set by ``ensure_topics``, the compose topic job and the ``KafkaTopic`` resources.
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from kith_shared.events.types import ACTIVITY_TYPES
+from kith_shared.events.types import ACTIVITY_TYPES, MICROCOMMUNITY_TYPES
 
 #: One day in milliseconds, the unit of Kafka's ``retention.ms``.
 DAY_MS: Final = 24 * 60 * 60 * 1000
@@ -89,4 +90,20 @@ ENGAGEMENT: Final = TopicSpec(
     retention_ms=7 * DAY_MS,
 )
 
-ALL_TOPICS: Final[tuple[TopicSpec, ...]] = (RAW, ACTIVITY, DEAD_LETTER, ENGAGEMENT)
+MICROCOMMUNITIES: Final = TopicSpec(
+    name="microcommunities.v1",
+    partitions=6,
+    key="'<tenant>:<group_id>'",
+    description=(
+        "Micro-communities recommend finds in each tenant's interaction graph: detected, changed (size or "
+        "status moved past the thresholds since last announced) and faded. Published from an outbox, at least "
+        "once: a repeat carries the same (source, id)."
+    ),
+    payload="event",
+    event_types=MICROCOMMUNITY_TYPES,
+    producers=("recommend",),
+    consumers=("client apps", "community tools"),
+    retention_ms=30 * DAY_MS,
+)
+
+ALL_TOPICS: Final[tuple[TopicSpec, ...]] = (RAW, ACTIVITY, DEAD_LETTER, ENGAGEMENT, MICROCOMMUNITIES)

@@ -24,14 +24,23 @@ from kith_shared.events.codec import (
 )
 from kith_shared.events.dead_letter import DeadLetter
 from kith_shared.events.envelope import SCHEMA_VERSION, Envelope, TenantId
-from kith_shared.events.types import ACTIVITY_TYPES, EVENT_ADAPTER, EVENT_CLASSES, Event
+from kith_shared.events.types import (
+    ACTIVITY_TYPES,
+    DERIVED_TYPES,
+    EVENT_ADAPTER,
+    EVENT_CLASSES,
+    MICROCOMMUNITY_TYPES,
+    Event,
+)
 
 __all__ = [
     "ACTIVITY_TYPES",
     "BATCH_CONTENT_TYPE",
+    "DERIVED_TYPES",
     "EVENT_ADAPTER",
     "EVENT_CLASSES",
     "JSON_CONTENT_TYPE",
+    "MICROCOMMUNITY_TYPES",
     "SCHEMA_VERSION",
     "STRUCTURED_CONTENT_TYPE",
     "DeadLetter",

@@ -175,6 +175,35 @@ class EngagementChangedEvent(Envelope):
     data: d.EngagementChanged
 
 
+class _MicroCommunityEnvelope(Envelope):
+    """A micro-community event: keyed by its group, so one group's events stay in order."""
+
+    def partition_key(self) -> bytes:
+        """Return ``<tenant>:<group_id>``."""
+        return f"{self.tenant}:{self.data.group_id}".encode()
+
+
+class MicroCommunityDetectedEvent(_MicroCommunityEnvelope):
+    """Envelope of ``microcommunity.detected``: MicroCommunityDetected."""
+
+    type: Literal["microcommunity.detected"] = "microcommunity.detected"
+    data: d.MicroCommunityDetected
+
+
+class MicroCommunityChangedEvent(_MicroCommunityEnvelope):
+    """Envelope of ``microcommunity.changed``: MicroCommunityChanged."""
+
+    type: Literal["microcommunity.changed"] = "microcommunity.changed"
+    data: d.MicroCommunityChanged
+
+
+class MicroCommunityFadedEvent(_MicroCommunityEnvelope):
+    """Envelope of ``microcommunity.faded``: MicroCommunityFaded."""
+
+    type: Literal["microcommunity.faded"] = "microcommunity.faded"
+    data: d.MicroCommunityFaded
+
+
 Event = Annotated[
     MemberJoinedEvent
     | MemberLeftEvent
@@ -198,7 +227,10 @@ Event = Annotated[
     | RecommendationClickedEvent
     | RecommendationDismissedEvent
     | MemberErasedEvent
-    | EngagementChangedEvent,
+    | EngagementChangedEvent
+    | MicroCommunityDetectedEvent
+    | MicroCommunityChangedEvent
+    | MicroCommunityFadedEvent,
     Field(discriminator="type"),
 ]
 """Any event; pydantic picks the model from ``type``."""
@@ -210,5 +242,11 @@ EVENT_CLASSES: Final[dict[str, type[Envelope]]] = {
     cls.model_fields["type"].default: cls for cls in get_args(get_args(Event)[0])
 }
 
-ACTIVITY_TYPES: Final[frozenset[str]] = frozenset(EVENT_CLASSES) - {"engagement.changed"}
+MICROCOMMUNITY_TYPES: Final[frozenset[str]] = frozenset(t for t in EVENT_CLASSES if t.startswith("microcommunity."))
+"""What recommend publishes about the micro-communities it finds."""
+
+DERIVED_TYPES: Final[frozenset[str]] = frozenset({"engagement.changed"}) | MICROCOMMUNITY_TYPES
+"""Types the services compute and publish on their own topics, never member activity."""
+
+ACTIVITY_TYPES: Final[frozenset[str]] = frozenset(EVENT_CLASSES) - DERIVED_TYPES
 """Types that producers may send through ingest."""
