@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from kith_recommend.domain.changes import Change
 from kith_recommend.domain.model import CompiledModel, MemberProfile, TenantState, compile_model
@@ -14,6 +14,11 @@ from kith_recommend.domain.ranking import Suggestion, similar, suggest
 from kith_recommend.store import Store
 
 log = logging.getLogger(__name__)
+
+#: Told every batch of changes applied (under the lock): per-tenant state beside the ranking model.
+Follower = Callable[[Sequence[Change]], None]
+#: Reorders a member's suggestions (tenant, member profile, suggestions, limit, explain).
+Reorder = Callable[[str, MemberProfile, list[Suggestion], int, bool], list[Suggestion]]
 
 
 class UnknownCommunity(KeyError):
@@ -37,6 +42,8 @@ class Recommender:
         self.loaded = False
         self.stale_reasons: dict[str, str] = {}
         self.last_refresh_seconds: float = 0.0
+        self.followers: list[Follower] = []
+        self.reorder: Reorder | None = None
 
     @property
     def stale_reason(self) -> str | None:
@@ -73,10 +80,13 @@ class Recommender:
         return found
 
     def apply(self, changes: Iterable[Change]) -> None:
-        """Apply durable changes to the live state; call with :attr:`lock` held."""
-        for change in changes:
+        """Apply durable changes to the live state, then tell the followers; call with :attr:`lock` held."""
+        batch = list(changes)
+        for change in batch:
             self.state(change.tenant).apply(change)
             self.applied[change.tenant] = self.applied.get(change.tenant, 0) + 1
+        for follower in self.followers:
+            follower(batch)
 
     def model(self, tenant: str) -> CompiledModel:
         """Return a tenant's compiled model (compiling one now if there is none yet)."""
@@ -119,8 +129,12 @@ class Recommender:
         return self.state(tenant).profile(member_id)
 
     def suggest(self, tenant: str, member_id: str, limit: int, *, explain: bool) -> list[Suggestion]:
-        """Rank communities for a member of a tenant."""
-        return suggest(self.model(tenant), self.profile(tenant, member_id), self.ranking, limit, explain=explain)
+        """Rank communities for a member of a tenant (communities created for their groups first)."""
+        profile = self.profile(tenant, member_id)
+        found = suggest(self.model(tenant), profile, self.ranking, limit, explain=explain)
+        if self.reorder is not None:
+            found = self.reorder(tenant, profile, found, limit, explain)
+        return found
 
     def similar(self, tenant: str, community_id: str, limit: int) -> list[Suggestion]:
         """Return communities like one; raise :class:`UnknownCommunity` when the tenant has no such community."""

@@ -14,7 +14,15 @@ from typing import Any, Final
 from pymongo import DeleteMany, DeleteOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from kith_recommend.domain.changes import Change, Edge, EdgeChange, ErasureChange, Profile, ProfileChange
+from kith_recommend.domain.changes import (
+    GRAPH_CHANGES,
+    Change,
+    Edge,
+    EdgeChange,
+    ErasureChange,
+    Profile,
+    ProfileChange,
+)
 from kith_recommend.domain.model import TenantState
 from kith_shared.mongo import Document
 
@@ -32,9 +40,11 @@ def _edge_id(tenant: str, kind: str, a: str, b: str) -> str:
 
 
 def operations(changes: Iterable[Change]) -> list[WriteOp]:
-    """Translate read-model changes into bulk-write operations."""
+    """Translate read-model changes into bulk-write operations (graph changes live in memory only)."""
     ops: list[WriteOp] = []
     for change in changes:
+        if isinstance(change, GRAPH_CHANGES):
+            continue
         if isinstance(change, EdgeChange):
             key = {"_id": _edge_id(change.tenant, change.kind.value, change.a, change.b)}
             doc = {"tenant": change.tenant, "kind": change.kind.value, "a": change.a, "b": change.b}
@@ -62,6 +72,7 @@ def _erasure(change: ErasureChange) -> list[WriteOp]:
         DeleteMany({"tenant": change.tenant, "a": change.member_id}),
         DeleteMany({"tenant": change.tenant, "kind": {"$in": list(_MEMBER_TO_MEMBER)}, "b": change.member_id}),
         DeleteOne({"_id": f"{change.tenant}|{Profile.INTERESTS.value}|{change.member_id}"}),
+        DeleteOne({"_id": f"{change.tenant}|{Profile.ROLE.value}|{change.member_id}"}),
     ]
 
 
@@ -82,11 +93,13 @@ class Store:
         edge_ops: list[WriteOp] = []
         profile_ops: list[WriteOp] = []
         for change in changes:
+            if isinstance(change, GRAPH_CHANGES):
+                continue
             target = edge_ops if isinstance(change, EdgeChange) else profile_ops
             if isinstance(change, ErasureChange):
                 ops = _erasure(change)
                 edge_ops.extend(ops[:2])
-                profile_ops.append(ops[2])
+                profile_ops.extend(ops[2:])
             else:
                 target.extend(operations([change]))
         # Order matters within a batch (a join then a leave), so each bulk is ordered.
@@ -119,6 +132,8 @@ class Store:
                 state.now = float(fields.get("now", 0.0))
             elif profile_kind == Profile.INTERESTS.value:
                 state.interests[doc["id"]] = list(fields.get("interests", []))
+            elif profile_kind == Profile.ROLE.value:
+                state.roles[doc["id"]] = {str(scope): str(role) for scope, role in fields.items()}
             elif profile_kind == Profile.COMMUNITY.value:
                 state.communities[doc["id"]] = dict(fields)
         return state
@@ -152,6 +167,7 @@ class Store:
         profiles: list[tuple[Profile, str, dict[str, Any]]] = [(Profile.CLOCK, "", {"now": state.now})]
         profiles += [(Profile.INTERESTS, m, {"interests": i}) for m, i in state.interests.items()]
         profiles += [(Profile.COMMUNITY, c, fields) for c, fields in state.communities.items()]
+        profiles += [(Profile.ROLE, m, dict(roles)) for m, roles in state.roles.items()]
         for profile, pid, fields in profiles:
             key = f"{tenant}|{profile.value}|{pid}"
             batch.append({"_id": key, "tenant": tenant, "kind": profile.value, "id": pid, "f": fields})

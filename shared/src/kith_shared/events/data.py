@@ -263,7 +263,7 @@ class MicroCommunityChanged(_Data):
 
     group_id: Id
     size: Annotated[int, Field(ge=2)]
-    previous_size: Annotated[int, Field(ge=2)] = Field(description="Its size when last announced.")
+    previous_size: Annotated[int, Field(ge=0)] = Field(description="Its size when last announced.")
     status: MicroCommunityStatus
     previous_status: MicroCommunityStatus
     community_id: Id | None = None
@@ -275,6 +275,6 @@ class MicroCommunityFaded(_Data):
     """A micro-community is no longer found: its members drifted apart or too few remain."""
 
     group_id: Id
-    last_size: Annotated[int, Field(ge=2)]
+    last_size: Annotated[int, Field(ge=0)]
     last_status: MicroCommunityStatus
     last_members: list[Id] = Field(default_factory=list, max_length=MAX_GROUP_MEMBERS)

@@ -3,14 +3,20 @@
 The read model is a set of edges ``(tenant, kind, a, b) -> weight`` plus a few profiles. The same
 :class:`Change` list is written to the database and applied to the in-memory model, so both always
 agree and a rebuild from the topics gives the same model.
+
+Graph changes (:data:`GraphChange`: ties between members, event attendance, join times, communities
+created for a micro-community) feed the interaction graph that micro-communities are detected in.
+They live in memory only: they travel with the other changes but the store and the ranking state
+skip them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
+from kith_recommend.domain.microcommunities.params import InteractionKind
 from kith_shared.events import Event
 from kith_shared.events import types as t
 
@@ -27,6 +33,7 @@ class Edge(StrEnum):
     COMMUNITY_TAG = "ctag"  # community -> tag its posts are about
     DISMISSED = "dismissed"  # member -> community
     BLOCKED = "blocked"  # member -> community
+    SLIPPING = "slipping"  # member -> community where scoring says they are slipping away
     OWNER = "owner"  # member -> community
     SHOWN = "shown"  # member -> community
     CLICKED = "clicked"  # member -> community
@@ -39,6 +46,7 @@ class Profile(StrEnum):
     COMMUNITY = "community"  # name, topics, visibility
     INTERESTS = "interests"  # a member's declared interests
     CLOCK = "clock"  # the latest event time seen in the tenant
+    ROLE = "role"  # a member's roles by scope: PLATFORM_SCOPE or a community id -> role
 
 
 #: Weight of one activity of a member in a community (how engaged it shows them to be).
@@ -83,7 +91,56 @@ class ErasureChange:
     member_id: str
 
 
-Change = EdgeChange | ProfileChange | ErasureChange
+@dataclass(frozen=True, slots=True)
+class TieChange:
+    """A member acted towards another (a follow, a reply, a mention, a reaction), or unfollowed them."""
+
+    tenant: str
+    kind: InteractionKind
+    source: str
+    target: str
+    at: float
+    action: Literal["add", "remove"] = "add"
+
+
+@dataclass(frozen=True, slots=True)
+class AttendanceChange:
+    """A member attended or hosted an event (``event`` is ``<community>/<event id>``)."""
+
+    tenant: str
+    event: str
+    member_id: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class JoinedChange:
+    """When a member joined a community (small communities tie their members from then on)."""
+
+    tenant: str
+    community_id: str
+    member_id: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SeedChange:
+    """A community was created for a micro-community (``seeded_from``)."""
+
+    tenant: str
+    community_id: str
+    group_id: str
+    at: float
+
+
+GraphChange = TieChange | AttendanceChange | JoinedChange | SeedChange
+GRAPH_CHANGES: Final = (TieChange, AttendanceChange, JoinedChange, SeedChange)
+Change = EdgeChange | ProfileChange | ErasureChange | GraphChange
+
+#: The role scope of a role set for the whole platform rather than one community.
+PLATFORM_SCOPE: Final = "*"
+#: Roles whose members are left out of micro-community detection.
+EXCLUDED_ROLES: Final = frozenset({"staff", "bot"})
 
 
 def _tags(features: Any, extra: list[str] | None = None) -> dict[str, float]:
@@ -106,13 +163,15 @@ def normalize_tag(tag: str) -> str:
 
 
 def changes_for(event: Event) -> list[Change]:
-    """Return the read-model changes one event makes."""
+    """Return the read-model and graph changes one event makes."""
     tenant = event.tenant
-    clock = ProfileChange(tenant, Profile.CLOCK, "", {"now": event.time.timestamp()}, mode="max")
+    at = event.time.timestamp()
+    clock = ProfileChange(tenant, Profile.CLOCK, "", {"now": at}, mode="max")
     out: list[Change] = [clock]
     match event:
         case t.MemberJoinedEvent(data=d):
             out.append(EdgeChange(tenant, Edge.MEMBER, d.member_id, d.community_id, "set"))
+            out.append(JoinedChange(tenant, d.community_id, d.member_id, at))
             day = event.time.date().isoformat()
             out.append(EdgeChange(tenant, Edge.JOINS_DAY, d.community_id, day, "inc"))
             if d.invited_by:
@@ -129,7 +188,7 @@ def changes_for(event: Event) -> list[Change]:
             for tag, w in _tags(d.text_features, d.tags).items():
                 out.append(EdgeChange(tenant, Edge.TAG, d.member_id, tag, "inc", w))
                 out.append(EdgeChange(tenant, Edge.COMMUNITY_TAG, d.community_id, tag, "inc", w))
-            out.extend(_mentions(tenant, d.member_id, d.text_features))
+            out.extend(_mentions(tenant, d.member_id, d.text_features, at))
         case t.CommentCreatedEvent(data=d):
             weight = ACTIVITY_WEIGHTS["comment.created"]
             out.append(EdgeChange(tenant, Edge.ACTIVITY, d.member_id, d.community_id, "inc", weight))
@@ -138,23 +197,28 @@ def changes_for(event: Event) -> list[Change]:
                 out.append(EdgeChange(tenant, Edge.COMMUNITY_TAG, d.community_id, tag, "inc", w))
             if d.replied_to_member_id and d.replied_to_member_id != d.member_id:
                 out.append(EdgeChange(tenant, Edge.INTERACTS, d.member_id, d.replied_to_member_id, "inc", 2.0))
-            out.extend(_mentions(tenant, d.member_id, d.text_features))
+                out.append(TieChange(tenant, InteractionKind.REPLY, d.member_id, d.replied_to_member_id, at))
+            out.extend(_mentions(tenant, d.member_id, d.text_features, at))
         case t.ReactionAddedEvent(data=d):
             weight = ACTIVITY_WEIGHTS["reaction.added"]
             out.append(EdgeChange(tenant, Edge.ACTIVITY, d.member_id, d.community_id, "inc", weight))
             if d.target_member_id and d.target_member_id != d.member_id:
                 out.append(EdgeChange(tenant, Edge.INTERACTS, d.member_id, d.target_member_id, "inc", 1.0))
+                out.append(TieChange(tenant, InteractionKind.REACTION, d.member_id, d.target_member_id, at))
         case t.PostViewedEvent(data=d):
             weight = ACTIVITY_WEIGHTS["post.viewed"]
             out.append(EdgeChange(tenant, Edge.ACTIVITY, d.member_id, d.community_id, "inc", weight))
         case t.EventAttendedEvent(data=d) | t.EventHostedEvent(data=d):
             weight = ACTIVITY_WEIGHTS[event.type]
             out.append(EdgeChange(tenant, Edge.ACTIVITY, d.member_id, d.community_id, "inc", weight))
+            out.append(AttendanceChange(tenant, f"{d.community_id}/{d.event_id}", d.member_id, at))
         case t.MemberFollowedEvent(data=d):
             if d.followed_member_id != d.member_id:
                 out.append(EdgeChange(tenant, Edge.FOLLOWS, d.member_id, d.followed_member_id, "set"))
+                out.append(TieChange(tenant, InteractionKind.FOLLOW, d.member_id, d.followed_member_id, at))
         case t.MemberUnfollowedEvent(data=d):
             out.append(EdgeChange(tenant, Edge.FOLLOWS, d.member_id, d.followed_member_id, "unset"))
+            out.append(TieChange(tenant, InteractionKind.FOLLOW, d.member_id, d.followed_member_id, at, "remove"))
         case t.CommunityCreatedEvent(data=d):
             fields: dict[str, Any] = {
                 "name": d.name,
@@ -162,6 +226,9 @@ def changes_for(event: Event) -> list[Change]:
                 "visibility": d.visibility,
                 "created": event.time.timestamp(),
             }
+            if d.seeded_from:
+                fields["seeded_from"] = d.seeded_from
+                out.append(SeedChange(tenant, d.community_id, d.seeded_from, at))
             out.append(ProfileChange(tenant, Profile.COMMUNITY, d.community_id, fields))
             if d.owner_id:
                 out.append(EdgeChange(tenant, Edge.OWNER, d.owner_id, d.community_id, "set"))
@@ -176,6 +243,8 @@ def changes_for(event: Event) -> list[Change]:
             if d.community_id is not None:
                 action: Literal["set", "unset"] = "set" if d.role == "owner" else "unset"
                 out.append(EdgeChange(tenant, Edge.OWNER, d.member_id, d.community_id, action))
+            scope = d.community_id or PLATFORM_SCOPE
+            out.append(ProfileChange(tenant, Profile.ROLE, d.member_id, {scope: d.role}))
         case t.MemberBlockedEvent(data=d):
             out.append(EdgeChange(tenant, Edge.BLOCKED, d.member_id, d.community_id, "set"))
         case t.InterestsDeclaredEvent(data=d):
@@ -194,16 +263,20 @@ def changes_for(event: Event) -> list[Change]:
                 out.append(EdgeChange(tenant, Edge.ENGAGEMENT, d.member_id, d.community_id, "unset"))
             else:
                 out.append(EdgeChange(tenant, Edge.ENGAGEMENT, d.member_id, d.community_id, "set", d.score))
+            slipping: Literal["set", "unset"] = "set" if d.state == "slipping" else "unset"
+            out.append(EdgeChange(tenant, Edge.SLIPPING, d.member_id, d.community_id, slipping))
         case _:
             pass
     return out
 
 
-def _mentions(tenant: str, member_id: str, features: Any) -> list[Change]:
+def _mentions(tenant: str, member_id: str, features: Any, at: float) -> list[Change]:
     if features is None:
         return []
-    mentioned = {normalize_tag(m) for m in features.mentions} - {"", member_id}
-    return [EdgeChange(tenant, Edge.INTERACTS, member_id, m, "inc", 1.0) for m in sorted(mentioned)]
+    mentioned = sorted({normalize_tag(m) for m in features.mentions} - {"", member_id})
+    out: list[Change] = [EdgeChange(tenant, Edge.INTERACTS, member_id, m, "inc", 1.0) for m in mentioned]
+    out.extend(TieChange(tenant, InteractionKind.MENTION, member_id, m, at) for m in mentioned)
+    return out
 
 
 def coalesce(changes: list[Change]) -> list[Change]:
@@ -226,6 +299,8 @@ def coalesce(changes: list[Change]) -> list[Change]:
         if isinstance(change, ErasureChange):
             flush()
             out.append(change)
+        elif isinstance(change, GRAPH_CHANGES):
+            out.append(change)  # in order; an erasure after them flushes nothing they depend on
         elif isinstance(change, EdgeChange):
             key = (change.tenant, change.kind, change.a, change.b)
             edges[key] = _fold(edges.get(key), change)

@@ -18,7 +18,15 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from kith_recommend.domain.changes import Change, Edge, EdgeChange, ErasureChange, Profile, ProfileChange
+from kith_recommend.domain.changes import (
+    GRAPH_CHANGES,
+    Change,
+    Edge,
+    EdgeChange,
+    ErasureChange,
+    Profile,
+    ProfileChange,
+)
 
 Vector = npt.NDArray[np.float64]
 _MEMBER_TO_MEMBER = (Edge.FOLLOWS, Edge.INTERACTS)
@@ -32,11 +40,14 @@ class TenantState:
     edges: dict[Edge, dict[str, dict[str, float]]] = field(default_factory=lambda: {kind: {} for kind in Edge})
     communities: dict[str, dict[str, Any]] = field(default_factory=dict)
     interests: dict[str, list[str]] = field(default_factory=dict)
+    roles: dict[str, dict[str, str]] = field(default_factory=dict)  # member -> scope -> role
     now: float = 0.0
     version: int = 0
 
     def apply(self, change: Change) -> None:
-        """Apply one change (the same the store writes)."""
+        """Apply one change (the same the store writes); graph changes are not the ranking state's."""
+        if isinstance(change, GRAPH_CHANGES):
+            return
         self.version += 1
         if isinstance(change, EdgeChange):
             self._apply_edge(change)
@@ -70,6 +81,8 @@ class TenantState:
             self.now = max(self.now, float(change.fields.get("now", 0.0)))
         elif change.kind is Profile.INTERESTS:
             self.interests[change.id] = list(change.fields.get("interests", []))
+        elif change.kind is Profile.ROLE:
+            self.roles.setdefault(change.id, {}).update(change.fields)
         else:
             self.communities.setdefault(change.id, {}).update(change.fields)
 
@@ -81,6 +94,7 @@ class TenantState:
                 for targets in by_a.values():
                     targets.pop(member, None)
         self.interests.pop(member, None)
+        self.roles.pop(member, None)
 
     def profile(self, member_id: str) -> MemberProfile:
         """Return what ranking needs to know about one member, as of now."""
