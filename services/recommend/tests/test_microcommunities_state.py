@@ -1,0 +1,83 @@
+"""A tenant's micro-community state: fed by graph changes, erasable, saved and restored whole."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from kith_recommend.discovery.job import prepare, run
+from kith_recommend.discovery.state import TenantGraph
+from kith_recommend.domain.changes import (
+    AttendanceChange,
+    ErasureChange,
+    JoinedChange,
+    Profile,
+    ProfileChange,
+    SeedChange,
+    TieChange,
+)
+from kith_recommend.domain.microcommunities import DetectionParams, InteractionKind, advance
+from kith_recommend.domain.model import TenantState
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+PARAMS = DetectionParams()
+T = NOW.timestamp()
+
+
+def fed() -> tuple[TenantGraph, TenantState]:
+    graph = TenantGraph.empty("acme", PARAMS)
+    state = TenantState("acme", now=T)
+    for a, b in itertools.combinations([f"m{i}" for i in range(5)], 2):
+        graph.apply(TieChange("acme", InteractionKind.REPLY, a, b, T))
+    for member in ("m0", "bot"):
+        graph.apply(TieChange("acme", InteractionKind.FOLLOW, member, "m4", T - 86_400))
+    graph.apply(AttendanceChange("acme", "c-a/e1", "m1", T))
+    graph.apply(JoinedChange("acme", "c-a", "m1", T - 3_600))
+    state.apply(ProfileChange("acme", Profile.ROLE, "bot", {"*": "bot"}))
+    return graph, state
+
+
+def test_a_detection_leaves_staff_and_bots_out_and_the_state_comes_back_from_its_snapshot() -> None:
+    graph, state = fed()
+    job = prepare(graph, state, PARAMS, NOW, 10)
+    assert "bot" not in job.snapshot.members
+    outcome = run(job)
+    (group,) = outcome.detection.groups
+    assert group.members == frozenset(f"m{i}" for i in range(5))
+    assert len(outcome.edges[group.id]) == 10
+    assert outcome.cpu_seconds > 0
+    _, records = advance("acme", {}, outcome.detection, PARAMS, timedelta(days=7))
+    graph.detection, graph.records = outcome.detection, records
+    graph.apply(SeedChange("acme", "c-new", group.id, T))
+    assert graph.seeds["c-new"].members == group.members
+    assert graph.pending_seeds == [graph.seeds["c-new"]]
+
+    again = TenantGraph.from_snapshot(graph.to_snapshot(), PARAMS)
+    assert again.detection == graph.detection
+    assert again.records == graph.records
+    assert again.seeds == graph.seeds
+    assert again.joined == graph.joined
+    assert again.horizon == graph.horizon == T - 86_400
+    assert (again.graph.snapshot(NOW).adjacency != graph.graph.snapshot(NOW).adjacency).nnz == 0
+    assert again.joined_at("c-a", "m1") == T - 3_600
+    assert again.joined_at("c-a", "m2") == T - 86_400  # not seen joining: at least as old as the oldest event
+
+
+def test_an_erasure_takes_the_member_out_of_the_graph_the_groups_and_the_seeds() -> None:
+    graph, state = fed()
+    outcome = run(prepare(graph, state, PARAMS, NOW, 10))
+    _, records = advance("acme", {}, outcome.detection, PARAMS, timedelta(days=7))
+    graph.detection, graph.records = outcome.detection, records
+    graph.apply(SeedChange("acme", "c-new", outcome.detection.groups[0].id, T))
+    graph.apply(ErasureChange("acme", "m2"))
+    assert "m2" not in graph.graph.snapshot(NOW).members
+    assert graph.detection is not None
+    assert all("m2" not in s.members and "m2" not in s.central for s in graph.detection.groups)
+    assert "m2" not in graph.detection.paths
+    assert all("m2" not in r.since and "m2" not in r.announced.members for r in graph.records.values())
+    assert "m2" not in graph.seeds["c-new"].members
+    assert "m2" not in TenantGraph.from_snapshot(graph.to_snapshot(), PARAMS).graph.snapshot(NOW).members
