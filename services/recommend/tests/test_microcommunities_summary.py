@@ -36,7 +36,10 @@ def overlap(shared: int, community_size: int, group_size: int, cid: str = "c1") 
 def test_status_rules() -> None:
     assert classify(10, [overlap(8, 12, 10)], PARAMS) == (Status.MATCHES, "c1")  # Jaccard 8/14
     assert classify(10, [overlap(8, 40, 10)], PARAMS) == (Status.INSIDE, "c1")  # 80% inside, 4x its size
-    assert classify(10, [overlap(8, 25, 10)], PARAMS) == (Status.EMERGING, None)  # parent only 2.5x its size
+    assert classify(10, [overlap(8, 25, 10)], PARAMS) == (Status.INSIDE, "c1")  # most of it in a larger one
+    assert classify(10, [overlap(6, 9, 10)], PARAMS) == (Status.EMERGING, None)  # the community is smaller
+    strict = PARAMS.model_copy(update={"inside_ratio": 3.0})
+    assert classify(10, [overlap(8, 25, 10)], strict) == (Status.EMERGING, None)  # parent only 2.5x its size
     assert classify(10, [overlap(5, 40, 10)], PARAMS) == (Status.EMERGING, None)  # half is not most
     assert classify(10, [], PARAMS) == (Status.EMERGING, None)
 

@@ -21,7 +21,11 @@ Defaults are chosen on principle, not fitted to an evaluation set:
   least 2 others in it (its 2-core): someone hanging on by one tie is not part of a close group;
 - a group is a community in the weak sense of Radicchi et al. (2004): its members' ties among
   themselves outweigh their ties to everyone else (conductance at most 0.5). A cluster Leiden had to
-  put somewhere, whose members mostly talk to others, is not a close group.
+  put somewhere, whose members mostly talk to others, is not a close group;
+- a group is ``inside`` a community that holds most of its members and is at least as large as the
+  group (``inside_ratio`` 1): with a larger ratio, a group of 10 with 8 members in a community of 25
+  (not a match: Jaccard 0.3) would be called ``emerging``, a community waiting to be created, although
+  most of its members already share one.
 
 ``min_internal_ties`` and ``max_conductance`` are the closeness filters; with ``0`` and ``1.0`` they are
 off, and detection is a plain partition (with ``objective="modularity"``, ``resolution=1``,
@@ -114,7 +118,7 @@ class DetectionParams(BaseModel):
         default=0.5, gt=0, le=1, description="A group with Jaccard at least this with a community matches it."
     )
     inside_ratio: float = Field(
-        default=3.0, ge=1, description="A group is inside a community at least this many times its size..."
+        default=1.0, ge=1, description="A group is inside a community at least this many times its size..."
     )
     inside_share: float = Field(default=0.5, gt=0, le=1, description="...holding more than this share of its members.")
     changed_share: float = Field(
