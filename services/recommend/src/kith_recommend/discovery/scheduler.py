@@ -63,6 +63,16 @@ OUTBOX_PENDING = Gauge(
     "kith_microcommunity_outbox_pending", "Micro-community announcements stored and not yet published", ["service"]
 )
 GROUPS_FOUND = Gauge("kith_microcommunity_groups", "Micro-communities of every tenant, as last detected", ["service"])
+LAST_DETECTION = Gauge(
+    "kith_microcommunity_last_detection_seconds",
+    "The last detection's seconds by part: prepare (snapshot, under the model lock), worker_cpu, store, total",
+    ["service", "part"],
+)
+WORKER_PEAK_RSS = Gauge(
+    "kith_microcommunity_worker_peak_rss_bytes",
+    "Peak resident memory of the detection worker process (of the service, with executor=thread)",
+    ["service"],
+)
 
 
 @dataclass
@@ -299,6 +309,7 @@ class Discovery:
                     prepare, state, self.recommender.state(tenant), self.params, at, self.config.max_edges_per_group
                 )
                 schedule.erased.clear()
+            prepared = time.perf_counter()
             outcome = await self.worker.run(job, self.config.timeout_seconds)
             detection = outcome.detection
             for member in schedule.erased:
@@ -306,7 +317,13 @@ class Discovery:
             window = timedelta(days=self.config.growth_window_days)
             events, records = advance(tenant, state.records, detection, self.params, window)
             announced = contract_events(tenant, events, detection.by_id)
+            storing = time.perf_counter()
             await self.store.commit(detection, records, announced, outcome.edges)
+            LAST_DETECTION.labels(SERVICE, "prepare").set(prepared - started)
+            LAST_DETECTION.labels(SERVICE, "worker_cpu").set(outcome.cpu_seconds)
+            LAST_DETECTION.labels(SERVICE, "store").set(time.perf_counter() - storing)
+            LAST_DETECTION.labels(SERVICE, "total").set(time.perf_counter() - started)
+            WORKER_PEAK_RSS.labels(SERVICE).set(outcome.peak_rss_mb * 2**20)
             for member in schedule.erased:  # erased while it was being stored
                 detection = without(detection, member)
             state.detection, state.records = detection, records
