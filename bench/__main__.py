@@ -14,6 +14,7 @@ BENCHMARKS: dict[str, bool] = {
     "ingest": False,
     "scoring": False,
     "recommend_speed": False,
+    "recommend_consume": False,
     "recommend_quality": True,
     "microcommunities": True,
 }

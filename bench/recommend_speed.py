@@ -213,7 +213,7 @@ async def headline(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         out["refresh"] = {
             "records": report.records,
             "changes_written": report.changes,
-            "documents_written": report.documents,
+            "checkpoint_bytes": report.checkpoint_bytes,
             "read_seconds": report.read_seconds,
             "write_seconds": report.write_seconds,
             "compile_seconds": report.compile_seconds,
@@ -309,7 +309,8 @@ def table(result: dict[str, Any]) -> str:
         f"p99 ratio suggestions / trivial: **{h['p99_ratio']:.2f}x** (target <= 3x); p50 ratio {h['p50_ratio']:.2f}x.",
         "",
         f"Model refresh (rebuild from the topics: {h['refresh']['records']:,} events read and folded, "
-        f"{h['refresh']['documents_written']:,} documents written, compiled): **{h['refresh']['seconds']:.1f} s** "
+        f"a checkpoint of {h['refresh']['checkpoint_bytes'] / 1e6:.1f} MB written, compiled): "
+        f"**{h['refresh']['seconds']:.1f} s** "
         f"(read {h['refresh']['read_seconds']:.1f} s, write {h['refresh']['write_seconds']:.1f} s, "
         f"compile {h['refresh']['compile_seconds']:.1f} s). "
         f"Service start to serving the loaded model: {h['service_load_seconds']:.1f} s.",

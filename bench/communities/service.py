@@ -33,12 +33,13 @@ from kith_recommend.app import create_app as create_recommend
 from kith_recommend.discovery.scheduler import Discovery
 from kith_recommend.domain.microcommunities import DetectionParams
 from kith_recommend.settings import DiscoverySettings, RecommendSettings
+from kith_recommend.store import Position
 from kith_shared.auth import Scope
 from kith_shared.events import Event
 from kith_shared.kafka import ensure_topics, make_consumer
 from kith_shared.reading import end_offsets
 from kith_shared.settings import KafkaSettings, MongoSettings
-from kith_shared.topics import ACTIVITY
+from kith_shared.topics import ACTIVITY, ENGAGEMENT
 
 log = logging.getLogger(__name__)
 BATCH = 1_000
@@ -89,25 +90,30 @@ class Run:
         return accepted
 
     async def caught_up(self, within: float = 1_800.0) -> float:
-        """Wait until recommend's consumer committed everything on the activity topic; return the seconds waited."""
+        """Wait until recommend applied everything on its topics; return the seconds waited."""
         started = time.perf_counter()
         kafka = self.settings.kafka
-        consumer = make_consumer(kafka, group=kafka.group(self.settings.consumer_group))
+        consumer = make_consumer(kafka, group=None)
         await consumer.start()
         try:
-            topic = kafka.topic(ACTIVITY)
-            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+            topics = [kafka.topic(spec) for spec in (ACTIVITY, ENGAGEMENT)]
+            partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or [])]
             consumer.assign(partitions)
             ends = await end_offsets(consumer, partitions)
-            while True:
-                behind = [tp for tp, end in ends.items() if ((await consumer.committed(tp)) or 0) < end]
-                if not behind:
-                    return time.perf_counter() - started
-                if time.perf_counter() - started > within:
-                    raise TimeoutError(f"recommend did not consume the activity topic within {within:g} s")
-                await asyncio.sleep(0.5)
         finally:
             await consumer.stop()
+        positions = self.app.state.recommender.positions
+        while True:
+            behind = [
+                tp
+                for tp, end in ends.items()
+                if end and positions.get((tp.topic, tp.partition), Position(0)).offset < end
+            ]
+            if not behind:
+                return time.perf_counter() - started
+            if time.perf_counter() - started > within:
+                raise TimeoutError(f"recommend did not apply its topics within {within:g} s")
+            await asyncio.sleep(0.2)
 
     async def detect(self, within: float = 1_800.0) -> float:
         """Ask for a detection and wait until it finished; return its wall seconds (raise if it failed)."""

@@ -12,7 +12,7 @@ from kith_shared.kafka import client_options
 from kith_shared.mongo import make_mongo_client
 from kith_shared.reading import end_offsets
 from kith_shared.settings import KafkaSettings, MongoSettings
-from kith_shared.topics import ACTIVITY, ENGAGEMENT, RAW, TopicSpec
+from kith_shared.topics import ACTIVITY, RAW, TopicSpec
 
 DEV_TENANT = "demo"
 
@@ -74,16 +74,15 @@ class GroupLag:
 
 
 def service_groups() -> list[tuple[str, tuple[TopicSpec, ...]]]:
-    """Return the consumer group of each service (from its settings) and the topics it reads."""
+    """Return the consumer group of each service (from its settings) and the topics it reads.
+
+    Recommend has none: every replica reads every partition from its own checkpoint's positions, and
+    exports its lag as ``kith_consumer_lag`` on its ``/metrics``.
+    """
     from kith_ingest.settings import IngestSettings
-    from kith_recommend.settings import RecommendSettings
     from kith_scoring.settings import ScoringSettings
 
-    return [
-        (IngestSettings().consumer_group, (RAW,)),
-        (ScoringSettings().consumer_group, (ACTIVITY,)),
-        (RecommendSettings().consumer_group, (ACTIVITY, ENGAGEMENT)),
-    ]
+    return [(IngestSettings().consumer_group, (RAW,)), (ScoringSettings().consumer_group, (ACTIVITY,))]
 
 
 async def consumer_lag(settings: KafkaSettings, groups: list[tuple[str, tuple[TopicSpec, ...]]]) -> list[GroupLag]:

@@ -1,4 +1,4 @@
-"""Events become read-model changes; a batch folds into fewer changes with the same effect."""
+"""Events become read-model changes, and changes the tenant's state."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from kith_recommend.domain.changes import (
     SeedChange,
     TieChange,
     changes_for,
-    coalesce,
 )
 from kith_recommend.domain.microcommunities import InteractionKind
 from kith_recommend.domain.model import TenantState, compile_model
@@ -26,36 +25,29 @@ from kith_shared.events import Event
 pytestmark = pytest.mark.unit
 
 
-def test_coalesced_batches_build_the_same_state() -> None:
+def test_an_erasure_removes_the_member_from_every_edge_and_profile() -> None:
     events: list[Event] = list(tenant_at_scale(40, 300, seed=3, days=20, activity=0.5))
-    events += [event("member.left", {"member_id": member_id(0), "community_id": community_id(0)})]
-    events += [event("member.erased", {"member_id": member_id(1)}), join(member_id(1), community_id(2))]
-    one_by_one = TenantState("bench")
-    folded = TenantState("bench")
-    changes = [c for e in events for c in changes_for(e)]
-    one_by_one.apply_all(changes)
-    for start in range(0, len(changes), 97):
-        folded.apply_all(coalesce(changes[start : start + 97]))
-    assert len(coalesce(changes)) < len(changes)
-    # Folded increments are summed in another order: equal up to floating-point rounding.
-    assert folded.edges.keys() == one_by_one.edges.keys()
-    for kind, by_a in one_by_one.edges.items():
-        assert folded.edges[kind].keys() == by_a.keys(), kind
-        for a, weights in by_a.items():
-            assert folded.edges[kind][a] == pytest.approx(weights, rel=1e-9), (kind, a)
-    assert folded.communities == one_by_one.communities
-    assert folded.interests == one_by_one.interests
-    assert folded.now == one_by_one.now
+    erased = member_id(1)
+    state = TenantState("bench")
+    for e in events:
+        state.apply_all(changes_for(e))
+    assert state.knows_member(erased)
+    state.apply_all(changes_for(event("member.erased", {"member_id": erased}, tenant="bench")))
+    assert not state.knows_member(erased)
+    for kind in (Edge.FOLLOWS, Edge.INTERACTS):
+        assert all(erased not in targets for targets in state.edges[kind].values()), kind
+    state.apply_all(changes_for(join(erased, community_id(2), tenant="bench")))  # a later event counts again
+    assert state.edges[Edge.MEMBER][erased] == {community_id(2): 1.0}
 
 
-def test_a_leave_after_a_join_in_one_batch_leaves_no_membership() -> None:
+def test_a_leave_after_a_join_leaves_no_membership() -> None:
     changes = [
         c
         for e in (join("ann", "c-a"), event("member.left", {"member_id": "ann", "community_id": "c-a"}))
         for c in changes_for(e)
     ]
     state = TenantState("acme")
-    state.apply_all(coalesce(changes))
+    state.apply_all(changes)
     assert "ann" not in state.edges[Edge.MEMBER]
 
 
@@ -133,7 +125,7 @@ def test_events_make_graph_changes_roles_and_slipping_that_the_ranking_state_kee
     assert graph[3] == AttendanceChange("acme", "c-a/e1", "cid", graph[3].at)
     assert graph[5] == SeedChange("acme", "c-new", "mc-1", graph[5].at)
     state = TenantState("acme")
-    state.apply_all(coalesce(changes))
+    state.apply_all(changes)
     assert state.roles == {"bot": {PLATFORM_SCOPE: "bot"}, "eve": {"c-a": "staff"}}
     assert state.edges[Edge.SLIPPING] == {"bea": {"c-a": 1.0}}
     assert state.communities["c-new"]["seeded_from"] == "mc-1"

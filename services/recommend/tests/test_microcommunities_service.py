@@ -14,11 +14,12 @@ from kith_devkit.events import community, event, join, post, reply
 from kith_devkit.testing import RunService, eventually
 from kith_recommend.app import create_app
 from kith_recommend.settings import RecommendSettings
+from kith_recommend.store import Position
 from kith_shared.auth import Scope
 from kith_shared.events import Event
 from kith_shared.kafka import client_options, make_consumer
 from kith_shared.reading import end_offsets
-from kith_shared.topics import ACTIVITY, MICROCOMMUNITIES
+from kith_shared.topics import ACTIVITY, ENGAGEMENT, MICROCOMMUNITIES
 
 from .conftest import Running
 
@@ -72,25 +73,25 @@ async def groups(running: Running, tenant: str = "acme", **params: Any) -> dict[
 
 
 async def caught_up(running: Running, within: float = 60) -> None:
-    """Wait until the service's consumer committed every record published on the activity topic so far."""
+    """Wait until the service applied every record published on its topics so far."""
     kafka = running.settings.kafka
-    consumer = make_consumer(kafka, group=kafka.group(running.settings.consumer_group))
+    consumer = make_consumer(kafka, group=None)
     await consumer.start()
     try:
-        topic = kafka.topic(ACTIVITY)
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        topics = [kafka.topic(spec) for spec in (ACTIVITY, ENGAGEMENT)]
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or [])]
         consumer.assign(partitions)
         ends = await end_offsets(consumer, partitions)
-
-        async def committed() -> bool:
-            for tp, end in ends.items():
-                if (await consumer.committed(tp) or 0) < end:
-                    return False
-            return True
-
-        await eventually(committed, within, "the consumer to catch up")
     finally:
         await consumer.stop()
+    positions = running.app.state.recommender.positions
+
+    async def applied() -> bool:
+        return all(
+            end == 0 or positions.get((tp.topic, tp.partition), Position(0)).offset >= end for tp, end in ends.items()
+        )
+
+    await eventually(applied, within, "the service to apply every record")
 
 
 async def detect_until(
@@ -328,7 +329,7 @@ async def test_detection_failing_for_one_tenant_leaves_the_others_and_suggestion
 
 
 @pytest.mark.slow
-async def test_a_restart_serves_the_stored_groups_at_once_and_rebuilds_the_graph(
+async def test_a_restart_serves_the_stored_groups_at_once_and_the_checkpoint_brings_the_graph_back(
     recommend_settings: RecommendSettings, running_service: RunService
 ) -> None:
     settings = slow_schedule(recommend_settings)
@@ -344,8 +345,16 @@ async def test_a_restart_serves_the_stored_groups_at_once_and_rebuilds_the_graph
 
         assert await eventually(served, 15, "the stored groups") == before
         discovery = running.app.state.discovery
-        await eventually(discovery.replayed.wait, 30, "the graph rebuilt from the activity topic")
-        assert discovery.states["acme"].graph.tie_count > 0
+        recommender = running.app.state.recommender
+
+        async def loaded() -> bool:
+            return bool(recommender.loaded)
+
+        await eventually(loaded, 30, "the state loaded from the last checkpoint")
+        graph = discovery.graph("acme")
+        assert graph is not None
+        assert graph.graph.tie_count > 0
+        assert graph.detection is not None  # the last detection came back with the graph, for the warm start
         after = await detect_until(
             running, lambda b: discovery.schedule("acme").detected_version >= 0, "a detection after the restart"
         )

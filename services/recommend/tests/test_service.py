@@ -143,10 +143,10 @@ async def test_undecodable_records_are_dead_lettered_and_rebuild_restores(runnin
     assert letter["stage"] == "recommend"
     assert "not valid JSON" in letter["reason"]
 
-    report = await rebuild(running.settings, commit_offsets=False)
+    report = await rebuild(running.settings, write=False)
     assert report.dead_letters == 1, report
     assert report.tenants["acme"] == 6
-    state = await running.app.state.recommender.store.load("acme")
+    state = running.app.state.recommender.state("acme")
     assert set(state.edges[Edge.MEMBER]["ann"]) == {"c-climb"}
 
 

@@ -21,7 +21,10 @@ EVENTS_IN = Counter("kith_events_in_total", "Events received", ["service", "door
 EVENTS_OUT = Counter("kith_events_out_total", "Events published", ["service", "topic"])
 DEAD_LETTERS = Counter("kith_dead_letters_total", "Records sent to the dead-letter topic", ["service", "error"])
 BATCH_SIZE = Histogram(
-    "kith_batch_size", "Records per processed batch", ["service"], buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 5000)
+    "kith_batch_size",
+    "Records per processed batch",
+    ["service"],
+    buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10_000, 30_000),
 )
 STORE_LATENCY = Histogram("kith_store_seconds", "Database operation latency", ["service", "operation"])
 CONSUMER_LAG = Gauge("kith_consumer_lag", "Records behind the end of each partition", ["service", "topic", "partition"])

@@ -1,4 +1,4 @@
-"""The recommend application: platform, read model, consumer, refresher and micro-community discovery, in order."""
+"""The recommend application: platform, checkpoints, consumer, refresher and micro-community discovery, in order."""
 
 from __future__ import annotations
 
@@ -7,53 +7,48 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 from pymongo.errors import PyMongoError
 
 from kith_recommend import SERVICE, __version__, api
-from kith_recommend.consumer import ReadModelConsumer
+from kith_recommend.checkpoints import Checkpointer, CheckpointPolicy
+from kith_recommend.consumer import make_consumer
 from kith_recommend.discovery import api as discovery_api
-from kith_recommend.discovery.replay import replay
 from kith_recommend.discovery.scheduler import Discovery
+from kith_recommend.discovery.state import parts_for
 from kith_recommend.discovery.store import DiscoveryStore
 from kith_recommend.engine import Recommender
 from kith_recommend.settings import RecommendSettings
-from kith_recommend.store import Store
+from kith_recommend.store import CheckpointStore, CheckpointUnreadable
 from kith_shared.backoff import Backoff
+from kith_shared.consumer import Consumer
 from kith_shared.platform import Platform
 
 log = logging.getLogger(__name__)
 
 
-async def _load_then_consume(
-    recommender: Recommender, consumer: ReadModelConsumer, discovery: Discovery, settings: RecommendSettings
-) -> None:
-    """Load the read model and the stored micro-communities, rebuild the graphs, then consume for ever."""
+async def _load_then_consume(checkpointer: Checkpointer, consumer: Consumer[Any]) -> None:
+    """Load the last checkpoint (retrying while the database is unreachable), then start consuming."""
+    recommender = checkpointer.recommender
     async for _ in Backoff(0.5, 5.0):
         try:
-            await recommender.store.ensure_indexes()
-            await recommender.load()
+            await checkpointer.store.ensure()
+            await checkpointer.load()
             recommender.stale_reasons.pop("database", None)
             break
         except PyMongoError as exc:
-            recommender.stale_reasons["database"] = f"read model not loaded: {type(exc).__name__}"
-            log.warning("read model not loaded yet; database unreachable", extra={"error": repr(exc)})
-    await discovery.load()
-    if settings.discovery.enabled and settings.discovery.replay:
-        async for _ in Backoff(0.5, 5.0):
-            try:
-                await replay(settings, discovery)
-                break
-            except (KafkaError, OSError) as exc:
-                log.warning("interaction graphs not rebuilt yet; broker unreachable", extra={"error": repr(exc)})
-    discovery.replayed.set()
-    await consumer.run()
+            recommender.stale_reasons["database"] = f"checkpoint not loaded: {type(exc).__name__}"
+            log.warning("checkpoint not loaded yet; database unreachable", extra={"error": repr(exc)})
+        except CheckpointUnreadable as exc:  # not ready, and said why, until the checkpoint is repaired or rebuilt
+            recommender.stale_reasons["database"] = f"{exc}; rebuild it (kith recommend rebuild)"
+            log.error("the last checkpoint cannot be read; rebuild it", extra={"error": str(exc)})
+    await consumer.start()
 
 
 async def _watch(platform: Platform, recommender: Recommender, interval: float = 2.0) -> None:
-    """Mark the model stale while the broker or the database is unreachable."""
+    """Mark the model stale while the broker or the database is unreachable, or the consumer behind."""
     while True:
         results = await platform.readiness.run()
         for name, result in results.items():
@@ -68,29 +63,33 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
     """Build the recommend service."""
     settings = settings or RecommendSettings()
     platform = Platform(settings, SERVICE)
-    recommender = Recommender(Store(platform.db), settings.ranking)
-    consumer = ReadModelConsumer(settings, recommender, platform.producer)
+    recommender = Recommender(settings.ranking, parts_for(settings.detection))
     discovery = Discovery(settings, recommender, DiscoveryStore(platform.db), platform.producer)
-    recommender.followers.append(discovery.apply)
     recommender.reorder = discovery.put_seeded_first
+    policy = CheckpointPolicy(
+        every_seconds=settings.checkpoint_seconds,
+        every_records=settings.checkpoint_records,
+        lease_seconds=settings.checkpoint_lease_seconds,
+    )
+    checkpointer = Checkpointer(CheckpointStore(platform.db), recommender, policy)
+    consumer = make_consumer(settings, recommender, platform.producer, reload=checkpointer.load)
     platform.readiness.add("read_model", recommender.check_loaded)
+    platform.readiness.add("consumer", consumer.check)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await platform.start()
         tasks: list[asyncio.Task[None]] = []
         try:
-            tasks.append(
-                asyncio.create_task(
-                    _load_then_consume(recommender, consumer, discovery, settings), name="recommend-consume"
-                )
-            )
+            tasks.append(asyncio.create_task(_load_then_consume(checkpointer, consumer), name="recommend-load"))
+            tasks.append(asyncio.create_task(checkpointer.run(), name="recommend-checkpoints"))
             tasks.append(
                 asyncio.create_task(
                     recommender.refresh_forever(settings.refresh_interval_seconds), name="recommend-refresh"
                 )
             )
             tasks.append(asyncio.create_task(_watch(platform, recommender), name="recommend-watch"))
+            tasks.append(asyncio.create_task(discovery.load(), name="recommend-discovery-load"))
             if settings.discovery.enabled:
                 tasks.append(asyncio.create_task(discovery.run(), name="recommend-discovery"))
                 tasks.append(asyncio.create_task(discovery.relay(), name="recommend-discovery-relay"))
@@ -98,12 +97,17 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
                 tasks.append(asyncio.create_task(discovery.reload_forever(), name="recommend-discovery-reload"))
             yield
         finally:
-            for task in reversed(tasks):
+            tasks[0].cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await tasks[0]
+            await consumer.stop()
+            for task in reversed(tasks[1:]):
                 task.cancel()
-            for task in reversed(tasks):
+            for task in reversed(tasks[1:]):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await discovery.close()
+            await checkpointer.close()
             await platform.stop()
 
     app = platform.app(
@@ -114,6 +118,7 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
         description="Communities to join, with reasons a person can read; micro-communities to nurture.",
         recommender=recommender,
         consumer=consumer,
+        checkpointer=checkpointer,
         discovery=discovery,
     )
     app.include_router(discovery_api.router)

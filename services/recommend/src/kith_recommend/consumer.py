@@ -1,125 +1,179 @@
-"""Consume normalized activity and engagement changes into the read model.
+"""Consume normalized activity and engagement changes into the in-memory state, on the shared consumer skeleton.
 
-A batch is decoded, turned into changes, written to the database in bulk, applied to the in-memory
-model, and only then committed. Records that cannot be decoded or processed go to the dead-letter
-topic with the reason; the batch goes on without them.
+Every replica reads every partition of both topics (no consumer group: each holds the whole model,
+to answer any member) from its own positions: the checkpoint's at start, checked against the broker
+(:mod:`kith_recommend.resume`), then the positions of what it applied. Nothing is committed to the
+broker and nothing is written per record: :class:`~kith_recommend.checkpoints.Checkpointer` saves the
+state with its positions now and then.
+
+A chunk is prepared (decoded, turned into changes: a record that cannot be becomes a dead letter)
+and applied in memory under the model's lock, positions included, so a checkpoint never sees a
+half-applied chunk. Applying validated changes to dictionaries does not fail; should it (a defect),
+the state can no longer be trusted: the consumer restarts, the last checkpoint is loaded again and
+replayed, and the record that failed is dead-lettered on the way.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import KafkaError
-from pymongo.errors import PyMongoError
+from aiokafka import TopicPartition
 
 from kith_recommend import SERVICE
-from kith_recommend.domain.changes import Change, changes_for, coalesce
+from kith_recommend.domain.changes import Change, changes_for
 from kith_recommend.engine import Recommender
+from kith_recommend.resume import marker, resume_positions
 from kith_recommend.settings import RecommendSettings
-from kith_shared.backoff import Backoff
+from kith_shared.batching import Handler
+from kith_shared.consumer import Consumer, ConsumerOptions
 from kith_shared.events import DeadLetter, DecodeError, decode_kafka_record
-from kith_shared.kafka import BrokerUnavailable, EventProducer, make_consumer, send_dead_letter
-from kith_shared.observability import BATCH_SIZE, EVENTS_IN, STORE_LATENCY
+from kith_shared.kafka import EventProducer
+from kith_shared.settings import KafkaSettings
 from kith_shared.topics import ACTIVITY, ENGAGEMENT
 
 log = logging.getLogger(__name__)
 
 
-def plan_batch(records: Sequence[Any]) -> tuple[list[Change], list[DeadLetter]]:
-    """Decode records into read-model changes; the ones that fail become dead letters."""
-    changes: list[Change] = []
-    letters: list[DeadLetter] = []
-    for record in records:
-        headers = list(record.headers or [])
-        try:
-            event = decode_kafka_record(record.value, headers)
-            changes.extend(changes_for(event))
-        except DecodeError as exc:
-            field = exc.problems[0].field if exc.problems else None
-            letters.append(_letter(record, str(exc), "DecodeError", field))
-        except Exception as exc:  # anything unprocessable is dead-lettered, never silently dropped
-            letters.append(_letter(record, f"could not apply the event: {exc!r}", type(exc).__name__, None))
-    return coalesce(changes), letters
+class ModelBroken(RuntimeError):
+    """Applying a chunk failed halfway: the state must be loaded again from the last checkpoint."""
 
 
-def _letter(record: Any, reason: str, error: str, field: str | None) -> DeadLetter:
-    return DeadLetter.from_record(record, reason=reason, error=error, stage="recommend", field=field)
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A record ready to apply: where it was, its identity, and the changes it makes."""
+
+    topic: str
+    partition: int
+    offset: int
+    marker: str
+    changes: list[Change]
 
 
-class ReadModelConsumer:
-    """The consumer task: batches in, durable changes, model updated, offsets committed."""
-
-    def __init__(self, settings: RecommendSettings, recommender: Recommender, producer: EventProducer) -> None:
-        self.settings = settings
-        self.recommender = recommender
-        self.producer = producer
-        self.consumer: AIOKafkaConsumer | None = None
-        self.batches = 0
-
-    def _make(self) -> AIOKafkaConsumer:
-        kafka = self.settings.kafka
-        return make_consumer(
-            kafka,
-            kafka.topic(ACTIVITY),
-            kafka.topic(ENGAGEMENT),
-            group=kafka.group(self.settings.consumer_group),
-            max_poll_records=self.settings.batch_max_records,
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-            # Joining a fresh group can take several seconds (the embedded broker takes about 5 s).
-            request_timeout_ms=max(kafka.request_timeout_ms, 30_000),
+def plan(record: Any) -> Planned | DeadLetter:
+    """Decode a record into changes, or into a dead letter saying why it cannot be applied."""
+    try:
+        event = decode_kafka_record(record.value, list(record.headers or []))
+        changes = changes_for(event)
+    except DecodeError as exc:
+        field = exc.problems[0].field if exc.problems else None
+        return DeadLetter.from_record(record, reason=str(exc), error="DecodeError", stage="recommend", field=field)
+    except Exception as exc:  # anything unprocessable is dead-lettered, never silently dropped
+        return DeadLetter.from_record(
+            record, reason=f"could not apply the event: {exc!r}", error=type(exc).__name__, stage="recommend"
         )
+    return Planned(record.topic, record.partition, record.offset, marker(record), changes)
 
-    async def run(self) -> None:
-        """Consume until cancelled, reconnecting after broker outages."""
-        backoff = Backoff(0.5, 5.0)
-        async for _ in backoff:
-            consumer = self._make()
-            try:
-                await consumer.start()
-                self.consumer = consumer
-                self.recommender.stale_reasons.pop("consumer", None)
-                backoff.reset()
-                await self._loop(consumer)
-            except (KafkaError, OSError) as exc:
-                self.recommender.stale_reasons["consumer"] = f"broker unreachable: {type(exc).__name__}"
-                log.warning("consumer lost the broker; retrying", extra={"error": repr(exc)})
-            finally:
-                self.consumer = None
-                with contextlib.suppress(Exception):
-                    await consumer.stop()
 
-    async def _loop(self, consumer: AIOKafkaConsumer) -> None:
-        while True:
-            batches = await consumer.getmany(
-                timeout_ms=self.settings.batch_timeout_ms, max_records=self.settings.batch_max_records
-            )
-            records = [r for partition_records in batches.values() for r in partition_records]
-            if not records:
-                continue
-            await self.process(records)
-            await consumer.commit()
-            self.batches += 1
+class ModelHandler(Handler[Planned]):
+    """Applies records to the recommender's in-memory state, positions included."""
 
-    async def process(self, records: Sequence[Any]) -> None:
-        """Make a batch durable and visible; retry (without committing) while the database or broker is down."""
-        changes, letters = plan_batch(records)
-        EVENTS_IN.labels(SERVICE, "kafka").inc(len(records))
-        BATCH_SIZE.labels(SERVICE).observe(len(records))
-        async for _ in Backoff(0.2, 5.0):
-            try:
-                for letter in letters:
-                    await send_dead_letter(self.producer, self.settings.kafka, letter)
-                letters = []
-                with STORE_LATENCY.labels(SERVICE, "bulk_write").time():
-                    await self.recommender.store.write(changes)
-                break
-            except (PyMongoError, BrokerUnavailable) as exc:
-                self.recommender.stale_reasons["consumer"] = f"cannot store changes: {type(exc).__name__}"
-                log.warning("batch not stored yet; retrying", extra={"error": repr(exc)})
-        self.recommender.stale_reasons.pop("consumer", None)
+    stage = "recommend"
+
+    def __init__(
+        self, recommender: Recommender, kafka: KafkaSettings, reload: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        self.recommender = recommender
+        self.kafka = kafka
+        self.reload = reload
+        self.poison: set[tuple[str, int, int]] = set()
+        self._markers: dict[tuple[str, int, int], str] = {}
+
+    async def prepare(self, records: Sequence[Any]) -> list[Planned | DeadLetter]:
+        """Decode each record (dead letters for those that cannot be applied)."""
+        self._check()
+        out: list[Planned | DeadLetter] = []
+        self._markers = {}
+        for record in records:
+            where = (record.topic, record.partition, record.offset)
+            self._markers[where] = marker(record)
+            if where in self.poison:
+                self.poison.discard(where)
+                reason = "applying its changes failed; the state was reloaded from the last checkpoint"
+                out.append(DeadLetter.from_record(record, reason=reason, error="ModelBroken", stage="recommend"))
+            else:
+                out.append(plan(record))
+        return out
+
+    async def apply(self, items: Sequence[Planned]) -> None:
+        """Apply every item to the state and move the positions past them, under the model's lock."""
+        self._check()
+        recommender = self.recommender
+        async with recommender.lock:
+            for item in items:
+                try:
+                    recommender.apply(item.changes)
+                except Exception as exc:  # the state is half-changed now: reload it (see the module's docstring)
+                    recommender.broken = f"applying {item.topic}[{item.partition}]@{item.offset} failed: {exc!r}"
+                    self.poison.add((item.topic, item.partition, item.offset))
+                    recommender.stale_reasons["model"] = "reloading from the last checkpoint after a failure"
+                    log.exception("applying a record failed; the state will be reloaded", extra={"offset": item.offset})
+                    return
+                recommender.advance(item.topic, item.partition, item.offset, item.marker)
+                recommender.records += 1
+
+    async def progressed(self, offsets: Mapping[Any, int]) -> None:
+        """Move positions past dead-lettered records too (they change nothing, but are read)."""
+        self._check()
         async with self.recommender.lock:
-            self.recommender.apply(changes)
+            for tp, offset in offsets.items():
+                current = self.recommender.positions.get((tp.topic, tp.partition))
+                if current is None or current.offset < offset:
+                    where = (tp.topic, tp.partition, offset - 1)
+                    self.recommender.advance(tp.topic, tp.partition, offset - 1, self._markers.get(where, ""))
+
+    async def idle(self) -> None:
+        """Restart the consumer when the state must be reloaded."""
+        self._check()
+
+    async def assigned(self, partitions: set[Any]) -> Mapping[Any, int]:
+        """Resume each partition at the state's position, checked against the broker (new incarnations)."""
+        recommender = self.recommender
+        if recommender.broken is not None and self.reload is not None:
+            log.warning("reloading the last checkpoint", extra={"reason": recommender.broken})
+            await self.reload()
+            recommender.broken = None
+            recommender.stale_reasons.pop("model", None)
+        async with recommender.lock:
+            known = {
+                TopicPartition(tp.topic, tp.partition): recommender.positions[(tp.topic, tp.partition)]
+                for tp in partitions
+                if (tp.topic, tp.partition) in recommender.positions
+            }
+        resumed = await resume_positions(self.kafka, known)
+        async with recommender.lock:
+            for tp, position in resumed.items():
+                if position != known[tp]:
+                    recommender.positions[(tp.topic, tp.partition)] = position
+        return {tp: position.offset for tp, position in resumed.items()}
+
+    def _check(self) -> None:
+        if self.recommender.broken is not None:
+            raise ModelBroken(self.recommender.broken)
+
+
+def consumer_options(settings: RecommendSettings) -> ConsumerOptions:
+    """Return the skeleton's options for recommend's consumer: every partition of both topics, no group."""
+    return ConsumerOptions(
+        name="recommend",
+        service=SERVICE,
+        topics=(ACTIVITY, ENGAGEMENT),
+        group=None,
+        max_records=settings.batch_max_records,
+        poll_ms=settings.batch_timeout_ms,
+        stuck_seconds=settings.stuck_seconds,
+        client={"max_partition_fetch_bytes": 4 * 1024 * 1024},
+    )
+
+
+def make_consumer(
+    settings: RecommendSettings,
+    recommender: Recommender,
+    producer: EventProducer,
+    reload: Callable[[], Awaitable[None]] | None = None,
+) -> Consumer[Planned]:
+    """Build recommend's consumer (not started)."""
+    handler = ModelHandler(recommender, settings.kafka, reload)
+    return Consumer(consumer_options(settings), settings.kafka, handler, producer)

@@ -1,23 +1,32 @@
-"""Per-tenant models in memory: loaded from the read model, updated by the consumer, compiled in the background."""
+"""Every tenant's state in memory: restored from a checkpoint, updated by the consumer, compiled in the background.
+
+The state is exactly the records applied so far: :attr:`Recommender.positions` says, per partition,
+the next offset to read and the identity of the last record read, and every change to the state and
+to the positions happens under :attr:`Recommender.lock`, so a snapshot taken under it is one
+consistent pair of state and positions (what a checkpoint saves).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import cast
 
 from kith_recommend.domain.changes import Change
-from kith_recommend.domain.model import CompiledModel, MemberProfile, TenantState, compile_model
+from kith_recommend.domain.model import MODEL_PART, CompiledModel, MemberProfile, TenantState, compile_model
 from kith_recommend.domain.params import RankingParams
+from kith_recommend.domain.parts import PARTS, PartKind, TenantPart, part_keys
 from kith_recommend.domain.ranking import Suggestion, similar, suggest
-from kith_recommend.store import Store
+from kith_recommend.snapshot import FORMAT, pack, unpack
+from kith_recommend.store import LoadedCheckpoint, Position, Positions
 
 log = logging.getLogger(__name__)
 
-#: Told every batch of changes applied (under the lock): per-tenant state beside the ranking model.
-Follower = Callable[[Sequence[Change]], None]
-#: Reorders a member's suggestions (tenant, member profile, suggestions, limit, explain).
+
+#: Reorders a member's suggestions: (tenant, member profile, suggestions, limit, explain) -> suggestions.
 Reorder = Callable[[str, MemberProfile, list[Suggestion], int, bool], list[Suggestion]]
 
 
@@ -25,68 +34,144 @@ class UnknownCommunity(KeyError):
     """The community is not in the tenant's model."""
 
 
+class UnusableCheckpoint(ValueError):
+    """A checkpoint written with other parts or another format than this version uses: it is not restored."""
+
+
+@dataclass(frozen=True)
+class TenantSnapshot:
+    """One tenant's packed parts and the part versions they reflect."""
+
+    packed: bytes
+    versions: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A consistent copy of the state: packed tenants (the changed ones), positions, records applied."""
+
+    tenants: dict[str, TenantSnapshot]
+    unchanged: list[str]
+    positions: Positions
+    records: int
+
+
 class Recommender:
     """Holds every tenant's live state and compiled model; answers suggestion requests from memory.
 
-    The consumer applies changes under :attr:`lock`; compiling (in a worker thread) holds the same
-    lock, so a compile never sees a half-applied batch. Requests only read.
+    The consumer applies changes under :attr:`lock`; compiling (in a worker thread) and snapshots
+    hold the same lock, so neither sees a half-applied chunk. Requests only read.
     """
 
-    def __init__(self, store: Store, ranking: RankingParams) -> None:
-        self.store = store
+    def __init__(self, ranking: RankingParams, parts: dict[str, PartKind] | None = None) -> None:
         self.ranking = ranking
-        self.states: dict[str, TenantState] = {}
+        self.kinds = dict(PARTS if parts is None else parts)
+        if MODEL_PART.name not in self.kinds:
+            raise ValueError("the ranking model is a part of every tenant")
+        self.tenants: dict[str, dict[str, TenantPart]] = {}
         self.models: dict[str, CompiledModel] = {}
-        self.applied: dict[str, int] = {}
+        self.positions: Positions = {}
+        self.records = 0
         self.lock = asyncio.Lock()
         self.loaded = False
+        self.broken: str | None = None
+        """Why the state cannot be trusted until it is loaded again from the last checkpoint (None: it can)."""
         self.stale_reasons: dict[str, str] = {}
         self.last_refresh_seconds: float = 0.0
-        self.followers: list[Follower] = []
         self.reorder: Reorder | None = None
+        """Puts some communities first for some members (the ones created for their micro-communities)."""
 
     @property
     def stale_reason(self) -> str | None:
         """Return why the model may be behind (a dependency unreachable), or None when it is current."""
         if not self.loaded:
-            return "read model not loaded yet"
+            return "model not loaded yet"
         if self.stale_reasons:
             return "; ".join(f"{name}: {reason}" for name, reason in sorted(self.stale_reasons.items()))
         return None
 
     async def check_loaded(self) -> None:
-        """Raise until the read model has been loaded (a readiness check)."""
+        """Raise until the last checkpoint has been loaded (a readiness check)."""
         if not self.loaded:
-            raise RuntimeError("read model not loaded yet")
+            raise RuntimeError("model not loaded from the last checkpoint yet")
 
-    async def load(self) -> None:
-        """Load every tenant's read model from the database and compile it."""
-        states = {tenant: await self.store.load(tenant) for tenant in await self.store.tenants()}
-        async with self.lock:
-            self.states = states
-            for tenant, state in states.items():
-                self.models[tenant] = await asyncio.to_thread(self._compile, state)
-            self.loaded = True
-        log.info("read model loaded", extra={"tenants": len(states)})
+    # --- state ------------------------------------------------------------------------------------
+
+    @property
+    def states(self) -> dict[str, TenantState]:
+        """Return every tenant's ranking state."""
+        return {tenant: cast(TenantState, parts[MODEL_PART.name]) for tenant, parts in self.tenants.items()}
+
+    def parts(self, tenant: str) -> dict[str, TenantPart]:
+        """Return a tenant's parts (empty ones for a tenant never seen)."""
+        found = self.tenants.get(tenant)
+        if found is None:
+            found = self.tenants[tenant] = {name: kind.new(tenant) for name, kind in self.kinds.items()}
+        return found
+
+    def state(self, tenant: str) -> TenantState:
+        """Return a tenant's live ranking state (an empty one, not kept, for a tenant never seen)."""
+        parts = self.tenants.get(tenant)
+        if parts is None:
+            return TenantState(tenant)
+        return cast(TenantState, parts[MODEL_PART.name])
+
+    def apply(self, changes: Iterable[Change]) -> None:
+        """Apply changes to every part of their tenant; call with :attr:`lock` held."""
+        for change in changes:
+            for part in self.parts(change.tenant).values():
+                part.apply(change)
+
+    def advance(self, topic: str, partition: int, offset: int, marker: str) -> None:
+        """Record that the record at ``offset`` was read (applied or dead-lettered); call with :attr:`lock` held."""
+        key = (topic, partition)
+        current = self.positions.get(key)
+        if current is None or offset + 1 > current.offset:
+            self.positions[key] = Position(offset + 1, marker)
+
+    # --- checkpoints ------------------------------------------------------------------------------
+
+    def versions(self, tenant: str) -> tuple[int, ...]:
+        """Return the versions of a tenant's parts, in part order (they move whenever the tenant changes)."""
+        return tuple(part.version for part in self.parts(tenant).values())
+
+    def snapshot(self, saved: dict[str, tuple[int, ...]]) -> Snapshot:
+        """Pack the tenants whose versions differ from ``saved`` (under :attr:`lock`: the bytes are the copy)."""
+        packed: dict[str, TenantSnapshot] = {}
+        unchanged: list[str] = []
+        for tenant, parts in self.tenants.items():
+            versions = tuple(part.version for part in parts.values())
+            if saved.get(tenant) == versions:
+                unchanged.append(tenant)
+            else:
+                packed[tenant] = TenantSnapshot(pack(parts), versions)
+        return Snapshot(packed, unchanged, dict(self.positions), self.records)
+
+    def restore(self, checkpoint: LoadedCheckpoint) -> None:
+        """Replace the state with a checkpoint's (raise :class:`UnusableCheckpoint` if its parts differ)."""
+        if checkpoint.format != FORMAT or sorted(checkpoint.parts) != part_keys(self.kinds):
+            raise UnusableCheckpoint(
+                f"checkpoint {checkpoint.version} holds {checkpoint.parts} in format {checkpoint.format}; "
+                f"this version keeps {part_keys(self.kinds)} in format {FORMAT}"
+            )
+        tenants: dict[str, dict[str, TenantPart]] = {}
+        for tenant, blob in checkpoint.blobs.items():
+            data = unpack(blob, checkpoint.entries[tenant]["digest"])
+            tenants[tenant] = {name: kind.restore(tenant, data[name]) for name, kind in self.kinds.items()}
+        self.tenants = tenants
+        self.positions = dict(checkpoint.positions)
+        self.models = {}
+
+    def reset(self) -> None:
+        """Forget every tenant and position (before replaying the topics from the beginning)."""
+        self.tenants = {}
+        self.positions = {}
+        self.models = {}
+
+    # --- serving ----------------------------------------------------------------------------------
 
     def _compile(self, state: TenantState) -> CompiledModel:
         return compile_model(state, self.ranking.trending_half_life_days, self.ranking.neighbour_degree_exponent)
-
-    def state(self, tenant: str) -> TenantState:
-        """Return a tenant's live state (empty for a tenant never seen)."""
-        found = self.states.get(tenant)
-        if found is None:
-            found = self.states[tenant] = TenantState(tenant)
-        return found
-
-    def apply(self, changes: Iterable[Change]) -> None:
-        """Apply durable changes to the live state, then tell the followers; call with :attr:`lock` held."""
-        batch = list(changes)
-        for change in batch:
-            self.state(change.tenant).apply(change)
-            self.applied[change.tenant] = self.applied.get(change.tenant, 0) + 1
-        for follower in self.followers:
-            follower(batch)
 
     def model(self, tenant: str) -> CompiledModel:
         """Return a tenant's compiled model (compiling one now if there is none yet)."""
@@ -95,15 +180,23 @@ class Recommender:
             found = self.models[tenant] = self._compile(self.state(tenant))
         return found
 
+    async def compile_all(self) -> None:
+        """Compile every tenant (after a restore), so the first requests find a model."""
+        async with self.lock:
+            for tenant, state in self.states.items():
+                self.models[tenant] = await asyncio.to_thread(self._compile, state)
+
     async def refresh(self, tenants: Iterable[str] | None = None) -> list[str]:
         """Recompile the tenants whose state changed since their last compile; return them."""
         started = time.perf_counter()
         done = []
         async with self.lock:
-            for tenant in list(tenants if tenants is not None else self.states):
-                state = self.states.get(tenant)
+            for tenant in list(tenants if tenants is not None else self.tenants):
+                if tenant not in self.tenants:
+                    continue
+                state = self.state(tenant)
                 current = self.models.get(tenant)
-                if state is None or (current is not None and current.version == state.version):
+                if current is not None and current.version == state.version:
                     continue
                 self.models[tenant] = await asyncio.to_thread(self._compile, state)
                 done.append(tenant)
@@ -129,7 +222,7 @@ class Recommender:
         return self.state(tenant).profile(member_id)
 
     def suggest(self, tenant: str, member_id: str, limit: int, *, explain: bool) -> list[Suggestion]:
-        """Rank communities for a member of a tenant (communities created for their groups first)."""
+        """Rank communities for a member of a tenant (those created for their groups first, with a reorder)."""
         profile = self.profile(tenant, member_id)
         found = suggest(self.model(tenant), profile, self.ranking, limit, explain=explain)
         if self.reorder is not None:

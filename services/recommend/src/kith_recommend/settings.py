@@ -42,9 +42,6 @@ class DiscoverySettings(BaseModel):
     max_edges_per_group: int = Field(
         default=5_000, ge=0, description="Heaviest internal ties kept per group for drawing (include=edges)."
     )
-    replay: bool = Field(
-        default=True, description="Rebuild the interaction graph from the activity topic when the service starts."
-    )
 
 
 class RecommendSettings(ServiceSettings):
@@ -57,9 +54,20 @@ class RecommendSettings(ServiceSettings):
     ranking: RankingParams = Field(default_factory=RankingParams)
     detection: DetectionParams = Field(default_factory=DetectionParams)
     discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
-    consumer_group: str = Field(default="recommend", description="Consumer group (prefixed by kafka.topic_prefix).")
-    batch_max_records: int = Field(default=2_000, ge=1, description="Most records applied in one batch.")
+    batch_max_records: int = Field(default=5_000, ge=1, description="Most records applied in one batch.")
     batch_timeout_ms: int = Field(default=200, ge=1, description="Longest wait for a batch to fill.")
+    stuck_seconds: float = Field(
+        default=120.0, gt=0, description="Not ready when no record was applied for this long with records waiting."
+    )
+    checkpoint_seconds: float = Field(
+        default=60.0, gt=0, description="Longest time between checkpoints while records are applied."
+    )
+    checkpoint_records: int = Field(
+        default=100_000, ge=1, description="A checkpoint is written once this many records were applied since the last."
+    )
+    checkpoint_lease_seconds: float = Field(
+        default=30.0, ge=3, description="How long the checkpoint writer's lease lasts unless renewed (a third of it)."
+    )
     refresh_interval_seconds: float = Field(
         default=1.0, gt=0, description="How often changed tenants' ranking models are recompiled."
     )

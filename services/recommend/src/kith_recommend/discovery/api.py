@@ -17,8 +17,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request, status
 from pydantic import BaseModel, Field
 
-from kith_recommend.discovery.scheduler import Discovery
-from kith_recommend.discovery.state import TenantGraph
+from kith_recommend.discovery.scheduler import Discovery, Served
 from kith_recommend.domain.changes import Edge
 from kith_recommend.domain.microcommunities import GroupRecord, GroupSummary, Status, actions_for
 from kith_recommend.engine import Recommender
@@ -240,7 +239,7 @@ def _names(recommender: Recommender, tenant: str) -> dict[str, str]:
     return {c: str(f.get("name") or c) for c, f in recommender.state(tenant).communities.items()}
 
 
-def _found(state: TenantGraph | None, group_id: str) -> tuple[TenantGraph, GroupSummary]:
+def _found(state: Served | None, group_id: str) -> tuple[Served, GroupSummary]:
     if state is None or state.detection is None or group_id not in state.detection.by_id:
         raise ApiError(
             status.HTTP_404_NOT_FOUND,
@@ -270,7 +269,7 @@ async def list_micro_communities(
     """List the tenant's micro-communities, paged; empty when none was found (yet)."""
     wanted = _includes(include, ("member_ids",))
     tenant = principal.tenant
-    state = discovery.states.get(tenant)
+    state = discovery.results.get(tenant)
     if state is None or state.detection is None:
         return MicroCommunityPage(items=[], next_cursor=None)
     window = timedelta(days=discovery.config.growth_window_days)
@@ -315,7 +314,7 @@ async def get_micro_community(
     """Show one micro-community with its history of size and status (and, on request, its members and ties)."""
     wanted = _includes(include, ("member_ids", "edges"))
     tenant = principal.tenant
-    state, summary = _found(discovery.states.get(tenant), group_id)
+    state, summary = _found(discovery.results.get(tenant), group_id)
     record = state.records.get(group_id)
     window = timedelta(days=discovery.config.growth_window_days)
     body = _out(summary, record, _names(recommender, tenant), window, "member_ids" in wanted)
@@ -339,7 +338,7 @@ async def micro_community_actions(
 ) -> list[ActionOut]:
     """Suggest what to do for a micro-community, each action with its reason and whom it concerns."""
     tenant = principal.tenant
-    state, summary = _found(discovery.states.get(tenant), group_id)
+    state, summary = _found(discovery.results.get(tenant), group_id)
     detection = state.detection
     if detection is None:  # _found checked; kept for the type checker
         raise RuntimeError("no detection")
@@ -371,7 +370,7 @@ async def detect_now(principal: Admin, discovery: Discoveries) -> DetectionSched
             "ask the one that does",
         )
     scheduled = discovery.request(principal.tenant)
-    state = discovery.states.get(principal.tenant)
+    state = discovery.results.get(principal.tenant)
     detected = state.detection.detected_at if state is not None and state.detection is not None else None
     return DetectionScheduled(
         tenant=scheduled.tenant,

@@ -1,8 +1,9 @@
-"""The detection scheduler: per-tenant state fed by the consumer, detections off the event loop, results kept.
+"""The detection scheduler: detections off the event loop, one tenant at a time, results kept and announced.
 
-- The consumer hands every batch's changes to :meth:`Discovery.apply` (under the model's lock): graph
-  changes go to the tenant's :class:`~kith_recommend.discovery.state.TenantGraph`, whose ties are
-  bounded by ``max_ties``.
+- The consumer applies every change to each tenant's parts, the interaction graph
+  (:class:`~kith_recommend.discovery.state.TenantGraph`) among them; :meth:`Discovery.housekeeping`
+  takes from the graphs the erasures and seeded communities to store, and keeps each graph within
+  ``max_ties``.
 - :meth:`Discovery.run` detects, one tenant at a time, each tenant whose graph changed at most every
   ``interval_seconds``, and at once a tenant asked for (``POST /v1/micro-communities:detect``). The
   job is prepared under the lock in a thread, then runs in the worker (a process by default), so
@@ -20,9 +21,9 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from prometheus_client import Counter, Gauge, Histogram
 from pymongo.errors import PyMongoError
@@ -30,11 +31,11 @@ from pymongo.errors import PyMongoError
 from kith_recommend import SERVICE
 from kith_recommend.discovery.announce import contract_events
 from kith_recommend.discovery.job import prepare
-from kith_recommend.discovery.state import TenantGraph, without
+from kith_recommend.discovery.state import PART, Seed, TenantGraph, record_without, without
 from kith_recommend.discovery.store import DiscoveryStore
 from kith_recommend.discovery.worker import DetectionWorker
-from kith_recommend.domain.changes import GRAPH_CHANGES, Change, Edge, ErasureChange
-from kith_recommend.domain.microcommunities import SeededCommunity, advance
+from kith_recommend.domain.changes import Edge
+from kith_recommend.domain.microcommunities import Detection, GroupRecord, SeededCommunity, advance
 from kith_recommend.domain.microcommunities.seeding import SeedOffer, put_first
 from kith_recommend.domain.model import MemberProfile, TenantState
 from kith_recommend.domain.ranking import Suggestion
@@ -46,6 +47,9 @@ from kith_shared.observability import EVENTS_OUT
 from kith_shared.topics import MICROCOMMUNITIES
 
 log = logging.getLogger(__name__)
+
+#: How often the scheduler looks for due tenants, erasures and seeds when nothing woke it.
+POLL_SECONDS = 1.0
 
 DETECTIONS = Counter(
     "kith_microcommunity_detections_total",
@@ -89,7 +93,6 @@ class Schedule:
     last_seconds: float = 0.0
     last_cpu_seconds: float = 0.0
     last_peak_rss_mb: float = 0.0
-    erased: list[str] = field(default_factory=list)  # members erased since the running job's snapshot
 
 
 @dataclass(frozen=True)
@@ -101,8 +104,23 @@ class Scheduled:
     queued_behind: int
 
 
+@dataclass
+class Served:
+    """What the API serves of one tenant: the last stored detection, its groups' records and seeds."""
+
+    detection: Detection | None = None
+    records: dict[str, GroupRecord] = field(default_factory=dict)
+    seeds: dict[str, Seed] = field(default_factory=dict)
+    ran_at: float = 0.0
+
+
 class Discovery:
-    """Every tenant's micro-community state, the scheduler of their detections, and the outbox relay."""
+    """The scheduler of every tenant's detections, what the API serves, and the outbox relay.
+
+    The interaction graphs are parts of the tenants' state (:class:`~kith_recommend.discovery.state.TenantGraph`,
+    fed by the consumer and saved by checkpoints); :attr:`results` holds what was last stored, loaded
+    from the database at start so that the API answers before the checkpoint is even loaded.
+    """
 
     def __init__(
         self, settings: RecommendSettings, recommender: Recommender, store: DiscoveryStore, producer: EventProducer
@@ -114,26 +132,29 @@ class Discovery:
         self.store = store
         self.producer = producer
         self.worker = DetectionWorker(self.config.executor, self.config.worker_memory_mb)
-        self.states: dict[str, TenantGraph] = {}
+        self.results: dict[str, Served] = {}
         self.schedules: dict[str, Schedule] = {}
         self.loaded = False
-        self.replayed = asyncio.Event()
         self.wake = asyncio.Event()
         self.outbox_wake = asyncio.Event()
         self.running: str | None = None
         self.running_since = 0.0
         self._queue: list[str] = []
-        self._pending_erasures: list[tuple[str, str]] = []
+        self._erasures: list[tuple[str, str]] = []  # taken from the parts, not stored yet
+        self._seeds: list[tuple[str, Seed]] = []  # the same for seeds
+        self._erased_log: list[tuple[str, str]] = []  # every erasure seen, to strip a detection that ran meanwhile
         self._seed_index: dict[str, tuple[int, dict[str, list[str]]]] = {}
 
     # -- state ------------------------------------------------------------------------------------
 
-    def state(self, tenant: str) -> TenantGraph:
-        """Return a tenant's micro-community state (empty for a tenant never seen)."""
-        found = self.states.get(tenant)
-        if found is None:
-            found = self.states[tenant] = TenantGraph.empty(tenant, self.params)
-        return found
+    def graph(self, tenant: str) -> TenantGraph | None:
+        """Return a tenant's micro-community part (None for a tenant the consumer has not seen)."""
+        parts = self.recommender.tenants.get(tenant)
+        return cast(TenantGraph, parts[PART]) if parts is not None and PART in parts else None
+
+    def graphs(self) -> list[tuple[str, TenantGraph]]:
+        """Return every tenant's micro-community part."""
+        return [(t, cast(TenantGraph, parts[PART])) for t, parts in self.recommender.tenants.items() if PART in parts]
 
     def schedule(self, tenant: str) -> Schedule:
         """Return a tenant's schedule."""
@@ -143,61 +164,70 @@ class Discovery:
             found = self.schedules[tenant] = Schedule(retry)
         return found
 
-    def apply(self, changes: Sequence[Change]) -> None:
-        """Apply a batch's graph changes and erasures (call with the model's lock held)."""
-        if not self.config.enabled:
-            return
-        touched: set[str] = set()
-        for change in changes:
-            if isinstance(change, GRAPH_CHANGES):
-                self.state(change.tenant).apply(change)
-                touched.add(change.tenant)
-            elif isinstance(change, ErasureChange):
-                self.state(change.tenant).apply(change)
-                self.schedule(change.tenant).erased.append(change.member_id)
-                self._pending_erasures.append((change.tenant, change.member_id))
-                self._ask(change.tenant)  # rewrite its stored groups without them soon
-                touched.add(change.tenant)
-        for tenant in touched:
-            graph = self.states[tenant].graph
-            if graph.tie_count > self.config.max_ties:
-                dropped = graph.trim(self.config.max_ties)
-                log.info("weakest ties dropped to stay within the bound", extra={"tenant": tenant, "ties": dropped})
-        if touched:
-            self.wake.set()
+    async def housekeeping(self) -> None:
+        """Take erasures and seeds from the parts, strip erased members from what is served, bound the ties."""
+        async with self.recommender.lock:
+            for tenant, graph in self.graphs():
+                if graph.erased:
+                    for member in graph.erased:
+                        self._erasures.append((tenant, member))
+                        self._erased_log.append((tenant, member))
+                        served = self.results.get(tenant)
+                        if served is not None and served.detection is not None:
+                            served.detection = without(served.detection, member)
+                            served.records = {g: record_without(r, member) for g, r in served.records.items()}
+                    graph.erased.clear()
+                    self._ask(tenant)  # rewrite its stored groups without them soon
+                if graph.pending_seeds:
+                    self._seeds.extend((tenant, seed) for seed in graph.pending_seeds)
+                    graph.pending_seeds.clear()
+                if graph.graph.tie_count > self.config.max_ties:
+                    dropped = graph.graph.trim(self.config.max_ties)
+                    graph.version += 1
+                    log.info("weakest ties dropped to stay within the bound", extra={"tenant": tenant, "ties": dropped})
+        try:
+            while self._seeds:
+                tenant, seed = self._seeds[0]
+                await self.store.save_seeds(tenant, [seed])
+                self.results.setdefault(tenant, Served()).seeds[seed.community_id] = seed
+                self._seeds.pop(0)
+            while self._erasures:
+                tenant, member = self._erasures[0]
+                await self.store.erase(tenant, member)
+                self._erasures.pop(0)
+        except PyMongoError as exc:
+            log.warning("seeds or erasures not stored yet; database unreachable", extra={"error": repr(exc)})
 
     # -- loading ----------------------------------------------------------------------------------
+
+    async def _load_stored(self) -> None:
+        for tenant in await self.store.tenants():
+            stored = await self.store.load(tenant)
+            self.results[tenant] = Served(stored.detection, stored.records, stored.seeds, stored.ran_at)
+        self._count_groups()
 
     async def load(self) -> None:
         """Load every tenant's stored results, so that they are served at once (retries while the database is down)."""
         async for _ in Backoff(0.5, 5.0):
             try:
                 await self.store.ensure_indexes()
-                for tenant in await self.store.tenants():
-                    stored = await self.store.load(tenant)
-                    state = self.state(tenant)
-                    state.detection, state.records = stored.detection, stored.records
-                    state.seeds.update(stored.seeds)
-                    if stored.detection is not None:
-                        # A restart does not detect again at once what was detected a moment ago.
-                        self.schedule(tenant).last_run = time.monotonic()
+                await self._load_stored()
                 break
             except PyMongoError as exc:
                 log.warning("micro-communities not loaded yet; database unreachable", extra={"error": repr(exc)})
+        now = time.monotonic()
+        for tenant, served in self.results.items():
+            if served.detection is not None:  # a restart does not detect at once what was detected a moment ago
+                self.schedule(tenant).last_run = now - max(0.0, min(time.time() - served.ran_at, 86_400.0))
         self.loaded = True
-        self._count_groups()
-        log.info("micro-communities loaded", extra={"tenants": len(self.states)})
+        log.info("micro-communities loaded", extra={"tenants": len(self.results)})
 
     async def reload_forever(self) -> None:
         """Reload stored results every interval: a replica that does not detect serves what the detecting one stored."""
         while True:
             await asyncio.sleep(self.config.interval_seconds)
             try:
-                for tenant in await self.store.tenants():
-                    stored = await self.store.load(tenant)
-                    state = self.state(tenant)
-                    state.detection, state.records, state.seeds = stored.detection, stored.records, stored.seeds
-                self._count_groups()
+                await self._load_stored()
             except PyMongoError as exc:
                 log.warning("micro-communities not reloaded; database unreachable", extra={"error": repr(exc)})
 
@@ -212,14 +242,13 @@ class Discovery:
 
     def request(self, tenant: str) -> Scheduled:
         """Ask for a tenant's detection as soon as the worker is free; say when that should be."""
-        self.state(tenant)
         self._ask(tenant)
         now = time.monotonic()
         position = self._queue.index(tenant)
         wait = sum(self.schedule(t).last_seconds for t in self._queue[:position])
         if self.running is not None:
             wait += max(0.0, self.schedule(self.running).last_seconds - (now - self.running_since))
-        if not self.replayed.is_set():
+        if not self.recommender.loaded:
             wait += 1.0
         runs_at = datetime.now(UTC) + timedelta(seconds=wait)
         return Scheduled(tenant, runs_at.replace(microsecond=0), position + (1 if self.running else 0))
@@ -231,56 +260,29 @@ class Discovery:
                 return tenant
             self._queue.pop(0)
         best: tuple[float, str] | None = None
-        for tenant, state in self.states.items():
+        for tenant, graph in self.graphs():
             schedule = self.schedule(tenant)
-            if schedule.failures:
-                due = now >= schedule.retry_at
-            else:
-                due = (
-                    state.version != schedule.detected_version
-                    and now >= schedule.last_run + self.config.interval_seconds
-                )
+            changed = graph.version != schedule.detected_version
+            waited = now >= schedule.last_run + self.config.interval_seconds
+            due = now >= schedule.retry_at if schedule.failures else changed and waited
             if due and (best is None or schedule.last_run < best[0]):
                 best = (schedule.last_run, tenant)
         return best[1] if best else None
 
-    def _next_wake(self, now: float) -> float:
-        soonest = self.config.interval_seconds
-        for tenant, state in self.states.items():
-            schedule = self.schedule(tenant)
-            if schedule.failures:
-                soonest = min(soonest, schedule.retry_at - now)
-            elif state.version != schedule.detected_version:
-                soonest = min(soonest, schedule.last_run + self.config.interval_seconds - now)
-        return max(0.05, soonest)
-
     async def run(self) -> None:
-        """Detect due tenants one at a time, for ever (after the graph was rebuilt from the topic)."""
-        await self.replayed.wait()
+        """Detect due tenants one at a time, for ever (once the state was loaded from the last checkpoint)."""
         while True:
-            await self._store_side_effects()
-            tenant = self._due(time.monotonic())
+            tenant = None
+            if self.recommender.loaded:  # detecting a half-loaded state would announce groups that are not new
+                await self.housekeeping()
+                tenant = self._due(time.monotonic())
             if tenant is None:
                 self.wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._next_wake(time.monotonic())):
+                    async with asyncio.timeout(POLL_SECONDS):
                         await self.wake.wait()
                 continue
             await self.detect(tenant)
-
-    async def _store_side_effects(self) -> None:
-        """Store seeds seen and erasures applied since last time (kept for a later try if the database is down)."""
-        try:
-            for tenant, state in self.states.items():
-                if state.pending_seeds:
-                    await self.store.save_seeds(tenant, state.pending_seeds)
-                    state.pending_seeds.clear()
-            while self._pending_erasures:
-                tenant, member = self._pending_erasures[0]
-                await self.store.erase(tenant, member)
-                self._pending_erasures.pop(0)
-        except PyMongoError as exc:
-            log.warning("seeds or erasures not stored yet; database unreachable", extra={"error": repr(exc)})
 
     def clock(self, tenant: str) -> datetime | None:
         """Return the instant a tenant is detected at: its latest event's time, never past now (None: no events)."""
@@ -292,42 +294,48 @@ class Discovery:
     async def detect(self, tenant: str) -> bool:
         """Detect one tenant end to end; return whether it worked (a failure is logged, counted and retried later)."""
         schedule = self.schedule(tenant)
-        state = self.state(tenant)
         schedule.requested = False
         with contextlib.suppress(ValueError):
             self._queue.remove(tenant)
         self.running, self.running_since = tenant, time.monotonic()
         started = time.perf_counter()
         try:
+            graph = self.graph(tenant)
             at = self.clock(tenant)
-            if at is None:
-                schedule.detected_version = state.version
-                schedule.last_run = time.monotonic()
+            if graph is None or at is None:  # nothing happened in this tenant yet
+                schedule.detected_version = graph.version if graph is not None else 0
                 return True
             async with self.recommender.lock:
+                served = self.results.get(tenant)
+                if served is not None and served.detection is not None and served.ran_at > graph.ran_at:
+                    graph.adopt(served.detection, dict(served.records), served.ran_at)  # newer than the checkpoint's
                 job = await asyncio.to_thread(
-                    prepare, state, self.recommender.state(tenant), self.params, at, self.config.max_edges_per_group
+                    prepare, graph, self.recommender.state(tenant), self.params, at, self.config.max_edges_per_group
                 )
-                schedule.erased.clear()
+                mark = len(self._erased_log)
             prepared = time.perf_counter()
             outcome = await self.worker.run(job, self.config.timeout_seconds)
             detection = outcome.detection
-            for member in schedule.erased:
-                detection = without(detection, member)
             window = timedelta(days=self.config.growth_window_days)
-            events, records = advance(tenant, state.records, detection, self.params, window)
+            events, records = advance(tenant, graph.records, detection, self.params, window)
             announced = contract_events(tenant, events, detection.by_id)
             storing = time.perf_counter()
-            await self.store.commit(detection, records, announced, outcome.edges)
+            ran_at = time.time()
+            await self.store.commit(detection, records, announced, outcome.edges, ran_at=ran_at)
+            for gone_tenant, member in self._erased_log[mark:]:  # erased while it ran: not served, not kept
+                if gone_tenant == tenant:
+                    detection = without(detection, member)
+                    records = {g: record_without(r, member) for g, r in records.items()}
+            async with self.recommender.lock:
+                moved = graph.version != job.version
+                graph.adopt(detection, records, ran_at)
+                schedule.detected_version = job.version if moved else graph.version
+            self.results[tenant] = Served(detection, records, self.results.get(tenant, Served()).seeds, ran_at)
             LAST_DETECTION.labels(SERVICE, "prepare").set(prepared - started)
             LAST_DETECTION.labels(SERVICE, "worker_cpu").set(outcome.cpu_seconds)
             LAST_DETECTION.labels(SERVICE, "store").set(time.perf_counter() - storing)
             LAST_DETECTION.labels(SERVICE, "total").set(time.perf_counter() - started)
             WORKER_PEAK_RSS.labels(SERVICE).set(outcome.peak_rss_mb * 2**20)
-            for member in schedule.erased:  # erased while it was being stored
-                detection = without(detection, member)
-            state.detection, state.records = detection, records
-            schedule.detected_version = job.version
             schedule.failures, schedule.last_error = 0, None
             schedule.retry.reset()
             schedule.last_cpu_seconds, schedule.last_peak_rss_mb = outcome.cpu_seconds, outcome.peak_rss_mb
@@ -367,7 +375,7 @@ class Discovery:
 
     def _count_groups(self) -> None:
         GROUPS_FOUND.labels(SERVICE).set(
-            sum(len(s.detection.groups) for s in self.states.values() if s.detection is not None)
+            sum(len(s.detection.groups) for s in self.results.values() if s.detection is not None)
         )
 
     # -- the outbox -------------------------------------------------------------------------------
@@ -405,36 +413,39 @@ class Discovery:
 
     # -- closing the loop -------------------------------------------------------------------------
 
+    def seeds(self, tenant: str) -> dict[str, Seed]:
+        """Return the communities created for a tenant's groups: as the consumer saw them, else as stored."""
+        graph = self.graph(tenant)
+        if graph is not None and graph.seeds:
+            return graph.seeds
+        served = self.results.get(tenant)
+        return served.seeds if served is not None else {}
+
     def seeded_community(self, tenant: str, group_id: str, state: TenantState) -> dict[str, SeededCommunity]:
         """Return the community created for a group (by group id), with which of the group's members joined it."""
-        graph = self.states.get(tenant)
-        if graph is None:
-            return {}
+        served = self.results.get(tenant)
+        current = served.detection.by_id.get(group_id) if served is not None and served.detection else None
         members = state.edges[Edge.MEMBER]
         found: dict[str, SeededCommunity] = {}
-        for seed in graph.seeds.values():
+        for seed in self.seeds(tenant).values():
             if seed.group_id != group_id:
                 continue
-            group = (
-                graph.detection.by_id[group_id].members
-                if graph.detection and group_id in graph.detection.by_id
-                else seed.members
-            )
+            group = current.members if current is not None else seed.members
             name = str(state.communities.get(seed.community_id, {}).get("name") or seed.community_id)
             joined = frozenset(m for m in group if seed.community_id in members.get(m, {}))
             found[group_id] = SeededCommunity(seed.community_id, name, joined)
         return found
 
     def _seeds_by_member(self, tenant: str) -> dict[str, list[str]]:
-        graph = self.states.get(tenant)
-        if graph is None or not graph.seeds:
+        seeds = self.seeds(tenant)
+        if not seeds:
             return {}
-        key = hash(tuple(sorted((c, len(s.members)) for c, s in graph.seeds.items())))
+        key = hash(tuple(sorted((c, len(s.members)) for c, s in seeds.items())))
         cached = self._seed_index.get(tenant)
         if cached is not None and cached[0] == key:
             return cached[1]
         index: dict[str, list[str]] = {}
-        for community_id, seed in sorted(graph.seeds.items()):
+        for community_id, seed in sorted(seeds.items()):
             for member in seed.members:
                 index.setdefault(member, []).append(community_id)
         self._seed_index[tenant] = (key, index)
@@ -460,7 +471,7 @@ class Discovery:
                 continue
             if community_id in profile.blocked or community_id in profile.owned:
                 continue
-            seed = self.states[tenant].seeds[community_id]
+            seed = self.seeds(tenant)[community_id]
             first = [
                 m for m in seed.members if m != profile.member_id and community_id in edges[Edge.MEMBER].get(m, {})
             ]

@@ -1,26 +1,27 @@
-"""One tenant's micro-community state: its interaction graph and its last detection, as one object.
+"""One tenant's micro-community part: its interaction graph and its last detection, kept in the checkpoint.
 
-:class:`TenantGraph` is fed the graph changes the consumer makes of each event (ties, attendance,
-join times, communities created for a group, erasures) and keeps the last detection with each group's
-record. It follows the per-tenant state protocol of recommend's checkpoints: :meth:`TenantGraph.to_snapshot`
-returns bytes, :meth:`TenantGraph.from_snapshot` restores the same object.
+:class:`TenantGraph` is a part of each tenant's state (:mod:`kith_recommend.domain.parts`): the
+consumer applies every change to it, and it keeps the graph changes (ties, attendance, join times,
+communities created for a group) and erasures. It also holds the last detection and each group's
+record, so that a restarted service warm-starts from them and announces only what moved. Its
+snapshot is plain data for the checkpoint: the graph as the bytes of a numpy archive, the rest as
+lists and dictionaries.
+
+The part is registered as ``microcommunities`` with the default detection parameters (what a rebuild
+without settings uses); :func:`parts_for` gives a service the registry with its own parameters (the
+graph weighs ties as it takes them in).
 """
 
 from __future__ import annotations
 
-import io
-import json
 import math
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
-
-import numpy as np
 
 from kith_recommend.domain.changes import (
     AttendanceChange,
+    Change,
     ErasureChange,
-    GraphChange,
     JoinedChange,
     SeedChange,
     TieChange,
@@ -40,8 +41,10 @@ from kith_recommend.domain.microcommunities.codec import (
     record_to_plain,
 )
 from kith_recommend.domain.microcommunities.identity import Group
+from kith_recommend.domain.parts import PARTS, PartKind, Snapshot, register
 
-SNAPSHOT_VERSION = 1
+#: The part's name in each tenant's state and in the checkpoint.
+PART = "microcommunities"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,35 +59,41 @@ class Seed:
 
 @dataclass
 class TenantGraph:
-    """A tenant's interaction graph, join times, last detection, group records and seeded communities."""
+    """A tenant's interaction graph, join times, seeded communities, last detection and group records."""
 
     tenant: str
     graph: InteractionGraph
     joined: dict[str, dict[str, float]] = field(default_factory=dict)  # community -> member -> when
     horizon: float = math.inf  # the earliest event time seen: joins before it are at least that old
-    version: int = 0  # moves with every change applied; a detection records the version it saw
+    version: int = 0  # moves with every change the part keeps (the checkpoint rewrites it then)
     detection: Detection | None = None
     records: dict[str, GroupRecord] = field(default_factory=dict)
+    ran_at: float = 0.0  # wall time of the detection held
     seeds: dict[str, Seed] = field(default_factory=dict)  # community -> seed
-    pending_seeds: list[Seed] = field(default_factory=list)  # seen, not stored yet
+    pending_seeds: list[Seed] = field(default_factory=list)  # seen, not stored yet (not saved)
+    erased: list[str] = field(default_factory=list)  # erased since the scheduler last looked (not saved)
 
     @classmethod
-    def empty(cls, tenant: str, params: DetectionParams) -> TenantGraph:
+    def empty(cls, tenant: str, params: DetectionParams | None = None) -> TenantGraph:
         """Return a tenant with nothing yet."""
-        return cls(tenant, InteractionGraph(params))
+        return cls(tenant, InteractionGraph(params or DetectionParams()))
 
-    def apply(self, change: GraphChange | ErasureChange) -> None:
-        """Apply one graph change or erasure."""
-        self.version += 1
+    def apply(self, change: Change) -> None:
+        """Apply one change: graph changes and erasures; every other kind is the ranking model's."""
         if isinstance(change, ErasureChange):
+            self.version += 1
             self.forget(change.member_id)
+            self.erased.append(change.member_id)
             return
         if isinstance(change, SeedChange):
-            members = self._group_members(change.group_id)
-            seed = Seed(change.community_id, change.group_id, members, change.at)
+            self.version += 1
+            seed = Seed(change.community_id, change.group_id, self._group_members(change.group_id), change.at)
             self.seeds[change.community_id] = seed
             self.pending_seeds.append(seed)
             return
+        if not isinstance(change, TieChange | AttendanceChange | JoinedChange):
+            return
+        self.version += 1
         self.horizon = min(self.horizon, change.at)
         when = datetime.fromtimestamp(change.at, UTC)
         if isinstance(change, TieChange):
@@ -94,8 +103,13 @@ class TenantGraph:
                 self.graph.add(Interaction(change.kind, change.source, change.target, when))
         elif isinstance(change, AttendanceChange):
             self.graph.attend(change.event, change.member_id, when)
-        elif isinstance(change, JoinedChange):
+        else:
             self.joined.setdefault(change.community_id, {})[change.member_id] = change.at
+
+    def adopt(self, detection: Detection, records: dict[str, GroupRecord], ran_at: float) -> None:
+        """Hold a new detection and its records (call with the model's lock held)."""
+        self.detection, self.records, self.ran_at = detection, records, ran_at
+        self.version += 1
 
     def _group_members(self, group_id: str) -> frozenset[str]:
         if self.detection is not None and group_id in self.detection.by_id:
@@ -118,45 +132,60 @@ class TenantGraph:
         self.seeds = {c: replace(s, members=s.members - {member}) for c, s in self.seeds.items()}
         if self.detection is not None:
             self.detection = without(self.detection, member)
-        self.records = {gid: _record_without(r, member) for gid, r in self.records.items()}
+        self.records = {gid: record_without(r, member) for gid, r in self.records.items()}
 
-    def to_snapshot(self) -> bytes:
-        """Return the whole state as bytes: the graph's own snapshot and the rest as JSON (no pickle)."""
-        meta: dict[str, Any] = {
-            "version": SNAPSHOT_VERSION,
-            "tenant": self.tenant,
+    def to_snapshot(self) -> Snapshot:
+        """Return the part as plain data: the graph's own snapshot (bytes) and the rest as lists and maps."""
+        return {
+            "graph": self.graph.to_snapshot(compress=False),
             "joined": self.joined,
             "horizon": self.horizon if math.isfinite(self.horizon) else None,
+            "version": self.version,
             "detection": detection_to_plain(self.detection) if self.detection is not None else None,
             "records": [record_to_plain(r) for r in self.records.values()],
+            "ran_at": self.ran_at,
             "seeds": [[s.community_id, s.group_id, sorted(s.members), s.at] for s in self.seeds.values()],
         }
-        buffer = io.BytesIO()
-        np.savez(
-            buffer,
-            meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-            graph=np.frombuffer(self.graph.to_snapshot(), dtype=np.uint8),
-        )
-        return buffer.getvalue()
 
     @classmethod
-    def from_snapshot(cls, data: bytes, params: DetectionParams) -> TenantGraph:
-        """Return the state :meth:`to_snapshot` saved."""
-        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            meta = json.loads(archive["meta"].tobytes().decode())
-            graph = InteractionGraph.from_snapshot(archive["graph"].tobytes(), params)
-        if meta.get("version") != SNAPSHOT_VERSION:
-            raise ValueError(f"unknown micro-community state snapshot version {meta.get('version')!r}")
-        horizon = meta.get("horizon")
+    def from_snapshot(cls, tenant: str, data: Snapshot, params: DetectionParams | None = None) -> TenantGraph:
+        """Return the part :meth:`to_snapshot` saved."""
+        horizon = data["horizon"]
+        detection = data["detection"]
         return cls(
-            tenant=meta["tenant"],
-            graph=graph,
-            joined={c: {m: float(t) for m, t in members.items()} for c, members in meta["joined"].items()},
+            tenant=tenant,
+            graph=InteractionGraph.from_snapshot(data["graph"], params or DetectionParams()),
+            joined={c: {m: float(t) for m, t in members.items()} for c, members in data["joined"].items()},
             horizon=float(horizon) if horizon is not None else math.inf,
-            detection=detection_from_plain(meta["detection"]) if meta["detection"] is not None else None,
-            records={r["id"]: record_from_plain(r) for r in meta["records"]},
-            seeds={c: Seed(c, g, frozenset(m), float(at)) for c, g, m, at in meta["seeds"]},
+            version=int(data["version"]),
+            detection=detection_from_plain(detection) if detection is not None else None,
+            records={r["id"]: record_from_plain(r) for r in data["records"]},
+            ran_at=float(data["ran_at"]),
+            seeds={c: Seed(c, g, frozenset(m), float(at)) for c, g, m, at in data["seeds"]},
         )
+
+
+def part_kind(params: DetectionParams | None = None) -> PartKind:
+    """Return the part's kind, its graph weighing ties with ``params`` (the defaults when None)."""
+    if params is None:
+        return PartKind(PART, TenantGraph.empty, TenantGraph.from_snapshot)
+
+    def new(tenant: str) -> TenantGraph:
+        return TenantGraph.empty(tenant, params)
+
+    def restore(tenant: str, data: Snapshot) -> TenantGraph:
+        return TenantGraph.from_snapshot(tenant, data, params)
+
+    return PartKind(PART, new, restore)
+
+
+#: Every tenant's micro-community part (with the default detection parameters).
+MICROCOMMUNITIES_PART = register(part_kind())
+
+
+def parts_for(params: DetectionParams) -> dict[str, PartKind]:
+    """Return the registered parts, the micro-community part weighing ties with ``params``."""
+    return {**PARTS, PART: part_kind(params)}
 
 
 def without(detection: Detection, member: str) -> Detection:
@@ -167,16 +196,16 @@ def without(detection: Detection, member: str) -> Detection:
             groups.append(summary)
             continue
         group = summary.group
-        lean = Group(
-            group.id, group.members - {member}, group.first_seen, group.gained - {member}, group.lost - {member}
-        )
+        gone = {member}
+        lean = Group(group.id, group.members - gone, group.first_seen, group.gained - gone, group.lost - gone)
         central = tuple(m for m in summary.central if m != member)
         groups.append(replace(summary, group=lean, central=central))
     paths = {m: p for m, p in detection.paths.items() if m != member}
     return Detection(detection.tenant, detection.detected_at, tuple(groups), detection.between, paths)
 
 
-def _record_without(record: GroupRecord, member: str) -> GroupRecord:
+def record_without(record: GroupRecord, member: str) -> GroupRecord:
+    """Return a group record with one member taken out."""
     if member not in record.since and member not in record.departed and member not in record.announced.members:
         return record
     announced = record.announced

@@ -50,6 +50,7 @@ class StoredTenant:
     detection: Detection | None = None
     records: dict[str, GroupRecord] = field(default_factory=dict)
     seeds: dict[str, Seed] = field(default_factory=dict)
+    ran_at: float = 0.0  # wall time the detection was stored
 
 
 def _group_id(tenant: str, group_id: str) -> str:
@@ -76,6 +77,8 @@ class DiscoveryStore:
         records: Mapping[str, GroupRecord],
         events: list[Event],
         ties: Mapping[str, list[Tie]],
+        *,
+        ran_at: float,
     ) -> None:
         """Store a detection, its groups' records and the events it announces (one transaction), then the rest."""
         tenant = detection.tenant
@@ -95,6 +98,7 @@ class DiscoveryStore:
         ]
         tenant_doc = {
             "detected_at": detection.detected_at,
+            "ran_at": ran_at,
             "between": [[a, b, n] for (a, b), n in sorted(detection.between.items())],
         }
         async with self.client.start_session() as session, await session.start_transaction():
@@ -188,6 +192,7 @@ class DiscoveryStore:
             detected_at = detected_at.replace(tzinfo=UTC)
         between = {(str(a), str(b)): int(n) for a, b, n in meta.get("between", [])}
         stored.detection = Detection(tenant, detected_at, tuple(summaries), between, paths)
+        stored.ran_at = float(meta.get("ran_at", 0.0))
         return stored
 
     async def pending(self, limit: int = 50) -> list[tuple[str, list[Event]]]:

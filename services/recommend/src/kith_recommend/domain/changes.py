@@ -1,13 +1,12 @@
 """Turn events into read-model changes: weighted edges and profile fields.
 
-The read model is a set of edges ``(tenant, kind, a, b) -> weight`` plus a few profiles. The same
-:class:`Change` list is written to the database and applied to the in-memory model, so both always
-agree and a rebuild from the topics gives the same model.
+The read model is a set of edges ``(tenant, kind, a, b) -> weight`` plus a few profiles. The consumer
+and the rebuild apply the same :class:`Change` lists to the in-memory state, record by record, so a
+rebuild from the topics gives the same model.
 
 Graph changes (:data:`GraphChange`: ties between members, event attendance, join times, communities
-created for a micro-community) feed the interaction graph that micro-communities are detected in.
-They live in memory only: they travel with the other changes but the store and the ranking state
-skip them.
+created for a micro-community) feed the interaction graph that micro-communities are detected in
+(its own part of each tenant's state); the ranking state ignores them.
 """
 
 from __future__ import annotations
@@ -277,54 +276,3 @@ def _mentions(tenant: str, member_id: str, features: Any, at: float) -> list[Cha
     out: list[Change] = [EdgeChange(tenant, Edge.INTERACTS, member_id, m, "inc", 1.0) for m in mentioned]
     out.extend(TieChange(tenant, InteractionKind.MENTION, member_id, m, at) for m in mentioned)
     return out
-
-
-def coalesce(changes: list[Change]) -> list[Change]:
-    """Fold a batch's changes into the fewest with the same effect (one per edge or profile).
-
-    A batch of joins to one community on one day becomes one increment, and the tenant clock one
-    ``max``; erasures keep their place, so nothing written before one survives it.
-    """
-    out: list[Change] = []
-    edges: dict[tuple[str, Edge, str, str], EdgeChange] = {}
-    profiles: dict[tuple[str, Profile, str, str], ProfileChange] = {}
-
-    def flush() -> None:
-        out.extend(edges.values())
-        out.extend(profiles.values())
-        edges.clear()
-        profiles.clear()
-
-    for change in changes:
-        if isinstance(change, ErasureChange):
-            flush()
-            out.append(change)
-        elif isinstance(change, GRAPH_CHANGES):
-            out.append(change)  # in order; an erasure after them flushes nothing they depend on
-        elif isinstance(change, EdgeChange):
-            key = (change.tenant, change.kind, change.a, change.b)
-            edges[key] = _fold(edges.get(key), change)
-        else:
-            pkey = (change.tenant, change.kind, change.id, change.mode)
-            before = profiles.get(pkey)
-            if before is None:
-                profiles[pkey] = change
-            elif change.mode == "max":
-                merged = {k: max(v, before.fields.get(k, v)) for k, v in change.fields.items()}
-                profiles[pkey] = ProfileChange(
-                    change.tenant, change.kind, change.id, {**before.fields, **merged}, "max"
-                )
-            else:
-                profiles[pkey] = ProfileChange(
-                    change.tenant, change.kind, change.id, {**before.fields, **change.fields}
-                )
-    flush()
-    return out
-
-
-def _fold(before: EdgeChange | None, change: EdgeChange) -> EdgeChange:
-    if before is None or change.action != "inc":
-        return change
-    if before.action == "unset":
-        return EdgeChange(change.tenant, change.kind, change.a, change.b, "set", change.value)
-    return EdgeChange(change.tenant, change.kind, change.a, change.b, before.action, before.value + change.value)

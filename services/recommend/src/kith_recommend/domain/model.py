@@ -1,7 +1,8 @@
 """The read model in memory: live per-tenant state, and the compiled matrices ranking works on.
 
-:class:`TenantState` mirrors the database (edges and profiles) and is updated by every applied
-change, so a member's own joins, dismissals and writing count at once. :func:`compile_model`
+:class:`TenantState` holds a tenant's edges and profiles, is updated by every applied change (so a
+member's own joins, dismissals and writing count at once) and is saved by checkpoints as one part of
+the tenant's state (:mod:`kith_recommend.domain.parts`). :func:`compile_model`
 turns it into a :class:`CompiledModel` (sparse matrices over community and member indices) that is
 rebuilt in the background when the tenant changed, within about a second.
 """
@@ -27,6 +28,7 @@ from kith_recommend.domain.changes import (
     Profile,
     ProfileChange,
 )
+from kith_recommend.domain.parts import PartKind, Snapshot, register
 
 Vector = npt.NDArray[np.float64]
 _MEMBER_TO_MEMBER = (Edge.FOLLOWS, Edge.INTERACTS)
@@ -45,7 +47,7 @@ class TenantState:
     version: int = 0
 
     def apply(self, change: Change) -> None:
-        """Apply one change (the same the store writes); graph changes are not the ranking state's."""
+        """Apply one change (graph changes are the interaction graph's, not the ranking state's)."""
         if isinstance(change, GRAPH_CHANGES):
             return
         self.version += 1
@@ -118,6 +120,34 @@ class TenantState:
     def knows_member(self, member_id: str) -> bool:
         """Tell whether anything at all is known about a member."""
         return member_id in self.interests or any(member_id in by_a for by_a in self.edges.values())
+
+    def to_snapshot(self) -> Snapshot:
+        """Return the state as plain data (the live mappings, to be packed at once)."""
+        return {
+            "edges": {kind.value: by_a for kind, by_a in self.edges.items()},
+            "communities": self.communities,
+            "interests": self.interests,
+            "roles": self.roles,
+            "now": self.now,
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_snapshot(cls, tenant: str, data: Snapshot) -> TenantState:
+        """Rebuild a state from :meth:`to_snapshot`'s data; raise ValueError on an unknown edge kind."""
+        state = cls(tenant)
+        for kind, by_a in data["edges"].items():
+            state.edges[Edge(kind)] = by_a
+        state.communities = data["communities"]
+        state.interests = data["interests"]
+        state.roles = data["roles"]
+        state.now = float(data["now"])
+        state.version = int(data["version"])
+        return state
+
+
+#: The ranking model's part of every tenant's checkpointed state (format 2: members' roles kept).
+MODEL_PART = register(PartKind("model", TenantState, TenantState.from_snapshot, format=2))
 
 
 @dataclass(frozen=True)

@@ -278,10 +278,11 @@ class InteractionGraph:
             dict(self._communities),
         )
 
-    def to_snapshot(self) -> bytes:
+    def to_snapshot(self, *, compress: bool = True) -> bytes:
         """Return the graph as bytes (a numpy archive, no pickle): ties, follows, events, names and landmark.
 
         Community lists are not saved: they are set from the tenant's memberships before each detection.
+        Without ``compress`` the archive is written as is (quicker, for a caller that compresses anyway).
         """
         meta: dict[str, Any] = {
             "version": SNAPSHOT_VERSION,
@@ -290,7 +291,7 @@ class InteractionGraph:
             "events": [[e.event_id, e.at.timestamp(), sorted(e.attendees)] for e in self._events.values()],
         }
         buffer = io.BytesIO()
-        np.savez_compressed(
+        (np.savez_compressed if compress else np.savez)(
             buffer,
             meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
             names=np.frombuffer("\n".join(self._names).encode(), dtype=np.uint8),

@@ -1,0 +1,94 @@
+"""Recommend's stored documents, named once: the checkpoint's manifest (with the writer's lease) and its chunks.
+
+A checkpoint is one version of every tenant's state, saved as compressed chunks, and the positions
+in the topics that state reflects. The manifest is one document: flipping it (one write) makes a
+new checkpoint current, state and positions together; chunks of versions it no longer names are
+deleted after the flip.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final, TypedDict
+
+# --- collections -------------------------------------------------------------------------------
+
+CHECKPOINT: Final = "checkpoint"
+"""One document, ``_id`` :data:`MANIFEST_ID`: the current checkpoint and the writer's lease."""
+CHECKPOINT_CHUNKS: Final = "checkpoint_chunks"
+"""Compressed slices of each tenant's state, by version."""
+LEGACY_COLLECTIONS: Final = ("edges", "profiles")
+"""The read model written per event before checkpoints; dropped at start (it is never read)."""
+
+MANIFEST_ID: Final = "manifest"
+
+
+def chunk_id(tenant: str, version: int, seq: int) -> str:
+    """Return a chunk's id: tenant, version and position in the tenant's blob."""
+    return f"{tenant}|{version}|{seq}"
+
+
+# --- documents ---------------------------------------------------------------------------------
+
+
+class PositionDoc(TypedDict):
+    """Where the checkpoint's state stops in one partition."""
+
+    topic: str
+    partition: int
+    offset: int
+    """The next offset to read: every record below it is in the state, none at or above it."""
+    marker: str
+    """Identity of the record at ``offset - 1`` (empty at offset 0): a different record there, or no
+    record at all, means the topic was recreated (a new incarnation whose offsets started again)."""
+
+
+class TenantEntryDoc(TypedDict):
+    """One tenant's state in a checkpoint: which chunks hold it."""
+
+    tenant: str
+    version: int
+    """The checkpoint version whose chunks hold this tenant (an older one when it did not change since)."""
+    chunks: int
+    bytes: int
+    """Compressed size: the chunks' data laid end to end."""
+    digest: str
+    """SHA-256 of the compressed blob, checked when it is loaded."""
+
+
+class LeaseDoc(TypedDict):
+    """Who writes checkpoints, until when (replicas take over an expired lease)."""
+
+    holder: str
+    expires: datetime
+
+
+class ManifestDoc(TypedDict, total=False):
+    """The current checkpoint and the lease (fields absent until the first checkpoint is written)."""
+
+    _id: str
+    version: int
+    """The current checkpoint's version (0: none written yet)."""
+    next_version: int
+    """The last version handed out to a writer; versions only grow."""
+    lease: LeaseDoc
+    format: int
+    """Layout of the blobs (:data:`kith_recommend.snapshot.FORMAT`)."""
+    parts: list[str]
+    """The parts every tenant blob holds, as ``name@format``."""
+    positions: list[PositionDoc]
+    tenants: list[TenantEntryDoc]
+    records: int
+    """Records applied by the writer since it loaded (for operators; not used to resume)."""
+    written_at: datetime
+    writer: str
+
+
+class ChunkDoc(TypedDict):
+    """A slice of one tenant's compressed blob."""
+
+    _id: str
+    tenant: str
+    version: int
+    seq: int
+    data: bytes
