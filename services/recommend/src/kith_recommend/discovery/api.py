@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -19,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from kith_recommend.discovery.scheduler import Discovery, Served
 from kith_recommend.domain.changes import Edge
-from kith_recommend.domain.microcommunities import GroupRecord, GroupSummary, Status, actions_for
+from kith_recommend.domain.microcommunities import GroupRecord, GroupSummary, Growth, Status, actions_for
 from kith_recommend.engine import Recommender
 from kith_shared.auth import Admin, MetricsReader
 from kith_shared.errors import ApiError
@@ -144,14 +146,40 @@ def _window(days: float) -> str:
     return f"{days:g}d"
 
 
-def _out(
-    summary: GroupSummary,
-    record: GroupRecord | None,
-    names: dict[str, str],
-    window: timedelta,
-    with_members: bool,
-) -> dict[str, Any]:
-    growth = record.growth(_now(record, summary), window) if record is not None else None
+@dataclass(frozen=True)
+class View:
+    """A detection as the list reads it, computed once per detection: growth and the orders of each sort."""
+
+    growth: dict[str, Growth]
+    orders: dict[str, list[tuple[tuple[float, ...], str]]]
+
+
+def _view(served: Served, window: timedelta) -> View:
+    detection = served.detection
+    key = (id(detection), window)
+    found = served.cache.get(key)
+    if isinstance(found, View):
+        return found
+    groups = detection.groups if detection is not None else ()
+    growth = {
+        s.id: record.growth(_now(record, s), window)
+        if (record := served.records.get(s.id)) is not None
+        else Growth(s.size, 0, window)
+        for s in groups
+    }
+    keys: dict[str, Callable[[GroupSummary], tuple[float, ...]]] = {
+        "size": lambda s: (-float(s.size),),
+        "cohesion": lambda s: (-round(s.cohesion.density, 6), round(s.cohesion.conductance, 6)),
+        "growth": lambda s: (-float(growth[s.id].net), -float(growth[s.id].gained)),
+    }
+    orders = {name: sorted((k(s), s.id) for s in groups) for name, k in keys.items()}
+    view = View(growth, orders)
+    served.cache.clear()
+    served.cache[key] = view
+    return view
+
+
+def _out(summary: GroupSummary, growth: Growth, names: Callable[[str], str], with_members: bool) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": summary.id,
         "size": summary.size,
@@ -159,7 +187,7 @@ def _out(
         "overlaps": [
             {
                 "id": o.community_id,
-                "name": names.get(o.community_id, o.community_id),
+                "name": names(o.community_id),
                 "jaccard": round(o.jaccard, 4),
                 "share": round(o.share, 4),
             }
@@ -172,9 +200,9 @@ def _out(
         },
         "first_seen": summary.group.first_seen,
         "growth": {
-            "gained": growth.gained if growth else summary.size,
-            "lost": growth.lost if growth else 0,
-            "window": _window(window.total_seconds() / 86_400),
+            "gained": growth.gained,
+            "lost": growth.lost,
+            "window": _window(growth.window.total_seconds() / 86_400),
         },
         "central_members": list(summary.central),
     }
@@ -186,14 +214,6 @@ def _out(
 def _now(record: GroupRecord, summary: GroupSummary) -> datetime:
     """Return the instant growth is measured at: the group's latest detection."""
     return record.history[-1].at if record.history else summary.group.first_seen
-
-
-def _keys(sort: SortKey, growths: dict[str, int]) -> Callable[[GroupSummary], tuple[float, ...]]:
-    if sort == "size":
-        return lambda s: (-float(s.size),)
-    if sort == "cohesion":
-        return lambda s: (-round(s.cohesion.density, 6), round(s.cohesion.conductance, 6))
-    return lambda s: (-float(growths.get(s.id, 0)),)
 
 
 def _encode_cursor(sort: str, key: tuple[float, ...], group_id: str) -> str:
@@ -235,8 +255,13 @@ def _includes(include: str | None, allowed: tuple[str, ...]) -> set[str]:
     return wanted
 
 
-def _names(recommender: Recommender, tenant: str) -> dict[str, str]:
-    return {c: str(f.get("name") or c) for c, f in recommender.state(tenant).communities.items()}
+def _names(recommender: Recommender, tenant: str) -> Callable[[str], str]:
+    communities = recommender.state(tenant).communities
+
+    def name(community_id: str) -> str:
+        return str(communities.get(community_id, {}).get("name") or community_id)
+
+    return name
 
 
 def _found(state: Served | None, group_id: str) -> tuple[Served, GroupSummary]:
@@ -272,28 +297,32 @@ async def list_micro_communities(
     state = discovery.results.get(tenant)
     if state is None or state.detection is None:
         return MicroCommunityPage(items=[], next_cursor=None)
-    window = timedelta(days=discovery.config.growth_window_days)
-    groups = list(state.detection.groups)
-    if status_ is not None:
-        groups = [s for s in groups if s.status is status_]
-    if community_id is not None:
-        groups = [s for s in groups if community_id in {s.community_id, *(o.community_id for o in s.overlaps)}]
-    growths = {}
-    for s in groups:
-        record = state.records.get(s.id)
-        growths[s.id] = record.growth(_now(record, s), window).net if record else s.size
-    key = _keys(sort, growths)
-    ordered = sorted(groups, key=lambda s: (key(s), s.id))
+    view = _view(state, timedelta(days=discovery.config.growth_window_days))
+    by_id = state.detection.by_id
+    ordered = view.orders[sort]
     if cursor is not None:
-        after = _decode_cursor(cursor, sort)
-        ordered = [s for s in ordered if (key(s), s.id) > after]
-    page = ordered[:limit]
+        ordered = ordered[bisect.bisect_right(ordered, _decode_cursor(cursor, sort)) :]
+    page: list[tuple[tuple[float, ...], str]] = []
+    more = False
+    for entry in ordered:
+        summary = by_id[entry[1]]
+        if status_ is not None and summary.status is not status_:
+            continue
+        if community_id is not None and community_id not in {
+            summary.community_id,
+            *(o.community_id for o in summary.overlaps),
+        }:
+            continue
+        if len(page) == limit:
+            more = True
+            break
+        page.append(entry)
     names = _names(recommender, tenant)
     items = [
-        MicroCommunityOut.model_validate(_out(s, state.records.get(s.id), names, window, "member_ids" in wanted))
-        for s in page
+        MicroCommunityOut.model_validate(_out(by_id[gid], view.growth[gid], names, "member_ids" in wanted))
+        for _, gid in page
     ]
-    following = _encode_cursor(sort, key(page[-1]), page[-1].id) if len(ordered) > limit else None
+    following = _encode_cursor(sort, page[-1][0], page[-1][1]) if more else None
     return MicroCommunityPage(items=items, next_cursor=following)
 
 
@@ -316,8 +345,8 @@ async def get_micro_community(
     tenant = principal.tenant
     state, summary = _found(discovery.results.get(tenant), group_id)
     record = state.records.get(group_id)
-    window = timedelta(days=discovery.config.growth_window_days)
-    body = _out(summary, record, _names(recommender, tenant), window, "member_ids" in wanted)
+    view = _view(state, timedelta(days=discovery.config.growth_window_days))
+    body = _out(summary, view.growth[group_id], _names(recommender, tenant), "member_ids" in wanted)
     body["history"] = [
         {"at": p.at, "size": p.size, "status": p.status.value} for p in (record.history if record else ())
     ]
@@ -345,7 +374,8 @@ async def micro_community_actions(
     model_state = recommender.state(tenant)
     slipping = [m for m in summary.members if model_state.edges[Edge.SLIPPING].get(m)]
     seeded = discovery.seeded_community(tenant, group_id, model_state)
-    actions = actions_for(detection, summary, slipping, _names(recommender, tenant), seeded)
+    names = {o.community_id: _names(recommender, tenant)(o.community_id) for o in summary.overlaps}
+    actions = actions_for(detection, summary, slipping, names, seeded)
     return [
         ActionOut(
             kind=a.kind.value,

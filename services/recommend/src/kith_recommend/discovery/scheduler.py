@@ -112,6 +112,7 @@ class Served:
     records: dict[str, GroupRecord] = field(default_factory=dict)
     seeds: dict[str, Seed] = field(default_factory=dict)
     ran_at: float = 0.0
+    cache: dict[object, object] = field(default_factory=dict, repr=False, compare=False)  # what the API derived
 
 
 class Discovery:
