@@ -360,3 +360,30 @@ async def test_a_restart_serves_the_stored_groups_at_once_and_the_checkpoint_bri
         )
         assert {i["id"]: i["member_ids"] for i in after["items"]} == {i["id"]: i["member_ids"] for i in before["items"]}
         assert len(await published(running, 2)) == 2  # the same groups are not announced again
+
+
+@pytest.mark.slow
+async def test_only_the_replica_holding_the_lease_detects_and_the_others_serve_what_it_stored(
+    recommend_settings: RecommendSettings, running_service: RunService
+) -> None:
+    settings = slow_schedule(recommend_settings, interval_seconds=1.0)
+    async with (
+        running_service(create_app, settings, KEYS) as one,
+        running_service(create_app, settings, KEYS) as two,
+    ):
+        await one.publish(world())
+        await caught_up(one)
+        await caught_up(two)
+        replicas = {"one": one, "two": two}
+        for running in replicas.values():  # either may be asked: the one that does not detect passes it on
+            assert (await running.client_for().post("/v1/micro-communities:detect")).status_code == 202
+
+        async def both_serve() -> bool:
+            bodies = [await groups(running, include="member_ids") for running in replicas.values()]
+            return all(len(body["items"]) == 2 for body in bodies) and bodies[0] == bodies[1]
+
+        await eventually(both_serve, 60, "both replicas serving the same two groups")
+        detected = {name: r.app.state.discovery.schedules for name, r in replicas.items()}
+        ran = [name for name, schedules in detected.items() if any(s.last_seconds > 0 for s in schedules.values())]
+        assert len(ran) == 1, detected
+        assert len(await published(one, 2)) == 2  # announced once, by the replica that detects

@@ -64,14 +64,17 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
     settings = settings or RecommendSettings()
     platform = Platform(settings, SERVICE)
     recommender = Recommender(settings.ranking, parts_for(settings.detection))
-    discovery = Discovery(settings, recommender, DiscoveryStore(platform.db), platform.producer)
-    recommender.reorder = discovery.put_seeded_first
     policy = CheckpointPolicy(
         every_seconds=settings.checkpoint_seconds,
         every_records=settings.checkpoint_records,
         lease_seconds=settings.checkpoint_lease_seconds,
     )
     checkpointer = Checkpointer(CheckpointStore(platform.db), recommender, policy)
+    # The replica that writes the checkpoints (the lease holder) is the one that detects micro-communities.
+    discovery = Discovery(
+        settings, recommender, DiscoveryStore(platform.db), platform.producer, leads=lambda: checkpointer.holding
+    )
+    recommender.reorder = discovery.put_seeded_first
     consumer = make_consumer(settings, recommender, platform.producer, reload=checkpointer.load)
     platform.readiness.add("read_model", recommender.check_loaded)
     platform.readiness.add("consumer", consumer.check)
@@ -90,11 +93,8 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
             )
             tasks.append(asyncio.create_task(_watch(platform, recommender), name="recommend-watch"))
             tasks.append(asyncio.create_task(discovery.load(), name="recommend-discovery-load"))
-            if settings.discovery.enabled:
-                tasks.append(asyncio.create_task(discovery.run(), name="recommend-discovery"))
-                tasks.append(asyncio.create_task(discovery.relay(), name="recommend-discovery-relay"))
-            else:
-                tasks.append(asyncio.create_task(discovery.reload_forever(), name="recommend-discovery-reload"))
+            tasks.append(asyncio.create_task(discovery.run(), name="recommend-discovery"))
+            tasks.append(asyncio.create_task(discovery.relay(), name="recommend-discovery-relay"))
             yield
         finally:
             tasks[0].cancel()

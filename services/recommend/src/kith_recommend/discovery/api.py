@@ -399,7 +399,7 @@ async def detect_now(principal: Admin, discovery: Discoveries) -> DetectionSched
             "this replica does not detect micro-communities (RECOMMEND_DISCOVERY__ENABLED=false); "
             "ask the one that does",
         )
-    scheduled = discovery.request(principal.tenant)
+    scheduled = await discovery.request(principal.tenant)
     state = discovery.results.get(principal.tenant)
     detected = state.detection.detected_at if state is not None and state.detection is not None else None
     return DetectionScheduled(

@@ -21,6 +21,7 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import cast
@@ -50,6 +51,8 @@ log = logging.getLogger(__name__)
 
 #: How often the scheduler looks for due tenants, erasures and seeds when nothing woke it.
 POLL_SECONDS = 1.0
+#: How often the detecting replica looks for detections asked of the other replicas.
+REQUESTS_SECONDS = 2.0
 
 DETECTIONS = Counter(
     "kith_microcommunity_detections_total",
@@ -124,9 +127,16 @@ class Discovery:
     """
 
     def __init__(
-        self, settings: RecommendSettings, recommender: Recommender, store: DiscoveryStore, producer: EventProducer
+        self,
+        settings: RecommendSettings,
+        recommender: Recommender,
+        store: DiscoveryStore,
+        producer: EventProducer,
+        leads: Callable[[], bool] | None = None,
     ) -> None:
         self.settings = settings
+        self.leads = leads or (lambda: True)
+        """Whether this replica detects now (the holder of the checkpoint lease; one replica at a time)."""
         self.params = settings.detection
         self.config = settings.discovery
         self.recommender = recommender
@@ -145,6 +155,9 @@ class Discovery:
         self._seeds: list[tuple[str, Seed]] = []  # the same for seeds
         self._erased_log: list[tuple[str, str]] = []  # every erasure seen, to strip a detection that ran meanwhile
         self._seed_index: dict[str, tuple[int, dict[str, list[str]]]] = {}
+        self._leading = False
+        self._reloaded_at = time.monotonic()
+        self._requests_at = 0.0
 
     # -- state ------------------------------------------------------------------------------------
 
@@ -165,8 +178,16 @@ class Discovery:
             found = self.schedules[tenant] = Schedule(retry)
         return found
 
-    async def housekeeping(self) -> None:
-        """Take erasures and seeds from the parts, strip erased members from what is served, bound the ties."""
+    @property
+    def detecting(self) -> bool:
+        """Tell whether this replica detects: enabled, its state loaded, and holding the lease."""
+        return self.config.enabled and self.recommender.loaded and self.leads()
+
+    async def housekeeping(self, leading: bool) -> None:
+        """Take erasures and seeds from the parts, strip erased members from what is served, bound the ties.
+
+        Only the detecting replica stores them; the others only stop serving erased members.
+        """
         async with self.recommender.lock:
             for tenant, graph in self.graphs():
                 if graph.erased:
@@ -178,19 +199,25 @@ class Discovery:
                             served.detection = without(served.detection, member)
                             served.records = {g: record_without(r, member) for g, r in served.records.items()}
                     graph.erased.clear()
-                    self._ask(tenant)  # rewrite its stored groups without them soon
+                    if leading:
+                        self._ask(tenant)  # rewrite its stored groups without them soon
                 if graph.pending_seeds:
-                    self._seeds.extend((tenant, seed) for seed in graph.pending_seeds)
+                    for seed in graph.pending_seeds:
+                        self.results.setdefault(tenant, Served()).seeds[seed.community_id] = seed
+                        if leading:
+                            self._seeds.append((tenant, seed))
                     graph.pending_seeds.clear()
                 if graph.graph.tie_count > self.config.max_ties:
                     dropped = graph.graph.trim(self.config.max_ties)
                     graph.version += 1
                     log.info("weakest ties dropped to stay within the bound", extra={"tenant": tenant, "ties": dropped})
+        if not leading:
+            self._erasures.clear()
+            return
         try:
             while self._seeds:
                 tenant, seed = self._seeds[0]
                 await self.store.save_seeds(tenant, [seed])
-                self.results.setdefault(tenant, Served()).seeds[seed.community_id] = seed
                 self._seeds.pop(0)
             while self._erasures:
                 tenant, member = self._erasures[0]
@@ -223,14 +250,13 @@ class Discovery:
         self.loaded = True
         log.info("micro-communities loaded", extra={"tenants": len(self.results)})
 
-    async def reload_forever(self) -> None:
-        """Reload stored results every interval: a replica that does not detect serves what the detecting one stored."""
-        while True:
-            await asyncio.sleep(self.config.interval_seconds)
-            try:
-                await self._load_stored()
-            except PyMongoError as exc:
-                log.warning("micro-communities not reloaded; database unreachable", extra={"error": repr(exc)})
+    async def reload(self) -> None:
+        """Load what the detecting replica stored (a replica that does not detect serves that)."""
+        self._reloaded_at = time.monotonic()
+        try:
+            await self._load_stored()
+        except PyMongoError as exc:
+            log.warning("micro-communities not reloaded; database unreachable", extra={"error": repr(exc)})
 
     # -- scheduling -------------------------------------------------------------------------------
 
@@ -241,16 +267,21 @@ class Discovery:
             self._queue.append(tenant)
         self.wake.set()
 
-    def request(self, tenant: str) -> Scheduled:
-        """Ask for a tenant's detection as soon as the worker is free; say when that should be."""
+    async def request(self, tenant: str) -> Scheduled:
+        """Ask for a tenant's detection as soon as the worker is free; say when that should be.
+
+        A replica that does not detect stores the request for the one that does (it looks every few seconds).
+        """
+        if not self.detecting:
+            await self.store.ask(tenant)
+            runs_at = datetime.now(UTC) + timedelta(seconds=REQUESTS_SECONDS + 1.0)
+            return Scheduled(tenant, runs_at.replace(microsecond=0), 0)
         self._ask(tenant)
         now = time.monotonic()
         position = self._queue.index(tenant)
         wait = sum(self.schedule(t).last_seconds for t in self._queue[:position])
         if self.running is not None:
             wait += max(0.0, self.schedule(self.running).last_seconds - (now - self.running_since))
-        if not self.recommender.loaded:
-            wait += 1.0
         runs_at = datetime.now(UTC) + timedelta(seconds=wait)
         return Scheduled(tenant, runs_at.replace(microsecond=0), position + (1 if self.running else 0))
 
@@ -271,12 +302,26 @@ class Discovery:
         return best[1] if best else None
 
     async def run(self) -> None:
-        """Detect due tenants one at a time, for ever (once the state was loaded from the last checkpoint)."""
+        """Detect due tenants one at a time while this replica leads; otherwise serve what the leader stored.
+
+        Detection waits for the state to be loaded from the last checkpoint (a half-loaded state would
+        announce groups that are not new). A replica that starts leading first loads what the last
+        leader stored, so that it announces only what moved since.
+        """
         while True:
+            leading = self.detecting
+            if leading and not self._leading:
+                await self.reload()
+                log.info("this replica detects micro-communities now")
+            self._leading = leading
             tenant = None
-            if self.recommender.loaded:  # detecting a half-loaded state would announce groups that are not new
-                await self.housekeeping()
+            if self.recommender.loaded:
+                await self.housekeeping(leading)
+            if leading:
+                await self._take_requests()
                 tenant = self._due(time.monotonic())
+            elif time.monotonic() - self._reloaded_at >= self.config.interval_seconds:
+                await self.reload()
             if tenant is None:
                 self.wake.clear()
                 with contextlib.suppress(TimeoutError):
@@ -284,6 +329,17 @@ class Discovery:
                         await self.wake.wait()
                 continue
             await self.detect(tenant)
+
+    async def _take_requests(self) -> None:
+        """Take the detections other replicas were asked for (every few seconds)."""
+        if time.monotonic() - self._requests_at < REQUESTS_SECONDS:
+            return
+        self._requests_at = time.monotonic()
+        try:
+            for tenant in await self.store.take_requests():
+                self._ask(tenant)
+        except PyMongoError as exc:
+            log.warning("detection requests not read; database unreachable", extra={"error": repr(exc)})
 
     def clock(self, tenant: str) -> datetime | None:
         """Return the instant a tenant is detected at: its latest event's time, never past now (None: no events)."""
@@ -382,9 +438,12 @@ class Discovery:
     # -- the outbox -------------------------------------------------------------------------------
 
     async def relay(self) -> None:
-        """Publish stored announcements in order, for ever; a broker or database error only delays them."""
+        """Publish stored announcements in order while this replica detects; an error only delays them."""
         backoff = Backoff(0.5, 30.0)
         while True:
+            if not self.detecting:  # the detecting replica publishes (one relay, announcements in order)
+                await asyncio.sleep(POLL_SECONDS)
+                continue
             try:
                 published = await self.publish_pending()
                 backoff.reset()

@@ -38,6 +38,7 @@ PATHS: Final = "microcommunity_paths"
 TIES: Final = "microcommunity_ties"
 SEEDS: Final = "microcommunity_seeds"
 OUTBOX: Final = "microcommunity_outbox"
+REQUESTS: Final = "microcommunity_requests"
 #: Members' paths per document (a path is a few small integers).
 PATHS_PER_DOCUMENT: Final = 20_000
 
@@ -163,6 +164,17 @@ class DiscoveryStore:
         Until then ties are only ever shown between a group's current members, which no longer include them.
         """
         await self.db[SEEDS].update_many({"tenant": tenant, "members": member}, {"$pull": {"members": member}})
+
+    async def ask(self, tenant: str) -> None:
+        """Record that a tenant's detection was asked for (for the replica that detects)."""
+        await self.db[REQUESTS].replace_one({"_id": tenant}, {"at": time.time()}, upsert=True)
+
+    async def take_requests(self) -> list[str]:
+        """Return and forget the tenants whose detection was asked of other replicas."""
+        tenants = [str(doc["_id"]) async for doc in self.db[REQUESTS].find({})]
+        if tenants:
+            await self.db[REQUESTS].delete_many({"_id": {"$in": tenants}})
+        return tenants
 
     async def tenants(self) -> list[str]:
         """List the tenants with stored results or seeds."""
