@@ -199,6 +199,10 @@ async def planted(lab: ServiceLab, seed: int) -> dict[str, Any]:
              ("emerging", "inside", "matches")}  # fmt: skip
     discovered = found["emerging"] + found["inside"]
     stray = sum(1 for f in best_match_f1(found["emerging"], truth) if f < 0.5)
+    # Emerging groups most of whose members share no community with another member: no space of their own.
+    joined = memberships(events)
+    spaceless = [g for g in found["emerging"] if unaffiliated(g, joined) * 2 >= len(g)]
+    stray_spaceless = sum(1 for f in best_match_f1(spaceless, truth) if f < 0.5)
     forming = [frozenset(g.members) for g in world.planted if g.kind == "forming"]
     inside = [frozenset(g.members) for g in world.planted if g.kind == "subgroup"]
     result = {
@@ -209,6 +213,8 @@ async def planted(lab: ServiceLab, seed: int) -> dict[str, Any]:
         "planted_best_f1": statistics.fmean(best_match_f1(truth, discovered)) if discovered else 0.0,
         "average_f1": average_f1(discovered, truth),
         "emerging_unmatched_share": stray / len(found["emerging"]) if found["emerging"] else 0.0,
+        "spaceless_emerging": len(spaceless),
+        "spaceless_unmatched_share": stray_spaceless / len(spaceless) if spaceless else 0.0,
         "forming_found_emerging": statistics.fmean(f >= 0.5 for f in best_match_f1(forming, found["emerging"])),
         "subgroups_found_inside": statistics.fmean(f >= 0.5 for f in best_match_f1(inside, found["inside"]))
         if inside
@@ -217,6 +223,29 @@ async def planted(lab: ServiceLab, seed: int) -> dict[str, Any]:
     }
     print(f"planted seed {seed}: {result}", file=sys.stderr)
     return result
+
+
+def memberships(events: Sequence[Event]) -> dict[str, set[str]]:
+    """Return each member's communities at the end of a stream (joins less leaves)."""
+    joined: dict[str, set[str]] = {}
+    for event in events:
+        member, community = event.member_id, event.community_id
+        if member is None or community is None:
+            continue
+        if event.type == "member.joined":
+            joined.setdefault(member, set()).add(community)
+        elif event.type == "member.left":
+            joined.get(member, set()).discard(community)
+    return joined
+
+
+def unaffiliated(group: frozenset[str], joined: dict[str, set[str]]) -> int:
+    """Return how many of a group's members share no community with another of its members."""
+    counts: dict[str, int] = {}
+    for member in group:
+        for community in joined.get(member, ()):
+            counts[community] = counts.get(community, 0) + 1
+    return sum(1 for m in group if not any(counts[c] >= 2 for c in joined.get(m, ())))
 
 
 def domain_scale(members: int, ties: int, seed: int) -> dict[str, float]:
@@ -284,6 +313,10 @@ def report(payload: dict[str, Any]) -> str:
         f"{statistics.fmean(r['groups']['inside'] for r in pl):.0f} / "
         f"{statistics.fmean(r['groups']['matches'] for r in pl):.0f} "
         f"| {statistics.fmean(r['planted'] for r in pl):.0f} | {show([r['kept_share'] for r in pl], 3)} |",
+        "",
+        f"Of the emerging groups, those most of whose members share no community with another member (no "
+        f"space of their own): {statistics.fmean(r['spaceless_emerging'] for r in pl):.0f} a tenant, "
+        f"{show([r['spaceless_unmatched_share'] for r in pl], 3)} of them matching no planted group.",
     ]
     scale = payload.get("scale")
     if scale:

@@ -4,10 +4,9 @@
    sub-groups, forming groups, heavy-tailed noise) is published on the activity topic as ingest
    writes it: every tie as a ``member.followed`` event (the heaviest kind for the graph: a follow is
    remembered for its unfollow) and every membership as ``member.joined``.
-2. The read model is rebuilt from the topic (``kith recommend rebuild``), which also moves the
-   service's consumer group to the end.
-3. The recommend service starts as its own process: it loads the read model, rebuilds the interaction
-   graph from the topic, and detects the tenant in its worker process. Reported from its ``/metrics``:
+2. The state is rebuilt from the topic and written as a checkpoint (``kith recommend rebuild``).
+3. The recommend service starts as its own process: it loads the checkpoint (the interaction graph
+   included) and, asked to, detects the tenant in its worker process. Reported from its ``/metrics``:
    the detection's parts (prepare: snapshot under the model lock; the worker's CPU; storing), the
    worker's peak resident memory, and the service's own resident memory.
 4. 32 concurrent clients then read the list (``GET /v1/micro-communities``, 50 a page) and single
@@ -190,7 +189,10 @@ async def measure(members: int, ties: int, seed: int, workdir: Path, requests: i
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}", headers=headers, limits=limits, timeout=120
         ) as client:
-            while True:  # the first detection runs on its own once the graph is rebuilt
+            asked = await client.post("/v1/micro-communities:detect")
+            if asked.status_code != 202:
+                raise RuntimeError(f"detect answered {asked.status_code}: {asked.text[:300]}")
+            while True:  # it runs once the state is loaded from the checkpoint
                 metrics = (await client.get("/metrics")).text
                 total = _metric(metrics, "kith_microcommunity_last_detection_seconds", 'part="total"')
                 failed = _metric(metrics, "kith_microcommunity_detections_total", 'outcome="failed"')

@@ -8,7 +8,8 @@ Two kinds, after the recipe of ``bench/communities/synthetic.py``:
   the host community's topic, so its other members leave them alone. A community for them does not
   exist yet: detection should call them ``emerging``;
 - sub-groups: a close set of members inside one large community who reply to one another's posts about
-  a topic of their own and meet in small sessions: detection should call them ``inside``.
+  a topic of their own (in threads of their own, which the rest of the community leaves alone) and
+  meet in small sessions: detection should call them ``inside``.
 
 Members of planted groups are people of ordinary or low activity who joined early and do not fade, so
 the groups are what they mostly do. Planting draws from its own random streams (:func:`rng_for`
@@ -176,7 +177,7 @@ def _post(
     *,
     on_topic: bool,
 ) -> Post:
-    """Write a post about the group's topics mentioning group mates; one on the community's topic is answered."""
+    """Write a post about the group's topics mentioning group mates; only one ``on_topic`` draws the community in."""
     planned = sim.plan.communities[community]
     text = " ".join(
         [sentence(rng, planned.theme, planned), *(f"#{t}" for t in topics), *(f"@{member_id(m)}" for m in mentioned)]
@@ -224,7 +225,7 @@ def _subgroup_day(
         if rng.random() < POST_CHANCE * scale * 0.5:
             at = morning + rng.randint(0, 8 * 60) * MINUTE
             if _present(sim, host, author, at):
-                group.posts.append(_post(sim, rng, rows, author, host, at, group.topics, [], on_topic=True))
+                group.posts.append(_post(sim, rng, rows, author, host, at, group.topics, [], on_topic=False))
     del group.posts[:-RECENT_POSTS]
     for member in group.members:
         if rng.random() >= REPLY_CHANCE * scale:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -88,7 +87,7 @@ class Schedule:
 
     retry: Backoff
     detected_version: int = -1  # the state version the last successful detection saw
-    last_run: float = -math.inf  # monotonic time it finished
+    last_run: float = 0.0  # monotonic time the last detection finished
     requested: bool = False
     failures: int = 0
     retry_at: float = 0.0
@@ -153,7 +152,7 @@ class Discovery:
         self._queue: list[str] = []
         self._erasures: list[tuple[str, str]] = []  # taken from the parts, not stored yet
         self._seeds: list[tuple[str, Seed]] = []  # the same for seeds
-        self._erased_log: list[tuple[str, str]] = []  # every erasure seen, to strip a detection that ran meanwhile
+        self._erased_log: list[tuple[str, str]] = []  # erasures seen while a detection runs, to strip its result
         self._seed_index: dict[str, tuple[int, dict[str, list[str]]]] = {}
         self._leading = False
         self._reloaded_at = time.monotonic()
@@ -175,7 +174,9 @@ class Discovery:
         found = self.schedules.get(tenant)
         if found is None:
             retry = Backoff(self.config.retry_first_seconds, max(self.config.retry_most_seconds, 1e-3))
-            found = self.schedules[tenant] = Schedule(retry)
+            # A tenant first seen now is detected one interval later (its history is still coming in),
+            # or at once when asked for.
+            found = self.schedules[tenant] = Schedule(retry, last_run=time.monotonic())
         return found
 
     @property
@@ -427,6 +428,7 @@ class Discovery:
             schedule.last_seconds = time.perf_counter() - started
             DETECTION_SECONDS.labels(SERVICE).observe(schedule.last_seconds)
             self.running = None
+            self._erased_log.clear()  # later snapshots no longer hold them; only a running detection needs the log
             FAILING_TENANTS.labels(SERVICE).set(sum(1 for s in self.schedules.values() if s.failures))
             self._count_groups()
 
