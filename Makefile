@@ -4,9 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PROJECTS := shared devkit services/ingest services/scoring services/recommend cli
+PROJECTS := shared devkit services/ingest services/scoring services/recommend services/console cli
 # Editable installs; the kith command with its local extra (the stack's launcher and the generator).
-EDITABLES := -e ./shared -e ./devkit -e ./services/ingest -e ./services/scoring -e ./services/recommend -e './cli[local]'
+EDITABLES := -e ./shared -e ./devkit -e ./services/ingest -e ./services/scoring -e ./services/recommend -e ./services/console -e './cli[local]'
 DATA ?= ../shared/data
 
 .DEFAULT_GOAL := help
@@ -21,7 +21,7 @@ $(STAMP): constraints.txt requirements-dev.txt $(addsuffix /pyproject.toml,$(PRO
 
 install: $(STAMP) ## Create .venv and install every package and tool (pinned)
 
-run: $(STAMP) ## Start broker, database, the three services and a demo tenant; leave them running
+run: $(STAMP) ## Start broker, database, the three services, the console (:8004) and a demo tenant; leave them running
 	$(BIN)/kith up --demo
 
 stop: $(STAMP) ## Stop everything `make run` started

@@ -12,11 +12,14 @@ import sys
 #: Benchmark modules, in the order ``all`` runs them. ``--data`` is passed to those that read data.
 BENCHMARKS: dict[str, bool] = {
     "ingest": False,
+    "ingest_worstcase": False,
     "scoring": False,
     "recommend_speed": False,
     "recommend_consume": False,
     "recommend_quality": True,
+    "recommend_tuning": False,
     "microcommunities": True,
+    "console": False,
 }
 
 

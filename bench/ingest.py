@@ -230,6 +230,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "INGEST_CONSUME_RAW": "false",
             # A per-key rate limit is policy, not cost: off, so that it does not cap the measurement.
             "INGEST_RATE_LIMIT_PER_SECOND": "0",
+            # How large requests are cleaned can be compared: INGEST_NORMALIZE_POOL=thread python -m bench ingest
+            **{name: value for name, value in os.environ.items() if name.startswith("INGEST_NORMALIZE_")},
         }
         ingest = Server([sys.executable, "-m", "kith_ingest"], env, ingest_port, workdir / "ingest.log")
         servers.append(ingest)

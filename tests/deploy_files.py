@@ -23,7 +23,7 @@ K8S = ROOT / "deploy" / "k8s"
 TOOLS = ROOT / "deploy" / "tools"
 OBSERVABILITY = ROOT / "deploy" / "observability"
 #: How a developer or CI gets the tools the deployment checks run (README, .ci/run).
-SETUP = "bash deploy/tools/install.sh"
+SETUP = "bash deploy/tools/setup-system.sh"
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,13 @@ BY_NAME = {service.name: service for service in SERVICES}
 CONSOLE = Service("console", "kith_console.settings", "ConsoleSettings", "CONSOLE_", 8004)
 #: Stand-in values for required secrets when a test needs the file's values.
 DUMMY_SECRET = "static-check-Secret-4711"
-REQUIRED_SECRETS = ("MONGO_ROOT_PASSWORD", "KITH_MONGO_PASSWORD", "MONGO_REPLICA_SET_KEY", "KITH_ERASURE_SALT")
+REQUIRED_SECRETS = (
+    "MONGO_ROOT_PASSWORD",
+    "KITH_MONGO_PASSWORD",
+    "MONGO_REPLICA_SET_KEY",
+    "KITH_ERASURE_SALT",
+    "KITH_CONSOLE_SESSION_SECRET",
+)
 #: Read by the OpenTelemetry SDK itself (its standard variables), not by a settings class.
 OTEL_PREFIX = "OTEL_"
 

@@ -375,7 +375,7 @@ def test_mongo_is_a_three_member_replica_set_with_a_budget_that_keeps_a_majority
     assert "replicaSet=rs0" in example["mongo-uri"]
     secret_keys = {
         ref["key"]
-        for doc in documents
+        for doc in everything()
         if doc["kind"] in ("Deployment", "StatefulSet", "Job")
         for container in [*pod_spec(doc).get("initContainers", []), *pod_spec(doc)["containers"]]
         for item in container.get("env", [])
@@ -388,6 +388,7 @@ def test_mongo_is_a_three_member_replica_set_with_a_budget_that_keeps_a_majority
         for item in volume["secret"]["items"]
     }
     assert secret_keys | volume_keys == set(example), "secret.example.yaml lists exactly the keys the pods read"
+    assert "console-session-secret" in secret_keys, "the console component reads its session secret"
 
 
 def test_inline_scripts_parse(tmp_path: Path) -> None:

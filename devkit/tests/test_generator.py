@@ -289,6 +289,26 @@ def test_config_refuses_naive_start() -> None:
         GeneratorConfig(start=datetime(2026, 10, 1))  # noqa: DTZ001 - the point of the test
 
 
+def test_local_clubs_meet_in_one_city_and_members_mostly_join_those_of_their_own() -> None:
+    world = build_world(GeneratorConfig())
+    local = [c for c in world.communities if c.mode == "local"]
+    online = [c for c in world.communities if c.mode == "online"]
+    assert len(local) > 50
+    assert len(online) > 50
+    assert all(c.city is not None and c.name.startswith(c.city) for c in local)
+    assert all(c.city is None for c in online)
+    human = [m for m in world.memberships if world.member(m.member_id).role == "member"]
+    in_local = [m for m in human if world.community(m.community_id).mode == "local"]
+    same_city = sum(world.member(m.member_id).city == world.community(m.community_id).city for m in in_local)
+    assert same_city / len(in_local) > 0.9
+    by_type = Counter(e.type for e in history())
+    assert by_type["member.profile.updated"] > 0.4 * SMALL.members
+    created = [e for e in history() if e.type == "community.created"]
+    assert {e.data.mode for e in created} >= {"online", "local"}
+    meetups = [e for e in history() if e.type == "event.attended"]
+    assert any(e.data.location is not None for e in meetups)
+
+
 def test_planted_groups_are_close_and_where_they_should_be() -> None:
     config = GeneratorConfig(seed=5, communities=120, members=1500, days=20)
     world = build_world(config)

@@ -187,15 +187,66 @@ async def test_known_keys_keep_working_while_the_database_is_down(
         await client.close()
 
 
-async def test_the_key_cache_stays_bounded_under_unknown_keys(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch
+async def test_a_flood_of_unknown_keys_never_evicts_known_ones_even_in_an_outage(
+    make_database: Callable[..., ServerProcess], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(auth, "_CACHE_ENTRIES", 3)
+    monkeypatch.setattr(auth, "_KNOWN_ENTRIES", 3)
+    monkeypatch.setattr(auth, "_UNKNOWN_ENTRIES", 5)
+    database = make_database()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        f"mongodb://{database.address}", serverSelectionTimeoutMS=1_000
+    )
+    try:
+        store = KeyStore(client["auth"])
+        await store.ensure_indexes()
+        known = [(await store.create_key("acme", [Scope.METRICS_READ])).key for _ in range(3)]
+        for key in known:
+            assert await store.resolve(key) is not None
+        for n in range(40):
+            assert await store.resolve(f"kith_flood_{n}_{n}") is None
+        assert len(store._unknown) == 5
+        assert len(store._known) == 3
+        database.stop()
+        monkeypatch.setattr(auth, "_CACHE_SECONDS", 0.0)  # every cached answer is now stale
+        for key in known:
+            principal = await store.resolve(key)
+            assert principal is not None
+            assert principal.tenant == "acme"
+    finally:
+        await client.close()
+
+
+async def test_a_revoked_key_leaves_this_replicas_cache_at_once(harness: Harness) -> None:
     store = harness.platform.keys
-    known = await harness.key("acme", Scope.METRICS_READ)
-    for n in range(10):
-        assert await store.resolve(f"kith_unknown_{n}") is None
-        assert len(store._cache) <= 3
-    principal = await store.resolve(known)
-    assert principal is not None
-    assert principal.tenant == "acme"
+    kept = await store.create_key("acme", [Scope.METRICS_READ])
+    gone = await store.create_key("acme", [Scope.METRICS_READ])
+    for created in (kept, gone):
+        assert await store.resolve(created.key) is not None
+    assert await store.revoke(gone.key_id)
+    assert await store.resolve(gone.key) is None
+    assert await store.resolve(kept.key) is not None
+    assert len(store._known) == 1
+
+
+async def test_recommendation_writes_need_the_write_scope_except_on_keys_issued_before_it(
+    harness: Harness,
+) -> None:
+    store = harness.platform.keys
+    reader = await store.create_key("acme", [Scope.RECOMMENDATIONS_READ])
+    writer = await store.create_key("acme", [Scope.RECOMMENDATIONS_WRITE])
+    read_principal = await store.resolve(reader.key)
+    write_principal = await store.resolve(writer.key)
+    assert read_principal is not None
+    assert write_principal is not None
+    assert not read_principal.allows(Scope.RECOMMENDATIONS_WRITE)
+    assert write_principal.allows(Scope.RECOMMENDATIONS_WRITE)
+    assert not write_principal.allows(Scope.RECOMMENDATIONS_READ)
+    # A key stored before the write scope existed carries no scopes_version: its read scope still writes.
+    older = await store.create_key("acme", [Scope.RECOMMENDATIONS_READ])
+    await store.db[KEYS].update_one({"_id": older.key_id}, {"$unset": {"scopes_version": ""}})
+    old_principal = await store.resolve(older.key)
+    assert old_principal is not None
+    assert old_principal.allows(Scope.RECOMMENDATIONS_WRITE)
+    listed = {info.key_id: info.scopes for info in await store.list_keys("acme")}
+    assert listed[older.key_id] == ["recommendations:read", "recommendations:write"]
+    assert listed[reader.key_id] == ["recommendations:read"]

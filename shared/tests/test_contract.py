@@ -124,6 +124,42 @@ def test_union_picks_the_model_from_type() -> None:
     assert isinstance(validate_event(example("post.created")), PostCreatedEvent)
 
 
+@pytest.mark.parametrize(
+    "instant", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01T13:59:00+14:00"]
+)
+def test_every_instant_of_the_contract_must_convert_to_utc(instant: str) -> None:
+    joined = {**example("member.joined"), "time": instant}
+    with pytest.raises(DecodeError) as raised:
+        decode_structured(json.dumps(joined))
+    assert [p.field for p in raised.value.problems] == ["time"]
+    assert "UTC" in raised.value.problems[0].reason
+    headers = [(f"ce_{k}", str(v).encode()) for k, v in joined.items() if k != "data"]
+    with pytest.raises(DecodeError):
+        decode_kafka_record(json.dumps(joined["data"]).encode(), headers)
+    with pytest.raises(DecodeError) as raised:
+        validate_event({**example("member.joined"), "receivedtime": instant})
+    assert raised.value.problems[0].field == "receivedtime"
+    changed = example("engagement.changed")
+    with pytest.raises(DecodeError) as raised:
+        validate_event({**changed, "data": {**changed["data"], "as_of": instant}})
+    assert raised.value.problems[0].field == "data.as_of"
+
+
+def test_the_edges_of_utc_are_admitted() -> None:
+    for instant in ("0001-01-01T00:00:00Z", "0001-01-01T14:00:00+14:00", "9999-12-31T23:59:59.999999Z"):
+        assert validate_event({**example("member.joined"), "time": instant}).time.tzinfo is not None
+
+
+def test_numbers_are_finite() -> None:
+    changed = example("engagement.changed")
+    for value in ("1e400", "NaN", "-Infinity"):
+        body = json.dumps(changed).replace('"score": 12.5', f'"score": {value}', 1)
+        assert value in body
+        with pytest.raises(DecodeError) as raised:
+            decode_structured(body)
+        assert [p.field for p in raised.value.problems] == ["data.score"]
+
+
 def test_micro_community_events_are_keyed_by_their_group_and_never_taken_as_activity() -> None:
     assert {"microcommunity.detected", "microcommunity.changed", "microcommunity.faded"} == MICROCOMMUNITY_TYPES
     for event_type in MICROCOMMUNITY_TYPES:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import SecretStr
 
 from kith_shared.auth import CreatedKey, KeyInfo, KeyStore, Scope
-from kith_shared.kafka import client_options
+from kith_shared.kafka import BrokerUnavailable, EventProducer, client_options
 from kith_shared.mongo import make_mongo_client
 from kith_shared.reading import end_offsets
+from kith_shared.revocations import announce
 from kith_shared.settings import KafkaSettings, MongoSettings
 from kith_shared.topics import ACTIVITY, RAW, TopicSpec
 
@@ -42,12 +44,29 @@ async def list_keys(uri: str, tenant: str | None) -> list[KeyInfo]:
         await client.close()
 
 
-async def revoke_key(uri: str, key_id: str) -> bool:
-    """Revoke a key by id."""
+async def revoke_key(uri: str, key_id: str, kafka: KafkaSettings | None = None) -> tuple[bool, bool]:
+    """Revoke a key by id and, with ``kafka``, broadcast it; return (revoked, broadcast)."""
     client = make_mongo_client(mongo_settings(uri), app_name="kith-cli")
+    producer = EventProducer(kafka) if kafka is not None else None
+    broadcast = False
+
+    async def tell(revoked: str, tenant: str) -> None:
+        nonlocal broadcast
+        if producer is None:
+            return
+        with contextlib.suppress(BrokerUnavailable):
+            await producer.wait_connected(5)
+        broadcast = await announce(producer, revoked, tenant, "kith://cli")
+
     try:
-        return await KeyStore(client[mongo_settings(uri).auth_database]).revoke(key_id)
+        if producer is not None:
+            await producer.start()
+        store = KeyStore(client[mongo_settings(uri).auth_database])
+        store.on_revoke = tell
+        return await store.revoke(key_id), broadcast
     finally:
+        if producer is not None:
+            await producer.stop()
         await client.close()
 
 

@@ -25,11 +25,17 @@ END = "<!-- env:end -->"
 
 
 def _settings_classes() -> list[tuple[str, type[BaseSettings]]]:
+    from kith_console.settings import ConsoleSettings
     from kith_ingest.settings import IngestSettings
     from kith_recommend.settings import RecommendSettings
     from kith_scoring.settings import ScoringSettings
 
-    return [("ingest", IngestSettings), ("scoring", ScoringSettings), ("recommend", RecommendSettings)]
+    return [
+        ("ingest", IngestSettings),
+        ("scoring", ScoringSettings),
+        ("recommend", RecommendSettings),
+        ("console", ConsoleSettings),
+    ]
 
 
 def _default_value(field: FieldInfo) -> Any:

@@ -10,8 +10,10 @@ import typer
 from rich.table import Table
 
 from kith_cli import admin
-from kith_cli.options import DEFAULT_MONGO, MongoUri, fail, out
+from kith_cli.options import DEFAULT_MONGO, Bootstrap, Embedded, MongoUri, err, fail, kafka_settings, out
 from kith_shared.auth import KeyInfo, Scope
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:19092"
 
 app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 
@@ -57,8 +59,16 @@ def keys_list(
 
 
 @app.command("revoke")
-def keys_revoke(key_id: str, mongo_uri: MongoUri = DEFAULT_MONGO) -> None:
-    """Revoke an API key by its id."""
-    if not asyncio.run(admin.revoke_key(mongo_uri, key_id)):
+def keys_revoke(
+    key_id: str,
+    mongo_uri: MongoUri = DEFAULT_MONGO,
+    bootstrap: Bootstrap = DEFAULT_BOOTSTRAP,
+    embedded: Embedded = True,
+) -> None:
+    """Revoke an API key by its id, and tell every running service over Kafka (they forget it at once)."""
+    revoked, broadcast = asyncio.run(admin.revoke_key(mongo_uri, key_id, kafka_settings(bootstrap, embedded)))
+    if not revoked:
         raise fail(f"no key with id {key_id!r}", "List keys with `kith keys list`.", code=4)
     out.print(f"revoked {key_id}")
+    if not broadcast:
+        err.print(f"[yellow]warning:[/yellow] Kafka at {bootstrap} not reached: services drop the key within 30 s.")

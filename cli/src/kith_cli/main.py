@@ -61,12 +61,13 @@ def up(
     ingest_port: Annotated[int, typer.Option(envvar="KITH_INGEST_PORT")] = 8001,
     scoring_port: Annotated[int, typer.Option(envvar="KITH_SCORING_PORT")] = 8002,
     recommend_port: Annotated[int, typer.Option(envvar="KITH_RECOMMEND_PORT")] = 8003,
+    console_port: Annotated[int, typer.Option(envvar="KITH_CONSOLE_PORT")] = 8004,
     broker_port: Annotated[int, typer.Option(envvar="KITH_BROKER_PORT")] = 19092,
     database_port: Annotated[int, typer.Option(envvar="KITH_DATABASE_PORT")] = 27027,
 ) -> None:
-    """Start broker, database, topics and the three services, and leave them running."""
+    """Start broker, database, topics, the three services and the console, and leave them running."""
     stack = _local()
-    ports = stack.Ports(ingest_port, scoring_port, recommend_port, broker_port, database_port)
+    ports = stack.Ports(ingest_port, scoring_port, recommend_port, console_port, broker_port, database_port)
     try:
         state = stack.start_stack(root.resolve(), ports, out.print)
     except stack.StackError as exc:
@@ -85,6 +86,7 @@ def up(
     out.print()
     out.print(f"[bold]development key[/bold] (tenant demo, admin): {key}")
     out.print("  also in .local/dev-key; stop everything with `make stop`, check with `make status`.")
+    out.print(f"[bold]console[/bold]: http://127.0.0.1:{console_port}  (sign in with the development key)")
 
 
 @app.command()
@@ -133,6 +135,9 @@ def status(
         for lag in lags:
             lag_table.add_row(lag.group, ", ".join(lag.topics), str(lag.lag))
         out.print(lag_table)
+    console = state.get("console")
+    if console is not None:
+        out.print(f"console: {console.url}  (sign in with the key in .local/dev-key)")
     if not all(running for _c, running, _r in rows):
         raise typer.Exit(1)
 

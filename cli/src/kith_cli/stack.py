@@ -1,4 +1,4 @@
-"""The local stack: broker, database and the three services as background processes.
+"""The local stack: broker, database, the three services and the console as background processes.
 
 State (pids, ports, the development key) lives in ``.local/stack.json`` so that ``kith down`` and
 ``kith status`` find what ``kith up`` started. Logs go to ``.local/logs/``; the database keeps its
@@ -32,6 +32,8 @@ from kith_shared.kafka import ensure_topics
 from kith_shared.settings import KafkaSettings
 
 SERVICES = ("ingest", "scoring", "recommend")
+#: The web console: an HTTP process over the services' APIs, with no broker or database of its own.
+CONSOLE = "console"
 HOST = "127.0.0.1"
 
 
@@ -42,6 +44,7 @@ class Ports:
     ingest: int = 8001
     scoring: int = 8002
     recommend: int = 8003
+    console: int = 8004
     broker: int = 19092
     database: int = 27027
 
@@ -64,7 +67,7 @@ class Component:
         """Return the component's address as a URL (HTTP for services, a plain address otherwise)."""
         if not self.port:
             return "-"
-        return f"http://{HOST}:{self.port}" if self.name in SERVICES else f"{HOST}:{self.port}"
+        return f"http://{HOST}:{self.port}" if self.name in (*SERVICES, CONSOLE) else f"{HOST}:{self.port}"
 
 
 @dataclass
@@ -163,6 +166,26 @@ def spawn_service(service: str, env: dict[str, str], log: Path, cwd: Path | None
         )
 
 
+def console_env(ports: Ports) -> dict[str, str]:
+    """Return the environment that points the console at the services of the stack."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "CONSOLE_HOST": HOST,
+            "CONSOLE_PORT": str(ports.console),
+            "CONSOLE_ENVIRONMENT": "development",
+            **{f"CONSOLE_{service.upper()}_URL": f"http://{HOST}:{ports.of(service)}" for service in SERVICES},
+        }
+    )
+    return env
+
+
+def _spawn_console(root: Path, ports: Ports) -> Component:
+    log = local_dir(root) / "logs" / f"{CONSOLE}.log"
+    process = spawn_service(CONSOLE, console_env(ports), log, cwd=root)
+    return Component(CONSOLE, process.pid, ports.console, str(log))
+
+
 def _spawn_service(root: Path, service: str, ports: Ports) -> Component:
     log = local_dir(root) / "logs" / f"{service}.log"
     env = service_env(
@@ -198,7 +221,7 @@ def start_stack(root: Path, ports: Ports, say: Callable[[str], None]) -> StackSt
     existing = load_state(root)
     if existing and any(process_alive(c.pid) for c in existing.components):
         raise StackError("the stack is already running; `make stop` first, or `make status` to see it")
-    for name in ("broker", "database", *SERVICES):
+    for name in ("broker", "database", *SERVICES, CONSOLE):
         try:
             check_port_free(name, HOST, ports.of(name))
         except RuntimeError as exc:
@@ -222,10 +245,13 @@ def start_stack(root: Path, ports: Ports, say: Callable[[str], None]) -> StackSt
             component = _spawn_service(root, service, ports)
             state.components.append(component)
             save_state(root, state)
+        state.components.append(_spawn_console(root, ports))
+        save_state(root, state)
         for component in state.components[2:]:
             pid = component.pid
             wait_ready(component.url, 60.0, lambda pid=pid: process_alive(pid))  # type: ignore[misc]
-            say(f"{component.name:<9} ready at {component.url}  (docs: {component.url}/docs)")
+            docs = "" if component.name == CONSOLE else f"  (docs: {component.url}/docs)"
+            say(f"{component.name:<9} ready at {component.url}{docs}")
     except StackError as exc:
         stop_stack(root, lambda _: None)
         raise StackError(f"{exc}. Everything started was stopped again") from None
@@ -257,7 +283,7 @@ def component_status(component: Component) -> tuple[bool, str]:
         return False, "not running"
     if component.name == "simulator":
         return True, "running"
-    if component.name not in SERVICES:
+    if component.name not in (*SERVICES, CONSOLE):
         return True, "accepting connections" if port_open(HOST, component.port) else "not listening"
     try:
         answer = httpx.get(f"{component.url}/readyz", timeout=3.0)

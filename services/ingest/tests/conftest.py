@@ -24,8 +24,12 @@ RunIngest = Callable[[IngestSettings], AbstractAsyncContextManager[RunningServic
 
 @pytest.fixture
 def ingest_settings(make_settings: MakeSettings) -> IngestSettings:
-    """Settings on this test's topics and databases, without the raw-topic consumer."""
-    return make_settings(IngestSettings, consume_raw=False)
+    """Settings on this test's topics and databases, without the raw-topic consumer.
+
+    Costly text is cleaned in threads here (a worker process per test app would cost seconds each);
+    ``test_costly_text`` runs the default process pool.
+    """
+    return make_settings(IngestSettings, consume_raw=False, normalize_pool="thread")
 
 
 @pytest.fixture

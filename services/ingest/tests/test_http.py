@@ -16,7 +16,7 @@ from kith_ingest.store import CLAIMS
 from kith_shared.auth import Scope
 from kith_shared.events import decode_kafka_record
 from kith_shared.events.examples import example
-from kith_shared.events.types import PostCreatedEvent, ReactionAddedEvent
+from kith_shared.events.types import CommunityCreatedEvent, PostCreatedEvent, ReactionAddedEvent
 from kith_shared.topics import ACTIVITY
 
 pytestmark = pytest.mark.integration
@@ -199,3 +199,37 @@ async def test_duplicates_are_answered_after_a_restart_and_across_replicas(
         assert any(index.get("expireAfterSeconds") == 7 * 24 * 3600 for index in indexes.values())
     finally:
         await mongo.close()
+
+
+async def test_bad_places_are_refused_with_the_field_and_good_ones_published(
+    ingest_settings: IngestSettings, run_ingest: Any, read_topic: Any
+) -> None:
+    def community(event_id: str, **location: Any) -> dict[str, Any]:
+        body = event(event_id, "community.created")
+        body["data"] = {**body["data"], "mode": "local", "location": location}
+        return body
+
+    profile = event("p-1", "member.profile.updated")
+    batch = [
+        community("pl-1", name="Seattle", country="us", latitude=47.6062, longitude=-122.3321),
+        community("pl-2", name="Nowhere", country="XZ", latitude=10.0, longitude=10.0),
+        community("pl-3", name="Off the map", latitude=123.0, longitude=10.0),
+        community("pl-4", name="Half a place", latitude=12.0),
+        profile,
+    ]
+    async with run_ingest(ingest_settings) as ingest:
+        answer = await ingest.client.post("/v1/events:batch", json=batch, headers=ingest.auth())
+        assert answer.status_code == 202, answer.text
+        results = answer.json()["results"]
+        assert [r["status"] for r in results] == ["accepted", "rejected", "rejected", "rejected", "accepted"]
+        assert results[1]["problems"][0]["field"] == "data.location.country"
+        assert "ISO 3166-1" in results[1]["problems"][0]["reason"]
+        assert results[2]["problems"][0]["field"] == "data.location.latitude"
+        assert "latitude and longitude" in results[3]["problems"][0]["reason"]
+    records = await read_topic(ingest_settings.kafka, ACTIVITY, 2)
+    published = {e.id: e for e in (decode_kafka_record(r.value, r.headers) for r in records)}
+    created = published["pl-1"]
+    assert isinstance(created, CommunityCreatedEvent)
+    assert created.data.location is not None
+    assert created.data.location.country == "US"
+    assert published["p-1"].type == "member.profile.updated"

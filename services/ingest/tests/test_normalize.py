@@ -15,7 +15,7 @@ from kith_ingest.domain.text import extract_hashtags, extract_keywords, extract_
 from kith_ingest.settings import DEFAULT_TYPE_ALIASES, IngestSettings
 from kith_shared.events import SCHEMA_VERSION, DecodeError
 from kith_shared.events.examples import all_examples, example
-from kith_shared.events.types import CommentCreatedEvent, PostCreatedEvent, ReactionAddedEvent
+from kith_shared.events.types import SERVICE_TYPES, CommentCreatedEvent, PostCreatedEvent, ReactionAddedEvent
 
 pytestmark = pytest.mark.unit
 
@@ -41,7 +41,8 @@ def refused(obj: dict[str, Any], tenant: str | None = "demo", config: NormalizeC
 
 def test_every_example_normalizes_and_is_stable() -> None:
     for event_type, raw in all_examples().items():
-        if event_type == "engagement.changed":
+        if event_type in SERVICE_TYPES:
+            assert refused(raw).problems[0].field == "type"
             continue
         event = normalize(raw)
         assert event.is_normalized
@@ -224,3 +225,64 @@ def test_normalizing_a_normalized_event_changes_nothing(raw: str, event_type: st
     assert again.data.text_features.model_copy(update={"original": None}) == first.data.text_features.model_copy(
         update={"original": None}
     )
+
+
+def test_entities_cannot_spell_invisible_characters_into_a_normalized_name() -> None:
+    raw = example("community.created")
+    spelled = {**raw, "data": {**raw["data"], "name": "Climb&#x202E;ers", "description": "a&#x2066;b"}}
+    normalized = normalize(spelled)
+    assert (normalized.data.name, normalized.data.description) == ("Climbers", "ab")
+    blank = {**raw, "data": {**raw["data"], "name": "&#x200B;&#8206;"}}
+    assert refused(blank).problems[0].field == "data.name"
+
+
+def place(**location: Any) -> dict[str, Any]:
+    event = example("community.created")
+    event["data"] = {**event["data"], "mode": "local", "location": location}
+    return event
+
+
+def test_places_are_checked_and_their_names_cleaned() -> None:
+    ok = normalize(place(name="<b>Seattle</b>", country="us", latitude=47.61, longitude=-122.33))
+    assert ok.data.location.name == "Seattle"
+    assert ok.data.location.country == "US"
+    assert ok.data.location.coordinates == (47.61, -122.33)
+    assert normalize(place(name="Somewhere online")).data.location.coordinates is None
+    assert refused(place(country="XX", latitude=1.0, longitude=1.0)).problems[0].field == "data.location.country"
+    assert "ISO 3166-1" in refused(place(country="ZZ")).problems[0].reason
+    assert refused(place(country="USA")).problems[0].field == "data.location.country"
+    assert refused(place(latitude=91.0, longitude=0.0)).problems[0].field == "data.location.latitude"
+    assert refused(place(latitude=0.0, longitude=-180.5)).problems[0].field == "data.location.longitude"
+    assert "together" in refused(place(latitude=10.0)).problems[0].reason
+    assert refused(place(name="<p> </p>")).problems[0].field == "data.location.name"
+    attended = example("event.attended")
+    attended["data"]["location"] = {"country": "QQ", "latitude": 1.0, "longitude": 2.0}
+    assert refused(attended).problems[0].field == "data.location.country"
+    profile = example("member.profile.updated")
+    profile["data"]["location"]["latitude"] = -95
+    assert refused(profile).problems[0].field == "data.location.latitude"
+    mode = example("community.updated")
+    mode["data"]["mode"] = "nearby"
+    assert refused(mode).problems[0].field == "data.mode"
+
+
+def test_keywords_are_real_topics_in_the_text_language_counted_by_stem() -> None:
+    english = "Running this week? We run every Sunday morning; new runners welcome, the runs are short. Great trails!"
+    keywords = extract_keywords(english, language="en")
+    assert keywords[0] == "running"  # "running", "run", "runs" counted as one stem, shown as written
+    assert "runs" not in keywords
+    assert not {"week", "sunday", "morning", "great", "new", "the"} & set(keywords)
+    assert "trails" in keywords
+    french = "Cette semaine nous faisons de l'escalade, escalade en bloc et escalades en falaise le samedi."
+    keywords = extract_keywords(french, language="fr")
+    assert keywords[0] == "escalade"
+    assert not {"semaine", "nous", "samedi", "cette"} & set(keywords)
+    spanish = "Esta semana hacemos fotografía nocturna; la fotografía de calle también nos gusta mucho."
+    assert extract_keywords(spanish, language="es")[0] == "fotografía"
+    assert "semana" not in extract_keywords(spanish, language="es")
+    # An unknown language still leaves out the stopwords of the common ones, unstemmed.
+    assert extract_keywords("the week with der die und les pottery", language=None) == ["pottery"]
+    event = normalize(post("Wir gehen diese Woche bouldern, Bouldern macht Spaß, wer kommt zum Bouldern mit?"))
+    assert event.data.text_features.language == "de"
+    assert event.data.text_features.keywords[0] == "bouldern"
+    assert "woche" not in event.data.text_features.keywords

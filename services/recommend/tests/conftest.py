@@ -22,7 +22,7 @@ def recommend_settings(make_settings: MakeSettings) -> RecommendSettings:
 
 @pytest.fixture
 async def running(recommend_settings: RecommendSettings, running_service: RunService) -> AsyncIterator[Running]:
-    """Start the service (lifespan included) with a recommendations:read key of tenants acme and other."""
-    keys = {tenant: [Scope.RECOMMENDATIONS_READ] for tenant in ("acme", "other")}
+    """Start the service (lifespan included) with a key of tenants acme and other that reads and writes."""
+    keys = {tenant: [Scope.RECOMMENDATIONS_READ, Scope.RECOMMENDATIONS_WRITE] for tenant in ("acme", "other")}
     async with running_service(create_app, recommend_settings, keys) as service:
         yield service

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from kith_devkit.events import community, event, join, post
@@ -94,6 +96,17 @@ def test_engagement_weighs_co_membership() -> None:
     assert [s.community_id for s in found] == ["c-active", "c-passive"]
 
 
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"])
+def test_events_at_the_edges_of_time_compile_and_rank(when: str) -> None:
+    state = TenantState("acme")
+    for raw in (community("c-1", "Edge", ["time"]), join("m-1", "c-1"), join("m-2", "c-1")):
+        at_edge = raw.model_copy(update={"time": datetime.fromisoformat(when)})
+        state.apply_all(changes_for(at_edge))
+    model = compile_model(state)
+    assert model.ids == ["c-1"]
+    assert [s.community_id for s in suggest(model, state.profile("m-3"), RankingParams(), 5)] == ["c-1"]
+
+
 def test_events_make_graph_changes_roles_and_slipping_that_the_ranking_state_keeps_apart() -> None:
     engagement = {"member_id": "bea", "community_id": "c-a", "score": 1.0, "level": 0, "as_of": "2026-11-01T00:00:00Z"}
     created = community("c-new", "New", ["x"])
@@ -114,7 +127,7 @@ def test_events_make_graph_changes_roles_and_slipping_that_the_ranking_state_kee
     changes = [c for e in events for c in changes_for(e)]
     graph = [c for c in changes if isinstance(c, GRAPH_CHANGES)]
     assert [type(c).__name__ for c in graph] == [
-        "TieChange", "TieChange", "TieChange", "AttendanceChange", "JoinedChange", "SeedChange",
+        "TieChange", "TieChange", "TieChange", "AttendanceChange", "SeedChange",
     ]  # fmt: skip
     follow, unfollow, reaction = graph[:3]
     assert isinstance(follow, TieChange)
@@ -123,7 +136,7 @@ def test_events_make_graph_changes_roles_and_slipping_that_the_ranking_state_kee
     assert (follow.kind, follow.action, unfollow.action) == (InteractionKind.FOLLOW, "add", "remove")
     assert (reaction.kind, reaction.source, reaction.target) == (InteractionKind.REACTION, "cid", "ann")
     assert graph[3] == AttendanceChange("acme", "c-a/e1", "cid", graph[3].at)
-    assert graph[5] == SeedChange("acme", "c-new", "mc-1", graph[5].at)
+    assert graph[4] == SeedChange("acme", "c-new", "mc-1", graph[4].at)
     state = TenantState("acme")
     state.apply_all(changes)
     assert state.roles == {"bot": {PLATFORM_SCOPE: "bot"}, "eve": {"c-a": "staff"}}

@@ -145,10 +145,12 @@ async def test_events_in_groups_out_with_statuses_pages_and_details(service: Run
     assert bakers["status"] == "emerging"
     assert [t["tag"] for t in bakers["topics"]][:2] in (["sourdough", "rye"], ["rye", "sourdough"])
     assert bakers["cohesion"]["density"] == 1.0
-    assert bakers["growth"] == {"gained": 6, "lost": 0, "window": "7d"}
+    assert bakers["growth"] == {"gained": 6, "lost": 0, "window": "7d", "window_days": 7}
     assert len(bakers["central_members"]) == 5
     assert climbers["status"] == "inside"
-    assert climbers["overlaps"][0] == {"id": "c-club", "name": "Climbing Club", "jaccard": 0.1, "share": 1.0}
+    assert climbers["overlaps"][0] == {
+        "id": "c-club", "community_id": "c-club", "name": "Climbing Club", "jaccard": 0.1, "share": 1.0
+    }  # fmt: skip
     assert set(bakers) == {
         "id", "size", "status", "overlaps", "topics", "cohesion", "first_seen", "growth", "central_members",
         "member_ids",

@@ -11,8 +11,9 @@ from kith_recommend.discovery.job import prepare, run
 from kith_recommend.discovery.state import PART, TenantGraph
 from kith_recommend.domain.changes import (
     AttendanceChange,
+    Edge,
+    EdgeChange,
     ErasureChange,
-    JoinedChange,
     Profile,
     ProfileChange,
     SeedChange,
@@ -43,7 +44,7 @@ def fed() -> tuple[TenantGraph, TenantState]:
     for member in ("m0", "bot"):
         graph.apply(TieChange("acme", InteractionKind.FOLLOW, member, "m4", T - 86_400))
     graph.apply(AttendanceChange("acme", "c-a/e1", "m1", T))
-    graph.apply(JoinedChange("acme", "c-a", "m1", T - 3_600))
+    state.apply(EdgeChange("acme", Edge.JOINED_AT, "m1", "c-a", "set", T - 3_600))
     state.apply(ProfileChange("acme", Profile.ROLE, "bot", {"*": "bot"}))
     return graph, state
 
@@ -67,12 +68,11 @@ def test_a_detection_leaves_staff_and_bots_out_and_the_state_comes_back_from_its
     assert again.detection == graph.detection
     assert again.records == graph.records
     assert again.seeds == graph.seeds
-    assert again.joined == graph.joined
     assert again.horizon == graph.horizon == T - 86_400
     assert (again.version, again.ran_at) == (graph.version, 1_000.0)
     assert (again.graph.snapshot(NOW).adjacency != graph.graph.snapshot(NOW).adjacency).nnz == 0
-    assert again.joined_at("c-a", "m1") == T - 3_600
-    assert again.joined_at("c-a", "m2") == T - 86_400  # not seen joining: at least as old as the oldest event
+    assert again.since(T - 3_600) == T - 3_600
+    assert again.since(None) == T - 86_400  # a join never seen: at least as old as the oldest tie
 
 
 def test_an_erasure_takes_the_member_out_of_the_graph_the_groups_and_the_seeds() -> None:

@@ -16,19 +16,32 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
+from cachetools import LRUCache
 from fastapi import APIRouter, Depends, Request, status
-from pydantic import BaseModel, Field
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field, StringConstraints
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from kith_shared.errors import ApiError
+from kith_shared.events.display import VISIBLE
 from kith_shared.mongo import Document
+from kith_shared.openapi import errors
 
 KEYS = "api_keys"
 TENANTS = "tenants"
+#: How long a key lookup is trusted before the database is asked again. Revocations do not wait for
+#: it: they are broadcast to every replica (see :mod:`kith_shared.revocations`).
 _CACHE_SECONDS = 30.0
-#: Most key lookups remembered; unknown keys are cached too, so the cache must not grow without bound.
-_CACHE_ENTRIES = 10_000
+#: Known keys remembered, least recently used dropped first. Only keys the database knows enter it, so
+#: no flood of made-up keys can push a known key out: during a database outage, known keys keep working.
+_KNOWN_ENTRIES = 10_000
+#: Unknown or revoked keys remembered apart (so a flood of them costs the database nothing), fewer.
+_UNKNOWN_ENTRIES = 2_000
+#: Layout of the scopes a key document carries. Keys written before version 2 predate the
+#: ``recommendations:write`` scope: the ``recommendations:read`` they carry keeps its old meaning,
+#: read and write, until the key is re-issued (see :func:`effective_scopes`).
+SCOPES_VERSION = 2
 
 
 class Scope(StrEnum):
@@ -37,7 +50,21 @@ class Scope(StrEnum):
     EVENTS_WRITE = "events:write"
     METRICS_READ = "metrics:read"
     RECOMMENDATIONS_READ = "recommendations:read"
+    #: Publish interests and feedback (dismiss, shown, clicked) through recommend.
+    RECOMMENDATIONS_WRITE = "recommendations:write"
     ADMIN = "admin"
+
+
+def effective_scopes(doc: Document) -> frozenset[str]:
+    """Return what a stored key may do: its scopes, read as the layout it was written in.
+
+    A key written before ``recommendations:write`` existed (no ``scopes_version``) and carrying
+    ``recommendations:read`` could publish interests and feedback: it still can, until re-issued.
+    """
+    scopes = frozenset(doc.get("scopes", ()))
+    if doc.get("scopes_version", 1) < SCOPES_VERSION and Scope.RECOMMENDATIONS_READ.value in scopes:
+        scopes |= {Scope.RECOMMENDATIONS_WRITE.value}
+    return scopes
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +132,11 @@ class KeyStore:
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.db = db
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
-        self._tenants: dict[str, float] = {}
+        self._known: LRUCache[str, tuple[float, Principal]] = LRUCache(_KNOWN_ENTRIES)
+        self._unknown: LRUCache[str, float] = LRUCache(_UNKNOWN_ENTRIES)
+        self._tenants: LRUCache[str, float] = LRUCache(_KNOWN_ENTRIES)
+        #: Called with (key id, tenant) after a revocation is stored: the platform broadcasts it.
+        self.on_revoke: Callable[[str, str], Awaitable[object]] | None = None
 
     async def ensure_indexes(self) -> None:
         """Create the indexes lookups rely on."""
@@ -142,6 +172,7 @@ class KeyStore:
                 "hash": _hash(raw),
                 "tenant": tenant,
                 "scopes": sorted(s.value for s in scopes),
+                "scopes_version": SCOPES_VERSION,
                 "name": name,
                 "created_at": datetime.now(UTC),
                 "revoked_at": None,
@@ -153,54 +184,78 @@ class KeyStore:
         """List keys, of one tenant or all."""
         query: dict[str, Any] = {} if tenant is None else {"tenant": tenant}
         return [
-            KeyInfo.model_validate({"key_id": doc["_id"], **doc})
+            KeyInfo.model_validate({**doc, "key_id": doc["_id"], "scopes": sorted(effective_scopes(doc))})
             async for doc in self.db[KEYS].find(query).sort("created_at", 1)
         ]
 
     async def revoke(self, key_id: str, tenant: str | None = None) -> bool:
-        """Revoke a key; return False when there was no such key."""
+        """Revoke a key (and tell :attr:`on_revoke`); return False when there was no such key."""
         query: dict[str, Any] = {"_id": key_id}
         if tenant is not None:
             query["tenant"] = tenant
-        result = await self.db[KEYS].update_one(query, {"$set": {"revoked_at": datetime.now(UTC)}})
-        self._cache.clear()
-        return result.matched_count == 1
+        doc = await self.db[KEYS].find_one_and_update(
+            query, {"$set": {"revoked_at": datetime.now(UTC)}}, projection={"tenant": 1}
+        )
+        self.forget(key_id)
+        if doc is None:
+            return False
+        if self.on_revoke is not None:
+            await self.on_revoke(key_id, doc["tenant"])
+        return True
+
+    def forget(self, key_id: str) -> None:
+        """Drop a key from this replica's cache at once (it was revoked here or elsewhere)."""
+        for digest in [digest for digest, (_, principal) in self._known.items() if principal.key_id == key_id]:
+            self._known.pop(digest, None)
 
     async def resolve(self, raw: str) -> Principal | None:
         """Return the principal of a key, or None when it is unknown or revoked (cached briefly)."""
         digest = _hash(raw)
-        cached = self._cache.get(digest)
-        if cached is not None and time.monotonic() - cached[0] < _CACHE_SECONDS:
-            return cached[1]
+        now = time.monotonic()
+        known = self._known.get(digest)
+        if known is not None and now - known[0] < _CACHE_SECONDS:
+            return known[1]
+        unknown_since = self._unknown.get(digest)
+        if known is None and unknown_since is not None and now - unknown_since < _CACHE_SECONDS:
+            return None
         try:
             doc = await self.db[KEYS].find_one({"hash": digest})
         except PyMongoError:
             # While the database is down, a key seen before keeps its last known answer, so services
             # that can still serve (recommend from its in-memory model) are not locked out.
-            if cached is not None:
-                return cached[1]
+            if known is not None:
+                return known[1]
             raise
-        principal = None
-        if doc is not None and doc.get("revoked_at") is None and hmac.compare_digest(doc["hash"], digest):
-            principal = Principal(tenant=doc["tenant"], scopes=frozenset(doc["scopes"]), key_id=doc["_id"])
-        if len(self._cache) >= _CACHE_ENTRIES:
-            self._cache.clear()
-        self._cache[digest] = (time.monotonic(), principal)
+        if doc is None or doc.get("revoked_at") is not None or not hmac.compare_digest(doc["hash"], digest):
+            self._known.pop(digest, None)
+            self._unknown[digest] = now
+            return None
+        principal = Principal(tenant=doc["tenant"], scopes=effective_scopes(doc), key_id=doc["_id"])
+        self._unknown.pop(digest, None)
+        self._known[digest] = (now, principal)
         return principal
 
 
-def _raw_key(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if header and header.lower().startswith("bearer "):
-        return header[7:].strip()
-    return request.headers.get("x-api-key")
+#: The two ways to send a key, declared as OpenAPI security schemes so that /docs can send one.
+BEARER = HTTPBearer(
+    scheme_name="bearer", description="Authorization: Bearer <key>", bearerFormat="kith_<id>_<secret>", auto_error=False
+)
+API_KEY = APIKeyHeader(name="X-API-Key", scheme_name="apiKey", description="X-API-Key: <key>", auto_error=False)
 
 
-def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
-    """Return a dependency that resolves the caller's key and checks it carries ``scope``."""
+def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
+    """Return a dependency that resolves the caller's key and checks it carries ``scope``.
 
-    async def dependency(request: Request) -> Principal:
-        raw = _raw_key(request)
+    Its two security schemes put the route's security requirement in the OpenAPI document, which then
+    lists 401, 403, 429 and 503 for it (see :mod:`kith_shared.openapi`).
+    """
+
+    async def dependency(
+        request: Request,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+        api_key: Annotated[str | None, Depends(API_KEY)],
+    ) -> Principal:
+        raw = (bearer.credentials.strip() if bearer is not None else None) or api_key
         if not raw:
             raise ApiError(
                 status.HTTP_401_UNAUTHORIZED,
@@ -245,6 +300,7 @@ def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
 EventsWriter = Annotated[Principal, Depends(require(Scope.EVENTS_WRITE))]
 MetricsReader = Annotated[Principal, Depends(require(Scope.METRICS_READ))]
 RecommendationsReader = Annotated[Principal, Depends(require(Scope.RECOMMENDATIONS_READ))]
+RecommendationsWriter = Annotated[Principal, Depends(require(Scope.RECOMMENDATIONS_WRITE))]
 Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
 
 
@@ -252,7 +308,9 @@ class NewKey(BaseModel):
     """What to create: a key of the caller's tenant."""
 
     scopes: list[Scope] = Field(min_length=1)
-    name: str = Field(default="", max_length=100)
+    name: Annotated[str, StringConstraints(max_length=100), VISIBLE] = Field(
+        default="", description="A label for people; invisible characters removed."
+    )
 
 
 def admin_router() -> APIRouter:
@@ -271,7 +329,7 @@ def admin_router() -> APIRouter:
         store: KeyStore = request.app.state.keys
         return await store.list_keys(principal.tenant)
 
-    @router.delete("/{key_id}", status_code=204)
+    @router.delete("/{key_id}", status_code=204, responses=errors(404, descriptions={404: "No such key in the tenant"}))
     async def revoke_key(key_id: str, principal: Admin, request: Request) -> None:
         """Revoke one of the caller's tenant's keys."""
         store: KeyStore = request.app.state.keys
@@ -288,5 +346,7 @@ __all__ = [
     "MetricsReader",
     "Principal",
     "RecommendationsReader",
+    "RecommendationsWriter",
     "Scope",
+    "effective_scopes",
 ]

@@ -8,8 +8,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,20 @@ def error_body(code: str, message: str, problems: list[dict[str, str]] | None = 
     return {"error": body}
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Return every method some route of the app answers on this request's path.
+
+    Starlette's own 405 names only the methods of the first route matching the path, while a path
+    often has several (``GET`` and ``PUT /v1/settings/scoring`` are two routes).
+    """
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        template, found = route.path_format, route.methods
+        if template and found and compile_path(template)[0].match(request.url.path):
+            methods |= found
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every failure with a JSON error and the right status."""
 
@@ -58,12 +74,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body("invalid_request", "the request is not valid", problems), 422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
         return JSONResponse(
-            error_body(code.get(exc.status_code, "http_error"), str(exc.detail)),
-            exc.status_code,
-            headers=getattr(exc, "headers", None),
+            error_body(code.get(exc.status_code, "http_error"), str(exc.detail)), exc.status_code, headers=headers
         )
 
     @app.exception_handler(PyMongoError)

@@ -64,7 +64,8 @@ class MongoSettings(BaseModel):
 class ServiceSettings(BaseSettings):
     """Base of each service's settings."""
 
-    model_config = SettingsConfigDict(env_nested_delimiter="__", extra="ignore")
+    # Every number is finite: "inf" or "nan" in the environment is refused at start, never a silent limit.
+    model_config = SettingsConfigDict(env_nested_delimiter="__", extra="ignore", allow_inf_nan=False)
 
     environment: Literal["development", "test", "production"] = Field(
         default="development", description="production refuses placeholder secrets."
@@ -76,7 +77,11 @@ class ServiceSettings(BaseSettings):
     )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)
-    max_body_bytes: int = Field(default=5 * 1024 * 1024, description="Largest request body accepted.")
+    max_body_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        ge=1,
+        description="Largest request body read, in bytes; a larger one is refused (413) before authentication.",
+    )
     rate_limit_per_second: float = Field(default=200.0, description="Requests per second per API key (0: off).")
     rate_limit_burst: int = Field(default=400, description="Requests a key may send at once above the rate.")
 

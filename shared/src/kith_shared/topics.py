@@ -7,7 +7,9 @@ Retention is a decision, not a broker default: a rebuild (``kith scoring rebuild
 rebuild``) can only replay what a topic still holds. The normalized stream keeps 30 days, the raw
 stream 7 (ingest turns it into the normalized stream within seconds), dead letters 30 (time to fix
 and replay them), engagement changes 7 (recommend folds them into its read model as they come, so
-its rebuild sees the last week of engagement changes beside 30 days of activity), micro-community
+its rebuild sees the last week of engagement changes beside 30 days of activity), control events one
+day (a key cache holds an answer for 30 seconds: a replica starting reads the day's revocations, which
+is more than enough), micro-community
 changes 30 (other systems act on them; a month lets one that was down catch up).
 The same values are set by ``ensure_topics``, the compose topic job and the ``KafkaTopic`` resources.
 """
@@ -90,6 +92,22 @@ ENGAGEMENT: Final = TopicSpec(
     retention_ms=7 * DAY_MS,
 )
 
+CONTROL: Final = TopicSpec(
+    name="control.v1",
+    partitions=1,
+    key="'<tenant>:<key id>'",
+    description=(
+        "Control events for every replica of every service: key.revoked. Each replica reads every "
+        "partition from the start, without a consumer group, so each one sees every event."
+    ),
+    payload="event",
+    event_types=frozenset({"key.revoked"}),
+    producers=("ingest", "scoring", "recommend", "kith keys revoke"),
+    consumers=("ingest", "scoring", "recommend"),
+    retention_ms=1 * DAY_MS,
+)
+
+
 MICROCOMMUNITIES: Final = TopicSpec(
     name="microcommunities.v1",
     partitions=6,
@@ -106,4 +124,11 @@ MICROCOMMUNITIES: Final = TopicSpec(
     retention_ms=30 * DAY_MS,
 )
 
-ALL_TOPICS: Final[tuple[TopicSpec, ...]] = (RAW, ACTIVITY, DEAD_LETTER, ENGAGEMENT, MICROCOMMUNITIES)
+ALL_TOPICS: Final[tuple[TopicSpec, ...]] = (
+    RAW,
+    ACTIVITY,
+    DEAD_LETTER,
+    ENGAGEMENT,
+    CONTROL,
+    MICROCOMMUNITIES,
+)

@@ -15,7 +15,17 @@ from typing import TYPE_CHECKING, Any, Final
 
 from kith_devkit.generator.text import post_text, sentence
 from kith_devkit.generator.vocabulary import COMMENTS, FOREIGN, REACTION_CUM, REACTIONS, WHEN
-from kith_devkit.generator.world import DAY, HOUR, MINUTE, SECOND, PlannedCommunity, community_id, member_id, poisson
+from kith_devkit.generator.world import (
+    DAY,
+    HOUR,
+    MINUTE,
+    SECOND,
+    PlannedCommunity,
+    community_id,
+    location,
+    member_id,
+    poisson,
+)
 
 if TYPE_CHECKING:
     from kith_devkit.generator.simulation import Simulation
@@ -221,7 +231,10 @@ def meetup(
     if sim.gone(index, host, at):
         return
     event_id = sim.next_id("e")
-    rows.append(sim.row(at, "event.hosted", {"community_id": cid, "member_id": member_id(host), "event_id": event_id}))
+    hosted: dict[str, Any] = {"community_id": cid, "member_id": member_id(host), "event_id": event_id}
+    if community.mode != "online":  # a local or hybrid club meets in its city
+        hosted["location"] = location(community.city)
+    rows.append(sim.row(at, "event.hosted", hosted))
     wanted = min(len(people) - 1, 2 + poisson(rng, math.sqrt(len(people))))
     attendees: dict[int, None] = {host: None}
     for _ in range(4 * wanted):
@@ -231,5 +244,5 @@ def meetup(
     for member in list(attendees)[1:]:
         when = at + 90 * MINUTE + rng.randint(0, 30) * MINUTE
         if not sim.gone(index, member, when):
-            payload = {"community_id": cid, "member_id": member_id(member), "event_id": event_id}
+            payload = {**hosted, "member_id": member_id(member)}
             rows.append(sim.row(when, "event.attended", payload))

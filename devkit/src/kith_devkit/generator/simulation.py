@@ -25,6 +25,7 @@ from kith_devkit.generator.world import (
     Plan,
     PlannedCommunity,
     community_id,
+    location,
     member_id,
     poisson,
     rng_for,
@@ -57,6 +58,7 @@ class Simulation:
         self.planted = plant(plan)
         cfg = self.config
         rng = rng_for(cfg, 2)
+        places = rng_for(cfg, 10)
         for index, member in enumerate(plan.members):
             tags = [theme.tag for theme in member.interests]
             self.schedule(
@@ -66,6 +68,10 @@ class Simulation:
                 self.schedule(
                     member.signup + SECOND, "member.role.set", {"member_id": member_id(index), "role": member.role}
                 )
+            elif member.declares_place:
+                home = location(member.city, 8.0, places)
+                self.schedule(member.signup + 2 * SECOND, "member.profile.updated", {"member_id": member_id(index),
+                                                                                     "location": home})  # fmt: skip
         for index, community in enumerate(plan.communities):
             cid = community_id(index)
             self.schedule(
@@ -74,7 +80,8 @@ class Simulation:
                 {
                     "community_id": cid, "name": community.name, "description": community.description,
                     "topics": community.topics, "visibility": community.visibility,
-                    "owner_id": member_id(community.owner),
+                    "owner_id": member_id(community.owner), "mode": community.mode,
+                    **({"location": location(community.city)} if community.mode != "online" else {}),
                 },
             )  # fmt: skip
             owner_join = max(community.created, plan.members[community.owner].signup) + 2 * SECOND
@@ -289,6 +296,7 @@ class Simulation:
                 or community in self.memberships[member]
                 or (community, member) in plan.planned
                 or plan.communities[community].visibility == "hidden"
+                or (plan.communities[community].mode == "local" and plan.communities[community].city != profile.city)
             ):
                 continue
             at = start + int(rng.random() * DAY)

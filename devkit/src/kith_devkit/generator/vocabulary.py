@@ -149,6 +149,16 @@ CITIES: Final[tuple[str, ...]] = (
     "Seattle", "Ghent", "Bristol", "Valencia", "Tartu", "Bologna", "Denver", "Utrecht", "Wellington", "Graz",
 )  # fmt: skip
 CITY_TAGS: Final = {"Kraków": "krakow"}
+#: Where each city is: ISO 3166-1 country code, latitude, longitude (city centres, WGS 84).
+CITY_PLACES: Final[dict[str, tuple[str, float, float]]] = {
+    "Berlin": ("DE", 52.5200, 13.4050), "Lisbon": ("PT", 38.7223, -9.1393), "Leeds": ("GB", 53.8008, -1.5491),
+    "Austin": ("US", 30.2672, -97.7431), "Lyon": ("FR", 45.7640, 4.8357), "Porto": ("PT", 41.1579, -8.6291),
+    "Kraków": ("PL", 50.0647, 19.9450), "Osaka": ("JP", 34.6937, 135.5023), "Montreal": ("CA", 45.5019, -73.5674),
+    "Melbourne": ("AU", -37.8136, 144.9631), "Seattle": ("US", 47.6062, -122.3321), "Ghent": ("BE", 51.0543, 3.7174),
+    "Bristol": ("GB", 51.4545, -2.5879), "Valencia": ("ES", 39.4699, -0.3763), "Tartu": ("EE", 58.3776, 26.7290),
+    "Bologna": ("IT", 44.4949, 11.3426), "Denver": ("US", 39.7392, -104.9903), "Utrecht": ("NL", 52.0907, 5.1214),
+    "Wellington": ("NZ", -41.2866, 174.7756), "Graz": ("AT", 47.0707, 15.4395),
+}  # fmt: skip
 
 WHEN: Final = ("this Saturday", "on Sunday morning", "Tuesday evening", "this weekend", "on Friday night", "next week")
 ADJECTIVES: Final = (

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final, Literal
 
-from kith_devkit.generator.vocabulary import CITIES, CITY_TAGS, DESCRIPTIONS, THEMES, WHEN, Theme
+from kith_devkit.generator.vocabulary import CITIES, CITY_PLACES, CITY_TAGS, DESCRIPTIONS, THEMES, WHEN, Theme
 
 if TYPE_CHECKING:
     from kith_devkit.generator.planting import PlantedGroup
@@ -26,6 +26,20 @@ DAY: Final = 24 * HOUR
 
 Visibility = Literal["public", "private", "hidden"]
 Role = Literal["member", "staff", "bot"]
+Mode = Literal["online", "local", "hybrid"]
+#: Share of members who declare where they live (the others' place shows in the meet-ups they attend).
+DECLARED_PLACE_SHARE: Final = 0.6
+#: Share of a local community's joins drawn from anywhere rather than from its city (visitors, movers).
+LOCAL_STRANGERS: Final = 0.03
+
+
+def location(city: str, jitter_km: float = 0.0, rng: random.Random | None = None) -> dict[str, object]:
+    """Return a city's place as a contract location, moved up to ``jitter_km`` in each direction."""
+    country, lat, lon = CITY_PLACES[city]
+    if rng is not None and jitter_km > 0:
+        lat += rng.uniform(-jitter_km, jitter_km) / 111.0
+        lon += rng.uniform(-jitter_km, jitter_km) / (111.0 * max(math.cos(math.radians(lat)), 0.1))
+    return {"name": city, "country": country, "latitude": round(lat, 4), "longitude": round(lon, 4)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +85,9 @@ class WorldCommunity:
     planned_size: int
     activity: float
     theme: str
+    mode: Mode = "online"
+    city: str | None = None
+    """Where a local or hybrid community meets (None: online)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +101,10 @@ class WorldMember:
     signed_up_at: datetime
     fades_at: datetime | None
     """When this member goes quiet (does a few percent of what they did before), if they do."""
+    city: str = ""
+    """Where the member lives."""
+    declares_place: bool = False
+    """Whether the member declares where they live (member.profile.updated)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +161,7 @@ class PlannedCommunity:
     size: int
     activity: float
     city: str
+    mode: Mode = "online"
 
 
 @dataclass(slots=True)
@@ -151,6 +173,8 @@ class PlannedMember:
     role: Role
     signup: int
     fades: int | None
+    city: str = ""
+    declares_place: bool = False
 
 
 @dataclass(slots=True)
@@ -214,6 +238,10 @@ def draw_plan(config: GeneratorConfig) -> Plan:
         early = rng.random() < 0.7
         signup = int(rng.random() * (2 * DAY if early else horizon))
         members.append(PlannedMember(interests, activity, "member", signup, None))
+    places = rng_for(config, 9)  # places have their own stream: the rest of the world is drawn as before
+    for member in members:
+        member.city = places.choice(CITIES)
+        member.declares_place = places.random() < DECLARED_PLACE_SHARE
     ranked = sorted(m.activity for m in members)
     top_quartile = ranked[int(len(ranked) * 0.75)]
     mean = sum(ranked) / len(ranked)
@@ -271,6 +299,8 @@ def draw_plan(config: GeneratorConfig) -> Plan:
         if name.startswith(city):
             topics.append(CITY_TAGS.get(city, city.lower()))
         topics = list(dict.fromkeys(topics))
+        # A community named after its city meets there (now and then online too); the others meet online.
+        mode: Mode = ("hybrid" if places.random() < 0.15 else "local") if name.startswith(city) else "online"
         tag2 = topics[1] if len(topics) > 1 else theme.tag
         description = rng.choice(DESCRIPTIONS).format(
             name=name, tag=theme.tag, tag2=tag2, when=rng.choice(WHEN), doing=rng.choice(theme.doings),
@@ -299,6 +329,7 @@ def draw_plan(config: GeneratorConfig) -> Plan:
                 size,
                 rng.lognormvariate(0.0, 0.45),
                 city,
+                mode,
             )
         )
         community_themes[theme.tag].append(index)
@@ -312,13 +343,28 @@ def draw_plan(config: GeneratorConfig) -> Plan:
         member_count[member] += 1
         joins.append((at, community, member, invited_by))
 
+    by_city: dict[str, list[int]] = {city: [] for city in CITIES}
+    for index in humans:
+        by_city[members[index].city].append(index)
+    for community in communities:
+        if community.mode == "local":  # a local club's owner lives in its city
+            owner_pool = [m for m in by_city[community.city] if community.theme in members[m].interests]
+            community.owner = places.choice(owner_pool or by_city[community.city] or [community.owner])
     for index, community in enumerate(communities):
         join(index, community.owner, max(community.created, members[community.owner].signup) + SECOND, None)
         candidates = by_theme[community.theme.tag] or humans
+        neighbours: list[int] = []
+        themed: list[int] = []
+        if community.mode == "local":  # members of a local club live in its city, bar a few
+            neighbours = by_city[community.city]
+            themed = [m for m in neighbours if community.theme in members[m].interests]
         for _ in range(4 * community.size):
             if len(joined[index]) >= community.size:
                 break
-            pool = candidates if rng.random() < 0.85 else humans
+            matching = rng.random() < 0.85
+            pool = candidates if matching else humans
+            if neighbours and places.random() >= LOCAL_STRANGERS:
+                pool = themed if matching and themed else neighbours
             person = rng.choice(pool)
             if person in joined[index]:
                 continue
@@ -335,7 +381,12 @@ def draw_plan(config: GeneratorConfig) -> Plan:
                 join(place, index, max(communities[place].created, special.signup) + MINUTE, None)
     for index, loner in enumerate(members):
         if member_count[index] == 0 and loner.role != "bot" and rng.random() < 0.85:
-            options = [c for theme in loner.interests for c in community_themes[theme.tag]] or public
+            options = [
+                c
+                for theme in loner.interests
+                for c in community_themes[theme.tag]
+                if communities[c].mode != "local" or communities[c].city == loner.city
+            ] or public
             place = rng.choice(options)
             earliest = max(communities[place].created, loner.signup)
             join(place, index, earliest + int(rng.expovariate(1 / (2 * DAY))), None)
@@ -371,6 +422,8 @@ def build_world(config: GeneratorConfig) -> World:
             planned_size=c.size,
             activity=c.activity,
             theme=c.theme.tag,
+            mode=c.mode,
+            city=None if c.mode == "online" else c.city,
         )
         for index, c in enumerate(plan.communities)
     )
@@ -382,6 +435,8 @@ def build_world(config: GeneratorConfig) -> World:
             role=m.role,
             signed_up_at=at(m.signup),
             fades_at=None if m.fades is None else at(m.fades),
+            city=m.city,
+            declares_place=m.declares_place,
         )
         for index, m in enumerate(plan.members)
     )

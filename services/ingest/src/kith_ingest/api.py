@@ -40,6 +40,7 @@ from kith_shared.events import (
 )
 from kith_shared.kafka import BrokerUnavailable
 from kith_shared.observability import BATCH_SIZE, EVENTS_IN
+from kith_shared.openapi import errors, event_components
 
 SINGLE_TYPES = (JSON_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE)
 BATCH_TYPES = (JSON_CONTENT_TYPE, BATCH_CONTENT_TYPE)
@@ -82,30 +83,6 @@ def _check_content_type(request: Request, allowed: tuple[str, ...], hint: str) -
     return media
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """Read the body, refusing it (413) as soon as more than ``limit`` bytes arrived, whatever Content-Length said."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise ApiError(status.HTTP_400_BAD_REQUEST, "bad_request", "Content-Length is not a number")
-        if int(declared) > limit:
-            raise _too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(limit: int) -> ApiError:
-    return ApiError(
-        status.HTTP_413_CONTENT_TOO_LARGE, "payload_too_large", f"the body exceeds the limit of {limit} bytes"
-    )
-
-
 def _unavailable(settings: IngestSettings, what: str) -> ApiError:
     return ApiError(
         status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -142,33 +119,37 @@ def _json(body: dict[str, Any], status_code: int) -> Response:
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
-_EVENT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": "A CloudEvents 1.0 event with the tenant extension; see the JSON Schemas under contracts/.",
-    "required": ["id", "source", "type", "time", "data"],
-}
+#: Any event of the contract, and the schemas it refers to (served as components of the OpenAPI document).
+EVENT_SCHEMA, EVENT_COMPONENTS = event_components()
 _SINGLE_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "description": "One event, structured; or, in binary mode, its data with the attributes in ce- headers.",
-        "content": {media: {"schema": _EVENT_SCHEMA} for media in SINGLE_TYPES},
+        "description": (
+            "One event, structured (CloudEvents JSON); a plain JSON event may leave out specversion and tenant. "
+            "In binary mode the body is the event's data and its attributes travel in ce- headers."
+        ),
+        "content": {media: {"schema": EVENT_SCHEMA} for media in SINGLE_TYPES},
     }
 }
 _BATCH_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "description": "A JSON array of events.",
-        "content": {media: {"schema": {"type": "array", "items": _EVENT_SCHEMA}} for media in BATCH_TYPES},
+        "description": "A JSON array of events; each is admitted or rejected on its own.",
+        "content": {
+            media: {"schema": {"type": "array", "items": EVENT_SCHEMA, "minItems": 1}} for media in BATCH_TYPES
+        },
     }
 }
 
-_COMMON: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No valid API key"},
-    403: {"description": "The key lacks the events:write scope"},
-    413: {"description": "The body is larger than the limit"},
-    415: {"description": "Unsupported content type"},
-    503: {"description": "Broker or store unreachable; nothing was accepted. Retry after Retry-After seconds."},
-}
+_COMMON = errors(
+    413,
+    415,
+    503,
+    descriptions={
+        415: "Unsupported content type",
+        503: "Broker or store unreachable; nothing was accepted. Retry after Retry-After seconds.",
+    },
+)
 
 
 @router.post(
@@ -177,7 +158,7 @@ _COMMON: dict[int | str, dict[str, Any]] = {
     response_model=EventResult,
     responses={
         200: {"model": EventResult, "description": "A duplicate: already accepted"},
-        422: {"description": "The event is not valid; problems name each field and reason"},
+        **errors(422, descriptions={422: "The event is not valid; problems name each field and reason"}),
         **_COMMON,
     },
     openapi_extra=_SINGLE_BODY,
@@ -187,7 +168,7 @@ async def post_event(request: Request, principal: EventsWriter, intake: Intake, 
     binary = is_http_binary(request.headers)
     if not binary:
         _check_content_type(request, SINGLE_TYPES, "; for a batch use POST /v1/events:batch")
-    body = await read_body(request, settings.max_body_bytes)
+    body = await request.body()  # within max_body_bytes: the platform's body limit refused larger ones
     now = datetime.now(UTC)
     EVENTS_IN.labels(SERVICE, "http").inc()
     try:
@@ -196,7 +177,7 @@ async def post_event(request: Request, principal: EventsWriter, intake: Intake, 
         if exc.problems[0].field == "content-type":
             raise ApiError(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", str(exc)) from None
         raise ApiError(422, "invalid_event", "the event is not valid", problems=_problems(exc)) from None
-    admission = intake.receive(raw, tenant=principal.tenant, received=now)
+    [admission] = await intake.receive_many([raw], tenant=principal.tenant, received=now)
     if admission.status == "rejected":
         raise ApiError(
             422,
@@ -219,7 +200,7 @@ def _problems(exc: DecodeError) -> list[dict[str, str]]:
     response_model=BatchResult,
     responses={
         200: {"model": BatchResult, "description": "Processed; no event was accepted"},
-        422: {"description": "The batch is not a JSON array, is empty, or holds too many events"},
+        **errors(422, descriptions={422: "The batch is not a JSON array, is empty, or holds too many events"}),
         **_COMMON,
     },
     openapi_extra=_BATCH_BODY,
@@ -227,7 +208,7 @@ def _problems(exc: DecodeError) -> list[dict[str, str]]:
 async def post_batch(request: Request, principal: EventsWriter, intake: Intake, settings: Settings) -> Response:
     """Accept up to max_batch_events events and report each one's admission."""
     _check_content_type(request, BATCH_TYPES, "; a single event goes to POST /v1/events")
-    body = await read_body(request, settings.max_body_bytes)
+    body = await request.body()  # within max_body_bytes: the platform's body limit refused larger ones
     now = datetime.now(UTC)
     try:
         items = parse_batch(body)
@@ -244,7 +225,7 @@ async def post_batch(request: Request, principal: EventsWriter, intake: Intake, 
         )
     EVENTS_IN.labels(SERVICE, "http").inc(len(items))
     BATCH_SIZE.labels(SERVICE).observe(len(items))
-    admissions = [intake.receive(item, tenant=principal.tenant, received=now) for item in items]
+    admissions = await intake.receive_many(items, tenant=principal.tenant, received=now)
     await _admit(intake, settings, admissions, now)
     results = [_result(index, admission) for index, admission in enumerate(admissions)]
     counts = {name: sum(r["status"] == name for r in results) for name in ("accepted", "duplicate", "rejected")}

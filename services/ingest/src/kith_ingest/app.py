@@ -4,19 +4,43 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
+import os
 from collections.abc import AsyncIterator
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
 
 from kith_ingest import SERVICE, __version__
-from kith_ingest.api import router
+from kith_ingest.api import EVENT_COMPONENTS, router
+from kith_ingest.deadletters_api import router as dead_letters_router
 from kith_ingest.domain.text import warm_up
 from kith_ingest.intake import Intake
 from kith_ingest.settings import IngestSettings
 from kith_ingest.store import DedupeStore
 from kith_shared.platform import Platform
+
+#: Niceness of normalization worker processes: when the CPU is short, the event loop (health, every
+#: other request) goes first and costly text waits.
+WORKER_NICENESS = 5
+
+
+def _start_worker() -> None:
+    os.nice(WORKER_NICENESS)
+    warm_up()
+
+
+def normalization_pool(settings: IngestSettings) -> Executor | None:
+    """Return the pool that normalizes large requests off the event loop (None: normalize on the loop)."""
+    if settings.normalize_workers == 0:
+        return None
+    if settings.normalize_pool == "process":
+        # Spawned, not forked: the service's process holds threads (broker and database clients).
+        context = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(settings.normalize_workers, mp_context=context, initializer=_start_worker)
+    return ThreadPoolExecutor(settings.normalize_workers, thread_name_prefix="normalize")
 
 
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
@@ -28,7 +52,8 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         window=timedelta(seconds=settings.dedupe_window_seconds),
         claim_timeout=timedelta(seconds=settings.claim_timeout_seconds),
     )
-    intake = Intake(settings, platform.producer, store)
+    pool = normalization_pool(settings)
+    intake = Intake(settings, platform.producer, store, pool)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -37,6 +62,10 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         consumer: RawConsumer | None = None
         consuming: asyncio.Task[None] | None = None
         await asyncio.to_thread(warm_up)
+        if pool is not None:
+            # Start every worker now (a process loads its language model), not on the first large request.
+            loop = asyncio.get_running_loop()
+            await asyncio.gather(*(loop.run_in_executor(pool, warm_up) for _ in range(settings.normalize_workers)))
         await platform.start()
         try:
             await store.start()
@@ -52,13 +81,18 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
                     await asyncio.wait_for(consuming, timeout=15)
             await store.stop()
             await platform.stop()
+            if pool is not None:
+                await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
 
-    return platform.app(
+    app = platform.app(
         router,
         lifespan,
         title="Kith ingest",
         version=__version__,
         summary="The single door for member activity: validates, normalizes, deduplicates and publishes events.",
+        schemas=EVENT_COMPONENTS,
         intake=intake,
         store=store,
     )
+    app.include_router(dead_letters_router)
+    return app

@@ -94,6 +94,47 @@ async def read_dead_letters(kafka: KafkaSettings, limit: int = 100, *, within: f
     return letters[-limit:] if limit > 0 else []
 
 
+@dataclass(frozen=True)
+class PlacedLetter:
+    """A dead letter and where it sits on the dead-letter topic."""
+
+    partition: int
+    offset: int
+    letter: DeadLetter
+
+
+async def read_placed_letters(kafka: KafkaSettings, *, within: float = 30.0) -> list[PlacedLetter]:
+    """Return every readable dead letter (every stage) with its place on the dead-letter topic, oldest first."""
+    consumer = make_consumer(kafka, group=None, isolation_level="read_uncommitted")
+    await consumer.start()
+    try:
+        assigned = await _assign_all(consumer, kafka.topic(DEAD_LETTER))
+        if not assigned:
+            return []
+        await consumer.seek_to_beginning(*assigned)
+        found = await _read_letters(consumer, assigned, within)
+    finally:
+        await consumer.stop()
+    placed = [PlacedLetter(tp.partition, offset, letter) for tp, offset, letter in found if letter is not None]
+    return sorted(placed, key=lambda item: (item.letter.failed_at, item.partition, item.offset))
+
+
+def replayable(letter: DeadLetter, raw_topic: str, max_replays: int) -> str | None:
+    """Return why a letter cannot be replayed onto ``raw_topic``, or None when it can."""
+    if letter.stage != "ingest" or letter.source_topic != raw_topic:
+        return f"it failed in {letter.stage}, not in ingest: replaying the raw event would not reach that stage again"
+    if letter.replay_count >= max_replays:
+        return f"it was replayed {letter.replay_count} times already (the most is {max_replays})"
+    return None
+
+
+def replay_record(letter: DeadLetter) -> tuple[bytes, bytes | None, list[tuple[str, bytes]]]:
+    """Return the value, key and headers that put a letter back on the raw topic, its replay count raised."""
+    headers = [(name, raw) for name, raw in letter.original_headers() if name.lower() != REPLAY_HEADER]
+    headers.append((REPLAY_HEADER, str(letter.replay_count + 1).encode()))
+    return letter.original_value(), letter.original_key(), headers
+
+
 async def replay_dead_letters(
     kafka: KafkaSettings, *, max_replays: int = 3, group: str = REPLAY_GROUP, within: float = 60.0
 ) -> ReplayReport:
@@ -126,11 +167,8 @@ async def replay_dead_letters(
             if letter.replay_count >= max_replays:
                 report.exhausted += 1
                 continue
-            headers = [(name, raw) for name, raw in letter.original_headers() if name.lower() != REPLAY_HEADER]
-            headers.append((REPLAY_HEADER, str(letter.replay_count + 1).encode()))
-            pending.append(
-                await producer.send(raw_topic, letter.original_value(), key=letter.original_key(), headers=headers)
-            )
+            value, key, headers = replay_record(letter)
+            pending.append(await producer.send(raw_topic, value, key=key, headers=headers))
         await asyncio.gather(*pending)
         report.replayed = len(pending)
         offsets: dict[TopicPartition, int] = {}

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Literal, Self
 
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from kith_ingest.domain import NormalizeConfig
+from kith_ingest.domain.normalize import EARLIEST_EVENT_TIME
 from kith_shared.events import ACTIVITY_TYPES
+from kith_shared.events.instants import Instant
 from kith_shared.settings import MongoSettings, ServiceSettings
 
 #: Type names common producers use, and the Kith type each one means.
@@ -34,7 +36,11 @@ class IngestSettings(ServiceSettings):
 
     port: int = 8001
     mongo: MongoSettings = Field(default_factory=lambda: MongoSettings(database="kith_ingest"))
-    max_body_bytes: int = Field(default=4 * 1024 * 1024, description="Largest request body read, in bytes.")
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1,
+        description="Largest request body read, in bytes; a larger one is refused (413) before authentication.",
+    )
     max_batch_events: int = Field(default=1_000, ge=1, le=10_000, description="Most events in one batch request.")
     max_text_chars: int = Field(
         default=10_000, ge=1, description="Longest post or comment text after cleaning; longer is refused."
@@ -45,6 +51,20 @@ class IngestSettings(ServiceSettings):
     )
     future_tolerance_seconds: float = Field(
         default=300.0, ge=0, description="How far past the receive time an event time may lie (clock skew)."
+    )
+    normalize_workers: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="Workers that clean requests with much text off the event loop (0: on the loop).",
+    )
+    normalize_pool: Literal["thread", "process"] = Field(
+        default="process",
+        description="Whether those workers are processes (the event loop keeps answering) or threads (less memory).",
+    )
+    earliest_event_time: Instant = Field(
+        default=EARLIEST_EVENT_TIME,
+        description="Event times before this instant are refused (field error on time); raise it to bound backfills.",
     )
     dedupe_window_seconds: int = Field(
         default=7 * 24 * 3600, ge=60, description="How long a (source, id) pair is remembered to answer duplicates."
@@ -75,5 +95,6 @@ class IngestSettings(ServiceSettings):
             keep_original_text=self.keep_original_text,
             unicode_form=self.unicode_form,
             future_tolerance=timedelta(seconds=self.future_tolerance_seconds),
+            earliest_time=self.earliest_event_time.astimezone(UTC),
             type_aliases=dict(self.type_aliases),
         )

@@ -1,25 +1,29 @@
-"""HTTP routes: suggestions, similar communities, interests and feedback (scope ``recommendations:read``)."""
+"""HTTP routes: suggestions, similar communities (``recommendations:read``); interests and feedback
+(``recommendations:write``); a tenant's ranking settings and the quality self-tuning measured (``admin``)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Optional
 
 from fastapi import APIRouter, Path, Query, Response, status
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
 
-from kith_recommend.deps import Model, Producer
+from kith_recommend.deps import Model, Producer, Tuning
 from kith_recommend.domain.changes import Edge
+from kith_recommend.domain.params import RankingParams
 from kith_recommend.domain.ranking import Suggestion
 from kith_recommend.engine import Recommender, UnknownCommunity
-from kith_shared.auth import RecommendationsReader
+from kith_shared.auth import Admin, RecommendationsReader, RecommendationsWriter
 from kith_shared.errors import ApiError
 from kith_shared.events import Event
 from kith_shared.events import data as d
 from kith_shared.events import types as t
+from kith_shared.events.display import VISIBLE
 from kith_shared.kafka import BrokerUnavailable
+from kith_shared.openapi import errors
 from kith_shared.topics import RAW
 
 FEEDBACK_SOURCE = "kith://recommend"
@@ -41,8 +45,16 @@ FEEDBACK: dict[str, Callable[[dict[str, Any], dict[str, Any]], Event]] = {
 class ReasonOut(BaseModel):
     """A reason a person can read."""
 
-    kind: str = Field(description="co_membership, social, topic, trending, small or popularity.")
+    kind: str = Field(description="place, co_membership, social, topic, trending, small or popularity.")
     text: str
+
+
+class PlaceOut(BaseModel):
+    """Where a community meets, and how far that is from the member when both places are known."""
+
+    mode: Literal["online", "local", "hybrid"]
+    name: str | None = None
+    distance_km: float | None = None
 
 
 class SuggestionOut(BaseModel):
@@ -50,8 +62,14 @@ class SuggestionOut(BaseModel):
 
     community_id: str
     name: str
-    score: float
+    position: int = Field(description="1 for the first suggestion.")
+    score: float = Field(
+        description="The score that ordered the list (after diversity, the maximal marginal relevance that picked "
+        "it): it never increases down the list."
+    )
+    relevance: float = Field(description="How well it fits the member before diversity is taken into account.")
     members: int
+    place: PlaceOut
     reasons: list[ReasonOut] = Field(default_factory=list)
     sources: dict[str, float] | None = Field(default=None, description="Each source's raw score (with explain).")
 
@@ -81,7 +99,7 @@ class InterestsIn(BaseModel):
 class FeedbackIn(BaseModel):
     """Where the suggestion was shown (optional)."""
 
-    list_id: Annotated[str, Field(max_length=128)] | None = None
+    list_id: Annotated[str, Field(max_length=128), VISIBLE] | None = None
     position: Annotated[int, Field(ge=0, le=1_000)] | None = None
 
 
@@ -107,8 +125,11 @@ def _out(s: Suggestion, explain: bool) -> SuggestionOut:
     return SuggestionOut(
         community_id=s.community_id,
         name=s.name,
+        position=s.position,
         score=s.score,
+        relevance=s.relevance,
         members=s.members,
+        place=PlaceOut(mode=s.mode, name=s.place, distance_km=s.distance_km),  # type: ignore[arg-type]
         reasons=[ReasonOut(kind=r.kind, text=r.text) for r in s.reasons] if explain else [],
         sources=s.sources if explain else None,
     )
@@ -162,7 +183,7 @@ async def suggestions(
     )
 
 
-@router.get("/communities/{community_id}/similar", responses={404: {"description": "Unknown community"}})
+@router.get("/communities/{community_id}/similar", responses=errors(404, descriptions={404: "Unknown community"}))
 async def similar_communities(
     community_id: CommunityId,
     principal: RecommendationsReader,
@@ -185,7 +206,7 @@ async def similar_communities(
 
 @router.put("/members/{member_id}/interests", status_code=status.HTTP_202_ACCEPTED)
 async def declare_interests(
-    member_id: MemberId, body: InterestsIn, principal: RecommendationsReader, producer: Producer
+    member_id: MemberId, body: InterestsIn, principal: RecommendationsWriter, producer: Producer
 ) -> Accepted:
     """Declare a member's interests (cold start); published as member.interests.declared."""
     event = t.InterestsDeclaredEvent(
@@ -197,13 +218,13 @@ async def declare_interests(
 @router.post(
     "/members/{member_id}/suggestions/{community_id}/{kind}",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={422: {"description": "Unknown feedback kind"}},
+    responses=errors(422, descriptions={422: "Unknown feedback kind, or invalid ids or body"}),
 )
 async def feedback(
     member_id: MemberId,
     community_id: CommunityId,
     kind: Literal["dismiss", "shown", "clicked"],
-    principal: RecommendationsReader,
+    principal: RecommendationsWriter,
     producer: Producer,
     body: FeedbackIn | None = None,
 ) -> Accepted:
@@ -227,4 +248,174 @@ async def model_info(principal: RecommendationsReader, recommender: Model, respo
         members=len(state.edges[Edge.MEMBER]),
         stale=reason is not None,
         stale_reason=reason,
+    )
+
+
+# --- a tenant's ranking settings and self-tuning (admin) ----------------------------------------
+
+RankingOverrides: type[BaseModel] = create_model(  # every ranking setting, optional, with the same bounds
+    "RankingOverrides",
+    __config__=ConfigDict(extra="forbid"),
+    __doc__="Ranking settings of this tenant that replace the defaults (absent: the default applies).",
+    **{
+        name: (Optional[Annotated[info.annotation, *info.metadata]], Field(None, description=info.description))  # noqa: UP045
+        for name, info in RankingParams.model_fields.items()
+    },  # type: ignore[call-overload]
+)
+
+
+class RankingSettingsIn(BaseModel):
+    """Ranking settings for this tenant, and whether self-tuning may change them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    settings: RankingOverrides = Field(
+        default_factory=RankingOverrides,
+        description="Any ranking settings (as in RECOMMEND_RANKING__*, lower case: radius_km, social_weight, ...).",
+    )
+    pinned: bool = Field(default=True, description="True: self-tuning never changes them; False: a starting point.")
+
+
+class AdoptedOut(BaseModel):
+    """Settings self-tuning adopted, and when."""
+
+    name: str
+    settings: dict[str, float]
+    at: AwareDatetime
+
+
+class RankingSettingsOut(BaseModel):
+    """The tenant's ranking settings: in effect, its own, and what self-tuning adopted."""
+
+    tenant: str
+    effective: dict[str, Any] = Field(description="Every ranking setting as it applies to this tenant now.")
+    settings: dict[str, Any] = Field(description="This tenant's own settings (an operator's).")
+    pinned: bool
+    tuned: AdoptedOut | None = Field(default=None, description="What self-tuning adopted (unused while pinned).")
+    updated_at: AwareDatetime | None = None
+
+
+def _settings_view(tenant: str, recommender: Recommender, tuner: Any) -> RankingSettingsOut:
+    own = tuner.settings.get(tenant)
+    adopted = tuner.adopted.get(tenant)
+    updated = own["updated_at"] if own else None
+    return RankingSettingsOut(
+        tenant=tenant,
+        effective=recommender.params(tenant).model_dump(),
+        settings=dict(recommender.overrides.get(tenant, {})),
+        pinned=recommender.pinned.get(tenant, False),
+        tuned=AdoptedOut(**{**adopted, "at": _aware(adopted["at"])}) if adopted else None,
+        updated_at=_aware(updated) if updated else None,
+    )
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+@router.get("/settings/ranking", tags=["settings"])
+async def get_ranking_settings(principal: Admin, recommender: Model, tuner: Tuning) -> RankingSettingsOut:
+    """Return the tenant's ranking settings: in effect, its own, and what self-tuning adopted."""
+    return _settings_view(principal.tenant, recommender, tuner)
+
+
+@router.put("/settings/ranking", tags=["settings"], responses={422: {"description": "A setting out of bounds"}})
+async def put_ranking_settings(
+    body: RankingSettingsIn, principal: Admin, recommender: Model, tuner: Tuning
+) -> RankingSettingsOut:
+    """Set the tenant's own ranking settings (radius, distance decay, weights, ...); pinned ones are never tuned."""
+    checked: dict[str, Any] = body.settings.model_dump(exclude_none=True)  # each within its bounds already
+    tenant = principal.tenant
+    doc = await tuner.store.put_settings(tenant, checked, body.pinned, principal.key_id)
+    tuner.settings[tenant] = doc
+    tuner.adopted.pop(tenant, None)
+    recommender.set_tenant(tenant, checked, body.pinned, None)
+    return _settings_view(tenant, recommender, tuner)
+
+
+@router.delete("/settings/ranking", tags=["settings"])
+async def delete_ranking_settings(principal: Admin, recommender: Model, tuner: Tuning) -> RankingSettingsOut:
+    """Forget the tenant's own settings and what self-tuning adopted: the defaults apply, and tuning resumes."""
+    tenant = principal.tenant
+    await tuner.store.delete_settings(tenant)
+    tuner.settings.pop(tenant, None)
+    tuner.adopted.pop(tenant, None)
+    recommender.set_tenant(tenant, {}, False, None)
+    return _settings_view(tenant, recommender, tuner)
+
+
+class ConfigurationOut(BaseModel):
+    """One configuration self-tuning tried, with its figures on the held-out joins."""
+
+    name: str = Field(description="current (in effect when evaluated), defaults, or a named variation.")
+    settings: dict[str, float]
+    hr_at_10: float
+    ndcg_at_10: float
+    chosen: bool
+
+
+class DifferenceOut(BaseModel):
+    """NDCG@10 of the best configuration minus the current one's, paired by member, with a 95% interval."""
+
+    mean: float
+    low: float
+    high: float
+
+
+class QualityOut(BaseModel):
+    """How well the tenant's ranking predicted its latest joins, each configuration tried, and the choice."""
+
+    tenant: str
+    status: Literal["adopted", "kept", "too_small", "pinned", "not_evaluated"] = Field(
+        description="adopted: better settings now apply; kept: the current ones stay; too_small: not enough "
+        "held-out joins (the settings in effect, the defaults unless set, are kept); pinned: an operator's "
+        "settings apply; not_evaluated: no evaluation yet."
+    )
+    why: str
+    evaluated_at: AwareDatetime | None = None
+    next_evaluation: str = Field(description="When the tenant is evaluated again.")
+    cutoff: AwareDatetime | None = Field(default=None, description="Joins after this were held out.")
+    members: int = Field(0, description="Members evaluated (a sample of those with held-out joins).")
+    held_out_joins: int = 0
+    margin: float = Field(description="NDCG@10 gain needed to adopt other settings.")
+    difference: DifferenceOut | None = None
+    configurations: list[ConfigurationOut] = Field(default_factory=list)
+    chosen: AdoptedOut | None = Field(default=None, description="The adopted settings in effect, and when chosen.")
+    seconds: float = 0.0
+
+
+@router.get("/model/quality", tags=["settings"])
+async def model_quality(principal: Admin, tuner: Tuning) -> QualityOut:
+    """Show the tenant's last self-tuning evaluation: each configuration's HR@10 and NDCG@10, the choice, and why."""
+    tenant = principal.tenant
+    interval = tuner.params.interval_seconds
+    upcoming = (
+        "never: self-tuning is off (RECOMMEND_TUNING__INTERVAL_SECONDS=0)"
+        if interval <= 0
+        else f"within {interval:g} s of the last evaluation, once the tenant has changed"
+    )
+    last = tuner.results.get(tenant)
+    if last is None:
+        return QualityOut(
+            tenant=tenant,
+            status="not_evaluated",
+            why="not evaluated yet: the first evaluation runs once the service has the tenant's state",
+            next_evaluation=upcoming,
+            margin=tuner.params.margin,
+        )
+    chosen = last.get("chosen")
+    return QualityOut(
+        tenant=tenant,
+        status=last["status"],
+        why=last["why"],
+        evaluated_at=_aware(last["evaluated_at"]),
+        next_evaluation=upcoming,
+        cutoff=_aware(last["cutoff"]) if last.get("cutoff") else None,
+        members=last["members"],
+        held_out_joins=last["held_out_joins"],
+        margin=last["margin"],
+        difference=DifferenceOut(**last["difference"]) if last.get("difference") else None,
+        configurations=[ConfigurationOut(**c) for c in last["configurations"]],
+        chosen=AdoptedOut(**{**chosen, "at": _aware(chosen["at"])}) if chosen else None,
+        seconds=last["seconds"],
     )

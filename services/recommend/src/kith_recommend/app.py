@@ -22,6 +22,8 @@ from kith_recommend.discovery.store import DiscoveryStore
 from kith_recommend.engine import Recommender
 from kith_recommend.settings import RecommendSettings
 from kith_recommend.store import CheckpointStore, CheckpointUnreadable
+from kith_recommend.tenants import TenantStore
+from kith_recommend.tuner import Tuner
 from kith_shared.backoff import Backoff
 from kith_shared.consumer import Consumer
 from kith_shared.platform import Platform
@@ -29,12 +31,13 @@ from kith_shared.platform import Platform
 log = logging.getLogger(__name__)
 
 
-async def _load_then_consume(checkpointer: Checkpointer, consumer: Consumer[Any]) -> None:
-    """Load the last checkpoint (retrying while the database is unreachable), then start consuming."""
+async def _load_then_consume(checkpointer: Checkpointer, tuner: Tuner, consumer: Consumer[Any]) -> None:
+    """Load tenants' settings and the last checkpoint (retrying while the database is unreachable), then consume."""
     recommender = checkpointer.recommender
     async for _ in Backoff(0.5, 5.0):
         try:
             await checkpointer.store.ensure()
+            await tuner.load()
             await checkpointer.load()
             recommender.stale_reasons.pop("database", None)
             break
@@ -76,6 +79,13 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
     )
     recommender.reorder = discovery.put_seeded_first
     consumer = make_consumer(settings, recommender, platform.producer, reload=checkpointer.load)
+    tuner = Tuner(
+        recommender,
+        TenantStore(platform.db),
+        settings.tuning,
+        writer=lambda: checkpointer.holding,
+        reload_seconds=settings.tenant_settings_reload_seconds,
+    )
     platform.readiness.add("read_model", recommender.check_loaded)
     platform.readiness.add("consumer", consumer.check)
 
@@ -84,7 +94,7 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
         await platform.start()
         tasks: list[asyncio.Task[None]] = []
         try:
-            tasks.append(asyncio.create_task(_load_then_consume(checkpointer, consumer), name="recommend-load"))
+            tasks.append(asyncio.create_task(_load_then_consume(checkpointer, tuner, consumer), name="recommend-load"))
             tasks.append(asyncio.create_task(checkpointer.run(), name="recommend-checkpoints"))
             tasks.append(
                 asyncio.create_task(
@@ -95,6 +105,7 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
             tasks.append(asyncio.create_task(discovery.load(), name="recommend-discovery-load"))
             tasks.append(asyncio.create_task(discovery.run(), name="recommend-discovery"))
             tasks.append(asyncio.create_task(discovery.relay(), name="recommend-discovery-relay"))
+            tasks.append(asyncio.create_task(tuner.run(), name="recommend-tuning"))
             yield
         finally:
             tasks[0].cancel()
@@ -120,6 +131,7 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
         consumer=consumer,
         checkpointer=checkpointer,
         discovery=discovery,
+        tuner=tuner,
     )
     app.include_router(discovery_api.router)
     return app

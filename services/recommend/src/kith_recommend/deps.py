@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from kith_recommend.engine import Recommender
 from kith_recommend.settings import RecommendSettings
+from kith_recommend.tuner import Tuner
 from kith_shared.kafka import EventProducer
 
 
@@ -21,6 +22,11 @@ async def _recommender(request: Request) -> Recommender:
     return recommender
 
 
+async def _tuner(request: Request) -> Tuner:
+    tuner: Tuner = request.app.state.tuner
+    return tuner
+
+
 async def _producer(request: Request) -> EventProducer:
     producer: EventProducer = request.app.state.platform.producer
     return producer
@@ -29,3 +35,4 @@ async def _producer(request: Request) -> EventProducer:
 Settings = Annotated[RecommendSettings, Depends(_settings)]
 Model = Annotated[Recommender, Depends(_recommender)]
 Producer = Annotated[EventProducer, Depends(_producer)]
+Tuning = Annotated[Tuner, Depends(_tuner)]

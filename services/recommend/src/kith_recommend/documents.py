@@ -9,7 +9,7 @@ deleted after the flip.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final, TypedDict
+from typing import Any, Final, TypedDict
 
 # --- collections -------------------------------------------------------------------------------
 
@@ -92,3 +92,43 @@ class ChunkDoc(TypedDict):
     version: int
     seq: int
     data: bytes
+
+
+# --- per-tenant settings and self-tuning -------------------------------------------------------
+
+TENANT_SETTINGS: Final = "tenant_settings"
+"""One document per tenant that has settings of its own, ``_id`` the tenant."""
+TUNING: Final = "tuning"
+"""One document per evaluated tenant, ``_id`` the tenant: the last evaluation and what it adopted."""
+
+
+class TenantSettingsDoc(TypedDict):
+    """A tenant's own ranking settings, set through the admin route."""
+
+    _id: str
+    overrides: dict[str, Any]
+    """Ranking settings that replace the defaults for this tenant (names of ``RankingParams``)."""
+    pinned: bool
+    """True: self-tuning never changes this tenant's settings."""
+    updated_at: datetime
+    updated_by: str
+    """The id of the key that set them."""
+
+
+class AdoptedDoc(TypedDict):
+    """Settings self-tuning adopted for a tenant, and when."""
+
+    name: str
+    settings: dict[str, float]
+    at: datetime
+
+
+class TuningDoc(TypedDict, total=False):
+    """A tenant's last evaluation (what the quality route shows) and the settings it adopted, kept across restarts."""
+
+    _id: str
+    adopted: AdoptedDoc | None
+    last: dict[str, Any]
+    """The last evaluation: every configuration tried with HR@10 and NDCG@10, the decision and why."""
+    version: int
+    """The tenant's state version evaluated (an unchanged tenant is not evaluated again)."""

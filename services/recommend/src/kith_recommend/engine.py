@@ -11,15 +11,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from kith_recommend.domain.changes import Change
 from kith_recommend.domain.model import MODEL_PART, CompiledModel, MemberProfile, TenantState, compile_model
 from kith_recommend.domain.params import RankingParams
 from kith_recommend.domain.parts import PARTS, PartKind, TenantPart, part_keys
 from kith_recommend.domain.ranking import Suggestion, similar, suggest
+from kith_recommend.domain.tuning import merged
 from kith_recommend.snapshot import FORMAT, pack, unpack
 from kith_recommend.store import LoadedCheckpoint, Position, Positions
 
@@ -65,6 +66,14 @@ class Recommender:
 
     def __init__(self, ranking: RankingParams, parts: dict[str, PartKind] | None = None) -> None:
         self.ranking = ranking
+        """The shipped (or environment's) defaults every tenant starts from."""
+        self.overrides: dict[str, dict[str, Any]] = {}
+        """Each tenant's own settings, set by an operator."""
+        self.pinned: dict[str, bool] = {}
+        """Tenants whose operator pinned their settings: self-tuning leaves them."""
+        self.tuned: dict[str, dict[str, float]] = {}
+        """What self-tuning adopted per tenant (applies unless pinned)."""
+        self.recompile: set[str] = set()
         self.kinds = dict(PARTS if parts is None else parts)
         if MODEL_PART.name not in self.kinds:
             raise ValueError("the ranking model is a part of every tenant")
@@ -168,10 +177,34 @@ class Recommender:
         self.positions = {}
         self.models = {}
 
+    # --- settings per tenant ----------------------------------------------------------------------
+
+    def params(self, tenant: str) -> RankingParams:
+        """Return a tenant's settings in effect: defaults, its own settings, then self-tuning's unless pinned."""
+        tuned = None if self.pinned.get(tenant) else self.tuned.get(tenant)
+        return merged(self.ranking, self.overrides.get(tenant, {}), tuned)
+
+    def set_tenant(
+        self, tenant: str, overrides: Mapping[str, Any], pinned: bool, tuned: Mapping[str, float] | None
+    ) -> None:
+        """Replace a tenant's own settings and adopted tuning; recompile it when compile-time settings moved."""
+        before = self.params(tenant)
+        self.overrides[tenant] = dict(overrides)
+        self.pinned[tenant] = pinned
+        if tuned is None:
+            self.tuned.pop(tenant, None)
+        else:
+            self.tuned[tenant] = dict(tuned)
+        after = self.params(tenant)
+        compiled = ("trending_half_life_days", "neighbour_degree_exponent")
+        if any(getattr(before, name) != getattr(after, name) for name in compiled):
+            self.recompile.add(tenant)
+
     # --- serving ----------------------------------------------------------------------------------
 
     def _compile(self, state: TenantState) -> CompiledModel:
-        return compile_model(state, self.ranking.trending_half_life_days, self.ranking.neighbour_degree_exponent)
+        params = self.params(state.tenant)
+        return compile_model(state, params.trending_half_life_days, params.neighbour_degree_exponent)
 
     def model(self, tenant: str) -> CompiledModel:
         """Return a tenant's compiled model (compiling one now if there is none yet)."""
@@ -196,8 +229,9 @@ class Recommender:
                     continue
                 state = self.state(tenant)
                 current = self.models.get(tenant)
-                if current is not None and current.version == state.version:
+                if current is not None and current.version == state.version and tenant not in self.recompile:
                     continue
+                self.recompile.discard(tenant)
                 self.models[tenant] = await asyncio.to_thread(self._compile, state)
                 done.append(tenant)
         if done:
@@ -223,8 +257,9 @@ class Recommender:
 
     def suggest(self, tenant: str, member_id: str, limit: int, *, explain: bool) -> list[Suggestion]:
         """Rank communities for a member of a tenant (those created for their groups first, with a reorder)."""
+        params = self.params(tenant)
         profile = self.profile(tenant, member_id)
-        found = suggest(self.model(tenant), profile, self.ranking, limit, explain=explain)
+        found = suggest(self.model(tenant), profile, params, limit, explain=explain)
         if self.reorder is not None:
             found = self.reorder(tenant, profile, found, limit, explain)
         return found

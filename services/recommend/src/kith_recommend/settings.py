@@ -9,6 +9,7 @@ from pydantic_settings import SettingsConfigDict
 
 from kith_recommend.domain.microcommunities.params import DetectionParams
 from kith_recommend.domain.params import RankingParams
+from kith_recommend.domain.tuning import TuningParams
 from kith_shared.settings import MongoSettings, ServiceSettings
 
 
@@ -52,6 +53,7 @@ class RecommendSettings(ServiceSettings):
     port: int = 8003
     mongo: MongoSettings = Field(default_factory=lambda: MongoSettings(database="kith_recommend"))
     ranking: RankingParams = Field(default_factory=RankingParams)
+    tuning: TuningParams = Field(default_factory=TuningParams)
     detection: DetectionParams = Field(default_factory=DetectionParams)
     discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
     batch_max_records: int = Field(default=5_000, ge=1, description="Most records applied in one batch.")
@@ -70,4 +72,7 @@ class RecommendSettings(ServiceSettings):
     )
     refresh_interval_seconds: float = Field(
         default=1.0, gt=0, description="How often changed tenants' ranking models are recompiled."
+    )
+    tenant_settings_reload_seconds: float = Field(
+        default=5.0, gt=0, description="How often tenants' own settings and tuning results are read back."
     )

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from kith_scoring.deps import Cache, Community, CommunityRef, Configs, Parameters, Reads
 from kith_scoring.domain.community import (
@@ -19,7 +19,7 @@ from kith_scoring.domain.community import (
     regular_members,
 )
 from kith_scoring.domain.config import ConfigVersion, ScoringConfig, TenantConfig
-from kith_scoring.domain.decay import window_days
+from kith_scoring.domain.decay import earlier, window_days
 from kith_scoring.domain.documents import MemberCommunityDoc
 from kith_scoring.domain.members import ExplainedEngagement, MemberSummary, explain, summary
 from kith_scoring.domain.slipping import SlippingMember, slipping_away
@@ -27,12 +27,14 @@ from kith_scoring.domain.topics import Trend, trending
 from kith_scoring.store import ScoringReads, TenantConfigs
 from kith_shared.auth import Admin, MetricsReader
 from kith_shared.errors import ApiError
+from kith_shared.events.instants import Instant
 
 MAX_WINDOW_DAYS: Final = 365
 _WINDOW: Final = re.compile(r"^(\d{1,3})d$")
 
 AsOf = Annotated[
-    AwareDatetime | None, Query(description="Evaluate at this instant (default: now). Must include a UTC offset.")
+    Instant | None,
+    Query(description="Evaluate at this instant (default: now). Must include a UTC offset and convert to UTC."),
 ]
 Window = Annotated[str, Query(description="Window ending at as_of, in days: '7d', '28d' (1d-365d).")]
 QuietDays = Annotated[int | None, Query(ge=7, le=28, description="Quiet days before a member counts as slipping away.")]
@@ -95,7 +97,7 @@ async def _require_known(reads: ScoringReads, community: CommunityRef) -> None:
 
 def _with_previous_window(at: datetime, days: int) -> list[str]:
     """Return the days of the window ending at ``at`` and of the window before (for growth)."""
-    return window_days(at, days) + window_days(at - timedelta(days=days), days)
+    return window_days(at, days) + window_days(earlier(at, timedelta(days=days)), days)
 
 
 @router.get("/whoami", tags=["operations"])

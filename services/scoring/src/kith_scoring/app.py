@@ -14,6 +14,7 @@ from kith_scoring import SERVICE
 from kith_scoring.api import router
 from kith_scoring.cache import ResultCache
 from kith_scoring.consumer import ScoringConsumer
+from kith_scoring.insights_api import router as insights_router
 from kith_scoring.settings import ScoringSettings
 from kith_scoring.store import ScoringStore
 from kith_scoring.sweep import SlippingSweep
@@ -87,6 +88,8 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
     app.state.consumer = consumer
     app.state.sweep = sweep
     app.state.cache = ResultCache(settings.metrics_cache_seconds)
+    app.state.insights_cache = ResultCache(settings.insights_cache_seconds, size=64)
     app.include_router(router)
+    app.include_router(insights_router)
 
     return app

@@ -52,6 +52,12 @@ class ScoringSettings(ServiceSettings):
     metrics_cache_seconds: float = Field(
         default=5.0, ge=0, description="How long community metrics asked for 'now' may be served from memory (0: off)."
     )
+    insights_cache_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a tenant's documents read for figures over time (overview, community list, series, "
+        "cohorts) are reused (0: off).",
+    )
     store_retry_max_seconds: float = Field(default=5.0, gt=0, description="Longest pause between database retries.")
     erasure_salt: SecretStr = Field(
         default=SecretStr("kith-scoring-erasure"),

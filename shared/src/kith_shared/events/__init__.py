@@ -26,22 +26,22 @@ from kith_shared.events.dead_letter import DeadLetter
 from kith_shared.events.envelope import SCHEMA_VERSION, Envelope, TenantId
 from kith_shared.events.types import (
     ACTIVITY_TYPES,
-    DERIVED_TYPES,
     EVENT_ADAPTER,
     EVENT_CLASSES,
     MICROCOMMUNITY_TYPES,
+    SERVICE_TYPES,
     Event,
 )
 
 __all__ = [
     "ACTIVITY_TYPES",
     "BATCH_CONTENT_TYPE",
-    "DERIVED_TYPES",
     "EVENT_ADAPTER",
     "EVENT_CLASSES",
     "JSON_CONTENT_TYPE",
     "MICROCOMMUNITY_TYPES",
     "SCHEMA_VERSION",
+    "SERVICE_TYPES",
     "STRUCTURED_CONTENT_TYPE",
     "DeadLetter",
     "DecodeError",

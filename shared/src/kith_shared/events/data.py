@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from kith_shared.events.display import VISIBLE, not_blank
+from kith_shared.events.instants import Instant
 from kith_shared.events.safety import check_safe_mapping
 
 #: Ids are opaque strings. They never contain "." or "$" so that no id can become a MongoDB path
@@ -18,12 +20,57 @@ Id = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_:@\-]+$"),
 ]
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=64)]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=64), VISIBLE]
+#: A post title or community description, as shown to people.
+Title = Annotated[str, StringConstraints(max_length=500), VISIBLE]
+Description = Annotated[str, StringConstraints(max_length=5_000), VISIBLE]
+#: A community name: never blank once invisible characters are removed.
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=200),
+    VISIBLE,
+    AfterValidator(not_blank),
+    Field(json_schema_extra={"minLength": 1}),
+]
 Properties = Annotated[dict[str, Any], AfterValidator(check_safe_mapping)]
 
 
 class _Data(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Numbers are finite: JSON's 1e400 parses as infinity, which no figure can be.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+#: How a community meets: only online, in one place, or both.
+Mode = Literal["online", "local", "hybrid"]
+
+
+class Location(_Data):
+    """Where something is: a place name, a country, and coordinates (WGS 84 degrees).
+
+    Every field is optional, but latitude and longitude come together: without them the place is
+    only named, and nothing is filtered or ranked by distance. ``country`` is an ISO 3166-1 alpha-2
+    code (ingest refuses codes that are not assigned).
+    """
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
+    country: (
+        Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$")] | None
+    ) = Field(default=None, description="ISO 3166-1 alpha-2 country code, e.g. US.")
+    latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
+    longitude: Annotated[float, Field(ge=-180, le=180)] | None = None
+
+    @model_validator(mode="after")
+    def _coordinates_together(self) -> Location:
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("latitude and longitude come together: give both or neither")
+        return self
+
+    @property
+    def coordinates(self) -> tuple[float, float] | None:
+        """Return (latitude, longitude), or None when the place is only named."""
+        if self.latitude is None or self.longitude is None:
+            return None
+        return (self.latitude, self.longitude)
 
 
 class _Activity(_Data):
@@ -64,7 +111,7 @@ class PostCreated(_Activity):
     """A member created a post."""
 
     post_id: Id
-    title: Annotated[str, StringConstraints(max_length=500)] | None = None
+    title: Title | None = None
     text: str
     tags: list[Tag] = Field(default_factory=list, max_length=50)
     text_features: TextFeatures | None = None
@@ -74,7 +121,7 @@ class PostEdited(_Activity):
     """A member edited a post."""
 
     post_id: Id
-    title: Annotated[str, StringConstraints(max_length=500)] | None = None
+    title: Title | None = None
     text: str
     tags: list[Tag] = Field(default_factory=list, max_length=50)
     text_features: TextFeatures | None = None
@@ -125,12 +172,14 @@ class EventAttended(_Activity):
     """A member attended a community event (meet-up, call, session)."""
 
     event_id: Id
+    location: Location | None = Field(default=None, description="Where the event took place (absent: online).")
 
 
 class EventHosted(_Activity):
     """A member hosted a community event."""
 
     event_id: Id
+    location: Location | None = Field(default=None, description="Where the event took place (absent: online).")
 
 
 class MemberFollowed(_Data):
@@ -170,8 +219,8 @@ class CommunityCreated(_Data):
     """A community was created."""
 
     community_id: Id
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    description: Annotated[str, StringConstraints(max_length=5_000)] = ""
+    name: Name
+    description: Description = ""
     topics: list[Tag] = Field(default_factory=list, max_length=50)
     visibility: Literal["public", "private", "hidden"] = "public"
     owner_id: Id | None = None
@@ -182,16 +231,33 @@ class CommunityCreated(_Data):
             "recommend then suggests it to that group's members first."
         ),
     )
+    mode: Mode = Field(
+        default="online",
+        description="online: meets online only; local: meets in one place (suggested only near it); hybrid: both.",
+    )
+    location: Location | None = Field(default=None, description="Where a local or hybrid community meets.")
 
 
 class CommunityUpdated(_Data):
     """A community's profile changed. Absent fields are unchanged."""
 
     community_id: Id
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
-    description: Annotated[str, StringConstraints(max_length=5_000)] | None = None
+    name: Name | None = None
+    description: Description | None = None
     topics: list[Tag] | None = Field(default=None, max_length=50)
     visibility: Literal["public", "private", "hidden"] | None = None
+    mode: Mode | None = None
+    location: Location | None = None
+
+
+class MemberProfileUpdated(_Data):
+    """A member declared where they are (a declared location wins over one inferred from events attended).
+
+    Without a location, a declared location is withdrawn: the inferred one applies again.
+    """
+
+    member_id: Id
+    location: Location | None = None
 
 
 class InterestsDeclared(_Data):
@@ -204,7 +270,7 @@ class InterestsDeclared(_Data):
 class _Feedback(_Data):
     member_id: Id
     community_id: Id
-    list_id: Annotated[str, StringConstraints(max_length=128)] | None = None
+    list_id: Annotated[str, StringConstraints(max_length=128), VISIBLE] | None = None
     position: Annotated[int, Field(ge=0, le=1_000)] | None = None
 
 
@@ -236,7 +302,17 @@ class EngagementChanged(_Data):
     level: Annotated[int, Field(ge=0)]
     previous_level: Annotated[int, Field(ge=0)] | None = None
     state: Literal["active", "slipping", "back", "erased"] = "active"
-    as_of: AwareDatetime
+    as_of: Instant
+
+
+class KeyRevoked(_Data):
+    """An API key was revoked: every replica of every service drops it from its key cache at once.
+
+    Published on the control topic by whoever revoked the key (the admin route, ``kith keys revoke``);
+    the envelope's tenant is the key's tenant.
+    """
+
+    key_id: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 
 
 MicroCommunityStatus = Literal["emerging", "inside", "matches"]

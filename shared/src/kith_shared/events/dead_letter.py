@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from kith_shared.events.instants import Instant
 
 
 class ConsumedRecord(Protocol):
@@ -43,7 +45,7 @@ class DeadLetter(BaseModel):
     value_b64: str = Field(description="The original record value, base64.")
     headers: list[tuple[str, str]] = Field(default_factory=list, description="Original headers, value base64.")
     tenant: str | None = None
-    failed_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    failed_at: Instant = Field(default_factory=lambda: datetime.now(UTC))
     replay_count: int = 0
 
     @classmethod

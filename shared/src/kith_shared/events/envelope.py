@@ -5,7 +5,9 @@ from __future__ import annotations
 import builtins
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from kith_shared.events.instants import Instant
 
 TenantId = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9_\-]*$")]
 
@@ -16,18 +18,22 @@ SCHEMA_VERSION = 1
 class Envelope(BaseModel):
     """CloudEvents 1.0 attributes shared by every event; subclasses fix ``type`` and ``data``."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
     specversion: Literal["1.0"] = "1.0"
     id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
     source: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=512)]
     type: str
-    time: AwareDatetime = Field(description="When the activity happened; any UTC offset, never naive.")
+    time: Instant = Field(
+        description=(
+            "When the activity happened; any UTC offset, never naive, and convertible to UTC (years 0001-9999)."
+        )
+    )
     subject: Annotated[str, StringConstraints(max_length=512)] | None = None
     datacontenttype: Literal["application/json"] | None = "application/json"
     dataschema: Annotated[str, StringConstraints(max_length=512)] | None = None
     tenant: TenantId
-    receivedtime: AwareDatetime | None = Field(default=None, description="Set by ingest: when it first saw the event.")
+    receivedtime: Instant | None = Field(default=None, description="Set by ingest: when it first saw the event.")
     schemaversion: int | None = Field(default=None, description="Set by ingest: layout version of a normalized event.")
     traceparent: Annotated[str, StringConstraints(max_length=128)] | None = None
     data: Any

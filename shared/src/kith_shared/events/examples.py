@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Final
 
 _BASE: Final[dict[str, Any]] = {
@@ -60,7 +61,12 @@ _DATA: Final[dict[str, dict[str, Any]]] = {
     },
     "member.followed": {"member_id": "m-dora", "followed_member_id": "m-ada"},
     "member.unfollowed": {"member_id": "m-dora", "followed_member_id": "m-ada"},
-    "event.attended": {"community_id": "bouldering-berlin", "member_id": "m-ben", "event_id": "e-sunday-10"},
+    "event.attended": {
+        "community_id": "bouldering-berlin",
+        "member_id": "m-ben",
+        "event_id": "e-sunday-10",
+        "location": {"name": "Ostbloc, Berlin", "country": "DE", "latitude": 52.4935, "longitude": 13.4613},
+    },
     "event.hosted": {"community_id": "bouldering-berlin", "member_id": "m-ada", "event_id": "e-sunday-10"},
     "community.created": {
         "community_id": "bouldering-berlin",
@@ -69,11 +75,17 @@ _DATA: Final[dict[str, dict[str, Any]]] = {
         "topics": ["bouldering", "climbing", "berlin"],
         "visibility": "public",
         "owner_id": "m-ada",
+        "mode": "local",
+        "location": {"name": "Berlin", "country": "DE", "latitude": 52.52, "longitude": 13.405},
         "seeded_from": "mc-3f2a9c1b7d405e0b",
     },
     "community.updated": {"community_id": "bouldering-berlin", "topics": ["bouldering", "climbing", "outdoors"]},
     "member.role.set": {"member_id": "m-bot-7", "role": "bot"},
     "member.blocked": {"community_id": "bouldering-berlin", "member_id": "m-spam"},
+    "member.profile.updated": {
+        "member_id": "m-eve",
+        "location": {"name": "Potsdam", "country": "DE", "latitude": 52.3906, "longitude": 13.0645},
+    },
     "member.interests.declared": {"member_id": "m-eve", "interests": ["climbing", "yoga"]},
     "recommendation.shown": {"member_id": "m-eve", "community_id": "bouldering-berlin", "position": 0},
     "recommendation.clicked": {"member_id": "m-eve", "community_id": "bouldering-berlin", "position": 0},
@@ -89,6 +101,7 @@ _DATA: Final[dict[str, dict[str, Any]]] = {
         "state": "active",
         "as_of": "2026-11-02T17:05:00Z",
     },
+    "key.revoked": {"key_id": "3f9c2a71b0de"},
     "microcommunity.detected": {
         "group_id": "mc-3f2a9c1b7d405e0b",
         "size": 4,
@@ -118,8 +131,8 @@ _DATA: Final[dict[str, dict[str, Any]]] = {
 
 def example(event_type: str) -> dict[str, Any]:
     """Return a fresh copy of the example event of ``event_type``."""
-    data = _DATA[event_type]
-    return {**_BASE, "id": f"ex-{event_type}", "type": event_type, "data": dict(data)}
+    data = copy.deepcopy(_DATA[event_type])  # nested maps (a location) too: callers change their copy
+    return {**_BASE, "id": f"ex-{event_type}", "type": event_type, "data": data}
 
 
 def all_examples() -> dict[str, dict[str, Any]]:

@@ -133,6 +133,13 @@ class MemberBlockedEvent(Envelope):
     data: d.MemberBlocked
 
 
+class MemberProfileUpdatedEvent(Envelope):
+    """Envelope of ``member.profile.updated``: MemberProfileUpdated."""
+
+    type: Literal["member.profile.updated"] = "member.profile.updated"
+    data: d.MemberProfileUpdated
+
+
 class InterestsDeclaredEvent(Envelope):
     """Envelope of ``member.interests.declared``: InterestsDeclared."""
 
@@ -173,6 +180,13 @@ class EngagementChangedEvent(Envelope):
 
     type: Literal["engagement.changed"] = "engagement.changed"
     data: d.EngagementChanged
+
+
+class KeyRevokedEvent(Envelope):
+    """Envelope of ``key.revoked``: KeyRevoked."""
+
+    type: Literal["key.revoked"] = "key.revoked"
+    data: d.KeyRevoked
 
 
 class _MicroCommunityEnvelope(Envelope):
@@ -222,12 +236,14 @@ Event = Annotated[
     | CommunityUpdatedEvent
     | MemberRoleSetEvent
     | MemberBlockedEvent
+    | MemberProfileUpdatedEvent
     | InterestsDeclaredEvent
     | RecommendationShownEvent
     | RecommendationClickedEvent
     | RecommendationDismissedEvent
     | MemberErasedEvent
     | EngagementChangedEvent
+    | KeyRevokedEvent
     | MicroCommunityDetectedEvent
     | MicroCommunityChangedEvent
     | MicroCommunityFadedEvent,
@@ -243,10 +259,11 @@ EVENT_CLASSES: Final[dict[str, type[Envelope]]] = {
 }
 
 MICROCOMMUNITY_TYPES: Final[frozenset[str]] = frozenset(t for t in EVENT_CLASSES if t.startswith("microcommunity."))
-"""What recommend publishes about the micro-communities it finds."""
+"""What recommend publishes about the micro-communities it finds (on its own topic)."""
 
-DERIVED_TYPES: Final[frozenset[str]] = frozenset({"engagement.changed"}) | MICROCOMMUNITY_TYPES
-"""Types the services compute and publish on their own topics, never member activity."""
+#: Types services publish themselves, never through ingest: scoring's engagement changes, control events,
+#: recommend's micro-communities.
+SERVICE_TYPES: Final[frozenset[str]] = frozenset({"engagement.changed", "key.revoked"}) | MICROCOMMUNITY_TYPES
 
-ACTIVITY_TYPES: Final[frozenset[str]] = frozenset(EVENT_CLASSES) - DERIVED_TYPES
+ACTIVITY_TYPES: Final[frozenset[str]] = frozenset(EVENT_CLASSES) - SERVICE_TYPES
 """Types that producers may send through ingest."""

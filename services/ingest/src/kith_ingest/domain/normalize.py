@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from kith_ingest.domain.places import check_location
 from kith_ingest.domain.text import (
+    CostlyText,
     UnicodeForm,
     clean_text,
     detect_language,
@@ -24,16 +26,24 @@ from kith_shared.events.data import (
     CommentCreated,
     CommunityCreated,
     CommunityUpdated,
+    EventAttended,
+    EventHosted,
+    Location,
+    MemberProfileUpdated,
     PostCreated,
     PostEdited,
     TextFeatures,
 )
+from kith_shared.events.display import visible
+from kith_shared.events.types import SERVICE_TYPES
 
 #: Attributes only ingest may set; whatever a producer sends in them is replaced.
 INGEST_ATTRIBUTES: Final = ("receivedtime", "schemaversion")
 _TITLE_LIMIT: Final = 500
 _NAME_LIMIT: Final = 200
 _DESCRIPTION_LIMIT: Final = 5_000
+#: Default floor of event times: nothing a member did on a Kith community predates the Unix epoch.
+EARLIEST_EVENT_TIME: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +54,7 @@ class NormalizeConfig:
     keep_original_text: bool = False
     unicode_form: UnicodeForm = "NFKC"
     future_tolerance: timedelta = timedelta(minutes=5)
+    earliest_time: datetime = EARLIEST_EVENT_TIME
     type_aliases: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -59,7 +70,11 @@ def prepare(obj: object, *, tenant: str | None, config: NormalizeConfig) -> dict
     event_type = candidate.get("type")
     if isinstance(event_type, str):
         event_type = event_type.strip()
-        candidate["type"] = config.type_aliases.get(event_type, event_type)
+        event_type = candidate["type"] = config.type_aliases.get(event_type, event_type)
+        if event_type in SERVICE_TYPES:
+            raise DecodeError.single(
+                "type", f"{event_type!r} is published by Kith's services themselves, never sent through ingest"
+            )
     content_type = candidate.get("datacontenttype")
     if isinstance(content_type, str) and is_json_media(media_type(content_type)):
         candidate["datacontenttype"] = "application/json"
@@ -84,7 +99,10 @@ def prepare(obj: object, *, tenant: str | None, config: NormalizeConfig) -> dict
 
 
 def _clean_bounded(value: str, field_name: str, limit: int, form: UnicodeForm) -> str:
-    text = clean_text(value, form)
+    try:
+        text = clean_text(value, form, limit)
+    except CostlyText as exc:
+        raise DecodeError.single(field_name, f"{exc} (text is refused, never cut)") from None
     if len(text) > limit:
         raise DecodeError.single(
             field_name, f"{len(text)} characters after cleaning; the limit is {limit} (text is refused, never cut)"
@@ -92,22 +110,39 @@ def _clean_bounded(value: str, field_name: str, limit: int, form: UnicodeForm) -
     return text
 
 
+def _cleans_to(prior: str, text: str, config: NormalizeConfig) -> bool:
+    try:
+        return clean_text(prior, config.unicode_form, config.max_text_chars) == text
+    except CostlyText:
+        return False
+
+
 def text_features(text: str, original: str | None) -> TextFeatures:
     """Extract hashtags, mentions, links, language and keywords from clean text."""
     # Every value is built here with the right type: no need to validate it again.
+    language = detect_language(text)
     return TextFeatures.model_construct(
         hashtags=extract_hashtags(text),
         mentions=extract_mentions(text),
         links=extract_links(text),
-        language=detect_language(text),
-        keywords=extract_keywords(text),
+        language=language,
+        keywords=extract_keywords(text, language=language),
         length=len(text),
         original=original,
     )
 
 
+def _location(location: Location | None, form: UnicodeForm) -> Location | None:
+    if location is None:
+        return None
+    name = _clean_bounded(location.name, "data.location.name", _NAME_LIMIT, form) if location.name else None
+    return check_location(location, "data.location", name)
+
+
 def _normalize_data(data: Any, config: NormalizeConfig) -> Any:
     form = config.unicode_form
+    if isinstance(data, EventAttended | EventHosted | MemberProfileUpdated):
+        return data.model_copy(update={"location": _location(data.location, form)})
     if isinstance(data, PostCreated | PostEdited | CommentCreated):
         text = _clean_bounded(data.text, "data.text", config.max_text_chars, form)
         original = None
@@ -115,26 +150,57 @@ def _normalize_data(data: Any, config: NormalizeConfig) -> Any:
             prior = data.text_features.original if data.text_features is not None else None
             # An original is kept only when it really cleans to this text: a re-normalized event keeps its
             # first original, and a producer cannot plant an unrelated one.
-            original = prior if prior is not None and clean_text(prior, form) == text else data.text
+            original = prior if prior is not None and _cleans_to(prior, text, config) else data.text
         updates: dict[str, Any] = {"text": text, "text_features": text_features(text, original)}
         if isinstance(data, PostCreated | PostEdited):
             if data.title is not None:
-                updates["title"] = _clean_bounded(data.title, "data.title", _TITLE_LIMIT, form)
+                updates["title"] = visible(_clean_bounded(data.title, "data.title", _TITLE_LIMIT, form))
             updates["tags"] = list(dict.fromkeys(data.tags))
         return data.model_copy(update=updates)
     if isinstance(data, CommunityCreated | CommunityUpdated):
         updates = {}
         if data.name is not None:
-            name = _clean_bounded(data.name, "data.name", _NAME_LIMIT, form)
+            # Entities may spell invisible characters (&#x202E;): removed again once decoded.
+            name = visible(_clean_bounded(data.name, "data.name", _NAME_LIMIT, form)).strip()
             if not name:
-                raise DecodeError.single("data.name", "empty once markup and whitespace are removed")
+                raise DecodeError.single(
+                    "data.name", "empty once markup, invisible characters and whitespace are removed"
+                )
             updates["name"] = name
         if data.description is not None:
-            updates["description"] = _clean_bounded(data.description, "data.description", _DESCRIPTION_LIMIT, form)
+            updates["description"] = visible(
+                _clean_bounded(data.description, "data.description", _DESCRIPTION_LIMIT, form)
+            )
         if data.topics is not None:
             updates["topics"] = list(dict.fromkeys(data.topics))
+        if data.location is not None:
+            updates["location"] = _location(data.location, form)
         return data.model_copy(update=updates)
     return data
+
+
+def _admitted_time(value: datetime, received: datetime, config: NormalizeConfig) -> datetime:
+    """Return an event time in UTC, or refuse it: not convertible, before the floor, or in the future.
+
+    Only subtractions of aware instants are used: they cannot overflow, whatever the contract admits.
+    """
+    try:
+        time = value.astimezone(UTC)
+    except OverflowError:
+        # The contract refuses these already; kept so this function holds on its own.
+        raise DecodeError.single("time", f"{value.isoformat()} cannot be converted to UTC") from None
+    if time < config.earliest_time:
+        raise DecodeError.single(
+            "time",
+            f"{time.isoformat()} lies before {config.earliest_time.isoformat()}, the earliest event time accepted",
+        )
+    if time - received > config.future_tolerance:
+        raise DecodeError.single(
+            "time",
+            f"{time.isoformat()} lies more than {config.future_tolerance.total_seconds():g}s after the receive "
+            f"time {received.isoformat()}; event times may not be in the future",
+        )
+    return time
 
 
 def normalize_event(event: Event, *, config: NormalizeConfig, received: datetime) -> Event:
@@ -142,13 +208,7 @@ def normalize_event(event: Event, *, config: NormalizeConfig, received: datetime
     if received.tzinfo is None:
         raise ValueError("received must be timezone-aware")
     received = received.astimezone(UTC)
-    time = event.time.astimezone(UTC)
-    if time - received > config.future_tolerance:
-        raise DecodeError.single(
-            "time",
-            f"{time.isoformat()} lies more than {config.future_tolerance.total_seconds():g}s after the receive "
-            f"time {received.isoformat()}; event times may not be in the future",
-        )
+    time = _admitted_time(event.time, received, config)
     updates: dict[str, Any] = {
         "time": time,
         "receivedtime": received,

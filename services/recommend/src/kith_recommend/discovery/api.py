@@ -48,6 +48,7 @@ class OverlapOut(BaseModel):
     """A community the group shares members with."""
 
     id: str = Field(description="The community's id.")
+    community_id: str = Field(description="The same id, under the name the console reads.")
     name: str
     jaccard: float = Field(description="Shared members over members of either.")
     share: float = Field(description="Share of the group's members in the community.")
@@ -73,6 +74,7 @@ class GrowthOut(BaseModel):
     gained: int
     lost: int
     window: str = Field(description="The window, e.g. 7d.")
+    window_days: float = Field(description="The same window in days.")
 
 
 class HistoryPointOut(BaseModel):
@@ -187,6 +189,7 @@ def _out(summary: GroupSummary, growth: Growth, names: Callable[[str], str], wit
         "overlaps": [
             {
                 "id": o.community_id,
+                "community_id": o.community_id,
                 "name": names(o.community_id),
                 "jaccard": round(o.jaccard, 4),
                 "share": round(o.share, 4),
@@ -203,6 +206,7 @@ def _out(summary: GroupSummary, growth: Growth, names: Callable[[str], str], wit
             "gained": growth.gained,
             "lost": growth.lost,
             "window": _window(growth.window.total_seconds() / 86_400),
+            "window_days": growth.window.total_seconds() / 86_400,
         },
         "central_members": list(summary.central),
     }

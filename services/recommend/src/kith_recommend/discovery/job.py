@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from kith_recommend.discovery.state import TenantGraph
-from kith_recommend.domain.changes import EXCLUDED_ROLES, Edge
+from kith_recommend.domain.changes import Edge
 from kith_recommend.domain.microcommunities import (
     CommunityMembership,
     Detection,
@@ -54,11 +54,6 @@ class DetectionOutcome:
     peak_rss_mb: float
 
 
-def excluded_members(state: TenantState) -> set[str]:
-    """Return the members marked staff or bot, platform-wide or in any community."""
-    return {member for member, roles in state.roles.items() if EXCLUDED_ROLES & set(roles.values())}
-
-
 def prepare(
     tenant: TenantGraph, state: TenantState, params: DetectionParams, at: datetime, max_edges_per_group: int
 ) -> DetectionJob:
@@ -67,16 +62,20 @@ def prepare(
     for member, joined in state.edges[Edge.MEMBER].items():
         for community_id in joined:
             communities.setdefault(community_id, set()).add(member)
+    joined_at = state.edges[Edge.JOINED_AT]
     tenant.graph.set_communities(
         CommunityMembership(
             community_id,
-            {m: datetime.fromtimestamp(tenant.joined_at(community_id, m), UTC) for m in sorted(members)},
+            {
+                m: datetime.fromtimestamp(tenant.since(joined_at.get(m, {}).get(community_id)), UTC)
+                for m in sorted(members)
+            },
             len(members),
         )
         for community_id, members in communities.items()
         if 2 <= len(members) <= params.small_community_size
     )
-    snapshot = tenant.graph.snapshot(at, excluded_members(state))
+    snapshot = tenant.graph.snapshot(at, state.excluded_members())
     tags = state.edges[Edge.TAG]
     terms = {m: dict(tags[m]) for m in snapshot.members if m in tags}
     names = {c: str(fields.get("name") or c) for c, fields in state.communities.items()}

@@ -1,8 +1,9 @@
 """One tenant's micro-community part: its interaction graph and its last detection, kept in the checkpoint.
 
 :class:`TenantGraph` is a part of each tenant's state (:mod:`kith_recommend.domain.parts`): the
-consumer applies every change to it, and it keeps the graph changes (ties, attendance, join times,
-communities created for a group) and erasures. It also holds the last detection and each group's
+consumer applies every change to it, and it keeps the graph changes (ties, attendance, communities
+created for a group) and erasures (when members joined communities is the ranking model's
+``joinedat`` edge). It also holds the last detection and each group's
 record, so that a restarted service warm-starts from them and announces only what moved. Its
 snapshot is plain data for the checkpoint: the graph as the bytes of a numpy archive, the rest as
 lists and dictionaries.
@@ -22,7 +23,6 @@ from kith_recommend.domain.changes import (
     AttendanceChange,
     Change,
     ErasureChange,
-    JoinedChange,
     SeedChange,
     TieChange,
 )
@@ -59,12 +59,11 @@ class Seed:
 
 @dataclass
 class TenantGraph:
-    """A tenant's interaction graph, join times, seeded communities, last detection and group records."""
+    """A tenant's interaction graph, seeded communities, last detection and group records."""
 
     tenant: str
     graph: InteractionGraph
-    joined: dict[str, dict[str, float]] = field(default_factory=dict)  # community -> member -> when
-    horizon: float = math.inf  # the earliest event time seen: joins before it are at least that old
+    horizon: float = math.inf  # the earliest tie seen: memberships older than what was seen date from it
     version: int = 0  # moves with every change the part keeps (the checkpoint rewrites it then)
     detection: Detection | None = None
     records: dict[str, GroupRecord] = field(default_factory=dict)
@@ -91,7 +90,7 @@ class TenantGraph:
             self.seeds[change.community_id] = seed
             self.pending_seeds.append(seed)
             return
-        if not isinstance(change, TieChange | AttendanceChange | JoinedChange):
+        if not isinstance(change, TieChange | AttendanceChange):
             return
         self.version += 1
         self.horizon = min(self.horizon, change.at)
@@ -101,10 +100,8 @@ class TenantGraph:
                 self.graph.unfollow(change.source, change.target)
             else:
                 self.graph.add(Interaction(change.kind, change.source, change.target, when))
-        elif isinstance(change, AttendanceChange):
-            self.graph.attend(change.event, change.member_id, when)
         else:
-            self.joined.setdefault(change.community_id, {})[change.member_id] = change.at
+            self.graph.attend(change.event, change.member_id, when)
 
     def adopt(self, detection: Detection, records: dict[str, GroupRecord], ran_at: float) -> None:
         """Hold a new detection and its records (call with the model's lock held)."""
@@ -117,18 +114,15 @@ class TenantGraph:
         record = self.records.get(group_id)
         return record.announced.members if record is not None else frozenset()
 
-    def joined_at(self, community_id: str, member: str) -> float:
-        """Return when a member joined a community (the horizon when the join is older than what was seen)."""
-        found = self.joined.get(community_id, {}).get(member)
-        if found is not None:
-            return found
+    def since(self, joined_at: float | None) -> float:
+        """Return when a membership began: when the member joined, else (a join never seen) the horizon."""
+        if joined_at is not None:
+            return joined_at
         return self.horizon if math.isfinite(self.horizon) else 0.0
 
     def forget(self, member: str) -> None:
         """Erase a member from the graph, the join times, the seeds and the last detection's groups."""
         self.graph.forget(member)
-        for members in self.joined.values():
-            members.pop(member, None)
         self.seeds = {c: replace(s, members=s.members - {member}) for c, s in self.seeds.items()}
         if self.detection is not None:
             self.detection = without(self.detection, member)
@@ -138,7 +132,6 @@ class TenantGraph:
         """Return the part as plain data: the graph's own snapshot (bytes) and the rest as lists and maps."""
         return {
             "graph": self.graph.to_snapshot(compress=False),
-            "joined": self.joined,
             "horizon": self.horizon if math.isfinite(self.horizon) else None,
             "version": self.version,
             "detection": detection_to_plain(self.detection) if self.detection is not None else None,
@@ -155,7 +148,6 @@ class TenantGraph:
         return cls(
             tenant=tenant,
             graph=InteractionGraph.from_snapshot(data["graph"], params or DetectionParams()),
-            joined={c: {m: float(t) for m, t in members.items()} for c, members in data["joined"].items()},
             horizon=float(horizon) if horizon is not None else math.inf,
             version=int(data["version"]),
             detection=detection_from_plain(detection) if detection is not None else None,

@@ -4,9 +4,9 @@ The read model is a set of edges ``(tenant, kind, a, b) -> weight`` plus a few p
 and the rebuild apply the same :class:`Change` lists to the in-memory state, record by record, so a
 rebuild from the topics gives the same model.
 
-Graph changes (:data:`GraphChange`: ties between members, event attendance, join times, communities
-created for a micro-community) feed the interaction graph that micro-communities are detected in
-(its own part of each tenant's state); the ranking state ignores them.
+Graph changes (:data:`GraphChange`: ties between members, event attendance, communities created for
+a micro-community) feed the interaction graph that micro-communities are detected in (its own part of
+each tenant's state); the ranking state ignores them.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ class Edge(StrEnum):
     SHOWN = "shown"  # member -> community
     CLICKED = "clicked"  # member -> community
     JOINS_DAY = "joinsday"  # community -> ISO day: joins that day (trending)
+    JOINED_AT = "joinedat"  # member -> community: when they joined (epoch seconds), for self-tuning
+    ATTENDED_AT = "attendedat"  # member -> place key (:func:`place_key`): events attended or hosted there
 
 
 class Profile(StrEnum):
@@ -46,6 +48,8 @@ class Profile(StrEnum):
     INTERESTS = "interests"  # a member's declared interests
     CLOCK = "clock"  # the latest event time seen in the tenant
     ROLE = "role"  # a member's roles by scope: PLATFORM_SCOPE or a community id -> role
+    LOCATION = "location"  # where a member declared they are (empty fields: withdrawn)
+    PLACE = "place"  # a place where events take place, by place key: name, country, coordinates
 
 
 #: Weight of one activity of a member in a community (how engaged it shows them to be).
@@ -113,16 +117,6 @@ class AttendanceChange:
 
 
 @dataclass(frozen=True, slots=True)
-class JoinedChange:
-    """When a member joined a community (small communities tie their members from then on)."""
-
-    tenant: str
-    community_id: str
-    member_id: str
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
 class SeedChange:
     """A community was created for a micro-community (``seeded_from``)."""
 
@@ -132,14 +126,30 @@ class SeedChange:
     at: float
 
 
-GraphChange = TieChange | AttendanceChange | JoinedChange | SeedChange
-GRAPH_CHANGES: Final = (TieChange, AttendanceChange, JoinedChange, SeedChange)
+GraphChange = TieChange | AttendanceChange | SeedChange
+GRAPH_CHANGES: Final = (TieChange, AttendanceChange, SeedChange)
 Change = EdgeChange | ProfileChange | ErasureChange | GraphChange
 
 #: The role scope of a role set for the whole platform rather than one community.
 PLATFORM_SCOPE: Final = "*"
-#: Roles whose members are left out of micro-community detection.
+#: Roles whose members count as neither co-members nor social ties in suggestions.
 EXCLUDED_ROLES: Final = frozenset({"staff", "bot"})
+#: Place keys: events at coordinates, and events without a place of their own (held where their community meets).
+PLACE_PREFIX: Final = "p:"
+COMMUNITY_PLACE_PREFIX: Final = "c:"
+
+
+def place_fields(location: Any) -> dict[str, Any]:
+    """Return a location as stored fields: name, country, lat, lon (those given)."""
+    fields = {"name": location.name, "country": location.country, "lat": location.latitude, "lon": location.longitude}
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def place_key(location: Any, community_id: str) -> str:
+    """Return where an event took place: its coordinates (to about 100 m), or its community's place."""
+    if location is not None and location.latitude is not None and location.longitude is not None:
+        return f"{PLACE_PREFIX}{location.latitude:.3f},{location.longitude:.3f}"
+    return f"{COMMUNITY_PLACE_PREFIX}{community_id}"
 
 
 def _tags(features: Any, extra: list[str] | None = None) -> dict[str, float]:
@@ -170,7 +180,7 @@ def changes_for(event: Event) -> list[Change]:
     match event:
         case t.MemberJoinedEvent(data=d):
             out.append(EdgeChange(tenant, Edge.MEMBER, d.member_id, d.community_id, "set"))
-            out.append(JoinedChange(tenant, d.community_id, d.member_id, at))
+            out.append(EdgeChange(tenant, Edge.JOINED_AT, d.member_id, d.community_id, "set", at))
             day = event.time.date().isoformat()
             out.append(EdgeChange(tenant, Edge.JOINS_DAY, d.community_id, day, "inc"))
             if d.invited_by:
@@ -178,6 +188,7 @@ def changes_for(event: Event) -> list[Change]:
         case t.MemberLeftEvent(data=d):
             out.append(EdgeChange(tenant, Edge.MEMBER, d.member_id, d.community_id, "unset"))
             out.append(EdgeChange(tenant, Edge.ENGAGEMENT, d.member_id, d.community_id, "unset"))
+            out.append(EdgeChange(tenant, Edge.JOINED_AT, d.member_id, d.community_id, "unset"))
             if d.reason == "banned":
                 out.append(EdgeChange(tenant, Edge.BLOCKED, d.member_id, d.community_id, "set"))
         case t.PostCreatedEvent(data=d) | t.PostEditedEvent(data=d):
@@ -210,6 +221,10 @@ def changes_for(event: Event) -> list[Change]:
         case t.EventAttendedEvent(data=d) | t.EventHostedEvent(data=d):
             weight = ACTIVITY_WEIGHTS[event.type]
             out.append(EdgeChange(tenant, Edge.ACTIVITY, d.member_id, d.community_id, "inc", weight))
+            key = place_key(d.location, d.community_id)
+            out.append(EdgeChange(tenant, Edge.ATTENDED_AT, d.member_id, key, "inc"))
+            if key.startswith(PLACE_PREFIX):
+                out.append(ProfileChange(tenant, Profile.PLACE, key, place_fields(d.location)))
             out.append(AttendanceChange(tenant, f"{d.community_id}/{d.event_id}", d.member_id, at))
         case t.MemberFollowedEvent(data=d):
             if d.followed_member_id != d.member_id:
@@ -224,6 +239,8 @@ def changes_for(event: Event) -> list[Change]:
                 "topics": [normalize_tag(x) for x in d.topics],
                 "visibility": d.visibility,
                 "created": event.time.timestamp(),
+                "mode": d.mode,
+                "place": place_fields(d.location) if d.location is not None else {},
             }
             if d.seeded_from:
                 fields["seeded_from"] = d.seeded_from
@@ -232,9 +249,11 @@ def changes_for(event: Event) -> list[Change]:
             if d.owner_id:
                 out.append(EdgeChange(tenant, Edge.OWNER, d.owner_id, d.community_id, "set"))
         case t.CommunityUpdatedEvent(data=d):
-            fields = {"name": d.name, "visibility": d.visibility}
+            fields = {"name": d.name, "visibility": d.visibility, "mode": d.mode}
             if d.topics is not None:
                 fields["topics"] = [normalize_tag(x) for x in d.topics]
+            if d.location is not None:
+                fields["place"] = place_fields(d.location)
             fields = {k: v for k, v in fields.items() if v is not None}
             if fields:
                 out.append(ProfileChange(tenant, Profile.COMMUNITY, d.community_id, fields))
@@ -244,6 +263,9 @@ def changes_for(event: Event) -> list[Change]:
                 out.append(EdgeChange(tenant, Edge.OWNER, d.member_id, d.community_id, action))
             scope = d.community_id or PLATFORM_SCOPE
             out.append(ProfileChange(tenant, Profile.ROLE, d.member_id, {scope: d.role}))
+        case t.MemberProfileUpdatedEvent(data=d):
+            declared = place_fields(d.location) if d.location is not None else {}
+            out.append(ProfileChange(tenant, Profile.LOCATION, d.member_id, declared))
         case t.MemberBlockedEvent(data=d):
             out.append(EdgeChange(tenant, Edge.BLOCKED, d.member_id, d.community_id, "set"))
         case t.InterestsDeclaredEvent(data=d):

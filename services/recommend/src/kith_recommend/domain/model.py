@@ -20,7 +20,10 @@ import numpy.typing as npt
 from scipy import sparse
 
 from kith_recommend.domain.changes import (
+    COMMUNITY_PLACE_PREFIX,
+    EXCLUDED_ROLES,
     GRAPH_CHANGES,
+    PLACE_PREFIX,
     Change,
     Edge,
     EdgeChange,
@@ -32,6 +35,24 @@ from kith_recommend.domain.parts import PartKind, Snapshot, register
 
 Vector = npt.NDArray[np.float64]
 _MEMBER_TO_MEMBER = (Edge.FOLLOWS, Edge.INTERACTS)
+#: How a community meets, as compiled: the index is the code in :attr:`CompiledModel.mode`.
+MODES: tuple[str, ...] = ("online", "local", "hybrid")
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where a member is, with where that knowledge comes from."""
+
+    lat: float
+    lon: float
+    name: str | None = None
+    source: str = "declared"  # declared (member.profile.updated) or inferred (events attended)
+
+
+def _coordinates(fields: dict[str, Any] | None) -> tuple[float, float] | None:
+    if not fields or fields.get("lat") is None or fields.get("lon") is None:
+        return None
+    return (float(fields["lat"]), float(fields["lon"]))
 
 
 @dataclass
@@ -43,6 +64,8 @@ class TenantState:
     communities: dict[str, dict[str, Any]] = field(default_factory=dict)
     interests: dict[str, list[str]] = field(default_factory=dict)
     roles: dict[str, dict[str, str]] = field(default_factory=dict)  # member -> scope -> role
+    locations: dict[str, dict[str, Any]] = field(default_factory=dict)  # member -> declared place fields
+    places: dict[str, dict[str, Any]] = field(default_factory=dict)  # place key -> name, country, lat, lon
     now: float = 0.0
     version: int = 0
 
@@ -85,6 +108,13 @@ class TenantState:
             self.interests[change.id] = list(change.fields.get("interests", []))
         elif change.kind is Profile.ROLE:
             self.roles.setdefault(change.id, {}).update(change.fields)
+        elif change.kind is Profile.LOCATION:
+            if change.fields:
+                self.locations[change.id] = dict(change.fields)
+            else:
+                self.locations.pop(change.id, None)
+        elif change.kind is Profile.PLACE:
+            self.places[change.id] = dict(change.fields)
         else:
             self.communities.setdefault(change.id, {}).update(change.fields)
 
@@ -97,6 +127,52 @@ class TenantState:
                     targets.pop(member, None)
         self.interests.pop(member, None)
         self.roles.pop(member, None)
+        self.locations.pop(member, None)
+
+    def excluded_members(self) -> set[str]:
+        """Return the staff and bots: members with a staff or bot role in any scope."""
+        return {m for m, roles in self.roles.items() if not EXCLUDED_ROLES.isdisjoint(roles.values())}
+
+    def _resolve(self, key: str) -> tuple[tuple[float, float], str | None] | None:
+        if key.startswith(PLACE_PREFIX):
+            fields = self.places.get(key)
+        elif key.startswith(COMMUNITY_PLACE_PREFIX):
+            community = self.communities.get(key.removeprefix(COMMUNITY_PLACE_PREFIX), {})
+            fields = community.get("place") if community.get("mode") in ("local", "hybrid") else None
+        else:
+            fields = None
+        where = _coordinates(fields)
+        if where is None or fields is None:
+            return None
+        return where, fields.get("name")
+
+    def location(self, member_id: str) -> Place | None:
+        """Return where a member is: declared (with coordinates), else inferred, else None.
+
+        Inferred: where most events they attended or hosted took place (an event without a place of
+        its own counts where its community meets, when that community is local or hybrid); failing
+        that, where most of the local and hybrid communities they joined meet.
+        """
+        declared = self.locations.get(member_id)
+        where = _coordinates(declared)
+        if where is not None and declared is not None:
+            return Place(where[0], where[1], declared.get("name"), "declared")
+        attended = self.edges[Edge.ATTENDED_AT].get(member_id, {})
+        joined = {f"{COMMUNITY_PLACE_PREFIX}{c}": 1.0 for c in self.edges[Edge.MEMBER].get(member_id, {})}
+        for keys in (attended, joined):
+            counts: dict[tuple[float, float], float] = {}
+            names: dict[tuple[float, float], str | None] = {}
+            for key, count in keys.items():
+                resolved = self._resolve(key)
+                if resolved is None:
+                    continue
+                spot = (round(resolved[0][0], 2), round(resolved[0][1], 2))
+                counts[spot] = counts.get(spot, 0.0) + count
+                names.setdefault(spot, resolved[1])
+            if counts:
+                spot = max(sorted(counts), key=lambda s: counts[s])
+                return Place(spot[0], spot[1], names[spot], "inferred")
+        return None
 
     def profile(self, member_id: str) -> MemberProfile:
         """Return what ranking needs to know about one member, as of now."""
@@ -115,11 +191,16 @@ class TenantState:
             interests=list(self.interests.get(member_id, [])),
             shown=dict(e[Edge.SHOWN].get(member_id, {})),
             clicked=dict(e[Edge.CLICKED].get(member_id, {})),
+            location=self.location(member_id),
         )
 
     def knows_member(self, member_id: str) -> bool:
         """Tell whether anything at all is known about a member."""
-        return member_id in self.interests or any(member_id in by_a for by_a in self.edges.values())
+        return (
+            member_id in self.interests
+            or member_id in self.locations
+            or any(member_id in by_a for by_a in self.edges.values())
+        )
 
     def to_snapshot(self) -> Snapshot:
         """Return the state as plain data (the live mappings, to be packed at once)."""
@@ -128,6 +209,8 @@ class TenantState:
             "communities": self.communities,
             "interests": self.interests,
             "roles": self.roles,
+            "locations": self.locations,
+            "places": self.places,
             "now": self.now,
             "version": self.version,
         }
@@ -141,12 +224,14 @@ class TenantState:
         state.communities = data["communities"]
         state.interests = data["interests"]
         state.roles = data["roles"]
+        state.locations = data["locations"]
+        state.places = data["places"]
         state.now = float(data["now"])
         state.version = int(data["version"])
         return state
 
 
-#: The ranking model's part of every tenant's checkpointed state (format 2: members' roles kept).
+#: The ranking model's part of every tenant's checkpointed state (format 2: join times, places and roles).
 MODEL_PART = register(PartKind("model", TenantState, TenantState.from_snapshot, format=2))
 
 
@@ -167,6 +252,7 @@ class MemberProfile:
     interests: list[str] = field(default_factory=list)
     shown: dict[str, float] = field(default_factory=dict)
     clicked: dict[str, float] = field(default_factory=dict)
+    location: Place | None = None
 
 
 @dataclass
@@ -193,6 +279,11 @@ class CompiledModel:
     visible: npt.NDArray[np.bool_]
     vocabulary: dict[str, int]
     topic_matrix: sparse.csr_matrix  # communities x tags, rows L2-normalized
+    lat: Vector = field(default_factory=lambda: np.zeros(0))  # degrees; NaN where the place is unknown
+    lon: Vector = field(default_factory=lambda: np.zeros(0))
+    mode: npt.NDArray[np.int8] = field(default_factory=lambda: np.zeros(0, dtype=np.int8))  # index in MODES
+    place_names: list[str | None] = field(default_factory=list)
+    excluded: frozenset[str] = frozenset()  # staff and bots, left out of memberships
     cache: dict[tuple[str, float], Vector] = field(default_factory=dict)
 
     @property
@@ -224,19 +315,29 @@ def membership_weight(engagement: float, activity: float) -> float:
     return 1.0 + 0.5 * math.log1p(max(engagement, 0.0) + max(activity, 0.0))
 
 
+def _utc_day(timestamp: float) -> date:
+    """Return the UTC day of a POSIX timestamp, the last day there is for one rounded past year 9999."""
+    try:
+        return datetime.fromtimestamp(timestamp, UTC).date()
+    except (OverflowError, ValueError, OSError):
+        return date.max if timestamp > 0 else date.min
+
+
 def compile_model(
     state: TenantState, half_life_days: float = 7.0, neighbour_degree_exponent: float = 0.5
 ) -> CompiledModel:
     """Compile a tenant's state into the matrices ranking needs.
 
     ``co[i, j]`` sums, over members of both, ``w_i * w_j / degree^delta``: co-members who joined few
-    communities say more about a pair than those who joined hundreds.
+    communities say more about a pair than those who joined hundreds. Staff and bots are left out of
+    the memberships altogether: they are nobody's co-members or social ties, and not counted in sizes.
     """
     e = state.edges
     ids = sorted(set(state.communities) | {c for cs in e[Edge.MEMBER].values() for c in cs})
     index = {c: i for i, c in enumerate(ids)}
     n = len(ids)
-    member_ids = sorted(e[Edge.MEMBER])
+    excluded = state.excluded_members()
+    member_ids = sorted(m for m in e[Edge.MEMBER] if m not in excluded)
     member_index = {m: i for i, m in enumerate(member_ids)}
 
     rows: list[int] = []
@@ -246,7 +347,9 @@ def compile_model(
     engagement_edges = e[Edge.ENGAGEMENT]
     activity_edges = e[Edge.ACTIVITY]
     for m, communities in e[Edge.MEMBER].items():
-        row = member_index[m]
+        row = member_index.get(m)
+        if row is None:
+            continue
         eng = engagement_edges.get(m, {})
         act = activity_edges.get(m, {})
         for c in communities:
@@ -276,7 +379,7 @@ def compile_model(
     else:
         active = np.ones(n)
 
-    now_day = datetime.fromtimestamp(state.now, UTC).date() if state.now else None
+    now_day = _utc_day(state.now) if state.now else None
     recent = np.zeros(n)
     for c, days in e[Edge.JOINS_DAY].items():
         i = index.get(c)
@@ -293,6 +396,18 @@ def compile_model(
     topics = [list(state.communities.get(c, {}).get("topics") or []) for c in ids]
     visible = np.array([state.communities.get(c, {}).get("visibility", "public") == "public" for c in ids], dtype=bool)
     vocabulary, topic_matrix = _topic_matrix(ids, topics, e[Edge.COMMUNITY_TAG])
+    lat = np.full(n, np.nan)
+    lon = np.full(n, np.nan)
+    mode = np.zeros(n, dtype=np.int8)
+    place_names: list[str | None] = [None] * n
+    for i, c in enumerate(ids):
+        profile = state.communities.get(c, {})
+        mode[i] = MODES.index(profile["mode"]) if profile.get("mode") in MODES else 0
+        place = profile.get("place") or {}
+        place_names[i] = place.get("name")
+        where = _coordinates(place)
+        if where is not None:
+            lat[i], lon[i] = where
     return CompiledModel(
         tenant=state.tenant,
         version=state.version,
@@ -314,6 +429,11 @@ def compile_model(
         visible=visible,
         vocabulary=vocabulary,
         topic_matrix=topic_matrix,
+        lat=lat,
+        lon=lon,
+        mode=mode,
+        place_names=place_names,
+        excluded=frozenset(excluded),
     )
 
 

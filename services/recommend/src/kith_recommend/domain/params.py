@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class RankingParams(BaseModel):
-    """How suggestions are ranked: blend weights, diversity, small-community boost, trending decay."""
+    """How suggestions are ranked: blend weights, diversity, small-community boost, trending decay, places.
+
+    Every tenant starts from these (the ``RECOMMEND_RANKING__*`` settings); a tenant's own settings,
+    set by an operator or adopted by self-tuning, replace some of them.
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
     co_membership_weight: float = Field(default=1.0, ge=0, description="Weight of item-to-item co-membership.")
     social_weight: float = Field(default=0.5, ge=0, description="Weight of communities where one's ties are active.")
@@ -34,3 +40,18 @@ class RankingParams(BaseModel):
     )
     trending_half_life_days: float = Field(default=7.0, gt=0, description="Half-life of joins counted as trending.")
     candidate_pool: int = Field(default=60, ge=10, description="Candidates re-ranked for diversity.")
+    radius_km: float = Field(
+        default=50.0,
+        gt=0,
+        le=20_000,
+        description="A local community farther than this from the member is never suggested.",
+    )
+    distance_half_km: float = Field(
+        default=25.0,
+        gt=0,
+        le=20_000,
+        description="A local community this far away counts half as much (distance decay).",
+    )
+    hybrid_floor: float = Field(
+        default=0.5, ge=0, le=1, description="A hybrid community far away keeps this share of its score (milder decay)."
+    )

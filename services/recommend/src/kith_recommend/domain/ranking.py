@@ -15,7 +15,15 @@ Sources, each scaled to 0..1 for the member and blended with the weights of :cla
 
 The blend is then multiplied by how active a community's members are (likely engagement), a boost
 for small, active communities, and feedback (dismissed: never; shown often without a click: less).
-Maximal marginal relevance picks the final list so that it is not ten copies of one interest.
+
+Place: when the member's place is known (declared, or inferred from the events they attend), a
+``local`` community farther than ``radius_km`` is never suggested and a nearer one counts
+``0.5^(distance / distance_half_km)``; a ``hybrid`` one is never filtered and decays towards
+``hybrid_floor`` only (it can be joined online); ``online`` ones, and any community or member whose
+place is unknown, are unaffected.
+
+Maximal marginal relevance picks the final list so that it is not ten copies of one interest; each
+suggestion shows the MMR score that chose it (non-increasing down the list) beside its relevance.
 """
 
 from __future__ import annotations
@@ -27,8 +35,13 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from kith_recommend.domain.model import CompiledModel, MemberProfile, Vector, membership_weight
+from kith_recommend.domain.model import MODES, CompiledModel, MemberProfile, Vector, membership_weight
 from kith_recommend.domain.params import RankingParams
+from kith_shared.words import is_stopword
+
+EARTH_RADIUS_KM = 6371.0088
+_LOCAL = MODES.index("local")
+_HYBRID = MODES.index("hybrid")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +59,16 @@ class Suggestion:
     community_id: str
     name: str
     score: float
+    """The score that put it at its position: after diversity, the MMR score (non-increasing down a list)."""
     members: int
     reasons: list[Reason] = field(default_factory=list)
     sources: dict[str, float] = field(default_factory=dict)
+    position: int = 0
+    relevance: float = 0.0
+    """How well it fits the member before diversity (the blend, place and feedback included)."""
+    mode: str = "online"
+    place: str | None = None
+    distance_km: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +160,42 @@ def _score(model: CompiledModel, profile: MemberProfile, params: RankingParams) 
     return _Scores(co=co, social=social, topic=topic, member_topics=member_topics, total=total)
 
 
+def distances_km(model: CompiledModel, lat: float, lon: float) -> Vector:
+    """Return the great-circle distance from a point to every community's place (NaN where unknown)."""
+    phi1, phi2 = math.radians(lat), np.radians(model.lat)
+    dphi = phi2 - phi1
+    dlambda = np.radians(model.lon) - math.radians(lon)
+    h = np.sin(dphi / 2) ** 2 + math.cos(phi1) * np.cos(phi2) * np.sin(dlambda / 2) ** 2
+    return np.asarray(2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))), dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceEffect:
+    """What places do to one member's ranking: a factor per community, the ones too far, distances."""
+
+    factor: Vector
+    too_far: npt.NDArray[np.bool_]
+    distance: Vector  # km; NaN where either place is unknown
+
+
+def place_effect(model: CompiledModel, profile: MemberProfile, params: RankingParams) -> PlaceEffect | None:
+    """Return the distance decay and radius filter for a member, or None when their place is unknown."""
+    where = profile.location
+    if where is None or model.n == 0:
+        return None
+    distance = distances_km(model, where.lat, where.lon)
+    known = ~np.isnan(distance)
+    near = np.where(known, distance, 0.0)
+    decay = np.power(0.5, near / params.distance_half_km)
+    local = known & (model.mode == _LOCAL)
+    hybrid = known & (model.mode == _HYBRID)
+    factor = np.ones(model.n)
+    factor[local] = decay[local]
+    factor[hybrid] = params.hybrid_floor + (1.0 - params.hybrid_floor) * decay[hybrid]
+    too_far = local & (near > params.radius_km)
+    return PlaceEffect(factor=factor, too_far=too_far, distance=distance)
+
+
 def _excluded(model: CompiledModel, profile: MemberProfile) -> list[int]:
     """Return the indices never to suggest: joined, dismissed, owned, blocked."""
     out = []
@@ -185,23 +241,36 @@ def pairwise_similarity(model: CompiledModel, items: np.ndarray) -> npt.NDArray[
     return np.asarray(np.maximum(sub / np.outer(norms, norms), topic_sim), dtype=np.float64)
 
 
-def mmr(model: CompiledModel, candidates: np.ndarray, relevance: Vector, k: int, lam: float) -> list[int]:
-    """Pick ``k`` of ``candidates`` by maximal marginal relevance (``lam`` = 1: relevance only)."""
-    if lam >= 1.0 or len(candidates) <= 1:
-        return [int(i) for i in candidates[:k]]
+def mmr_scored(
+    model: CompiledModel, candidates: np.ndarray, relevance: Vector, k: int, lam: float
+) -> list[tuple[int, float]]:
+    """Pick ``k`` of ``candidates`` by maximal marginal relevance, each with the MMR score that chose it.
+
+    The score is ``lam * relevance - (1 - lam) * top * similarity``, where ``similarity`` is the
+    largest to a community picked before and ``top`` the best relevance (so both terms share one
+    scale; with ``lam`` = 1 it is the relevance). It never increases down the list: a step removes
+    the pick and can only raise the others' similarity.
+    """
     rel = relevance[candidates]
-    rel = rel / rel.max() if rel.max() > 0 else rel
+    if lam >= 1.0 or len(candidates) <= 1:
+        return [(int(i), float(r)) for i, r in zip(candidates[:k], rel[:k], strict=True)]
+    top = float(rel.max()) if rel.size and rel.max() > 0 else 1.0
     sims = pairwise_similarity(model, candidates)
-    chosen: list[int] = []
+    chosen: list[tuple[int, float]] = []
     max_sim = np.zeros(len(candidates))
     available = np.ones(len(candidates), dtype=bool)
     for _ in range(min(k, len(candidates))):
-        value = np.where(available, lam * rel - (1.0 - lam) * max_sim, -np.inf)
+        value = np.where(available, lam * rel - (1.0 - lam) * top * max_sim, -np.inf)
         pick = int(np.argmax(value))
-        chosen.append(int(candidates[pick]))
+        chosen.append((int(candidates[pick]), float(value[pick])))
         available[pick] = False
         max_sim = np.maximum(max_sim, sims[pick])
     return chosen
+
+
+def mmr(model: CompiledModel, candidates: np.ndarray, relevance: Vector, k: int, lam: float) -> list[int]:
+    """Pick ``k`` of ``candidates`` by maximal marginal relevance (``lam`` = 1: relevance only)."""
+    return [i for i, _ in mmr_scored(model, candidates, relevance, k, lam)]
 
 
 def top_candidates(total: Vector, eligible: np.ndarray, pool: int) -> np.ndarray:
@@ -218,7 +287,8 @@ def top_candidates(total: Vector, eligible: np.ndarray, pool: int) -> np.ndarray
 def suggest(
     model: CompiledModel, profile: MemberProfile, params: RankingParams, limit: int, *, explain: bool = True
 ) -> list[Suggestion]:
-    """Rank communities for a member: never one they joined, dismissed, own, are blocked from, or may not see."""
+    """Rank communities for a member: never one they joined, dismissed, own, are blocked from, may not see,
+    or a local one beyond the radius from them."""
     if model.n == 0 or limit <= 0:
         return []
     scores = _score(model, profile, params)
@@ -226,20 +296,33 @@ def suggest(
     _feedback(model, profile, total)
     eligible = model.visible.copy()
     eligible[_excluded(model, profile)] = False
+    places = place_effect(model, profile, params)
+    if places is not None:
+        total *= places.factor
+        eligible &= ~places.too_far
     candidates = top_candidates(total, eligible, max(params.candidate_pool, limit))
-    chosen = mmr(model, candidates, total, limit, params.mmr_lambda)
-    reasons = _Explainer(model, profile, scores, chosen) if explain else None
-    return [
-        Suggestion(
-            community_id=model.ids[i],
-            name=model.names[i],
-            score=round(float(total[i]), 6),
-            members=int(model.size[i]),
-            reasons=reasons.reasons(i) if reasons else [],
-            sources=reasons.sources(i) if reasons else {},
+    chosen = mmr_scored(model, candidates, total, limit, params.mmr_lambda)
+    picked = [i for i, _ in chosen]
+    reasons = _Explainer(model, profile, scores, picked, places) if explain else None
+    out = []
+    for position, (i, score) in enumerate(chosen):
+        distance = float(places.distance[i]) if places is not None else math.nan
+        out.append(
+            Suggestion(
+                community_id=model.ids[i],
+                name=model.names[i],
+                score=round(score, 6),
+                members=int(model.size[i]),
+                reasons=reasons.reasons(i) if reasons else [],
+                sources=reasons.sources(i) if reasons else {},
+                position=position + 1,
+                relevance=round(float(total[i]), 6),
+                mode=MODES[int(model.mode[i])],
+                place=model.place_names[i],
+                distance_km=None if math.isnan(distance) else round(distance, 1),
+            )
         )
-        for i in chosen
-    ]
+    return out
 
 
 def similar(model: CompiledModel, community_id: str, limit: int) -> list[Suggestion]:
@@ -263,8 +346,12 @@ def similar(model: CompiledModel, community_id: str, limit: int) -> list[Suggest
             score=round(float(sims[i]), 6),
             members=int(model.size[i]),
             reasons=_similar_reasons(model, a, int(i)),
+            position=position + 1,
+            relevance=round(float(sims[i]), 6),
+            mode=MODES[int(model.mode[i])],
+            place=model.place_names[i],
         )
-        for i in chosen
+        for position, i in enumerate(chosen)
     ]
 
 
@@ -285,20 +372,39 @@ def _similar_reasons(model: CompiledModel, a: int, b: int) -> list[Reason]:
     common = shared_members(model, a, b)
     if common:
         out.append(Reason("co_membership", f"{_plural(common, 'member', 'members')} in common"))
-    shared = [t for t in model.topics[b] if t in set(model.topics[a])]
+    shared = [t for t in model.topics[b] if t in set(model.topics[a]) and not is_stopword(t)]
     if shared:
         out.append(Reason("topic", "also about " + ", ".join(f"#{t}" for t in shared[:3])))
     return out
 
 
+def _speaks_of(tag: str, declared: set[str]) -> bool:
+    """Tell whether a tag may name a topic in a reason: the community declared it, or it is a real word.
+
+    Tags a community declared are its own words for what it is about. Tags taken from what is written
+    must be at least three letters and a stopword in no language (the same lists as ingest's
+    keywords, checked again here because older events and hashtags never went through them).
+    """
+    return tag in declared or (len(tag) >= 3 and not is_stopword(tag))
+
+
 class _Explainer:
     """Readable reasons for the communities picked, computed for those only, in a few matrix operations."""
 
-    def __init__(self, model: CompiledModel, profile: MemberProfile, scores: _Scores, chosen: list[int]) -> None:
+    def __init__(
+        self,
+        model: CompiledModel,
+        profile: MemberProfile,
+        scores: _Scores,
+        chosen: list[int],
+        places: PlaceEffect | None = None,
+    ) -> None:
         self.model = model
         self.profile = profile
         self.scores = scores
+        self.places = places
         self.position = {c: p for p, c in enumerate(chosen)}
+        self.chosen = chosen
         items = np.asarray(chosen, dtype=np.int64)
         joined = np.asarray([model.index[c] for c in profile.joined if c in model.index], dtype=np.int64)
         self.joined = joined
@@ -337,6 +443,7 @@ class _Explainer:
         m = self.model
         p = self.position[i]
         out: list[Reason] = []
+        place = self._place_reason(i)
         replied = int(self.replied[p])
         if replied:
             verb = "is" if replied == 1 else "are"
@@ -360,17 +467,34 @@ class _Explainer:
         if not out:
             text = "popular with members like you" if self.joined.size else "popular in this network right now"
             out.append(Reason("popularity", text))
-        return out
+        return [place, *out] if place is not None else out
+
+    def _place_reason(self, i: int) -> Reason | None:
+        """Say where a local or hybrid community meets, and how far that is from the member when known."""
+        m = self.model
+        mode = MODES[int(m.mode[i])]
+        name = m.place_names[i]
+        if mode == "online" or not name:
+            return None
+        text = f"meets in {name}"
+        distance = float(self.places.distance[i]) if self.places is not None else math.nan
+        if not math.isnan(distance):
+            text += ", under 1 km from you" if distance < 1 else f", {distance:.0f} km from you"
+        if mode == "hybrid":
+            text += ", and online"
+        return Reason("place", text)
 
     def _topic_reason(self, p: int) -> list[Reason]:
         if self.topics is None:
             return []
         start, end = self.topics.indptr[p], self.topics.indptr[p + 1]
+        declared = set(self.model.topics[self.chosen[p]])
         best_tag, best = None, 0.0
         for col, w in zip(self.topics.indices[start:end], self.topics.data[start:end], strict=True):
             mine = self.scores.member_topics.get(int(col), 0.0)
-            if mine * w > best:
-                best_tag, best = self.vocabulary.get(int(col)), mine * w
+            tag = self.vocabulary.get(int(col))
+            if mine * w > best and tag is not None and _speaks_of(tag, declared):
+                best_tag, best = tag, mine * w
         if best_tag is None:
             return []
         if best_tag in self.profile.tags:

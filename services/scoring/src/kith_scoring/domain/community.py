@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from kith_scoring.domain.config import TenantConfig
-from kith_scoring.domain.decay import DAY, day_start, level, rounded, score, window_days
+from kith_scoring.domain.decay import DAY, day_start, earlier, level, rounded, score, window_days
 from kith_scoring.domain.documents import CommunityDayDoc, CommunityDoc, MemberCommunityDoc, RoleDoc
 from kith_scoring.domain.health import Health, health_score
 from kith_scoring.domain.members import is_member
@@ -123,7 +123,7 @@ def community_metrics(
     excluded = excluded_members(roles, community)
     regular = [d for d in docs if d["member_id"] not in excluded]
     current = window_days(at, days)
-    previous = window_days(at - DAY * days, days)
+    previous = window_days(earlier(at, DAY * days), days)
     start = day_start(current[-1])
 
     def count(predicate: Callable[[MemberCommunityDoc], bool]) -> int:

@@ -51,7 +51,8 @@ EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 class ScoringConfig(BaseModel):
     """What a tenant can tune."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Finite numbers only: JSON's 1e400 parses as infinity, which would be stored and served back as null.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     half_life_days: Annotated[float, Field(ge=1.0, le=365.0)] = DEFAULT_HALF_LIFE_DAYS

@@ -36,9 +36,27 @@ def rounded(value: float) -> float:
     return round(value, DIGITS)
 
 
+#: The earliest instant that exists: arithmetic reaching before it stops there rather than overflowing.
+EARLIEST: Final = datetime.min.replace(tzinfo=UTC)
+
+
+def earlier(instant: datetime, span: timedelta) -> datetime:
+    """Return ``instant - span``, or the earliest representable instant when that lies before year 1.
+
+    Instants of the contract may lie anywhere in years 1-9999 (in UTC), so looking back a window or
+    a quiet period from an early one must not overflow: nothing happened before year 1 anyway.
+    """
+    try:
+        return instant - span
+    except OverflowError:
+        return EARLIEST
+
+
 def day_key(instant: datetime) -> str:
-    """Return the UTC day of an instant as ``YYYYMMDD``."""
-    return instant.astimezone(UTC).strftime("%Y%m%d")
+    """Return the UTC day of an instant as ``YYYYMMDD`` (always eight digits, so keys sort as days do)."""
+    utc = instant.astimezone(UTC)
+    # Not strftime: it writes year 1 as "1" rather than "0001" on some platforms.
+    return f"{utc.year:04d}{utc.month:02d}{utc.day:02d}"
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -50,7 +68,8 @@ def day_start(key: str) -> datetime:
 def window_days(at: datetime, days: int) -> list[str]:
     """Return the ``days`` UTC days ending with the day of ``at``."""
     last = day_start(day_key(at))
-    return [day_key(last - DAY * i) for i in range(days)]
+    # Near year 1 the window is cut short: there are no earlier days.
+    return [day_key(last - DAY * i) for i in range(min(days, (last - EARLIEST).days + 1))]
 
 
 def type_key(event_type: str) -> str:
@@ -103,9 +122,11 @@ def score(
 
 def period_start(instant: datetime, period_days: int) -> datetime:
     """Return the start of the level period containing ``instant``."""
-    length = period_days * SECONDS_PER_DAY
-    index = (instant - PERIOD_ORIGIN).total_seconds() // length
-    return PERIOD_ORIGIN + timedelta(seconds=index * length)
+    length = timedelta(days=period_days)
+    # Exact integer arithmetic: float seconds lose microseconds millennia away from the origin.
+    offset = length * ((instant - PERIOD_ORIGIN) // length)
+    # Only the first period of year 1 can start before the earliest instant: it starts there instead.
+    return PERIOD_ORIGIN + offset if offset >= EARLIEST - PERIOD_ORIGIN else EARLIEST
 
 
 def level(doc: MemberCommunityDoc, config: TenantConfig, at: datetime) -> int:
@@ -119,8 +140,10 @@ def level(doc: MemberCommunityDoc, config: TenantConfig, at: datetime) -> int:
     current = config.at(at).config
     buckets = doc.get("f", {})
     start = period_start(at, current.level_period_days)
-    before_start = day_key(start - timedelta(microseconds=1))
-    best = current.level_for(score(buckets, config, start, through=before_start))
+    best = 0
+    if start > EARLIEST:
+        before_start = day_key(start - timedelta(microseconds=1))
+        best = current.level_for(score(buckets, config, start, through=before_start))
     for day, last_time in doc.get("lt", {}).items():
         if not start <= last_time <= at:
             continue
@@ -140,9 +163,13 @@ def streak(days: Iterable[str], at: datetime) -> int:
     present = {day for day in days if day <= day_key(at)}
     cursor = day_start(day_key(at))
     if day_key(cursor) not in present:
+        if cursor == EARLIEST:
+            return 0
         cursor -= DAY
     run = 0
     while day_key(cursor) in present:
         run += 1
+        if cursor == EARLIEST:
+            break
         cursor -= DAY
     return run

@@ -23,7 +23,8 @@ def moment(instant: datetime) -> datetime:
 
 def stamp(instant: datetime) -> str:
     """Return a fixed-width sortable text form of an instant."""
-    return moment(instant).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # Not strftime: it writes year 1 as "1" rather than "0001" on some platforms, which would not sort.
+    return moment(instant).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def anonymous_token(salt: str, tenant: str, member: str) -> str:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 
 from kith_scoring.domain.config import TenantConfig
-from kith_scoring.domain.decay import rounded, score
+from kith_scoring.domain.decay import earlier, rounded, score
 from kith_scoring.domain.documents import MemberCommunityDoc
 from kith_scoring.domain.members import is_member
 
@@ -28,7 +28,7 @@ def slipping_away(
     docs: Iterable[MemberCommunityDoc], config: TenantConfig, at: datetime, quiet_days: int
 ) -> list[SlippingMember]:
     """Return members in the top quartile ``quiet_days`` ago who have not been active since."""
-    then = at - timedelta(days=quiet_days)
+    then = earlier(at, timedelta(days=quiet_days))
     candidates = [d for d in docs if not d.get("anonymous") and is_member(d)]
     scored = [(score(d.get("f", {}), config, then), d) for d in candidates]
     scored = [pair for pair in scored if pair[0] > 0]

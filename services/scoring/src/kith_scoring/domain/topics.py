@@ -11,7 +11,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from kith_scoring.domain.decay import DAY, rounded, window_days
+from kith_scoring.domain.decay import DAY, earlier, rounded, window_days
 from kith_scoring.domain.documents import CommunityDayDoc
 
 
@@ -28,7 +28,7 @@ class Trend(BaseModel):
 def trending(topic_docs: Iterable[CommunityDayDoc], at: datetime, days: int, limit: int = 10) -> list[Trend]:
     """Return hashtags and keywords most used in the window, with growth against the window before."""
     current_days = set(window_days(at, days))
-    previous_days = set(window_days(at - DAY * days, days))
+    previous_days = set(window_days(earlier(at, DAY * days), days))
     tallies: dict[tuple[str, str], list[int]] = {}
     for doc in topic_docs:
         slot = 0 if doc["day"] in current_days else 1 if doc["day"] in previous_days else None

@@ -1,0 +1,178 @@
+"""Console page speed: p95 time to a fully rendered page, per page, beside a trivial page of the console.
+
+Starts its own broker and database, the three services and the console as processes, loads the
+demo tenant of ``make run`` (300 communities, 3,000 members, four weeks) through ingest, waits for
+scoring, then drives headless Chromium (Debian's, through Playwright): signed in, each page is
+visited ``--visits`` times in turn, and the time from navigation start to the end of the load event
+(``PerformanceNavigationTiming``: HTML, CSS, script and the server-drawn SVG charts all in) is taken.
+The trivial page is the sign-in form (a template and the stylesheet, no call to any service),
+measured in the same run. The first visit of a page is reported apart: it fills scoring's short
+cache of the tenant's figures (``SCORING_INSIGHTS_CACHE_SECONDS``, 30 s), which later visits share
+until it expires. The pages built on those figures are then measured again with that cache off
+(scoring restarted with ``SCORING_INSIGHTS_CACHE_SECONDS=0``): every visit reads and folds the
+tenant's documents anew, the cost a visitor meets once the cache has expired.
+
+Prints a Markdown table and writes ``bench/results/console.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.measure import percentile
+from kith_cli.activity import demo_config as make_run_demo
+from kith_devkit.servers import free_port, start_broker, start_database, wait_for_kafka
+from tests.console_stack import start_console_stack
+
+RESULTS = Path(__file__).resolve().parent / "results" / "console.json"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+TARGET_MS = 500.0
+LOADED = "() => { const n = performance.getEntriesByType('navigation')[0]; return n.loadEventEnd - n.startTime; }"
+
+
+async def measure(base: str, key: str, pages: dict[str, str], visits: int) -> dict[str, list[float]]:
+    """Visit each page ``visits`` times in turn (signed in); return the load times in ms per page."""
+    from playwright.async_api import async_playwright
+
+    times: dict[str, list[float]] = {name: [] for name in pages}
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
+            # Signed in on the sign-in form itself, so that no page is visited before it is measured.
+            await page.goto(base + "/signin?next=/signin")
+            await page.fill("#key", key)
+            await page.click("form[action='/signin'] button[type=submit]")
+            await page.wait_for_selector("button:text('Sign out')")
+            for _ in range(visits):
+                for name, path in pages.items():
+                    response = await page.goto(base + path, wait_until="load")
+                    if response is None or response.status != 200:
+                        raise RuntimeError(f"{path} answered {response.status if response else 'nothing'}")
+                    times[name].append(float(await page.evaluate(LOADED)))
+        finally:
+            await browser.close()
+    return times
+
+
+async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Start everything, load the tenant, measure the pages."""
+    broker = start_broker(free_port(), workdir / "broker.log")
+    database = start_database(free_port(), workdir / "db", workdir / "db.log")
+    stack = None
+    try:
+        await wait_for_kafka(broker.address)
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        config = dataclasses.replace(
+            make_run_demo(), communities=args.communities, members=args.members, days=args.days,
+            start=today - timedelta(days=args.days),
+        )  # fmt: skip
+        loading = time.perf_counter()
+        stack = await start_console_stack(
+            bootstrap=broker.address, mongo_uri=f"mongodb://{database.address}", embedded_broker=True,
+            logs=workdir, config=config,
+        )  # fmt: skip
+        loaded = time.perf_counter() - loading
+        pages = {
+            "sign-in form (trivial)": "/signin",
+            "overview": "/overview",
+            "communities": "/communities",
+            "community": "/communities/c-0001",
+            "member": "/members/m-00042",
+            "micro-communities": "/micro-communities",
+            "operations": "/operations",
+        }
+        times = await measure(stack.url("console"), stack.key, pages, args.visits)
+        # The same pages with scoring's cache of the tenant's figures off: each visit reads and folds them anew.
+        stack.stop("scoring")
+        stack.envs["scoring"]["SCORING_INSIGHTS_CACHE_SECONDS"] = "0"
+        stack.start("scoring")
+        await stack.wait_ready("scoring")
+        uncached_pages = {f"{name}, uncached": pages[name] for name in ("overview", "communities", "community")}
+        uncached_pages["sign-in form (trivial)"] = pages["sign-in form (trivial)"]
+        uncached = await measure(stack.url("console"), stack.key, uncached_pages, max(3, args.visits // 2))
+        times.update({name: values for name, values in uncached.items() if name.endswith("uncached")})
+    finally:
+        if stack is not None:
+            stack.stop_all()
+        database.stop()
+        broker.stop()
+    trivial = percentile(times["sign-in form (trivial)"], 0.95)
+    rows = {
+        name: {
+            "first_ms": values[0],
+            "p50_ms": statistics.median(values),
+            "p95_ms": percentile(values, 0.95),
+            "p95_ratio_to_trivial": percentile(values, 0.95) / trivial,
+        }
+        for name, values in times.items()
+    }
+    return {"events": stack.loaded.sent if stack else 0, "load_seconds": loaded, "pages": rows}
+
+
+def table(result: dict[str, Any]) -> str:
+    """Return the figures as a Markdown table."""
+    lines = [
+        f"Demo tenant: {result['communities']} communities, {result['members']} members, {result['days']} days "
+        f"({result['events']:,} events, loaded and scored in {result['load_seconds']:.0f} s); "
+        f"{result['visits']} visits per page.",
+        "",
+        "| page | first visit | p50 | p95 | p95 / trivial page | p95 under 500 ms |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for name, row in result["pages"].items():
+        met = "yes" if row["p95_ms"] < TARGET_MS else "**no**"
+        lines.append(
+            f"| {name} | {row['first_ms']:.0f} ms | {row['p50_ms']:.0f} ms | {row['p95_ms']:.0f} ms "
+            f"| {row['p95_ratio_to_trivial']:.1f}x | {met} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    """Run the benchmark and print its table."""
+    parser = argparse.ArgumentParser(prog="python -m bench console", description=__doc__)
+    parser.add_argument("--communities", type=int, default=300)
+    parser.add_argument("--members", type=int, default=3_000)
+    parser.add_argument("--days", type=int, default=28)
+    parser.add_argument("--visits", type=int, default=20, help="visits of each page")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if not Path(CHROMIUM).is_file():
+        print(f"{CHROMIUM} is missing: `bash deploy/tools/setup-system.sh` (as root) installs Chromium")
+        return 1
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="kith-console-") as tmp:
+        result = asyncio.run(run(args, Path(tmp)))
+    result.update(
+        command="python -m bench console " + " ".join(argv),
+        store="embedded SecantusDB; embedded tansu broker",
+        communities=args.communities,
+        members=args.members,
+        days=args.days,
+        visits=args.visits,
+        seconds=time.perf_counter() - started,
+    )
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2))
+    print(table(result))
+    print(f"\nTotal time {result['seconds']:.0f} s. Figures written to {args.output}.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

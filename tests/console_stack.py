@@ -1,0 +1,214 @@
+"""The console over the whole system, with a small demo tenant: for the browser tests and ``python -m bench console``.
+
+The three services and the console run as processes on a broker and a database given by the caller
+(the test session's, or the benchmark's own), on their own topic prefix and databases. The tenant's
+history comes from the activity generator, sent through ingest's HTTP API like any client's; one
+record that ingest cannot read lands on the dead-letter topic. One community is named with markup
+(a ``<script>`` element, which must render as text); ingest strips markup from names, so that event
+goes straight onto the activity topic, as a producer of the normalized stream could write it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaProducer
+from pymongo import AsyncMongoClient
+
+from kith_cli.activity import load_history
+from kith_cli.client import IngestClient, Tally
+from kith_cli.stack import HOST, SERVICES, service_env, spawn_service
+from kith_devkit.events import as_ingested
+from kith_devkit.generator import GeneratorConfig
+from kith_devkit.servers import free_port, process_alive, stop_process
+from kith_devkit.testing import eventually
+from kith_shared.auth import KeyStore, Scope
+from kith_shared.events import validate_event
+from kith_shared.kafka import EventProducer, client_options, ensure_topics
+from kith_shared.settings import KafkaSettings
+from kith_shared.topics import ACTIVITY, RAW
+
+#: The community whose name is markup: it must show as text.
+XSS_COMMUNITY = "c-xss"
+XSS_NAME = "<script>window.kithXss = 1</script>"
+#: The id of the event ingest cannot read (an unknown type), which lands on the dead-letter topic.
+DEAD_EVENT = "console-dead-1"
+
+
+def demo_config(tenant: str, communities: int = 40, members: int = 400, days: int = 21) -> GeneratorConfig:
+    """Return a small demo tenant's world ending today (smaller than ``make run``'s, to stay quick)."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return GeneratorConfig(
+        seed=11, communities=communities, members=members, days=days, start=today - timedelta(days=days),
+        tenant=tenant, activity=0.6,
+    )  # fmt: skip
+
+
+@dataclass
+class ConsoleStack:
+    """The services and the console as processes, with an admin key of the demo tenant."""
+
+    tenant: str
+    key: str
+    kafka: KafkaSettings
+    logs: Path
+    ports: dict[str, int]
+    envs: dict[str, dict[str, str]]
+    processes: dict[str, int] = field(default_factory=dict)
+    loaded: Tally = field(default_factory=Tally)
+
+    def url(self, component: str) -> str:
+        """Return a component's base URL (a service or ``console``)."""
+        return f"http://{HOST}:{self.ports[component]}"
+
+    def start(self, component: str) -> None:
+        """Start a service or the console."""
+        process = spawn_service(component, self.envs[component], self.logs / f"{component}.log")
+        self.processes[component] = process.pid
+
+    def stop(self, component: str) -> None:
+        """Stop a component gracefully (killed if it does not exit in time)."""
+        pid = self.processes.pop(component, None)
+        if pid is not None:
+            stop_process(pid, timeout=20.0)
+
+    def stop_all(self) -> None:
+        """Stop every component this stack started."""
+        for component in list(self.processes):
+            self.stop(component)
+
+    async def wait_ready(self, component: str, within: float = 90.0) -> None:
+        """Wait until a component answers /readyz with 200."""
+
+        async def ready() -> bool | None:
+            pid = self.processes[component]
+            if not process_alive(pid):
+                log = (self.logs / f"{component}.log").read_text()[-3000:]
+                raise AssertionError(f"{component} exited:\n{log}")
+            try:
+                async with httpx.AsyncClient(base_url=self.url(component), timeout=3.0) as client:
+                    return (await client.get("/readyz")).status_code == 200 or None
+            except httpx.HTTPError:
+                return None
+
+        await eventually(ready, within, f"{component} ready")
+
+
+async def start_console_stack(
+    *,
+    bootstrap: str,
+    mongo_uri: str,
+    embedded_broker: bool,
+    logs: Path,
+    config: GeneratorConfig | None = None,
+    recommend_url: str | None = None,
+) -> ConsoleStack:
+    """Start the services and the console on fresh topics and databases, load the demo tenant, wait for scoring.
+
+    ``recommend_url`` points the console at another recommend API than the stack's (a stand-in).
+    The caller stops the stack (:meth:`ConsoleStack.stop_all`), also when this fails.
+    """
+    suffix = uuid.uuid4().hex[:8]
+    tenant = config.tenant if config else "acme"
+    kafka = KafkaSettings(bootstrap_servers=bootstrap, idempotence=not embedded_broker, topic_prefix=f"c{suffix}.")
+    await ensure_topics(kafka)
+    auth_db = f"auth_{suffix}"
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongo_uri)
+    try:
+        keys = KeyStore(client[auth_db])
+        await keys.ensure_indexes()
+        created = await keys.create_key(tenant, [Scope.ADMIN], "console tests")
+    finally:
+        await client.close()
+    ports = {name: free_port() for name in (*SERVICES, "console")}
+    envs = {
+        service: service_env(
+            service, port=ports[service], bootstrap=bootstrap, mongo_uri=mongo_uri, embedded_broker=embedded_broker,
+            topic_prefix=kafka.topic_prefix, database=f"{service}_{suffix}", auth_database=auth_db,
+        )
+        for service in SERVICES
+    }  # fmt: skip
+    console_env = dict(envs["ingest"])
+    console_env.update(
+        {
+            "CONSOLE_HOST": HOST,
+            "CONSOLE_PORT": str(ports["console"]),
+            "CONSOLE_ENVIRONMENT": "test",
+            "CONSOLE_INGEST_URL": f"http://{HOST}:{ports['ingest']}",
+            "CONSOLE_SCORING_URL": f"http://{HOST}:{ports['scoring']}",
+            "CONSOLE_RECOMMEND_URL": recommend_url or f"http://{HOST}:{ports['recommend']}",
+            "CONSOLE_SESSION_SECRET": uuid.uuid4().hex,
+        }
+    )
+    envs["console"] = console_env
+    envs["scoring"]["SCORING_SLIPPING_SWEEP_SECONDS"] = "0"
+    stack = ConsoleStack(tenant, created.key, kafka, logs, ports, envs)
+    for component in (*SERVICES, "console"):
+        stack.start(component)
+    for component in (*SERVICES, "console"):
+        await stack.wait_ready(component)
+    await load_tenant(stack, config or demo_config(tenant))
+    return stack
+
+
+async def load_tenant(stack: ConsoleStack, config: GeneratorConfig) -> None:
+    """Send the tenant's history, a community named with markup, and an unreadable record; wait for scoring."""
+    ingest = IngestClient(stack.url("ingest"), stack.key)
+    try:
+        stack.loaded = await load_history(ingest, config)
+        now = datetime.now(UTC) - timedelta(minutes=5)
+        joined = {"id": "console-xss-2", "source": "app://console-tests", "type": "member.joined",
+                  "time": (now - timedelta(days=2)).isoformat(), "tenant": stack.tenant,
+                  "data": {"community_id": XSS_COMMUNITY, "member_id": "m-xss"}}  # fmt: skip
+        stack.loaded.add(await ingest.send_batch([joined]))
+    finally:
+        await ingest.close()
+    named = {"id": "console-xss-1", "source": "app://console-tests", "type": "community.created",
+             "time": (now - timedelta(days=3)).isoformat(), "tenant": stack.tenant,
+             "data": {"community_id": XSS_COMMUNITY, "name": XSS_NAME, "topics": ["markup"]}}  # fmt: skip
+    events = EventProducer(stack.kafka)
+    await events.start()
+    try:
+        await events.wait_connected(30)
+        await events.publish(ACTIVITY, [as_ingested(validate_event(named))])
+    finally:
+        await events.stop()
+    producer = AIOKafkaProducer(**client_options(stack.kafka), acks="all", enable_idempotence=stack.kafka.idempotence)
+    await producer.start()
+    try:
+        unreadable = {"id": DEAD_EVENT, "source": "app://console-tests", "type": "post.shouted",
+                      "time": datetime.now(UTC).isoformat(), "tenant": stack.tenant, "data": {}}  # fmt: skip
+        await producer.send_and_wait(stack.kafka.topic(RAW), json.dumps(unreadable).encode(), key=b"console")
+    finally:
+        await producer.stop()
+    await wait_caught_up(stack)
+
+
+async def wait_caught_up(stack: ConsoleStack, within: float = 300.0) -> None:
+    """Wait until scoring consumed every partition to its end and knows the last community sent."""
+    headers = {"Authorization": f"Bearer {stack.key}"}
+    async with httpx.AsyncClient(base_url=stack.url("scoring"), headers=headers, timeout=30.0) as scoring:
+
+        async def caught_up() -> bool:
+            lag = (await scoring.get("/v1/operations/lag")).json()
+            known = (await scoring.get(f"/v1/communities/{XSS_COMMUNITY}/leaderboard")).status_code == 200
+            return known and bool(lag["partitions"]) and lag["total"] == 0
+
+        await eventually(caught_up, within, "scoring caught up with the demo tenant", every=1.0)
+
+
+async def wait_dead_letter(stack: ConsoleStack, within: float = 60.0) -> None:
+    """Wait until ingest lists the unreadable record as a dead letter of the tenant."""
+    headers = {"Authorization": f"Bearer {stack.key}"}
+    async with httpx.AsyncClient(base_url=stack.url("ingest"), headers=headers, timeout=30.0) as ingest:
+
+        async def listed() -> bool:
+            items = (await ingest.get("/v1/dead-letters")).json()["items"]
+            return any(item["event_id"] == DEAD_EVENT for item in items)
+
+        await eventually(listed, within, "the dead letter listed", every=1.0)
