@@ -111,10 +111,15 @@ def create_community(summary: GroupSummary) -> Action:
     """Suggest creating a community for an emerging group."""
     name = proposed_name(summary)
     invite = summary.central
+    if summary.unaffiliated == summary.size:
+        apart = "none of them in a community with another"
+    elif summary.unaffiliated:
+        apart = f"{summary.unaffiliated} of them in no community with another"
+    else:
+        apart = "each in a community with another of them, though no community holds the group"
     reason = (
         f"{summary.size} members who interact with one another{_about(summary)} "
-        f"({summary.cohesion.density:.0%} of their pairs are tied), "
-        f"{summary.unaffiliated} of them in no community together. "
+        f"({summary.cohesion.density:.0%} of their pairs are tied), {apart}. "
         f"Invite {_names(invite)} first: they are the most connected in the group."
     )
     title = f"Create a community for this group: {name}" if name else "Create a community for this group"
