@@ -215,7 +215,11 @@ async def wait_dead_letter(stack: ConsoleStack, within: float = 60.0) -> None:
 
 
 async def detect_micro_communities(stack: ConsoleStack) -> dict[str, Any]:
-    """Ask recommend for a detection of the tenant; return the largest emerging group it found."""
+    """Ask recommend for a detection of the tenant; return the largest emerging group it found.
+
+    The group carries the name its create-community action proposes (``proposed_name``) and the
+    largest group found inside a community (``inside``: that group, or None).
+    """
     headers = {"Authorization": f"Bearer {stack.key}"}
     async with httpx.AsyncClient(base_url=stack.url("recommend"), headers=headers, timeout=30) as client:
         asked = await client.post("/v1/micro-communities:detect")
@@ -229,6 +233,8 @@ async def detect_micro_communities(stack: ConsoleStack) -> dict[str, Any]:
 
         group = await eventually(emerging, 180, "an emerging micro-community detected")
         actions = (await client.get(f"/v1/micro-communities/{group['id']}/actions")).json()
+        inside = (await client.get("/v1/micro-communities", params={"status": "inside", "limit": 1})).json()["items"]
     create = [a for a in actions if a["kind"] == "create_community"]
     assert create, actions
-    return {**group, "proposed_name": create[0].get("proposed_name") or f"Group {group['id']}"}
+    name = create[0].get("proposed_name") or f"Group {group['id']}"
+    return {**group, "proposed_name": name, "inside": inside[0] if inside else None}

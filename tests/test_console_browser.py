@@ -236,6 +236,11 @@ async def journey(browser: Browser, stack: ConsoleStack) -> None:
     assert await browser.count("table.list tbody tr") >= 1
     assert await browser.text("table.list tbody tr:first-child th a") == group["id"]
     await browser.check("micro-communities")
+    inside = group["inside"]
+    assert inside is not None, "no group found inside a community of the demo tenant"
+    await browser.visit(f"/communities/{inside['overlaps'][0]['community_id']}")
+    assert f"Group {inside['id']}" in await browser.text("section:has(h2:text('Micro-communities inside'))")
+    await browser.visit("/micro-communities?status=emerging")
     await page.click(f"table.list a:text('{group['id']}')")
     await page.wait_for_selector("svg.graph")
     assert await browser.count("svg.graph circle.member") == min(group["size"], 150)
