@@ -20,6 +20,8 @@ BENCHMARKS: dict[str, bool] = {
     "recommend_tuning": False,
     "microcommunities": True,
     "console": False,
+    "pipeline": False,
+    "fresh_clone": False,
 }
 
 

@@ -1,13 +1,14 @@
 """Scoring speed: topic to durable metrics against a naive consumer and a read-only ceiling; read API latency.
 
-``python -m bench scoring [--events 60000] [--batch 30000] [--sweep 2000,10000] [--requests 25] [--concurrency 32]``
+``python -m bench scoring [--events 60000] [--batch 60000] [--sweep 10000,30000] [--requests 25] [--concurrency 32]``
 
 Starts the embedded broker (tansu) and database (SecantusDB, the store every figure here ran on) on
 free ports, loads a skewed, realistic stream from the shared generator (normalized by ingest's own
 normalization) onto the activity topic, and measures in the same run, each in its own consumer group:
 
-1. the scoring consumer: batches folded in memory and applied in one transaction with the partition
-   progress, offsets committed after; events/s from first record to the last stored offset,
+1. the scoring consumer: batches folded in memory and applied in chunks of whole partitions, each in
+   one transaction with its partitions' progress, offsets committed after each; events/s from first
+   record to the last stored offset,
    database writes per event (bulk_write calls and documents written), and the stored size of each
    kind of document (BSON bytes per document, documents per event);
 2. a naive consumer, what a user would write by hand: one upsert per event, offsets committed per batch;
@@ -42,11 +43,12 @@ from kith_devkit.generator import GeneratorConfig, generate
 from kith_devkit.servers import free_port, start_broker, start_database, wait_for_kafka
 from kith_ingest.domain import NormalizeConfig, normalize_raw
 from kith_scoring.app import create_app
-from kith_scoring.consumer import JOIN_TIMEOUT_MS, ScoringConsumer, decode
+from kith_scoring.consumer import ScoringConsumer, decode
 from kith_scoring.rebuild import high_watermarks
 from kith_scoring.settings import ScoringSettings
 from kith_scoring.store import ScoringStore
 from kith_shared.auth import KeyStore, Scope
+from kith_shared.consumer import JOIN_TIMEOUT_MS
 from kith_shared.events import Event
 from kith_shared.kafka import EventProducer, ensure_topics, make_consumer
 from kith_shared.mongo import make_mongo_client
@@ -119,10 +121,10 @@ async def run_scoring(settings: ScoringSettings, events: int) -> dict[str, Any]:
     first: list[float] = []
     apply = store.apply
 
-    async def timed_apply(records: Any) -> Any:
+    async def timed_apply(records: Any, same_incarnation: Any = None) -> Any:
         if not first:
             first.append(time.perf_counter())
-        return await apply(records)
+        return await apply(records, same_incarnation)
 
     store.apply = timed_apply  # type: ignore[method-assign]
     ends = await high_watermarks(settings)
@@ -376,7 +378,7 @@ def _sweep_lines(result: dict[str, Any]) -> list[str]:
     if not sweep:
         return []
     lines = [
-        "| most records per batch | events/s | transactions | documents written/event |",
+        "| most records per batch | events/s | transactions (chunks) | documents written/event |",
         "|---:|---:|---:|---:|",
     ]
     for size, run in sorted(sweep.items(), key=lambda item: int(item[0])):
@@ -415,8 +417,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--sweep",
         type=lambda text: [int(part) for part in text.split(",") if part],
-        default=[2_000, 10_000],
-        help="Other batch limits to run the scoring consumer with, comma-separated (default 2000,10000).",
+        default=[10_000, 30_000],
+        help="Other batch limits to run the scoring consumer with, comma-separated (default 10000,30000).",
     )
     parser.add_argument("--requests", type=int, default=25, help="Requests per client per endpoint.")
     parser.add_argument("--concurrency", type=int, default=32, help="Concurrent API clients.")

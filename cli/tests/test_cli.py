@@ -151,3 +151,22 @@ def test_the_local_stack_points_the_console_at_its_services() -> None:
         "scoring": "http://127.0.0.1:9102",
         "recommend": "http://127.0.0.1:9103",
     }
+
+
+def test_the_local_stack_gives_each_service_its_own_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kith_cli.stack import service_env
+    from kith_ingest.settings import IngestSettings
+    from kith_recommend.settings import RecommendSettings
+    from kith_scoring.settings import ScoringSettings
+
+    databases = set()
+    for service, settings_class in (("ingest", IngestSettings), ("scoring", ScoringSettings),
+                                    ("recommend", RecommendSettings)):  # fmt: skip
+        env = service_env(service, port=9000, bootstrap="127.0.0.1:19999", mongo_uri="mongodb://127.0.0.1:27999")
+        for name, value in env.items():
+            if name.startswith(f"{service.upper()}_"):
+                monkeypatch.setenv(name, value)
+        settings = settings_class()
+        assert settings.mongo.uri.get_secret_value() == "mongodb://127.0.0.1:27999"
+        databases.add(settings.mongo.database)
+    assert databases == {"kith_ingest", "kith_scoring", "kith_recommend"}
