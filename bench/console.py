@@ -2,9 +2,10 @@
 
 Starts its own broker and database, the three services and the console as processes, loads the
 demo tenant of ``make run`` (300 communities, 3,000 members, four weeks) through ingest, waits for
-scoring, then drives headless Chromium (Debian's, through Playwright): signed in, each page is
-visited ``--visits`` times in turn, and the time from navigation start to the end of the load event
-(``PerformanceNavigationTiming``: HTML, CSS, script and the server-drawn SVG charts all in) is taken.
+scoring, asks recommend for a detection of the tenant's micro-communities, then drives headless
+Chromium (Debian's, through Playwright): signed in, each page is visited ``--visits`` times in turn,
+and the time from navigation start to the end of the load event (``PerformanceNavigationTiming``:
+HTML, CSS, script and the server-drawn SVG charts all in) is taken.
 The trivial page is the sign-in form (a template and the stylesheet, no call to any service),
 measured in the same run. The first visit of a page is reported apart: it fills scoring's short
 cache of the tenant's figures (``SCORING_INSIGHTS_CACHE_SECONDS``, 30 s), which later visits share
@@ -34,7 +35,7 @@ from typing import Any
 from bench.measure import percentile
 from kith_cli.activity import demo_config as make_run_demo
 from kith_devkit.servers import free_port, start_broker, start_database, wait_for_kafka
-from tests.console_stack import start_console_stack
+from tests.console_stack import detect_micro_communities, start_console_stack
 
 RESULTS = Path(__file__).resolve().parent / "results" / "console.json"
 CHROMIUM = "/usr/bin/chromium"
@@ -89,6 +90,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             logs=workdir, config=config,
         )  # fmt: skip
         loaded = time.perf_counter() - loading
+        group = await detect_micro_communities(stack)
         pages = {
             "sign-in form (trivial)": "/signin",
             "overview": "/overview",
@@ -96,6 +98,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "community": "/communities/c-0001",
             "member": "/members/m-00042",
             "micro-communities": "/micro-communities",
+            "a micro-community": f"/micro-communities/{group['id']}",
             "operations": "/operations",
         }
         times = await measure(stack.url("console"), stack.key, pages, args.visits)
