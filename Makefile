@@ -14,12 +14,31 @@ DATA ?= ../shared/data
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
+# Installing says what it does: pip installs uv (pinned), uv installs the rest in seconds, listing what it installs.
 $(STAMP): constraints.txt requirements-dev.txt $(addsuffix /pyproject.toml,$(PROJECTS))
+	@echo "install 1/3: creating $(VENV) with $(PYTHON)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -r requirements-dev.txt $(EDITABLES)
+	@echo "install 2/3: installing the installer (uv, pinned in constraints.txt) with pip"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt uv
+	@echo "install 3/3: installing every package editable and every tool, pinned by constraints.txt"
+	$(BIN)/uv pip install --python $(BIN)/python -c constraints.txt -r requirements-dev.txt $(EDITABLES)
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install every package and tool (pinned)
+
+# The system tools some checks need (chromium, promtool, node and npm tools), installed once by the
+# one set-up script: as root, or with sudo when it needs no password. Without them those checks skip
+# and say why (outside CI), so `make test` goes on and tries again next time.
+SYSTEM_STAMP := $(VENV)/.system
+$(SYSTEM_STAMP): deploy/tools/setup-system.sh deploy/tools/package-lock.json tests/browser/package-lock.json
+	@echo "system tools: chromium, promtool, node and the npm tools of the deployment and browser checks"
+	@if [ "$$(id -u)" -eq 0 ]; then run=(bash); elif command -v sudo > /dev/null && sudo -n true 2> /dev/null; then run=(sudo bash); else run=(bash); fi; \
+	if "$${run[@]}" deploy/tools/setup-system.sh; then touch $(SYSTEM_STAMP); \
+	else echo "system tools: not all installed; the checks that need them will skip (see the README's Development section)"; fi
+
+system: ## Install the system tools the browser and deployment checks need, or fail saying what is missing
+	bash deploy/tools/setup-system.sh
+	@mkdir -p $(VENV) && touch $(SYSTEM_STAMP)
 
 run: $(STAMP) ## Start broker, database, the three services, the console (:8004) and a demo tenant; leave them running
 	$(BIN)/kith up --demo
@@ -32,7 +51,7 @@ stop: $(STAMP) ## Stop everything `make run` started
 status: $(STAMP) ## Show each component, its address and readiness
 	@$(BIN)/kith status || true
 
-test: $(STAMP) ## Run the whole test suite (starts and stops its own servers on free ports)
+test: $(STAMP) $(SYSTEM_STAMP) ## Run the whole test suite (starts and stops its own servers on free ports)
 	$(BIN)/pytest
 
 test-unit: $(STAMP) ## Run only the unit tests (no servers)

@@ -21,6 +21,8 @@ BENCHMARKS: dict[str, bool] = {
     "recommend_places": False,
     "microcommunities": True,
     "console": False,
+    "pipeline": False,
+    "fresh_clone": False,
 }
 
 

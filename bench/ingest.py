@@ -11,7 +11,8 @@ under uvicorn in a subprocess, and measures in the same run:
 2. single events at ``--concurrency`` concurrent clients: p50/p99 latency of ``POST /v1/events``,
    against a minimal FastAPI endpoint that publishes the body to the same broker with no validation,
    served the same way (target: p99 ratio <= 1.5);
-3. normalization alone, on one core: generator posts and comments, and longer posts.
+3. normalization alone, on one core: generator posts and comments, and longer posts;
+4. deduplication claim designs on the same database (see :mod:`bench.ingest_claims`).
 
 Prints a Markdown table and writes ``bench/results/ingest.json``. The table also shows the ingest
 server's CPU per event and how much of the batch run's wall time the dedupe claims took on the database,
@@ -39,6 +40,7 @@ import httpx
 from fastapi import FastAPI, Request, Response
 from pydantic import SecretStr
 
+from bench.ingest_claims import claim_designs, claim_lines
 from bench.measure import CpuMeter, Server, percentile
 from kith_devkit.generator import GeneratorConfig, generate
 from kith_devkit.servers import free_port, start_broker, start_database, wait_for_kafka
@@ -266,6 +268,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             baseline = await _single_latency(minimal.url, None, minimal_raw, args.concurrency)
         baseline["server_cpu_us_per_request"] = minimal_cpu.per_event_us(len(minimal_raw))["server"]
 
+        claims_client = make_mongo_client(mongo, app_name="bench-claims")
+        try:
+            designs = await claim_designs(claims_client["kith_bench_claims"], database.process.pid)
+        finally:
+            await claims_client.close()
+
         texts = [e for e in _raw_events(60_000) if e["type"] in TEXT_TYPES][: args.posts]
         short = _normalization(texts, config)
         long = _normalization(_longer_posts(texts), config)
@@ -295,6 +303,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "normalization_generator_posts": short,
         "normalization_long_posts": long,
         "normalization_event_mix": mix,
+        "claim_designs": designs,
         "load_average_at_end": os.getloadavg(),
     }
 
@@ -361,6 +370,8 @@ def markdown(result: dict[str, Any]) -> str:
         "| --- | --- |",
     ]
     lines += [f"| {name} | {value} |" for name, value in rows]
+    if result.get("claim_designs"):
+        lines += ["", *claim_lines(result["claim_designs"])]
     return "\n".join(lines)
 
 

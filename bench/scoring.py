@@ -1,13 +1,14 @@
 """Scoring speed: topic to durable metrics against a naive consumer and a read-only ceiling; read API latency.
 
-``python -m bench scoring [--events 60000] [--batch 30000] [--sweep 2000,10000] [--requests 25] [--concurrency 32]``
+``python -m bench scoring [--events 60000] [--batch 60000] [--sweep 10000,30000] [--requests 25] [--concurrency 32]``
 
 Starts the embedded broker (tansu) and database (SecantusDB, the store every figure here ran on) on
 free ports, loads a skewed, realistic stream from the shared generator (normalized by ingest's own
 normalization) onto the activity topic, and measures in the same run, each in its own consumer group:
 
-1. the scoring consumer: batches folded in memory and applied in one transaction with the partition
-   progress, offsets committed after; events/s from first record to the last stored offset,
+1. the scoring consumer: batches folded in memory and applied in chunks of whole partitions, each in
+   one transaction with its partitions' progress, offsets committed after each; events/s from first
+   record to the last stored offset,
    database writes per event (bulk_write calls and documents written), and the stored size of each
    kind of document (BSON bytes per document, documents per event);
 2. a naive consumer, what a user would write by hand: one upsert per event, offsets committed per batch;
@@ -24,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -33,20 +33,18 @@ from pathlib import Path
 from typing import Any
 
 import bson
-import httpx
-import uvicorn
 from pydantic import SecretStr
 from pymongo.asynchronous.database import AsyncDatabase
 
+from bench.scoring_reads import TENANT, run_reads
 from kith_devkit.generator import GeneratorConfig, generate
 from kith_devkit.servers import free_port, start_broker, start_database, wait_for_kafka
 from kith_ingest.domain import NormalizeConfig, normalize_raw
-from kith_scoring.app import create_app
-from kith_scoring.consumer import JOIN_TIMEOUT_MS, ScoringConsumer, decode
+from kith_scoring.consumer import ScoringConsumer, decode
 from kith_scoring.rebuild import high_watermarks
 from kith_scoring.settings import ScoringSettings
 from kith_scoring.store import ScoringStore
-from kith_shared.auth import KeyStore, Scope
+from kith_shared.consumer import JOIN_TIMEOUT_MS
 from kith_shared.events import Event
 from kith_shared.kafka import EventProducer, ensure_topics, make_consumer
 from kith_shared.mongo import make_mongo_client
@@ -54,7 +52,6 @@ from kith_shared.settings import KafkaSettings, MongoSettings
 from kith_shared.topics import ACTIVITY
 
 RESULTS = Path(__file__).resolve().parent / "results" / "scoring.json"
-TENANT = "demo"
 
 
 def realistic_stream(count: int) -> list[Event]:
@@ -119,10 +116,10 @@ async def run_scoring(settings: ScoringSettings, events: int) -> dict[str, Any]:
     first: list[float] = []
     apply = store.apply
 
-    async def timed_apply(records: Any) -> Any:
+    async def timed_apply(records: Any, same_incarnation: Any = None) -> Any:
         if not first:
             first.append(time.perf_counter())
-        return await apply(records)
+        return await apply(records, same_incarnation)
 
     store.apply = timed_apply  # type: ignore[method-assign]
     ends = await high_watermarks(settings)
@@ -205,79 +202,6 @@ async def run_simple(settings: ScoringSettings, events: int, *, naive: bool) -> 
         "documents_written": writes,
         "documents_per_event": writes / max(seen, 1),
     }
-
-
-async def _started(server: uvicorn.Server) -> bool:
-    return bool(server.started)
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-async def run_reads(settings: ScoringSettings, events: list[Event], requests: int, concurrency: int) -> dict[str, Any]:
-    """Measure read latency at ``concurrency`` clients under uvicorn (consumer off, data from run 1)."""
-    client = make_mongo_client(settings.mongo, app_name="bench")
-    keys = KeyStore(client[settings.mongo.auth_database])
-    await keys.ensure_indexes()
-    key = (await keys.create_key(TENANT, [Scope.METRICS_READ], "bench")).key
-    await client.close()
-    counts: dict[tuple[str, str], int] = {}
-    for event in events:
-        if event.community_id and event.member_id:
-            pair = (event.community_id, event.member_id)
-            counts[pair] = counts.get(pair, 0) + 1
-    community, member = max(sorted(counts), key=lambda pair: counts[pair])
-    sizes: dict[str, int] = {}
-    for c, _ in counts:
-        sizes[c] = sizes.get(c, 0) + 1
-    biggest = max(sorted(sizes), key=lambda c: sizes[c])
-    port = free_port()
-    app_settings = settings.model_copy(update={"consume": False, "port": port, "log_level": "WARNING"})
-    server = uvicorn.Server(uvicorn.Config(create_app(app_settings), host="127.0.0.1", port=port, log_level="warning"))
-    serving = asyncio.create_task(server.serve())
-    await wait_done(lambda: _started(server), within=30)
-    endpoints = {
-        "trivial (/v1/whoami)": "/v1/whoami",
-        "member explanation": f"/v1/members/{member}/communities/{community}/engagement",
-        "community metrics (7d)": f"/v1/communities/{biggest}/metrics?window=7d",
-    }
-    results: dict[str, Any] = {}
-    try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}",
-            headers={"Authorization": f"Bearer {key}"},
-            limits=httpx.Limits(max_connections=concurrency),
-            timeout=60,
-        ) as http:
-            for name, path in endpoints.items():
-                reply = await http.get(path)
-                assert reply.status_code == 200, reply.text
-                latencies: list[float] = []
-
-                async def worker(path: str = path, latencies: list[float] = latencies) -> None:
-                    for _ in range(requests):
-                        started = time.perf_counter()
-                        reply = await http.get(path)
-                        latencies.append(time.perf_counter() - started)
-                        assert reply.status_code == 200
-
-                await asyncio.gather(*(worker() for _ in range(concurrency)))
-                results[name] = {
-                    "path": path,
-                    "requests": len(latencies),
-                    "p50_ms": 1000 * statistics.median(latencies),
-                    "p99_ms": 1000 * _percentile(latencies, 0.99),
-                }
-    finally:
-        server.should_exit = True
-        await serving
-    trivial = results["trivial (/v1/whoami)"]["p99_ms"]
-    for value in results.values():
-        value["p99_ratio_to_trivial"] = value["p99_ms"] / trivial
-    results["community_members"] = sizes[biggest]
-    return results
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
@@ -376,7 +300,7 @@ def _sweep_lines(result: dict[str, Any]) -> list[str]:
     if not sweep:
         return []
     lines = [
-        "| most records per batch | events/s | transactions | documents written/event |",
+        "| most records per batch | events/s | transactions (chunks) | documents written/event |",
         "|---:|---:|---:|---:|",
     ]
     for size, run in sorted(sweep.items(), key=lambda item: int(item[0])):
@@ -415,8 +339,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--sweep",
         type=lambda text: [int(part) for part in text.split(",") if part],
-        default=[2_000, 10_000],
-        help="Other batch limits to run the scoring consumer with, comma-separated (default 2000,10000).",
+        default=[10_000, 30_000],
+        help="Other batch limits to run the scoring consumer with, comma-separated (default 10000,30000).",
     )
     parser.add_argument("--requests", type=int, default=25, help="Requests per client per endpoint.")
     parser.add_argument("--concurrency", type=int, default=32, help="Concurrent API clients.")

@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
@@ -106,11 +107,8 @@ async def start_console_stack(
     embedded_broker: bool,
     logs: Path,
     config: GeneratorConfig | None = None,
-    recommend_url: str | None = None,
 ) -> ConsoleStack:
     """Start the services and the console on fresh topics and databases, load the demo tenant, wait for scoring.
-
-    ``recommend_url`` points the console at another recommend API than the stack's (a stand-in).
     The caller stops the stack (:meth:`ConsoleStack.stop_all`), also when this fails.
     """
     suffix = uuid.uuid4().hex[:8]
@@ -141,12 +139,14 @@ async def start_console_stack(
             "CONSOLE_ENVIRONMENT": "test",
             "CONSOLE_INGEST_URL": f"http://{HOST}:{ports['ingest']}",
             "CONSOLE_SCORING_URL": f"http://{HOST}:{ports['scoring']}",
-            "CONSOLE_RECOMMEND_URL": recommend_url or f"http://{HOST}:{ports['recommend']}",
+            "CONSOLE_RECOMMEND_URL": f"http://{HOST}:{ports['recommend']}",
             "CONSOLE_SESSION_SECRET": uuid.uuid4().hex,
         }
     )
     envs["console"] = console_env
     envs["scoring"]["SCORING_SLIPPING_SWEEP_SECONDS"] = "0"
+    # Micro-communities are detected when asked for (POST /v1/micro-communities:detect), not on a schedule.
+    envs["recommend"]["RECOMMEND_DISCOVERY__INTERVAL_SECONDS"] = "86400"
     stack = ConsoleStack(tenant, created.key, kafka, logs, ports, envs)
     for component in (*SERVICES, "console"):
         stack.start(component)
@@ -212,3 +212,29 @@ async def wait_dead_letter(stack: ConsoleStack, within: float = 60.0) -> None:
             return any(item["event_id"] == DEAD_EVENT for item in items)
 
         await eventually(listed, within, "the dead letter listed", every=1.0)
+
+
+async def detect_micro_communities(stack: ConsoleStack) -> dict[str, Any]:
+    """Ask recommend for a detection of the tenant; return the largest emerging group it found.
+
+    The group carries the name its create-community action proposes (``proposed_name``) and the
+    largest group found inside a community (``inside``: that group, or None).
+    """
+    headers = {"Authorization": f"Bearer {stack.key}"}
+    async with httpx.AsyncClient(base_url=stack.url("recommend"), headers=headers, timeout=30) as client:
+        asked = await client.post("/v1/micro-communities:detect")
+        assert asked.status_code == 202, asked.text
+
+        async def emerging() -> dict[str, Any] | None:
+            found = await client.get("/v1/micro-communities", params={"status": "emerging", "sort": "size"})
+            assert found.status_code == 200, found.text
+            items: list[dict[str, Any]] = found.json()["items"]
+            return items[0] if items else None
+
+        group = await eventually(emerging, 180, "an emerging micro-community detected")
+        actions = (await client.get(f"/v1/micro-communities/{group['id']}/actions")).json()
+        inside = (await client.get("/v1/micro-communities", params={"status": "inside", "limit": 1})).json()["items"]
+    create = [a for a in actions if a["kind"] == "create_community"]
+    assert create, actions
+    name = create[0].get("proposed_name") or f"Group {group['id']}"
+    return {**group, "proposed_name": name, "inside": inside[0] if inside else None}

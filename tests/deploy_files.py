@@ -212,3 +212,15 @@ def tool(name: str, path: Path | None = None, *, installed_by_setup: bool = True
             pytest.fail(f"{reason} (CI must run every deployment check)")
         pytest.skip(reason)
     return found
+
+
+def k8s_environment(documents: list[dict[str, Any]], service: Service) -> dict[str, str]:
+    """Return the environment a service's Deployment gives its container (secrets as a dummy value)."""
+    config_maps = {doc["metadata"]["name"]: doc["data"] for doc in of_kind(documents, "ConfigMap")}
+    (container,) = pod_spec(find(documents, "Deployment", service.name))["containers"]
+    environment: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        environment.update(config_maps[source["configMapRef"]["name"]])
+    for item in container.get("env", []):
+        environment[item["name"]] = item.get("value", DUMMY_SECRET)
+    return environment

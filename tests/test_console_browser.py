@@ -2,11 +2,12 @@
 
 One journey, as a community manager and an operator would take it: sign in (a wrong key first),
 every page, the main links, sorting, filtering, paging and the CSV export, a member's explanation,
-the micro-communities (first absent from the deployment, then served) with "create a community for
-this group", a dead letter replayed, a key created (its secret shown once) and revoked, then a
-service stopped. On every page: what a person sees is asserted (figures, filled tables, drawn
-charts), no console error, no failed request, axe-core finds no accessibility violation, and a
-screenshot is saved under ``test-artifacts/console/``.
+the micro-communities (none before a detection, then the groups recommend found in the tenant's
+planted activity) with "create a community for this group" closing the loop, a dead letter
+replayed, a key created (its secret shown once) and revoked, then a service stopped. On every page:
+what a person sees is asserted (figures, filled tables, drawn charts), no console error, no failed
+request, axe-core finds no accessibility violation, and a screenshot is saved under
+``test-artifacts/console/``.
 
 Without Chromium (``/usr/bin/chromium``, Debian's package) or axe-core (``npm ci`` in tests/browser)
 the test skips saying what is missing, except when ``CI`` is set: then it fails.
@@ -33,10 +34,10 @@ from tests.console_stack import (
     XSS_NAME,
     ConsoleStack,
     demo_config,
+    detect_micro_communities,
     start_console_stack,
     wait_dead_letter,
 )
-from tests.microcommunity_standin import MicroCommunityStandIn, fixture_groups
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -111,31 +112,26 @@ class Browser:
 
 
 @pytest.fixture
-async def console_stack(infra: Infra, tmp_path: Path) -> AsyncIterator[tuple[ConsoleStack, MicroCommunityStandIn]]:
-    """The services, the console (its recommend API behind the micro-community stand-in) and a demo tenant."""
+async def console_stack(infra: Infra, tmp_path: Path) -> AsyncIterator[ConsoleStack]:
+    """The services and the console, with a demo tenant (its planted groups included)."""
     _require(CHROMIUM.is_file(), f"Chromium ({CHROMIUM})")  # noqa: ASYNC240 - one stat, before anything starts
     _require(AXE.is_file(), "axe-core (tests/browser/node_modules)")
-    config = demo_config("acme")
-    standin = MicroCommunityStandIn("http://127.0.0.1:9", fixture_groups(config))
-    standin.start()
     stack: ConsoleStack | None = None
     try:
         stack = await start_console_stack(
             bootstrap=infra.bootstrap, mongo_uri=infra.mongo_uri, embedded_broker=infra.embedded_broker,
-            logs=tmp_path, config=config, recommend_url=standin.url,
+            logs=tmp_path, config=demo_config("acme"),
         )  # fmt: skip
-        standin.recommend_url = stack.url("recommend")
-        yield stack, standin
+        yield stack
     finally:
         if stack is not None:
             stack.stop_all()
-        standin.stop()
 
 
-async def test_the_console_in_a_browser(console_stack: tuple[ConsoleStack, MicroCommunityStandIn]) -> None:
+async def test_the_console_in_a_browser(console_stack: ConsoleStack) -> None:
     from playwright.async_api import async_playwright
 
-    stack, standin = console_stack
+    stack = console_stack
     if ARTIFACTS.exists():
         shutil.rmtree(ARTIFACTS)
     async with async_playwright() as playwright:
@@ -146,7 +142,7 @@ async def test_the_console_in_a_browser(console_stack: tuple[ConsoleStack, Micro
                 viewport={"width": 1280, "height": 900}, accept_downloads=True, bypass_csp=True
             )
             browser = Browser(await context.new_page(), stack.url("console"))
-            await journey(browser, stack, standin)
+            await journey(browser, stack)
             phone = await chromium.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, bypass_csp=True)
             small = Browser(await phone.new_page(), stack.url("console"))
             await on_a_phone(small, stack)
@@ -160,7 +156,7 @@ async def sign_in(browser: Browser, key: str) -> None:
     await browser.page.click("form[action='/signin'] button[type=submit]")
 
 
-async def journey(browser: Browser, stack: ConsoleStack, standin: MicroCommunityStandIn) -> None:
+async def journey(browser: Browser, stack: ConsoleStack) -> None:
     page = browser.page
     # Signed out, every page leads to the sign-in form; a wrong key is told so.
     await browser.visit("/overview")
@@ -232,27 +228,41 @@ async def journey(browser: Browser, stack: ConsoleStack, standin: MicroCommunity
     assert await browser.text("h1") == XSS_NAME
     assert await page.evaluate("() => window.kithXss === undefined")
 
-    # Micro-communities: absent from the deployment first (the page says so), then served.
-    standin.enabled = False
+    # Micro-communities: none before a detection; then the groups recommend found, one created as a community.
     await browser.visit("/micro-communities")
-    assert "not available on this deployment" in await browser.text(".missing")
-    standin.enabled = True
-    await browser.visit("/micro-communities")
-    assert await browser.count("table.list tbody tr") == 2
+    assert "No group found yet." in await browser.text("table.list tbody tr")
+    group = await detect_micro_communities(stack)
+    await browser.visit("/micro-communities?status=emerging")
+    assert await browser.count("table.list tbody tr") >= 1
+    assert await browser.text("table.list tbody tr:first-child th a") == group["id"]
     await browser.check("micro-communities")
-    await page.click("table.list a:text('g-7f3a')")
-    assert await browser.count("svg.graph circle.member") == 14
-    assert await browser.count("svg.graph line.tie") >= 14
+    inside = group["inside"]
+    assert inside is not None, "no group found inside a community of the demo tenant"
+    await browser.visit(f"/communities/{inside['overlaps'][0]['community_id']}")
+    assert f"Group {inside['id']}" in await browser.text("section:has(h2:text('Micro-communities inside'))")
+    await browser.visit("/micro-communities?status=emerging")
+    await page.click(f"table.list a:text('{group['id']}')")
+    await page.wait_for_selector("svg.graph")
+    assert await browser.count("svg.graph circle.member") == min(group["size"], 150)
+    assert await browser.count("svg.graph line.tie") >= group["size"]
+    assert "emerging" in await browser.text(".lead")
     await browser.check("micro-community")
     await page.click("form[action$='create-community'] button")
     assert "was created for this group" in await browser.text("[role=status]")
+    community = f"c-{group['id']}"
 
     async def created() -> bool:
-        return await browser.visit("/communities/c-g-7f3a", status=None) == 200
+        return await browser.visit(f"/communities/{community}", status=None) == 200
 
     await eventually(created, 60, "the community created for the group")
-    assert await browser.text("h1") == "Bouldering Crew"
+    assert await browser.text("h1") == group["proposed_name"]
     browser.errors.clear()  # the 404s of the page before the event was processed
+
+    async def invites() -> bool:
+        await browser.visit(f"/micro-communities/{group['id']}")
+        return "Invite the rest of the group to" in await browser.text("ul.actions")
+
+    await eventually(invites, 60, "the group's actions turning to inviting the rest to its community")
 
     # Operations: services ready, a dead letter replayed, a key created (secret once) and revoked.
     await wait_dead_letter(stack)

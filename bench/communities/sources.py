@@ -1,31 +1,19 @@
-"""Sources of clusters to score on the same friendship graph: Kith's detection and the baselines.
+"""The baselines the service's groups are scored beside, run directly on the same friendship graph.
 
-A source takes undirected friendships and a seed and returns member sets. Kith's pure detection is
-one source; the service (friendships posted through ingest, clusters read back over HTTP) can be
-another, implementing the same protocol.
+A source takes undirected friendships and a seed and returns member sets. Kith itself is scored
+through the service (:mod:`bench.communities.service`), not from here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Protocol
 
 import graspologic_native as gn  # type: ignore[import-untyped]
 import networkx as nx  # type: ignore[import-untyped]
 
-from kith_recommend.domain.microcommunities import (
-    DetectionParams,
-    Interaction,
-    InteractionGraph,
-    InteractionKind,
-    detect,
-)
-
 Edges = Sequence[tuple[str, str]]
-#: All friendships are taken as made at one instant, so decay weighs them all alike.
-NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class ClusterSource(Protocol):
@@ -39,25 +27,6 @@ class ClusterSource(Protocol):
     def clusters(self, edges: Edges, seed: int) -> list[frozenset[str]]:
         """Return the groups found in ``edges`` with ``seed``."""
         ...
-
-
-@dataclass(frozen=True)
-class KithDetection:
-    """Kith's micro-community detection (the pure domain code), friendships taken as follows."""
-
-    params: DetectionParams = field(default_factory=DetectionParams)
-    label: str = "Kith detection"
-
-    @property
-    def name(self) -> str:
-        """Return the name shown in the tables."""
-        return self.label
-
-    def clusters(self, edges: Edges, seed: int) -> list[frozenset[str]]:
-        """Detect groups from scratch."""
-        params = self.params.model_copy(update={"seed": seed})
-        graph = follow_graph(edges, params)
-        return [s.group.members for s in detect("bench", graph.snapshot(NOW), params).groups]
 
 
 @dataclass(frozen=True)
@@ -95,14 +64,6 @@ class LeidenDirect:
         for member, label in labels.items():
             groups.setdefault(label, set()).add(member)
         return [frozenset(g) for g in groups.values()]
-
-
-def follow_graph(edges: Edges, params: DetectionParams, at: datetime = NOW) -> InteractionGraph:
-    """Return an interaction graph holding each friendship as one follow at ``at``."""
-    graph = InteractionGraph(params)
-    for a, b in edges:
-        graph.add(Interaction(InteractionKind.FOLLOW, a, b, at))
-    return graph
 
 
 def _nx(edges: Edges) -> nx.Graph:

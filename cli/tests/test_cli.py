@@ -15,6 +15,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import kith_cli
+from kith_cli.ask import micro_communities_table
 from kith_cli.envdoc import BEGIN, END, render
 from kith_cli.keys import keys_table
 from kith_cli.main import app
@@ -28,7 +29,7 @@ runner = CliRunner()
 COMMANDS = [
     [], ["up"], ["down"], ["status"], ["simulate"], ["import"], ["keys", "create"], ["keys", "list"],
     ["keys", "revoke"], ["deadletters", "list"], ["deadletters", "replay"], ["ask", "suggestions"],
-    ["ask", "metrics"], ["scoring", "rebuild"], ["recommend", "rebuild"],
+    ["ask", "metrics"], ["ask", "micro-communities"], ["scoring", "rebuild"], ["recommend", "rebuild"],
 ]  # fmt: skip
 
 
@@ -53,6 +54,28 @@ def test_key_ids_are_never_cut_in_a_narrow_terminal() -> None:
     assert max(len(line) for line in lines) <= 80
     for key in keys:
         assert any(key.key_id in line for line in lines), f"{key.key_id} cut:\n" + "\n".join(lines)
+
+
+def test_micro_communities_read_as_a_table() -> None:
+    body = {
+        "items": [
+            {"id": "mc-3f2a9c1b7d405e0b", "size": 9, "status": "emerging", "overlaps": [],
+             "topics": [{"tag": "foraging", "weight": 0.4}, {"tag": "mushrooms", "weight": 0.3}],
+             "growth": {"gained": 3, "lost": 1, "window": "7d"}, "central_members": ["m-00042", "m-00043", "m-00044"]},
+            {"id": "mc-0b6a7c8d91e0f2a3", "size": 7, "status": "inside", "topics": [],
+             "overlaps": [{"id": "c-0022", "name": "Berlin Run Club", "jaccard": 0.02, "share": 1.0}],
+             "growth": {"gained": 0, "lost": 0, "window": "7d"}, "central_members": ["m-00100"]},
+        ],
+        "next_cursor": None,
+    }  # fmt: skip
+    console = Console(width=160, record=True)
+    console.print(micro_communities_table(body))
+    text = console.export_text()
+    assert "#foraging, #mushrooms" in text
+    assert "+3 / -1 in 7d" in text
+    assert "inside Berlin Run Club" in text
+    assert "m-00042, m-00043, m-00044" in text
+    assert "mc-3f2a9c1b7d405e0b" in text
 
 
 def test_stack_commands_say_how_to_get_the_development_kit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -128,3 +151,22 @@ def test_the_local_stack_points_the_console_at_its_services() -> None:
         "scoring": "http://127.0.0.1:9102",
         "recommend": "http://127.0.0.1:9103",
     }
+
+
+def test_the_local_stack_gives_each_service_its_own_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kith_cli.stack import service_env
+    from kith_ingest.settings import IngestSettings
+    from kith_recommend.settings import RecommendSettings
+    from kith_scoring.settings import ScoringSettings
+
+    databases = set()
+    for service, settings_class in (("ingest", IngestSettings), ("scoring", ScoringSettings),
+                                    ("recommend", RecommendSettings)):  # fmt: skip
+        env = service_env(service, port=9000, bootstrap="127.0.0.1:19999", mongo_uri="mongodb://127.0.0.1:27999")
+        for name, value in env.items():
+            if name.startswith(f"{service.upper()}_"):
+                monkeypatch.setenv(name, value)
+        settings = settings_class()
+        assert settings.mongo.uri.get_secret_value() == "mongodb://127.0.0.1:27999"
+        databases.add(settings.mongo.database)
+    assert databases == {"kith_ingest", "kith_scoring", "kith_recommend"}

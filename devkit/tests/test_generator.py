@@ -251,7 +251,9 @@ def test_follows_come_from_interaction() -> None:
     talked: defaultdict[str, set[str]] = defaultdict(set)
     follows = 0
     for event in history():
-        if event.type == "comment.created" and event.data.replied_to_member_id:
+        if event.type == "post.created":  # planted groups mention one another in posts
+            talked[event.data.member_id].update(re.findall(r"@(m-[0-9]+)", event.data.text))
+        elif event.type == "comment.created" and event.data.replied_to_member_id:
             talked[event.data.member_id].add(event.data.replied_to_member_id)
         elif event.type == "reaction.added" and event.data.target_member_id:
             talked[event.data.member_id].add(event.data.target_member_id)
@@ -305,3 +307,60 @@ def test_local_clubs_meet_in_one_city_and_members_mostly_join_those_of_their_own
     assert {e.data.mode for e in created} >= {"online", "local"}
     meetups = [e for e in history() if e.type == "event.attended"]
     assert any(e.data.location is not None for e in meetups)
+
+
+def test_planted_groups_are_close_and_where_they_should_be() -> None:
+    config = GeneratorConfig(seed=5, communities=120, members=1500, days=20)
+    world = build_world(config)
+    assert world.planted == build_world(config).planted
+    forming = [g for g in world.planted if g.kind == "forming"]
+    inside = [g for g in world.planted if g.kind == "subgroup"]
+    assert len(forming) == config.members // 150
+    assert inside
+    joined: defaultdict[str, set[str]] = defaultdict(set)
+    for membership in world.memberships:
+        joined[membership.member_id].add(membership.community_id)
+    everyone = [m for g in world.planted for m in g.members]
+    assert len(everyone) == len(set(everyone))  # nobody in two planted groups
+    for group in forming:
+        assert 6 <= len(group.members) <= 12
+        assert group.community_id is None
+        communities = [c for m in group.members for c in joined[m]]
+        assert len(communities) == len(set(communities))  # no two of them in one community
+    for group in inside:
+        assert group.community_id is not None
+        assert all(group.community_id in joined[m] for m in group.members)
+        assert world.community(group.community_id).planned_size >= 3 * len(group.members)
+    assert all(world.member(m).role == "member" and world.member(m).fades_at is None for m in everyone)
+
+    # They talk: forming groups mention one another about their niche, sub-groups reply to one another.
+    members = {m: g for g in world.planted for m in g.members}
+    mentions = Counter[tuple[str, str]]()
+    replies = Counter[tuple[str, str]]()
+    for event in generate(config):
+        if isinstance(event, PostCreatedEvent) and event.data.member_id in members:
+            group = members[event.data.member_id]
+            for mentioned in re.findall(r"@(m-[0-9]+)", event.data.text):
+                if mentioned in group.members and f"#{group.topics[0]}" in event.data.text:
+                    mentions[(event.data.member_id, mentioned)] += 1
+        elif isinstance(event, CommentCreatedEvent) and event.data.member_id in members:
+            to = event.data.replied_to_member_id or ""
+            if to in members[event.data.member_id].members:
+                replies[(event.data.member_id, to)] += 1
+    for group in forming:
+        pairs = {frozenset(p) for p in mentions if p[0] in group.members}
+        assert len(pairs) >= len(group.members), group  # well beyond a chain: many pairs mention each other
+    for group in inside:
+        pairs = {frozenset(p) for p in replies if p[0] in group.members}
+        assert len(pairs) >= len(group.members), group
+
+
+def test_planting_can_be_turned_off_and_leaves_the_rest_of_the_world_alone() -> None:
+    quiet = GeneratorConfig(seed=11, communities=40, members=400, days=12, forming_groups=0, subgroups=0)
+    assert build_world(quiet).planted == ()
+    planted = build_world(SMALL)
+    unplanted = build_world(quiet)
+    assert planted.memberships == unplanted.memberships
+    assert planted.members == unplanted.members
+    with pytest.raises(ValueError, match="planted"):
+        GeneratorConfig(forming_groups=-1)

@@ -89,6 +89,17 @@ def test_a_plan_packs_whole_partitions_and_keeps_each_partition_in_order() -> No
     assert len(everything) == 12
 
 
+def test_a_partition_is_split_only_beyond_the_most_records_a_chunk_may_hold() -> None:
+    batch = {0: records(3, 0), 1: records(9, 1), 2: records(2, 2)}
+    plan = plan_chunks(batch, 5, most=8)
+    assert [[(r.partition, r.offset) for r in chunk] for chunk in plan] == [
+        [(0, 0), (0, 1), (0, 2), (2, 0), (2, 1)],
+        [(1, o) for o in range(8)],
+        [(1, 8)],
+    ]
+    assert [len(chunk) for chunk in plan_chunks({0: records(7, 0)}, 5, most=10)] == [7]
+
+
 async def test_a_poison_record_is_isolated_and_dead_lettered_while_the_rest_is_applied_once() -> None:
     handler = AtomicList(poison={13})
     sent: list[DeadLetter] = []

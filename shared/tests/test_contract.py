@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from kith_shared.events import (
+    ACTIVITY_TYPES,
     EVENT_CLASSES,
+    MICROCOMMUNITY_TYPES,
     DecodeError,
     decode_binary,
     decode_kafka_record,
@@ -18,7 +20,7 @@ from kith_shared.events import (
     validate_event,
 )
 from kith_shared.events.examples import all_examples, example
-from kith_shared.events.types import PostCreatedEvent
+from kith_shared.events.types import CommunityCreatedEvent, PostCreatedEvent
 
 pytestmark = pytest.mark.unit
 
@@ -156,3 +158,17 @@ def test_numbers_are_finite() -> None:
         with pytest.raises(DecodeError) as raised:
             decode_structured(body)
         assert [p.field for p in raised.value.problems] == ["data.score"]
+
+
+def test_micro_community_events_are_keyed_by_their_group_and_never_taken_as_activity() -> None:
+    assert {"microcommunity.detected", "microcommunity.changed", "microcommunity.faded"} == MICROCOMMUNITY_TYPES
+    for event_type in MICROCOMMUNITY_TYPES:
+        event = validate_event(example(event_type))
+        assert event.partition_key() == b"demo:mc-3f2a9c1b7d405e0b"
+        assert event_type not in ACTIVITY_TYPES
+    created = validate_event(example("community.created"))
+    assert isinstance(created, CommunityCreatedEvent)
+    assert created.data.seeded_from == "mc-3f2a9c1b7d405e0b"
+    raw = example("community.created")
+    del raw["data"]["seeded_from"]
+    assert validate_event(raw).model_dump()["data"]["seeded_from"] is None

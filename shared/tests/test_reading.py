@@ -8,7 +8,7 @@ import pytest
 from aiokafka.structs import TopicPartition
 
 from kith_shared.kafka import make_consumer, make_producer
-from kith_shared.reading import end_offsets, read_to_end
+from kith_shared.reading import Found, end_offsets, read_to_end, record_at
 from kith_shared.settings import KafkaSettings
 from kith_shared.topics import RAW
 
@@ -55,5 +55,24 @@ async def test_reads_every_record_up_to_the_end_and_not_what_comes_after(topics:
         rest = [r.value async for batch in read_to_end(consumer, partitions[:1]) for r in batch]
         assert rest == [b"a4", b"late"]
         assert [r async for r in read_to_end(consumer, partitions[1:2])] == []
+    finally:
+        await consumer.stop()
+
+
+async def test_the_record_at_an_offset_and_where_its_partition_ends(topics: KafkaSettings) -> None:
+    await _produce(topics, [[(0, b"a0"), (0, b"a1")], [(0, b"a2"), (0, b"a3")]])
+    consumer = make_consumer(topics, group=None)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topics.topic(RAW), 0)
+        consumer.assign([tp])
+        found = await record_at(consumer, tp, 2)
+        assert found.record is not None
+        assert (found.end, found.record.offset, found.record.value) == (4, 2, b"a2")
+        past = await record_at(consumer, tp, 4)
+        assert (past.end, past.record) == (4, None)
+        empty = TopicPartition(topics.topic(RAW), 1)
+        consumer.assign([empty])
+        assert await record_at(consumer, empty, 0) == Found(0, None)
     finally:
         await consumer.stop()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import SettingsConfigDict
 
 from kith_shared.settings import KafkaSettings, MongoSettings, ServiceSettings
@@ -46,6 +46,23 @@ def test_prefixed_and_nested_environment_variables_are_read(monkeypatch: pytest.
     assert settings.kafka.group("scoring") == "staging.scoring"
     assert settings.mongo.uri.get_secret_value() == "mongodb://db.internal:27017/?replicaSet=rs0"
     assert settings.mongo.database == "kith_demo"
+
+
+class OwnDatabaseSettings(DemoSettings):
+    """A service with a database of its own, as ingest, scoring and recommend declare it."""
+
+    mongo: MongoSettings = Field(default_factory=lambda: MongoSettings(database="kith_demo"))
+
+
+def test_a_service_keeps_its_own_database_when_only_the_uri_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert OwnDatabaseSettings().mongo.database == "kith_demo"
+    monkeypatch.setenv("DEMO_MONGO__URI", "mongodb://db.internal:27017")
+    settings = OwnDatabaseSettings()
+    assert settings.mongo.uri.get_secret_value() == "mongodb://db.internal:27017"
+    assert settings.mongo.database == "kith_demo"
+    assert settings.mongo.auth_database == "kith_auth"
+    monkeypatch.setenv("DEMO_MONGO__DATABASE", "elsewhere")
+    assert OwnDatabaseSettings().mongo.database == "elsewhere"
 
 
 def test_variables_without_the_prefix_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,7 +8,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from kith_shared.kafka import client_options, ensure_topics
 from kith_shared.settings import KafkaSettings
-from kith_shared.topics import ACTIVITY, ALL_TOPICS, CONTROL, DAY_MS, DEAD_LETTER, ENGAGEMENT, RAW
+from kith_shared.topics import ACTIVITY, ALL_TOPICS, CONTROL, DAY_MS, DEAD_LETTER, ENGAGEMENT, MICROCOMMUNITIES, RAW
 
 
 @pytest.mark.unit
@@ -19,6 +19,7 @@ def test_retention_is_the_documented_decision() -> None:
         DEAD_LETTER.name: 30,
         ENGAGEMENT.name: 7,
         CONTROL.name: 1,
+        MICROCOMMUNITIES.name: 30,
     }
     assert all(spec.retention_ms % DAY_MS == 0 for spec in ALL_TOPICS)
 

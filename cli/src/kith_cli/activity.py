@@ -13,7 +13,7 @@ from kith_cli.client import IngestClient, RawTopicSender, Tally, to_wire
 from kith_devkit.generator import GeneratorConfig, generate, live
 from kith_shared.events import Event
 
-BATCH = 500
+BATCH = 1_000
 
 
 def demo_config(now: datetime | None = None) -> GeneratorConfig:
@@ -30,11 +30,14 @@ def _chunks(items: Iterator[Event], size: int) -> Iterator[list[Event]]:
 
 
 async def load_history(
-    client: IngestClient, config: GeneratorConfig, progress: Callable[[Tally], None] | None = None
+    client: IngestClient,
+    config: GeneratorConfig,
+    progress: Callable[[Tally], None] | None = None,
+    events: list[Event] | None = None,
 ) -> Tally:
-    """Send the generator's whole history through ingest; duplicates of an earlier load are harmless."""
+    """Send the generator's whole history (or ``events`` of it) through ingest; an earlier load's are duplicates."""
     total = Tally()
-    for chunk in _chunks(generate(config), BATCH):
+    for chunk in _chunks(iter(events) if events is not None else generate(config), BATCH):
         total.add(await client.send_batch([to_wire(e) for e in chunk]))
         if progress:
             progress(total)

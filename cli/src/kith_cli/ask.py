@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table
 
 from kith_cli.options import Key, RecommendUrl, Root, ScoringUrl, api_key, fail, out
 
-app = typer.Typer(help="Ask the services: suggestions for a member, metrics of a community.", no_args_is_help=True)
+app = typer.Typer(
+    help="Ask the services: suggestions for a member, metrics of a community, micro-communities.",
+    no_args_is_help=True,
+)
 
 
 def _get(url: str, key: str, params: dict[str, str | int] | None = None) -> dict[str, object]:
@@ -83,3 +86,50 @@ def ask_metrics(
 
     add("", body)
     out.print(table)
+
+
+def micro_communities_table(body: dict[str, Any], title: str = "micro-communities") -> Table:
+    """Return a page of micro-communities as a table: status, size, growth, topics, central members."""
+    table = Table("status", "size", "growth", "topics", "central members", "id", title=title)
+    items = body.get("items", [])
+    for item in items if isinstance(items, list) else []:
+        growth = item.get("growth", {})
+        gained, lost = int(growth.get("gained", 0)), int(growth.get("lost", 0))
+        change = f"+{gained} / -{lost} in {growth.get('window', '?')}"
+        topics = ", ".join(f"#{t.get('tag')}" for t in item.get("topics", [])[:3]) or "-"
+        status = str(item.get("status", "?"))
+        where = next((o.get("name") or o.get("id") for o in item.get("overlaps", [])), None)
+        if status != "emerging" and where:
+            status = f"{status} {where}"
+        central = ", ".join(item.get("central_members", [])[:3])
+        table.add_row(status, str(item.get("size", "?")), change, topics, central, str(item.get("id", "?")))
+    return table
+
+
+@app.command("micro-communities")
+def ask_micro_communities(
+    status: Annotated[
+        Literal["emerging", "inside", "matches"] | None, typer.Option(help="Only groups of this status")
+    ] = None,
+    community: Annotated[str | None, typer.Option(help="Only groups overlapping this community")] = None,
+    sort: Annotated[Literal["size", "cohesion", "growth"], typer.Option(help="Largest first")] = "size",
+    limit: Annotated[int, typer.Option(help="How many", min=1, max=200)] = 20,
+    recommend_url: RecommendUrl = "http://127.0.0.1:8003",
+    key: Key = None,
+    root: Root = Path(),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Show the close groups found among the tenant's members: status, size, growth, topics, central members."""
+    params: dict[str, str | int] = {"limit": limit, "sort": sort}
+    if status is not None:
+        params["status"] = status
+    if community is not None:
+        params["community_id"] = community
+    body = _get(f"{recommend_url}/v1/micro-communities", api_key(root, key), params)
+    if as_json:
+        out.print_json(json.dumps(body, default=str))
+        return
+    if not body.get("items"):
+        out.print("no micro-communities found yet (the first detection runs once activity has come in)")
+        return
+    out.print(micro_communities_table(body, f"micro-communities by {sort}"))

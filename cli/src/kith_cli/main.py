@@ -8,12 +8,13 @@ import json
 import uuid
 from pathlib import Path
 from types import ModuleType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from kith_cli import admin, ask, keys
+from kith_cli import lag as lag_module
 from kith_cli.options import (
     LOCAL_HINT,
     Bootstrap,
@@ -31,6 +32,9 @@ from kith_ingest import cli as ingest_cli
 from kith_recommend import cli as recommend_cli
 from kith_scoring import cli as scoring_cli
 from kith_shared.settings import KafkaSettings
+
+if TYPE_CHECKING:
+    from kith_cli.stack import StackState
 
 app = typer.Typer(
     help="Kith: an event-driven backend for micro-communities. Run the local stack and operate it.",
@@ -86,6 +90,16 @@ def up(
     out.print()
     out.print(f"[bold]development key[/bold] (tenant demo, admin): {key}")
     out.print("  also in .local/dev-key; stop everything with `make stop`, check with `make status`.")
+    behind = [lag for lag in _lags(stack, state, root) if lag.service != "ingest"]
+    waiting = [lag for lag in behind if lag.records]
+    if waiting:
+        counts = ", ".join(f"{lag.service} {lag.records:,} records behind" for lag in waiting)
+        done = [lag.service for lag in behind if lag.records == 0]
+        counts += f" ({' and '.join(done)} caught up)" if done else ""
+        out.print(f"[bold]still catching up[/bold]: {counts}; the answers fill in as they do.")
+        out.print("  `make status` shows the lag falling (with its change since the last look).")
+    elif behind:
+        out.print("[bold]caught up[/bold]: " + ", ".join(f"{lag.service} {lag.describe()}" for lag in behind))
     out.print(f"[bold]console[/bold]: http://127.0.0.1:{console_port}  (sign in with the development key)")
 
 
@@ -107,23 +121,13 @@ def status(
     if state is None:
         raise fail("the local stack is not running", "Start it with `make run`.", code=3)
     rows = [(component, *stack.component_status(component)) for component in state.components]
-    lags: list[admin.GroupLag] = []
-    broker = state.get("broker")
-    if broker is not None and rows[0][1]:
-        try:
-            lags = asyncio.run(
-                admin.consumer_lag(
-                    KafkaSettings(bootstrap_servers=broker.url, idempotence=False), admin.service_groups()
-                )
-            )
-        except Exception as exc:  # status reports any failure to read lag instead of crashing
-            err.print(f"consumer lag unavailable: {exc}")
+    lags = _lags(stack, state, root)
     if as_json:
         components = [
             {"component": c.name, "address": c.url, "pid": c.pid, "running": running, "readiness": readiness}
             for c, running, readiness in rows
         ]
-        out.print_json(json.dumps({"components": components, "consumer_lag": [lag.__dict__ for lag in lags]}))
+        out.print_json(json.dumps({"components": components, "consumer_lag": lag_module.as_json(lags)}))
         return
     table = Table("component", "address", "pid", "state")
     for component, _running, readiness in rows:
@@ -131,15 +135,28 @@ def status(
         table.add_row(component.name, component.url, str(component.pid), f"[{colour}]{readiness}[/]")
     out.print(table)
     if lags:
-        lag_table = Table("consumer group", "topics", "lag")
+        lag_table = Table("consumer", "records waiting (change since the last look)")
         for lag in lags:
-            lag_table.add_row(lag.group, ", ".join(lag.topics), str(lag.lag))
+            lag_table.add_row(lag.service, lag.describe())
         out.print(lag_table)
     console = state.get("console")
     if console is not None:
         out.print(f"console: {console.url}  (sign in with the key in .local/dev-key)")
     if not all(running for _c, running, _r in rows):
         raise typer.Exit(1)
+
+
+def _lags(stack: ModuleType, state: StackState, root: Path) -> list[lag_module.Lag]:
+    """Return the consumers' lag with its change since the last look (kept in .local/lag.json)."""
+    running = {c.name: c.url for c in state.components if c.name in lag_module.CONSUMERS}
+    broker = state.get("broker")
+    kafka = KafkaSettings(bootstrap_servers=broker.url, idempotence=False) if broker is not None else None
+    try:
+        found = asyncio.run(lag_module.service_lags(running, kafka))
+    except Exception as exc:  # status reports any failure to read lag instead of crashing
+        err.print(f"consumer lag unavailable: {exc}")
+        return []
+    return lag_module.with_change(found, stack.local_dir(root.resolve()) / "lag.json")
 
 
 @app.command()

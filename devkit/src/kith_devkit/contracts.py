@@ -18,7 +18,7 @@ import yaml
 
 from kith_shared.events import EVENT_CLASSES, SCHEMA_VERSION, DeadLetter
 from kith_shared.events.examples import example
-from kith_shared.topics import ACTIVITY, ALL_TOPICS, DEAD_LETTER, TopicSpec
+from kith_shared.topics import ACTIVITY, ALL_TOPICS, DEAD_LETTER, MICROCOMMUNITIES, TopicSpec
 
 SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_FORMAT: Final = "application/schema+json;version=draft-2020-12"
@@ -128,8 +128,10 @@ def asyncapi_document() -> dict[str, Any]:
     event_types = sorted({event_type for spec in ALL_TOPICS for event_type in spec.event_types})
     messages: dict[str, Any] = {_ident(event_type): _message(event_type) for event_type in event_types}
     messages[DEAD_LETTER_SCHEMA] = _dead_letter_message()
+    own_keys = {_ident(event_type): MICROCOMMUNITIES.key for event_type in MICROCOMMUNITIES.event_types}
+    own_keys[DEAD_LETTER_SCHEMA] = DEAD_LETTER.key
     for name, message in messages.items():
-        key = DEAD_LETTER.key if name == DEAD_LETTER_SCHEMA else ACTIVITY.key
+        key = own_keys.get(name, ACTIVITY.key)
         message["bindings"] = {
             "kafka": {"key": {"type": "string", "description": key}, "bindingVersion": KAFKA_BINDING_VERSION}
         }

@@ -9,7 +9,16 @@ import pytest
 from kith_devkit.events import community, event, join, post
 from kith_devkit.generator import community_id, member_id
 from kith_devkit.scale import tenant_at_scale
-from kith_recommend.domain.changes import Edge, changes_for
+from kith_recommend.domain.changes import (
+    GRAPH_CHANGES,
+    PLATFORM_SCOPE,
+    AttendanceChange,
+    Edge,
+    SeedChange,
+    TieChange,
+    changes_for,
+)
+from kith_recommend.domain.microcommunities import InteractionKind
 from kith_recommend.domain.model import TenantState, compile_model
 from kith_recommend.domain.params import RankingParams
 from kith_recommend.domain.ranking import suggest
@@ -96,3 +105,47 @@ def test_events_at_the_edges_of_time_compile_and_rank(when: str) -> None:
     model = compile_model(state)
     assert model.ids == ["c-1"]
     assert [s.community_id for s in suggest(model, state.profile("m-3"), RankingParams(), 5)] == ["c-1"]
+
+
+def test_events_make_graph_changes_roles_and_slipping_that_the_ranking_state_keeps_apart() -> None:
+    engagement = {"member_id": "bea", "community_id": "c-a", "score": 1.0, "level": 0, "as_of": "2026-11-01T00:00:00Z"}
+    created = community("c-new", "New", ["x"])
+    created = created.model_copy(update={"data": created.data.model_copy(update={"seeded_from": "mc-1"})})
+    events = [
+        event("member.followed", {"member_id": "ann", "followed_member_id": "bea"}),
+        event("member.unfollowed", {"member_id": "ann", "followed_member_id": "bea"}),
+        event(
+            "reaction.added", {"member_id": "cid", "community_id": "c-a", "target_id": "p1", "target_member_id": "ann"}
+        ),
+        event("event.attended", {"member_id": "cid", "community_id": "c-a", "event_id": "e1"}),
+        join("dan", "c-a"),
+        created,
+        event("member.role.set", {"member_id": "bot", "role": "bot"}),
+        event("member.role.set", {"member_id": "eve", "community_id": "c-a", "role": "staff"}),
+        event("engagement.changed", {**engagement, "state": "slipping"}),
+    ]
+    changes = [c for e in events for c in changes_for(e)]
+    graph = [c for c in changes if isinstance(c, GRAPH_CHANGES)]
+    assert [type(c).__name__ for c in graph] == [
+        "TieChange", "TieChange", "TieChange", "AttendanceChange", "SeedChange",
+    ]  # fmt: skip
+    follow, unfollow, reaction = graph[:3]
+    assert isinstance(follow, TieChange)
+    assert isinstance(unfollow, TieChange)
+    assert isinstance(reaction, TieChange)
+    assert (follow.kind, follow.action, unfollow.action) == (InteractionKind.FOLLOW, "add", "remove")
+    assert (reaction.kind, reaction.source, reaction.target) == (InteractionKind.REACTION, "cid", "ann")
+    assert graph[3] == AttendanceChange("acme", "c-a/e1", "cid", graph[3].at)
+    assert graph[4] == SeedChange("acme", "c-new", "mc-1", graph[4].at)
+    state = TenantState("acme")
+    state.apply_all(changes)
+    assert state.roles == {"bot": {PLATFORM_SCOPE: "bot"}, "eve": {"c-a": "staff"}}
+    assert state.edges[Edge.SLIPPING] == {"bea": {"c-a": 1.0}}
+    assert state.communities["c-new"]["seeded_from"] == "mc-1"
+    version = state.version
+    state.apply_all(graph)
+    assert state.version == version  # graph changes are not the ranking state's: no recompile
+    state.apply_all(changes_for(event("engagement.changed", {**engagement, "state": "back"})))
+    assert state.edges[Edge.SLIPPING] == {}
+    state.apply_all(changes_for(event("member.erased", {"member_id": "eve"})))
+    assert "eve" not in state.roles

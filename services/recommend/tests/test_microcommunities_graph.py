@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import json
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from kith_recommend.domain.microcommunities import (
@@ -119,3 +122,72 @@ def test_an_empty_graph_has_no_groups() -> None:
     detection = detect("acme", snap, PARAMS)
     assert detection.groups == ()
     assert detection.membership == {}
+
+
+def test_an_unfollow_takes_back_exactly_the_follows_share() -> None:
+    graph = InteractionGraph(PARAMS)
+    graph.add(Interaction(InteractionKind.FOLLOW, "ann", "bea", NOW - timedelta(days=10)))
+    graph.add(Interaction(InteractionKind.REPLY, "bea", "ann", NOW))
+    graph.add(Interaction(InteractionKind.FOLLOW, "ann", "bea", NOW))  # already following: nothing more
+    assert weight(graph, "ann", "bea") == pytest.approx(PARAMS.weights.follow / 2 + PARAMS.weights.reply)
+    assert graph.unfollow("ann", "bea")
+    assert weight(graph, "ann", "bea") == pytest.approx(PARAMS.weights.reply)
+    assert not graph.unfollow("ann", "bea")  # no longer following
+    graph.add(Interaction(InteractionKind.FOLLOW, "cid", "dan", NOW))
+    assert graph.unfollow("cid", "dan")
+    assert weight(graph, "cid", "dan") == 0.0
+    assert graph.tie_count == 1
+    assert not graph.unfollow("dan", "cid")  # the other direction never followed
+
+
+def test_attendance_builds_an_event_one_member_at_a_time() -> None:
+    graph = InteractionGraph(PARAMS)
+    for member in ("ann", "bea", "cid"):
+        graph.attend("c-1/e-1", member, NOW)
+    assert weight(graph, "ann", "cid") == pytest.approx(PARAMS.weights.co_attendance / 2)
+
+
+def test_trim_keeps_the_heaviest_ties() -> None:
+    graph = InteractionGraph(PARAMS)
+    for i in range(10):
+        for _ in range(i + 1):
+            graph.add(Interaction(InteractionKind.REPLY, "hub", f"m{i}", NOW))
+    assert graph.trim(4) == 6
+    assert set(graph.snapshot(NOW).members) == {"hub", "m6", "m7", "m8", "m9"}
+    assert graph.trim(4) == 0
+
+
+def test_a_snapshot_restores_the_same_graph_without_erased_names() -> None:
+    graph = InteractionGraph(PARAMS)
+    graph.add(Interaction(InteractionKind.FOLLOW, "ann", "bea", NOW - timedelta(days=3)))
+    graph.add(Interaction(InteractionKind.REPLY, "bea", "cid", NOW))
+    graph.add(Interaction(InteractionKind.MENTION, "eve", "ann", NOW))
+    graph.attend("c-1/e-1", "cid", NOW - timedelta(days=1))
+    graph.attend("c-1/e-1", "dan", NOW)
+    graph.forget("eve")
+    again = InteractionGraph.from_snapshot(graph.to_snapshot(), PARAMS)
+    before, after = graph.snapshot(NOW), again.snapshot(NOW)
+    assert after.members == before.members
+    assert (after.adjacency != before.adjacency).nnz == 0
+    assert "eve" not in _arrays(again)["names"].tobytes().decode().split("\n")
+    assert "ann" in _arrays(again)["names"].tobytes().decode().split("\n")
+    assert again.unfollow("ann", "bea")  # the follow came back too
+    again.add(Interaction(InteractionKind.REPLY, "fay", "gus", NOW))  # new members get new numbers
+    assert {"fay", "gus"} <= set(again.snapshot(NOW).members)
+    with pytest.raises(ValueError, match="version"):
+        InteractionGraph.from_snapshot(_bad_version(graph), PARAMS)
+
+
+def _arrays(graph: InteractionGraph) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(graph.to_snapshot())) as archive:
+        return {name: archive[name] for name in archive.files}
+
+
+def _bad_version(graph: InteractionGraph) -> bytes:
+    arrays = _arrays(graph)
+    meta = json.loads(arrays["meta"].tobytes())
+    meta["version"] = 99
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, *(), **arrays)  # type: ignore[arg-type]  # numpy's stub takes the names for flags
+    return buffer.getvalue()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -20,6 +21,7 @@ from kith_recommend.domain.microcommunities import (
     detect,
     nurture,
 )
+from kith_recommend.domain.microcommunities.actions import create_community
 from kith_recommend.domain.microcommunities.summary import classify
 
 pytestmark = pytest.mark.unit
@@ -36,7 +38,10 @@ def overlap(shared: int, community_size: int, group_size: int, cid: str = "c1") 
 def test_status_rules() -> None:
     assert classify(10, [overlap(8, 12, 10)], PARAMS) == (Status.MATCHES, "c1")  # Jaccard 8/14
     assert classify(10, [overlap(8, 40, 10)], PARAMS) == (Status.INSIDE, "c1")  # 80% inside, 4x its size
-    assert classify(10, [overlap(8, 25, 10)], PARAMS) == (Status.EMERGING, None)  # parent only 2.5x its size
+    assert classify(10, [overlap(8, 25, 10)], PARAMS) == (Status.INSIDE, "c1")  # most of it in a larger one
+    assert classify(10, [overlap(6, 9, 10)], PARAMS) == (Status.EMERGING, None)  # the community is smaller
+    strict = PARAMS.model_copy(update={"inside_ratio": 3.0})
+    assert classify(10, [overlap(8, 25, 10)], strict) == (Status.EMERGING, None)  # parent only 2.5x its size
     assert classify(10, [overlap(5, 40, 10)], PARAMS) == (Status.EMERGING, None)  # half is not most
     assert classify(10, [], PARAMS) == (Status.EMERGING, None)
 
@@ -99,7 +104,12 @@ def test_actions_come_with_reasons_that_name_their_numbers() -> None:
     assert create.proposed_name == "Sourdough & Rye"
     assert create.members[:2] == ("baker0", "baker1")
     assert create.reason.startswith("7 members who interact with one another about #sourdough and #rye")
-    assert "7 of them in no community together" in create.reason
+    assert "pairs are tied), none of them in a community with another." in create.reason
+    bake = next(s for s in detection.groups if s.id == create.group_id)
+    assert "3 of them in no community with another." in create_community(replace(bake, unaffiliated=3)).reason
+    assert "each in a community with another of them, though no community holds the group" in (
+        create_community(replace(bake, unaffiliated=0)).reason
+    )
     invite = next(a for a in actions if a.kind is ActionKind.INVITE_TO_SUBSPACE)
     assert invite.community_id == "c-climb"
     assert "6 of these 6 members are in Climbing Club (36 members)" in invite.reason

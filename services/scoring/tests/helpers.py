@@ -26,7 +26,6 @@ from kith_shared.auth import KeyStore, Scope
 from kith_shared.events import EVENT_ADAPTER, SCHEMA_VERSION, Event
 from kith_shared.events.data import CommentCreated, PostCreated, TextFeatures
 from kith_shared.kafka import EventProducer, make_consumer
-from kith_shared.mongo import make_mongo_client
 from kith_shared.settings import KafkaSettings
 from kith_shared.topics import ACTIVITY, ENGAGEMENT
 
@@ -120,18 +119,21 @@ def stream(count: int, seed: int = 7, communities: int = 40, members: int = 400)
 
 
 async def caught_up(settings: ScoringSettings) -> bool:
-    """Tell whether the stored progress of every partition reached the end of the activity topic."""
+    """Tell whether the consumer group committed every partition of the activity topic to its end.
+
+    Offsets are committed only once a chunk's records are applied (its effects and progress
+    durable) or dead-lettered, so this is "every record so far is done".
+    """
     ends = await high_watermarks(settings)
-    topic = settings.kafka.topic(ACTIVITY)
-    client = make_mongo_client(settings.mongo, app_name="tests")
+    kafka = settings.kafka
+    topic = kafka.topic(ACTIVITY)
+    consumer = make_consumer(kafka, group=kafka.group(settings.consumer_group))
+    await consumer.start()
     try:
-        stored = {
-            doc["partition"]: doc["offset"]
-            async for doc in client[settings.mongo.database]["partition_progress"].find({"topic": topic})
-        }
+        committed = {p: await consumer.committed(TopicPartition(topic, p)) or 0 for p in ends}
     finally:
-        await client.close()
-    return bool(ends) and all(stored.get(partition, -1) >= end - 1 for partition, end in ends.items() if end > 0)
+        await consumer.stop()
+    return bool(ends) and all(committed[partition] >= end for partition, end in ends.items())
 
 
 @contextlib.asynccontextmanager

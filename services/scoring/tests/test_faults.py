@@ -18,11 +18,13 @@ from aiokafka import TopicPartition
 from pydantic import SecretStr
 
 from kith_devkit.servers import ServerProcess, free_port
+from kith_scoring.domain.effects import build_effects
 from kith_scoring.rebuild import rebuild
 from kith_scoring.settings import ScoringSettings
 from kith_shared.events import DeadLetter, encode_structured
 from kith_shared.kafka import make_consumer, make_producer
 from kith_shared.mongo import make_mongo_client
+from kith_shared.reading import read_to_end
 from kith_shared.topics import ACTIVITY, DEAD_LETTER
 from services.scoring.tests.helpers import at, caught_up, event, publish, stream, wait_for
 
@@ -49,6 +51,19 @@ def child_env(settings: ScoringSettings) -> dict[str, str]:
         }
     )
     return env
+
+
+async def dead_letters(settings: ScoringSettings) -> list[DeadLetter]:
+    """Return every dead letter on this test's dead-letter topic."""
+    consumer = make_consumer(settings.kafka, group=None)
+    await consumer.start()
+    try:
+        tp = TopicPartition(settings.kafka.topic(DEAD_LETTER), 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        return [DeadLetter.model_validate_json(r.value) async for batch in read_to_end(consumer, [tp]) for r in batch]
+    finally:
+        await consumer.stop()
 
 
 async def applied_offsets(settings: ScoringSettings) -> int:
@@ -135,7 +150,7 @@ async def test_database_restart_mid_stream_loses_nothing(
         make_database(port, data_dir)
         await wait_for(lambda: caught_up(settings), within=90)
         await wait_for(lambda: running.client.get("/readyz"), within=1)
-        assert running.app.state.consumer.store_error is None
+        assert running.app.state.consumer.paused is None
     report = await rebuild(settings, scratch_database=f"scratch_{uuid.uuid4().hex[:8]}")
     assert report.events == len(events)
     assert report.identical, report.differences[:3]
@@ -160,16 +175,43 @@ async def test_poison_records_go_to_the_dead_letter_topic_while_the_rest_flow(
         await running.wait_applied(len(good))
         await wait_for(lambda: caught_up(scoring_settings), within=30)
 
-    consumer = make_consumer(kafka, group=None)
-    await consumer.start()
-    try:
-        tp = TopicPartition(kafka.topic(DEAD_LETTER), 0)
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        fetched = await consumer.getmany(tp, timeout_ms=5_000)
-        letters = [DeadLetter.model_validate_json(r.value) for r in fetched.get(tp, [])]
-    finally:
-        await consumer.stop()
+    letters = await dead_letters(scoring_settings)
     assert sorted(letter.error for letter in letters) == ["DecodeError", "NotNormalized"]
     assert all(letter.stage == "scoring" for letter in letters)
     assert {letter.original_value() for letter in letters} >= {b"{not json"}
+
+
+async def test_an_event_whose_effects_fail_is_dead_lettered_after_its_tries_and_nothing_else_stops(
+    scoring_settings: ScoringSettings, start_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kafka = scoring_settings.kafka
+    before = [event("member.joined", at(0, h), community_id="c1", member_id=f"m{h}") for h in range(1, 4)]
+    poisoned = event("member.joined", at(0, 5), community_id="c1", member_id="m0")
+    after = [event("member.joined", at(1, h), tenant=t, community_id="c2", member_id=f"n{h}")
+             for h in range(1, 4) for t in ("acme", "other")]  # fmt: skip
+
+    # Every event scoring can decode is applied today; a fault in applying one (a bug, a value no rule
+    # foresaw) is stood in for by effects that fail whenever the batch holds member m0's event.
+    def failing_build(events: list[Any], context: Any) -> Any:
+        if any(getattr(e.data, "member_id", None) == "m0" for e in events):
+            raise ValueError("no rule for this event")
+        return build_effects(events, context)
+
+    monkeypatch.setattr("kith_scoring.store.apply.build_effects", failing_build)
+    async with start_app(scoring_settings) as running:
+        await publish(kafka, [*before, poisoned, *after])
+        await wait_for(lambda: caught_up(scoring_settings), within=60)
+        consumer = running.app.state.consumer
+        assert consumer.dead_lettered == 1
+        assert (await running.client.get("/readyz")).status_code == 200
+        key = await running.key("other")
+        reply = await running.client.get("/v1/communities/c2/metrics?window=30d", headers=key)
+        assert reply.status_code == 200, reply.text
+    letters = await dead_letters(scoring_settings)
+    assert len(letters) == 1
+    assert letters[0].stage == "scoring"
+    assert letters[0].error == "ValueError"
+    assert "failed 3 times" in letters[0].reason
+    assert b'"m0"' in letters[0].original_value()
+    report = await rebuild(scoring_settings, scratch_database=f"scratch_{uuid.uuid4().hex[:8]}")
+    assert report.identical, report.differences[:3]

@@ -40,6 +40,7 @@ async def test_a_backlog_is_applied_in_full_batches(scoring_settings: ScoringSet
             update={
                 "batch_max_records": limit,
                 "fetch_max_bytes": 64 * 1024,  # a fetch returns a few hundred records: batches are gathered
+                "gather_seconds": 60.0,  # bounded by count here, not by time
                 "consumer_group": f"scoring-{limit}",
                 "mongo": scoring_settings.mongo.model_copy(
                     update={"database": f"{scoring_settings.mongo.database}_{limit}"}

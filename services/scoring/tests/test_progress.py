@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kith_scoring.domain.documents import ProgressDoc
-from kith_scoring.store.progress import InRecord, fence
+from kith_scoring.store.progress import FenceInDoubt, InRecord, fence
 
 pytestmark = pytest.mark.unit
 
@@ -39,10 +39,24 @@ def test_another_record_at_the_stored_offset_is_a_new_incarnation_and_nothing_is
     assert (fenced.skipped, fenced.new_incarnation, fenced.advance) == (0, True, True)
 
 
-def test_a_batch_that_ends_below_the_stored_offset_is_a_new_incarnation() -> None:
-    fenced = fence(records(0, 1), progress(40, "m40"))
-    assert [r.offset for r in fenced.keep] == [0, 1]
-    assert (fenced.new_incarnation, fenced.advance) == (True, True)
+def test_a_chunk_below_the_stored_offset_is_in_doubt_until_the_broker_decides() -> None:
+    with pytest.raises(FenceInDoubt) as doubt:
+        fence(records(0, 1), progress(40, "m40"))
+    assert doubt.value.partitions == [("activity", 0, 40, "m40")]
+    new = fence(records(0, 1), progress(40, "m40"), same_incarnation=False)
+    assert [r.offset for r in new.keep] == [0, 1]
+    assert (new.new_incarnation, new.advance) == (True, True)
+
+
+def test_a_re_read_below_the_fence_of_the_same_incarnation_applies_nothing_and_keeps_the_fence() -> None:
+    fenced = fence(records(10, 11, 12), progress(40, "m40"), same_incarnation=True)
+    assert (fenced.keep, fenced.skipped, fenced.new_incarnation, fenced.advance) == ([], 3, False, False)
+    # Re-read across the fence while missing the record at it (dead-lettered this time): still the broker's call.
+    with pytest.raises(FenceInDoubt):
+        fence(records(38, 39, 41, 42), progress(40, "m40"))
+    across = fence(records(38, 39, 41, 42), progress(40, "m40"), same_incarnation=True)
+    assert [r.offset for r in across.keep] == [41, 42]
+    assert (across.new_incarnation, across.advance) == (False, True)
 
 
 def test_records_past_the_stored_offset_without_it_are_all_applied() -> None:

@@ -90,23 +90,27 @@ class Handler(Generic[T]):
         """Release what the handler holds, once the consumer stopped."""
 
 
-def plan_chunks(batch: Mapping[Any, Sequence[Record]], limit: int) -> list[list[Record]]:
-    """Cut a batch into chunks of at most ``limit`` records, applied in the order returned.
+def plan_chunks(batch: Mapping[Any, Sequence[Record]], limit: int, *, most: int | None = None) -> list[list[Record]]:
+    """Cut a batch into chunks, applied in the order returned, each partition's records in offset order.
 
-    Partitions are packed whole into chunks (first fit, in the order given) so that the effects of a
-    partition's records fold together; a partition with more than ``limit`` records is cut into
-    consecutive runs of ``limit``, and a later run never lands in an earlier chunk than the run before
-    it, so each partition's records are applied in offset order.
+    Partitions are packed whole into chunks of at most ``limit`` records (first fit, in the order
+    given), so that the effects of a partition's records fold together. A partition with more than
+    ``limit`` records gets chunks of its own, cut only where it exceeds ``most`` (default ``limit``):
+    a handler sized for ``limit`` may see up to ``most`` records of one partition at once. A later run
+    of a partition never lands in an earlier chunk than the run before it.
     """
+    most = limit if most is None else max(most, limit)
     if limit < 1:
         raise ValueError("a chunk holds at least one record")
     chunks: list[list[Record]] = []
     for records in batch.values():
         ordered = list(records)
         floor = 0  # this partition's next run goes into this chunk or a later one
-        for start in range(0, len(ordered), limit):
-            run = ordered[start : start + limit]
-            home = next((i for i in range(floor, len(chunks)) if len(chunks[i]) + len(run) <= limit), None)
+        cut = limit if len(ordered) <= limit else most
+        for start in range(0, len(ordered), cut):
+            run = ordered[start : start + cut]
+            fits = (i for i in range(floor, len(chunks)) if len(chunks[i]) + len(run) <= limit)
+            home = next(fits, None) if len(run) <= limit else None
             if home is None:
                 chunks.append(run)
                 home = len(chunks) - 1
@@ -121,11 +125,13 @@ class ChunkSizer:
     """The number of records to apply in one call: ``most`` at best, fewer when applying is slow.
 
     After each call it learns the rate (records per second, smoothed) and sizes the next chunk to
-    take about ``seconds``. Without ``seconds`` the size is always ``most``.
+    take about ``seconds``; the first chunk, before any rate is known, holds ``first`` (default
+    ``most``). Without ``seconds`` the size is always ``most``.
     """
 
     most: int
     seconds: float | None = None
+    first: int | None = None
     least: int = 100
     rate: float | None = None
     smoothing: float = 0.5
@@ -133,8 +139,10 @@ class ChunkSizer:
     @property
     def limit(self) -> int:
         """Return how many records the next chunk may hold."""
-        if self.seconds is None or self.rate is None:
+        if self.seconds is None:
             return self.most
+        if self.rate is None:
+            return max(1, min(self.most, self.first or self.most))
         return max(min(self.least, self.most), min(self.most, int(self.rate * self.seconds)))
 
     def observe(self, records: int, seconds: float) -> None:

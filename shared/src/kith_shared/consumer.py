@@ -42,7 +42,13 @@ from dataclasses import dataclass, field
 from typing import Any, Generic
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError, UnknownTopicOrPartitionError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaConnectionError,
+    KafkaError,
+    UnknownTopicOrPartitionError,
+)
 
 from kith_shared.backoff import Backoff
 from kith_shared.batching import ChunkSizer, HandBack, Handler, Record, Settler, T, plan_chunks
@@ -57,6 +63,9 @@ log = logging.getLogger(__name__)
 #: A JoinGroup request is answered only once the group settled (about 5 s on the embedded broker, up to
 #: the rebalance timeout on Kafka): a shorter request timeout would abandon every join.
 JOIN_TIMEOUT_MS = 30_000
+
+#: How long starting a consumer (joining its group) may take before a new one is tried.
+START_SECONDS = 60.0
 
 #: Empty polls in a row after which gathering stops even though the broker reported more.
 _GATHER_MISSES = 5
@@ -80,7 +89,10 @@ class ConsumerOptions:
     gather_seconds: float = 2.0
     """How long a backlog keeps being gathered into one batch."""
     chunk_records: int | None = None
-    """Most records per apply call (default: ``max_records``)."""
+    """Most records per apply call (default: ``max_records``); chunks are cut smaller to fit ``chunk_seconds``,
+    but one partition's records are split only beyond this."""
+    chunk_first: int | None = None
+    """Most records of the first apply call, before the rate is known (default: ``chunk_records``)."""
     chunk_seconds: float | None = None
     """How long an apply call should take: chunks shrink when applying is slow (None: always ``chunk_records``)."""
     batch_seconds: float = 60.0
@@ -90,6 +102,8 @@ class ConsumerOptions:
     session_timeout_ms: int = 10_000
     max_poll_interval_ms: int = 300_000
     lag_refresh_seconds: float = 5.0
+    retry_most_seconds: float = 5.0
+    """Longest pause between retries while a dependency is down."""
     ensure_topics: bool = True
     """Create the topics (and the dead-letter topic) when missing, before subscribing."""
     client: Mapping[str, Any] = field(default_factory=dict)
@@ -137,7 +151,8 @@ class Consumer(Generic[T]):
         self.group = kafka.group(options.group) if options.group is not None else None
         #: Held while a chunk is applied: a task that must not run beside one (a sweep) takes it too.
         self.lock = asyncio.Lock()
-        self.sizer = ChunkSizer(options.chunk_records or options.max_records, options.chunk_seconds)
+        most = options.chunk_records or options.max_records
+        self.sizer = ChunkSizer(most, options.chunk_seconds, first=options.chunk_first)
         self.applied = 0
         self.dead_lettered = 0
         self.restarts = 0
@@ -157,6 +172,7 @@ class Consumer(Generic[T]):
             hand_back=self._must_hand_back,
             paused=self._set_paused,
             transient=(BrokerUnavailable,),
+            retry=(min(0.2, options.retry_most_seconds), options.retry_most_seconds),
         )
         self._batch_generation = 0
 
@@ -210,7 +226,8 @@ class Consumer(Generic[T]):
                     await ensure_topics(self.kafka, (*self.options.topics, DEAD_LETTER))
             if self.group is not None:
                 consumer.subscribe(self.topics, listener=_Rebalance(self, consumer))
-            await consumer.start()
+            if not await self._start(consumer):
+                return
             if self.group is None:
                 await self._assign_all(consumer)
             self.broker_error = None
@@ -219,6 +236,30 @@ class Consumer(Generic[T]):
             with contextlib.suppress(Exception):
                 await consumer.stop()
             self.positions.forget_all()
+
+    async def _start(self, consumer: AIOKafkaConsumer) -> bool:
+        """Start ``consumer`` (a group consumer waits for its first assignment); False when stopping first.
+
+        Raise :class:`KafkaConnectionError` when it did not start within ``START_SECONDS`` (a broker lost
+        while joining can leave the join waiting for ever): the supervisor then starts a new one.
+        """
+        starting = asyncio.ensure_future(consumer.start())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {starting, stopping}, timeout=START_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            stopping.cancel()
+        if starting in done:
+            starting.result()
+            return True
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await starting
+        if self._stopping.is_set():
+            return False
+        raise KafkaConnectionError(f"the consumer did not start within {START_SECONDS:g}s")
 
     def _make(self) -> AIOKafkaConsumer:
         options = self.options
@@ -351,7 +392,7 @@ class Consumer(Generic[T]):
                 if self.clock() - started >= self.options.batch_seconds:
                     self._read_again(consumer, remaining, started)
                     return
-                chunk = plan_chunks(remaining, self.sizer.limit)[0]
+                chunk = plan_chunks(remaining, self.sizer.limit, most=self.sizer.most)[0]
                 async with self.lock:
                     if self._must_hand_back():
                         return

@@ -1,4 +1,4 @@
-"""Read partitions up to where they end now: rebuilds, dead-letter listings and replays, consumer lag.
+"""Read partitions up to where they end now: rebuilds, dead-letter listings and replays, consumer lag, fences.
 
 Where a partition ends is taken from fetch responses (the high watermark each one carries), not from
 a ListOffsets request (``AIOKafkaConsumer.end_offsets``): the embedded broker answers the latter with
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -74,3 +75,28 @@ async def read_to_end(
                 remaining.discard(tp)
         if batch:
             yield batch
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """What a partition holds at an offset: where the partition ends now, and the record there if any."""
+
+    end: int
+    record: Any | None
+    """The record at the offset; None when the partition ends at or before it, or no longer holds it (retention)."""
+
+
+async def record_at(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, *, within: float = 10.0) -> Found:
+    """Return the record at ``offset`` of ``tp`` (assigned to ``consumer``; its position moves) and the end.
+
+    Raise :class:`TimeoutError` when the broker did not answer within ``within`` seconds.
+    """
+    end = (await end_offsets(consumer, [tp], within=within))[tp]
+    if end <= offset:
+        return Found(end, None)
+    consumer.seek(tp, offset)
+    async with asyncio.timeout(within):
+        while True:
+            fetched = await consumer.getmany(tp, timeout_ms=500, max_records=1)
+            for record in fetched.get(tp, ()):
+                return Found(end, record if record.offset == offset else None)

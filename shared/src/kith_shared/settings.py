@@ -6,9 +6,10 @@ Each service subclasses :class:`ServiceSettings` with its own env prefix (``INGE
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from collections.abc import Mapping
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kith_shared.topics import TopicSpec
@@ -84,6 +85,21 @@ class ServiceSettings(BaseSettings):
     )
     rate_limit_per_second: float = Field(default=200.0, description="Requests per second per API key (0: off).")
     rate_limit_burst: int = Field(default=400, description="Requests a key may send at once above the rate.")
+
+    @field_validator("mongo", mode="before")
+    @classmethod
+    def _own_database(cls, value: Any) -> Any:
+        """Keep the service's own database when the environment sets other MongoDB values but not it.
+
+        ``INGEST_MONGO__URI`` alone builds the nested model from the environment, without the service's
+        default: without this, every service given only a URI would share the base default database.
+        """
+        if isinstance(value, Mapping) and "database" not in value:
+            factory = cls.model_fields["mongo"].default_factory
+            if factory is not None:
+                default = factory()  # type: ignore[call-arg]
+                return {**value, "database": default.database}
+        return value
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Self:

@@ -9,7 +9,8 @@ stream 7 (ingest turns it into the normalized stream within seconds), dead lette
 and replay them), engagement changes 7 (recommend folds them into its read model as they come, so
 its rebuild sees the last week of engagement changes beside 30 days of activity), control events one
 day (a key cache holds an answer for 30 seconds: a replica starting reads the day's revocations, which
-is more than enough).
+is more than enough), micro-community
+changes 30 (other systems act on them; a month lets one that was down catch up).
 The same values are set by ``ensure_topics``, the compose topic job and the ``KafkaTopic`` resources.
 """
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from kith_shared.events.types import ACTIVITY_TYPES
+from kith_shared.events.types import ACTIVITY_TYPES, MICROCOMMUNITY_TYPES
 
 #: One day in milliseconds, the unit of Kafka's ``retention.ms``.
 DAY_MS: Final = 24 * 60 * 60 * 1000
@@ -106,4 +107,28 @@ CONTROL: Final = TopicSpec(
     retention_ms=1 * DAY_MS,
 )
 
-ALL_TOPICS: Final[tuple[TopicSpec, ...]] = (RAW, ACTIVITY, DEAD_LETTER, ENGAGEMENT, CONTROL)
+
+MICROCOMMUNITIES: Final = TopicSpec(
+    name="microcommunities.v1",
+    partitions=6,
+    key="'<tenant>:<group_id>'",
+    description=(
+        "Micro-communities recommend finds in each tenant's interaction graph: detected, changed (size or "
+        "status moved past the thresholds since last announced) and faded. Published from an outbox, at least "
+        "once: a repeat carries the same (source, id)."
+    ),
+    payload="event",
+    event_types=MICROCOMMUNITY_TYPES,
+    producers=("recommend",),
+    consumers=("client apps", "community tools"),
+    retention_ms=30 * DAY_MS,
+)
+
+ALL_TOPICS: Final[tuple[TopicSpec, ...]] = (
+    RAW,
+    ACTIVITY,
+    DEAD_LETTER,
+    ENGAGEMENT,
+    CONTROL,
+    MICROCOMMUNITIES,
+)

@@ -1,8 +1,9 @@
 """The simulation: the world's state as days pass, and what happens on each day, in time order.
 
 A day draws, for every created community with members, the activity of :mod:`.activity`; then bots
-post their digests and a few members join new communities; then scheduled rows (joins, deletions,
-unfollows) fall due. Rows are ``(time in ms since config.start, sequence, event type, data)``.
+post their digests, a few members join new communities, and the planted groups of :mod:`.planting`
+do their day; then scheduled rows (joins, deletions, unfollows) fall due. Rows are
+``(time in ms since config.start, sequence, event type, data)``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import timedelta
 from typing import Any, Final
 
 from kith_devkit.generator.activity import Post, Row, community_day
+from kith_devkit.generator.planting import plant, planted_day
 from kith_devkit.generator.vocabulary import HOUR_CUM, HOURS, WHEN
 from kith_devkit.generator.world import (
     DAY,
@@ -53,6 +55,7 @@ class Simulation:
         self.followees: list[list[int]] = [[] for _ in plan.members]
         self.left: dict[tuple[int, int], int] = {}
         self.created: list[bool] = [False] * len(plan.communities)
+        self.planted = plant(plan)
         cfg = self.config
         rng = rng_for(cfg, 2)
         places = rng_for(cfg, 10)
@@ -144,6 +147,7 @@ class Simulation:
             community_day(self, rng, rows, index, community, rates, start, weekend * cfg.activity)
         self.bots(rng, rows, start)
         self.organic(rng, rows, start)
+        planted_day(self, rows, number, start)
         while self.pending and self.pending[0][0] < end:
             row = heapq.heappop(self.pending)
             self.apply(row)

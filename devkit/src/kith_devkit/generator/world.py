@@ -12,9 +12,12 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from kith_devkit.generator.vocabulary import CITIES, CITY_PLACES, CITY_TAGS, DESCRIPTIONS, THEMES, WHEN, Theme
+
+if TYPE_CHECKING:
+    from kith_devkit.generator.planting import PlantedGroup
 
 SECOND: Final = 1_000
 MINUTE: Final = 60 * SECOND
@@ -52,6 +55,10 @@ class GeneratorConfig:
     source: str = "app://kith-generator"
     activity: float = 1.0
     """Scales how much members do per day (1.0 gives about 100k events for the defaults)."""
+    forming_groups: int | None = None
+    """Planted forming groups (members close around a niche, no community of their own); None: one per 150 members."""
+    subgroups: int | None = None
+    """Planted close sub-groups inside large communities; None: one per 15 communities (as many as are large)."""
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None:
@@ -60,6 +67,8 @@ class GeneratorConfig:
             raise ValueError("need at least 1 community, 2 members and 1 day")
         if self.activity < 0:
             raise ValueError("activity must not be negative")
+        if (self.forming_groups or 0) < 0 or (self.subgroups or 0) < 0:
+            raise ValueError("planted group counts must not be negative")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,12 +119,13 @@ class PlannedMembership:
 
 @dataclass(frozen=True, slots=True)
 class World:
-    """Communities, members and the memberships they start with."""
+    """Communities, members, the memberships they start with, and the groups planted among them."""
 
     config: GeneratorConfig
     communities: tuple[WorldCommunity, ...]
     members: tuple[WorldMember, ...]
     memberships: tuple[PlannedMembership, ...]
+    planted: tuple[PlantedGroup, ...] = ()
 
     def community(self, community_id: str) -> WorldCommunity:
         """Return a community by id."""
@@ -439,7 +449,9 @@ def build_world(config: GeneratorConfig) -> World:
         )
         for when, c, m, inviter in plan.joins
     )
-    return World(config, communities, members, memberships)
+    from kith_devkit.generator.planting import plant, public_groups
+
+    return World(config, communities, members, memberships, public_groups(plant(plan)))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import multiprocessing
 import os
 from collections.abc import AsyncIterator
@@ -60,7 +59,6 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         from kith_ingest.consumer import RawConsumer
 
         consumer: RawConsumer | None = None
-        consuming: asyncio.Task[None] | None = None
         await asyncio.to_thread(warm_up)
         if pool is not None:
             # Start every worker now (a process loads its language model), not on the first large request.
@@ -71,14 +69,13 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             await store.start()
             if settings.consume_raw:
                 consumer = RawConsumer(settings, intake, platform.keys, platform.producer)
-                consuming = asyncio.create_task(consumer.run(), name="ingest-raw-consumer")
+                platform.readiness.add("consumer", consumer.check)
+                await consumer.start()
                 app.state.consumer = consumer
             yield
         finally:
-            if consumer is not None and consuming is not None:
-                consumer.stop()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await asyncio.wait_for(consuming, timeout=15)
+            if consumer is not None:
+                await consumer.stop(within=15)
             await store.stop()
             await platform.stop()
             if pool is not None:

@@ -1,35 +1,35 @@
 """Kafka door: consume the raw topic in a consumer group, normalize, deduplicate, publish, then commit.
 
-The raw offset is committed only after the normalized events and the dead letters of the batch have
-been acknowledged by the broker. A record that cannot be decoded or normalized goes to the
-dead-letter topic with its original bytes, headers, origin and the reason; the consumer never stalls
-on it. Broker or database outages are retried with back-off (the batch is kept, nothing committed),
-and the consumer reconnects by itself.
+It runs on the shared consumer skeleton (:mod:`kith_shared.consumer`). The raw offsets of a chunk
+are committed only after its normalized events and its dead letters have been acknowledged by the
+broker. A record that cannot be decoded or normalized, or names an unknown tenant, goes to the
+dead-letter topic with its original bytes, headers, origin and the reason, before anything is
+published; a record whose publishing fails for another reason is isolated by the skeleton and
+dead-lettered after its tries. Replays are harmless: the deduplication claims answer a record
+published already as a duplicate. Broker or database outages pause the consumer (the chunk is kept,
+nothing committed) and make ingest not ready; the consumer reconnects by itself.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
-from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import CommitFailedError, KafkaError
-from aiokafka.structs import TopicPartition
-from pymongo.errors import PyMongoError
+from pymongo.errors import ConnectionFailure
 
 from kith_ingest import SERVICE
 from kith_ingest.deadletters import replay_count
 from kith_ingest.intake import Admission, Intake
 from kith_ingest.settings import IngestSettings
+from kith_ingest.store import ClaimContention
 from kith_shared.auth import KeyStore
-from kith_shared.backoff import Backoff
+from kith_shared.batching import Handler
+from kith_shared.consumer import Consumer, ConsumerOptions
 from kith_shared.events import DeadLetter, DecodeError, Problem, kafka_event
-from kith_shared.kafka import BrokerUnavailable, EventProducer, make_consumer, send_dead_letter
-from kith_shared.observability import BATCH_SIZE, CONSUMER_LAG, EVENTS_IN
+from kith_shared.kafka import BrokerUnavailable, EventProducer
 from kith_shared.topics import RAW
 
 log = logging.getLogger(__name__)
@@ -37,89 +37,61 @@ log = logging.getLogger(__name__)
 #: aiokafka ships no type information; a consumed record (topic, partition, offset, key, value, headers).
 Record: TypeAlias = Any
 
-#: A JoinGroup request is answered only once the group settled (about 5 s on the embedded broker, up to
-#: the rebalance timeout on Kafka): a shorter request timeout would abandon every join.
-_JOIN_TIMEOUT_MS = 30_000
-
 
 @dataclass(slots=True)
-class _Item:
+class RawItem:
+    """A raw record on its way: what became of it, and its tenant as the record named it."""
+
     record: Record
     admission: Admission
     error: str = "DecodeError"
     tenant: str | None = None
 
 
-class RawConsumer:
-    """The raw-topic consumer loop; :meth:`run` until :meth:`stop`."""
+class RawHandler(Handler[RawItem]):
+    """Normalizes raw records and publishes the valid ones through the intake (claims, then acknowledged publish)."""
 
-    def __init__(self, settings: IngestSettings, intake: Intake, keys: KeyStore, producer: EventProducer) -> None:
-        self.settings = settings
+    stage = "ingest"
+    #: The broker or the database unreachable (or claims colliding) pauses the consumer; nothing is blamed on a record.
+    transient = (BrokerUnavailable, ConnectionFailure, ClaimContention)
+
+    def __init__(self, intake: Intake, keys: KeyStore) -> None:
         self.intake = intake
         self.keys = keys
-        self.producer = producer
-        self.topic = settings.kafka.topic(RAW)
-        self.group = settings.kafka.group(settings.consumer_group)
-        self._stopping = asyncio.Event()
-        self.processed = 0
 
-    def stop(self) -> None:
-        """Ask the loop to finish its batch (or hand it back uncommitted) and leave the group."""
-        self._stopping.set()
+    async def prepare(self, records: Sequence[Record]) -> list[RawItem | DeadLetter]:
+        """Decode and normalize records; those invalid, or of an unknown tenant, become dead letters."""
+        now = datetime.now(UTC)
+        items = [self._decode(record, now) for record in records]
+        tenants = {item.admission.event.tenant for item in items if item.admission.event is not None}
+        unknown = {tenant for tenant in tenants if not await self.keys.tenant_exists(tenant)}
+        for item in items:
+            event = item.admission.event
+            if event is not None and event.tenant in unknown:
+                reason = f"unknown tenant {event.tenant!r}: events on the raw topic never create tenants"
+                item.admission.reject([Problem("tenant", reason)])
+                item.error = "UnknownTenant"
+        return [self._rejected(item) if item.admission.status == "rejected" else item for item in items]
 
-    async def run(self) -> None:
-        """Consume until stopped, reconnecting after broker outages."""
-        backoff = Backoff(0.5, 10.0, stop=self._stopping)
-        async for _ in backoff:
-            consumer = make_consumer(
-                self.settings.kafka,
-                self.topic,
-                group=self.group,
-                max_poll_records=500,
-                request_timeout_ms=max(self.settings.kafka.request_timeout_ms, _JOIN_TIMEOUT_MS),
-            )
-            try:
-                await consumer.start()
-                backoff.reset()
-                await self._consume(consumer)
-            except (KafkaError, OSError) as exc:
-                log.warning("raw consumer lost the broker; reconnecting", extra={"error": repr(exc)})
-            except Exception:  # never let the door close silently: log, back off, start over
-                log.exception("raw consumer failed; restarting it")
-            finally:
-                with contextlib.suppress(Exception):
-                    await consumer.stop()
+    async def apply(self, items: Sequence[RawItem]) -> None:
+        """Claim and publish the items (all published, or every claim given back and an exception raised)."""
+        for item in items:
+            if item.admission.status != "valid":
+                item.admission.status = "valid"  # tried before in a failed call: judged again now
+        await self.intake.admit([item.admission for item in items], datetime.now(UTC), confirm_now=True)
 
-    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
-        while not self._stopping.is_set():
-            batches: dict[TopicPartition, list[Record]] = await consumer.getmany(timeout_ms=500, max_records=500)
-            records = [record for partition in batches.values() for record in partition]
-            if not records:
-                continue
-            if not await self._process_until_done(records):
-                return  # stopping: the batch is handed back uncommitted and will be redelivered
-            offsets = {tp: partition[-1].offset + 1 for tp, partition in batches.items() if partition}
-            try:
-                await consumer.commit(offsets)
-            except CommitFailedError as exc:
-                # A rebalance took the partitions away; the new owner re-reads them and finds duplicates.
-                log.warning("raw offsets not committed after a rebalance", extra={"error": repr(exc)})
-            for tp, offset in offsets.items():
-                highwater = consumer.highwater(tp)
-                if highwater is not None:
-                    CONSUMER_LAG.labels(SERVICE, tp.topic, str(tp.partition)).set(max(0, highwater - offset))
+    def failed(self, record: Record, item: RawItem, error: BaseException, tries: int) -> DeadLetter:
+        """Return the dead letter of a record that could not be published, with its tenant and replay count."""
+        return DeadLetter.from_record(
+            record,
+            reason=f"processing failed {tries} times: {type(error).__name__}: {error}"[:1_000],
+            error=type(error).__name__,
+            stage="ingest",
+            tenant=item.tenant,
+            replay_count=replay_count(record.headers),
+        )
 
-    async def _process_until_done(self, records: list[Record]) -> bool:
-        """Process a batch, retrying while the broker or database is down; return False when stopping first."""
-        async for _ in Backoff(0.5, 10.0, stop=self._stopping):
-            try:
-                await self.process(records)
-                return True
-            except (BrokerUnavailable, PyMongoError) as exc:
-                log.warning("raw batch not processed yet; retrying", extra={"error": repr(exc)})
-        return False
-
-    def _decode(self, record: Record, now: datetime) -> _Item:
+    def _decode(self, record: Record, now: datetime) -> RawItem:
         tenant: object = None
         try:
             raw = kafka_event(record.value, record.headers)
@@ -128,43 +100,15 @@ class RawConsumer:
         except DecodeError as exc:
             admission = Admission("valid")
             admission.reject(exc.problems)
-            return _Item(record, admission)
+            return RawItem(record, admission)
         except Exception as exc:  # a bug must not stall the partition: the record is dead-lettered instead
             log.exception("unexpected error decoding a raw record")
             admission = Admission("valid")
             admission.reject([Problem("record", f"unexpected {type(exc).__name__}: {exc}")])
-            return _Item(record, admission, error=type(exc).__name__)
-        return _Item(record, admission, tenant=tenant if isinstance(tenant, str) else None)
+            return RawItem(record, admission, error=type(exc).__name__)
+        return RawItem(record, admission, tenant=tenant if isinstance(tenant, str) else None)
 
-    async def process(self, records: list[Record]) -> None:
-        """Normalize, deduplicate and publish a batch, dead-lettering what cannot be processed.
-
-        Raises :class:`BrokerUnavailable` or :class:`PyMongoError` when the batch must be retried.
-        """
-        now = datetime.now(UTC)
-        EVENTS_IN.labels(SERVICE, "kafka").inc(len(records))
-        BATCH_SIZE.labels(SERVICE).observe(len(records))
-        items = [self._decode(record, now) for record in records]
-        tenants = {item.admission.event.tenant for item in items if item.admission.event is not None}
-        unknown = {tenant for tenant in tenants if not await self.keys.tenant_exists(tenant)}
-        for item in items:
-            event = item.admission.event
-            if event is not None and event.tenant in unknown:
-                item.admission.reject(
-                    [
-                        Problem(
-                            "tenant", f"unknown tenant {event.tenant!r}: events on the raw topic never create tenants"
-                        )
-                    ]
-                )
-                item.error = "UnknownTenant"
-        await self.intake.admit([item.admission for item in items], now, confirm_now=True)
-        letters = [self._dead_letter(item) for item in items if item.admission.status == "rejected"]
-        if letters:
-            await asyncio.gather(*(send_dead_letter(self.producer, self.settings.kafka, letter) for letter in letters))
-        self.processed += len(records)
-
-    def _dead_letter(self, item: _Item) -> DeadLetter:
+    def _rejected(self, item: RawItem) -> DeadLetter:
         record, problems = item.record, item.admission.problems
         return DeadLetter.from_record(
             record,
@@ -175,3 +119,26 @@ class RawConsumer:
             tenant=item.tenant,
             replay_count=replay_count(record.headers),
         )
+
+
+def consumer_options(settings: IngestSettings) -> ConsumerOptions:
+    """Return how ingest reads the raw topic, from its settings."""
+    return ConsumerOptions(
+        name="ingest raw-topic",
+        service=SERVICE,
+        topics=(RAW,),
+        group=settings.consumer_group,
+        max_records=settings.raw_batch_max_records,
+        poll_ms=500,
+        gather_seconds=0.5,
+        record_tries=settings.record_tries,
+        stuck_seconds=settings.stuck_seconds,
+        ensure_topics=False,
+    )
+
+
+class RawConsumer(Consumer[RawItem]):
+    """The raw-topic consumer: :meth:`start` it, :meth:`stop` it (the chunk in flight finishes first)."""
+
+    def __init__(self, settings: IngestSettings, intake: Intake, keys: KeyStore, producer: EventProducer) -> None:
+        super().__init__(consumer_options(settings), settings.kafka, RawHandler(intake, keys), producer)

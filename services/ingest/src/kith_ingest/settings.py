@@ -78,6 +78,17 @@ class IngestSettings(ServiceSettings):
     )
     consume_raw: bool = Field(default=True, description="Run the consumer of the raw topic in this process.")
     consumer_group: str = Field(default="ingest", description="Consumer group on the raw topic (prefixed).")
+    raw_batch_max_records: int = Field(
+        default=500, ge=1, le=10_000, description="Most raw records normalized and published in one batch."
+    )
+    record_tries: int = Field(
+        default=3, ge=1, description="Tries of a raw record whose publishing fails before it is dead-lettered."
+    )
+    stuck_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="Readiness fails when the raw-topic consumer made no progress for this long with records waiting.",
+    )
     max_replays: int = Field(default=3, ge=0, description="Replays of a dead letter before it is left alone.")
     retry_after_seconds: int = Field(default=5, ge=1, description="Retry-After sent with 503 answers.")
 

@@ -1,4 +1,4 @@
-"""The recommend application: platform, checkpoints, consumer and refresher, started and stopped in order."""
+"""The recommend application: platform, checkpoints, consumer, refresher and micro-community discovery, in order."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ from pymongo.errors import PyMongoError
 from kith_recommend import SERVICE, __version__, api
 from kith_recommend.checkpoints import Checkpointer, CheckpointPolicy
 from kith_recommend.consumer import make_consumer
+from kith_recommend.discovery import api as discovery_api
+from kith_recommend.discovery.scheduler import Discovery
+from kith_recommend.discovery.state import parts_for
+from kith_recommend.discovery.store import DiscoveryStore
 from kith_recommend.engine import Recommender
 from kith_recommend.settings import RecommendSettings
 from kith_recommend.store import CheckpointStore, CheckpointUnreadable
@@ -62,13 +66,18 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
     """Build the recommend service."""
     settings = settings or RecommendSettings()
     platform = Platform(settings, SERVICE)
-    recommender = Recommender(settings.ranking)
+    recommender = Recommender(settings.ranking, parts_for(settings.detection))
     policy = CheckpointPolicy(
         every_seconds=settings.checkpoint_seconds,
         every_records=settings.checkpoint_records,
         lease_seconds=settings.checkpoint_lease_seconds,
     )
     checkpointer = Checkpointer(CheckpointStore(platform.db), recommender, policy)
+    # The replica that writes the checkpoints (the lease holder) is the one that detects micro-communities.
+    discovery = Discovery(
+        settings, recommender, DiscoveryStore(platform.db), platform.producer, leads=lambda: checkpointer.holding
+    )
+    recommender.reorder = discovery.put_seeded_first
     consumer = make_consumer(settings, recommender, platform.producer, reload=checkpointer.load)
     tuner = Tuner(
         recommender,
@@ -93,6 +102,9 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
                 )
             )
             tasks.append(asyncio.create_task(_watch(platform, recommender), name="recommend-watch"))
+            tasks.append(asyncio.create_task(discovery.load(), name="recommend-discovery-load"))
+            tasks.append(asyncio.create_task(discovery.run(), name="recommend-discovery"))
+            tasks.append(asyncio.create_task(discovery.relay(), name="recommend-discovery-relay"))
             tasks.append(asyncio.create_task(tuner.run(), name="recommend-tuning"))
             yield
         finally:
@@ -105,17 +117,21 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
             for task in reversed(tasks[1:]):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            await discovery.close()
             await checkpointer.close()
             await platform.stop()
 
-    return platform.app(
+    app = platform.app(
         api.router,
         lifespan,
         title="Kith recommend",
         version=__version__,
-        description="Communities to join, with reasons a person can read.",
+        description="Communities to join, with reasons a person can read; micro-communities to nurture.",
         recommender=recommender,
         consumer=consumer,
         checkpointer=checkpointer,
+        discovery=discovery,
         tuner=tuner,
     )
+    app.include_router(discovery_api.router)
+    return app

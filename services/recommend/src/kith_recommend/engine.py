@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -25,6 +25,10 @@ from kith_recommend.snapshot import FORMAT, pack, unpack
 from kith_recommend.store import LoadedCheckpoint, Position, Positions
 
 log = logging.getLogger(__name__)
+
+
+#: Reorders a member's suggestions: (tenant, member profile, suggestions, limit, explain) -> suggestions.
+Reorder = Callable[[str, MemberProfile, list[Suggestion], int, bool], list[Suggestion]]
 
 
 class UnknownCommunity(KeyError):
@@ -83,6 +87,8 @@ class Recommender:
         """Why the state cannot be trusted until it is loaded again from the last checkpoint (None: it can)."""
         self.stale_reasons: dict[str, str] = {}
         self.last_refresh_seconds: float = 0.0
+        self.reorder: Reorder | None = None
+        """Puts some communities first for some members (the ones created for their micro-communities)."""
 
     @property
     def stale_reason(self) -> str | None:
@@ -250,9 +256,13 @@ class Recommender:
         return self.state(tenant).profile(member_id)
 
     def suggest(self, tenant: str, member_id: str, limit: int, *, explain: bool) -> list[Suggestion]:
-        """Rank communities for a member of a tenant."""
+        """Rank communities for a member of a tenant (those created for their groups first, with a reorder)."""
         params = self.params(tenant)
-        return suggest(self.model(tenant), self.profile(tenant, member_id), params, limit, explain=explain)
+        profile = self.profile(tenant, member_id)
+        found = suggest(self.model(tenant), profile, params, limit, explain=explain)
+        if self.reorder is not None:
+            found = self.reorder(tenant, profile, found, limit, explain)
+        return found
 
     def similar(self, tenant: str, community_id: str, limit: int) -> list[Suggestion]:
         """Return communities like one; raise :class:`UnknownCommunity` when the tenant has no such community."""

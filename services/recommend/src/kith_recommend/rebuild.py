@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from aiokafka import TopicPartition
 
 from kith_recommend.consumer import Planned, plan
+from kith_recommend.discovery.state import parts_for
 from kith_recommend.domain.parts import part_keys
 from kith_recommend.engine import Recommender
 from kith_recommend.resume import marker
@@ -52,7 +53,7 @@ async def replay(settings: RecommendSettings, report: RebuildReport, batch: int 
     """Apply every record of the activity and engagement topics, up to where they end now, to a fresh state."""
     started = time.perf_counter()
     kafka = settings.kafka
-    recommender = Recommender(settings.ranking)
+    recommender = Recommender(settings.ranking, parts_for(settings.detection))
     consumer = make_consumer(kafka, group=None, max_poll_records=batch, max_partition_fetch_bytes=8 * 1024 * 1024)
     try:
         await consumer.start()

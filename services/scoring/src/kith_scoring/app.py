@@ -53,8 +53,11 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
         producer=platform.producer,
         quiet_days=settings.engagement.quiet_days,
         interval=settings.slipping_sweep_seconds,
-        lock=consumer.batch_lock,
+        lock=consumer.lock,
     )
+
+    metrics_cache = ResultCache(settings.metrics_cache_seconds)
+    insights_cache = ResultCache(settings.insights_cache_seconds, size=64, stale=settings.insights_stale_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -69,6 +72,7 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
             yield
         finally:
             await sweep.stop()
+            await insights_cache.close()
             await consumer.stop()
             if indexes is not None:
                 indexes.cancel()
@@ -87,8 +91,8 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
     app.state.store = store
     app.state.consumer = consumer
     app.state.sweep = sweep
-    app.state.cache = ResultCache(settings.metrics_cache_seconds)
-    app.state.insights_cache = ResultCache(settings.insights_cache_seconds, size=64)
+    app.state.cache = metrics_cache
+    app.state.insights_cache = insights_cache
     app.include_router(router)
     app.include_router(insights_router)
 

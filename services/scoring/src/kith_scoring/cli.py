@@ -55,7 +55,9 @@ def rebuild_command(
         report = asyncio.run(
             rebuild(settings, scratch_database=scratch_database, source=source, progress=advance, total=total)
         )
-    console.print(f"events applied: {report.events}")
+    console.print(f"events read: {report.events}")
+    if report.skipped:
+        console.print(f"  of which {report.skipped} left out: their effects fail (the consumer dead-lettered them)")
     for collection, count in report.documents.items():
         console.print(f"  {collection}: {count} documents")
     if report.identical:

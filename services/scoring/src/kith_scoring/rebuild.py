@@ -2,7 +2,9 @@
 
 The events are applied, in batches, by the same code the consumer uses, into a scratch database
 that starts empty (with the live tenants' configuration history copied in, so every event is
-weighed as it was live). Then every figure document is compared with the live one.
+weighed as it was live). An event whose effects fail is isolated as the consumer isolates it (by
+bisection; the consumer dead-lettered it) and counted as skipped. Then every figure document is
+compared with the live one.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,8 @@ from kith_scoring.domain.documents import ERASED_MEMBERS, FIGURE_COLLECTIONS, SE
 from kith_scoring.domain.identity import identity_hash
 from kith_scoring.settings import ScoringSettings
 from kith_scoring.store import InRecord, ScoringStore
-from kith_shared.events import ACTIVITY_TYPES, DecodeError, Event, decode_kafka_record, validate_event
+from kith_shared.batching import Handler, Settler
+from kith_shared.events import ACTIVITY_TYPES, DeadLetter, DecodeError, Event, decode_kafka_record, validate_event
 from kith_shared.kafka import make_consumer
 from kith_shared.mongo import make_mongo_client
 from kith_shared.topics import ACTIVITY
@@ -160,6 +163,27 @@ async def read_topic(settings: ScoringSettings, chunk: int = 2_000) -> AsyncIter
         await consumer.stop()
 
 
+class _Replay(Handler[InRecord]):
+    """Applies a rebuild's chunks to the scratch store; an event that fails is left out, as it was live."""
+
+    stage = "scoring"
+
+    def __init__(self, store: ScoringStore) -> None:
+        self.store = store
+
+    async def prepare(self, records: Sequence[InRecord]) -> list[InRecord | DeadLetter]:
+        return list(records)
+
+    async def apply(self, items: Sequence[InRecord]) -> None:
+        await self.store.apply(list(items))
+
+    def failed(self, record: InRecord, item: InRecord, error: BaseException, tries: int) -> DeadLetter:
+        return DeadLetter(
+            reason=f"{type(error).__name__}: {error}", error=type(error).__name__, stage="scoring",
+            source_topic=record.topic, partition=record.partition, offset=record.offset, value_b64="",
+        )  # fmt: skip
+
+
 async def _documents(db: AsyncDatabase[Document], collection: str) -> dict[str, Document]:
     return {doc["_id"]: normalize(doc) async for doc in db[collection].find({})}
 
@@ -203,6 +227,12 @@ async def rebuild(
             recent_events=settings.engagement.recent_events,
         )
         applied = 0
+        skipped: list[DeadLetter] = []
+
+        async def skip(letter: DeadLetter) -> None:
+            skipped.append(letter)
+
+        settler = Settler(_Replay(store), skip, tries=1)
 
         async def chunks() -> AsyncIterator[list[Event]]:
             if events is not None:
@@ -222,12 +252,13 @@ async def rebuild(
             for event in chunk:
                 records.append(InRecord("rebuild", 0, offset, identity_hash(event.source, event.id), event))
                 offset += 1
-            await store.apply(records)
-            applied += len(chunk)
+            settled = await settler.settle(records)
+            applied += settled.applied + settled.dead_lettered
             if progress is not None:
                 progress(applied, total)
         report = await compare(live, scratch)
         report.events = applied
+        report.skipped = len(skipped)
         return report
     finally:
         await client.close()

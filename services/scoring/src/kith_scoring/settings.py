@@ -33,11 +33,16 @@ class ScoringSettings(ServiceSettings):
         description="How long the group waits for a silent consumer before taking its partitions.",
     )
     batch_max_records: int = Field(
-        default=30_000,
+        default=60_000,
         ge=1,
         le=100_000,
-        description="Most records applied in one batch; a backlog is gathered up to it (more: fewer writes per event, "
-        "about 3.5 KB of memory per record).",
+        description="Most records gathered in one batch from a backlog (about 3.5 KB of memory per record). It is "
+        "folded in memory and applied in chunks of whole partitions: the more records, the fewer writes per event.",
+    )
+    batch_max_bytes: int = Field(
+        default=128 * 1024 * 1024,
+        ge=64 * 1024,
+        description="Most bytes of records gathered in one batch (a backlog of large events stops gathering earlier).",
     )
     fetch_max_bytes: int = Field(
         default=64 * 1024 * 1024,
@@ -45,6 +50,40 @@ class ScoringSettings(ServiceSettings):
         description="Most bytes one fetch from the broker returns (a quarter of it per partition).",
     )
     batch_timeout_ms: int = Field(default=200, ge=1, description="How long a poll waits for records.")
+    gather_seconds: float = Field(
+        default=3.0, gt=0, description="How long a backlog keeps being gathered into one batch."
+    )
+    chunk_max_records: int = Field(
+        default=30_000, ge=1, le=100_000, description="Most records applied in one transaction."
+    )
+    chunk_first_records: int = Field(
+        default=5_000, ge=1, description="Most records of the first transaction, before the database's pace is known."
+    )
+    chunk_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How long one transaction should take: chunks shrink on a slow database and grow on a fast one "
+        "(one transaction per chunk, then its offsets are committed, so lag falls chunk by chunk).",
+    )
+    batch_max_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Work per poll: after this the rest of a batch is read again, so a batch never outlives the "
+        "poll interval.",
+    )
+    max_poll_interval_ms: int = Field(
+        default=300_000,
+        ge=5_000,
+        description="How long the group waits between polls before it takes the consumer's partitions away.",
+    )
+    record_tries: int = Field(
+        default=3, ge=1, description="Tries of a record whose effects fail before it is dead-lettered."
+    )
+    stuck_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="Readiness fails when the consumer made no progress for this long with records waiting.",
+    )
     engagement: EngagementParameters = Field(default_factory=EngagementParameters)
     slipping_sweep_seconds: float = Field(
         default=30.0, ge=0, description="How often slipping-away members are looked for (0: never)."
@@ -58,11 +97,23 @@ class ScoringSettings(ServiceSettings):
         description="How long a tenant's documents read for figures over time (overview, community list, series, "
         "cohorts) are reused (0: off).",
     )
+    insights_stale_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="How much longer such figures may still be served at once while they are computed again in "
+        "the background (0: a request after insights_cache_seconds waits for the new figures).",
+    )
     store_retry_max_seconds: float = Field(default=5.0, gt=0, description="Longest pause between database retries.")
     erasure_salt: SecretStr = Field(
         default=SecretStr("kith-scoring-erasure"),
         description="Key of the one-way stand-in id that an erased member's community figures are kept under.",
     )
+
+    @model_validator(mode="after")
+    def _batches_fit_the_poll_interval(self) -> Self:
+        if self.batch_max_seconds * 1000 >= self.max_poll_interval_ms:
+            raise ValueError("batch_max_seconds must stay under max_poll_interval_ms, or the group drops the consumer")
+        return self
 
     @model_validator(mode="after")
     def _no_renamed_variables(self) -> Self:

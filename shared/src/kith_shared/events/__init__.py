@@ -24,7 +24,14 @@ from kith_shared.events.codec import (
 )
 from kith_shared.events.dead_letter import DeadLetter
 from kith_shared.events.envelope import SCHEMA_VERSION, Envelope, TenantId
-from kith_shared.events.types import ACTIVITY_TYPES, EVENT_ADAPTER, EVENT_CLASSES, Event
+from kith_shared.events.types import (
+    ACTIVITY_TYPES,
+    EVENT_ADAPTER,
+    EVENT_CLASSES,
+    MICROCOMMUNITY_TYPES,
+    SERVICE_TYPES,
+    Event,
+)
 
 __all__ = [
     "ACTIVITY_TYPES",
@@ -32,7 +39,9 @@ __all__ = [
     "EVENT_ADAPTER",
     "EVENT_CLASSES",
     "JSON_CONTENT_TYPE",
+    "MICROCOMMUNITY_TYPES",
     "SCHEMA_VERSION",
+    "SERVICE_TYPES",
     "STRUCTURED_CONTENT_TYPE",
     "DeadLetter",
     "DecodeError",

@@ -225,7 +225,11 @@ class CommunityCreated(_Data):
     visibility: Literal["public", "private", "hidden"] = "public"
     owner_id: Id | None = None
     seeded_from: Id | None = Field(
-        default=None, description="The micro-community (group id) this community was created for, if any."
+        default=None,
+        description=(
+            "The micro-community (its group id, from GET /v1/micro-communities) this community was created for: "
+            "recommend then suggests it to that group's members first."
+        ),
     )
     mode: Mode = Field(
         default="online",
@@ -309,3 +313,44 @@ class KeyRevoked(_Data):
     """
 
     key_id: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
+
+
+MicroCommunityStatus = Literal["emerging", "inside", "matches"]
+#: Most members an event lists: the largest group a detection can be configured to keep.
+MAX_GROUP_MEMBERS = 10_000
+
+
+class MicroCommunityDetected(_Data):
+    """Recommend found a micro-community for the first time: a close group of members who talk to each other."""
+
+    group_id: Id = Field(description="Stable id of the group (GET /v1/micro-communities/{id}).")
+    size: Annotated[int, Field(ge=2)]
+    status: MicroCommunityStatus = Field(
+        description="emerging (no community holds it), inside (a close sub-group of one), matches (it is one)."
+    )
+    community_id: Id | None = Field(default=None, description="The community it sits inside or matches.")
+    members: list[Id] = Field(max_length=MAX_GROUP_MEMBERS)
+    central_members: list[Id] = Field(default_factory=list, max_length=100, description="Most connected first.")
+    topics: list[Tag] = Field(default_factory=list, max_length=50, description="What the group talks about.")
+
+
+class MicroCommunityChanged(_Data):
+    """A known micro-community grew, shrank or changed status past the announcement thresholds."""
+
+    group_id: Id
+    size: Annotated[int, Field(ge=2)]
+    previous_size: Annotated[int, Field(ge=0)] = Field(description="Its size when last announced.")
+    status: MicroCommunityStatus
+    previous_status: MicroCommunityStatus
+    community_id: Id | None = None
+    gained: list[Id] = Field(default_factory=list, max_length=MAX_GROUP_MEMBERS, description="Since last announced.")
+    lost: list[Id] = Field(default_factory=list, max_length=MAX_GROUP_MEMBERS, description="Since last announced.")
+
+
+class MicroCommunityFaded(_Data):
+    """A micro-community is no longer found: its members drifted apart or too few remain."""
+
+    group_id: Id
+    last_size: Annotated[int, Field(ge=0)]
+    last_status: MicroCommunityStatus
+    last_members: list[Id] = Field(default_factory=list, max_length=MAX_GROUP_MEMBERS)

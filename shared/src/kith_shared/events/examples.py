@@ -77,6 +77,7 @@ _DATA: Final[dict[str, dict[str, Any]]] = {
         "owner_id": "m-ada",
         "mode": "local",
         "location": {"name": "Berlin", "country": "DE", "latitude": 52.52, "longitude": 13.405},
+        "seeded_from": "mc-3f2a9c1b7d405e0b",
     },
     "community.updated": {"community_id": "bouldering-berlin", "topics": ["bouldering", "climbing", "outdoors"]},
     "member.role.set": {"member_id": "m-bot-7", "role": "bot"},
@@ -101,6 +102,30 @@ _DATA: Final[dict[str, dict[str, Any]]] = {
         "as_of": "2026-11-02T17:05:00Z",
     },
     "key.revoked": {"key_id": "3f9c2a71b0de"},
+    "microcommunity.detected": {
+        "group_id": "mc-3f2a9c1b7d405e0b",
+        "size": 4,
+        "status": "emerging",
+        "members": ["m-ada", "m-ben", "m-cem", "m-dora"],
+        "central_members": ["m-ada", "m-ben"],
+        "topics": ["sourdough", "baking"],
+    },
+    "microcommunity.changed": {
+        "group_id": "mc-3f2a9c1b7d405e0b",
+        "size": 6,
+        "previous_size": 4,
+        "status": "matches",
+        "previous_status": "emerging",
+        "community_id": "sourdough-berlin",
+        "gained": ["m-eve", "m-fin"],
+        "lost": [],
+    },
+    "microcommunity.faded": {
+        "group_id": "mc-3f2a9c1b7d405e0b",
+        "last_size": 3,
+        "last_status": "emerging",
+        "last_members": ["m-ada", "m-ben", "m-cem"],
+    },
 }
 
 

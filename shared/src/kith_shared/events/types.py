@@ -189,6 +189,35 @@ class KeyRevokedEvent(Envelope):
     data: d.KeyRevoked
 
 
+class _MicroCommunityEnvelope(Envelope):
+    """A micro-community event: keyed by its group, so one group's events stay in order."""
+
+    def partition_key(self) -> bytes:
+        """Return ``<tenant>:<group_id>``."""
+        return f"{self.tenant}:{self.data.group_id}".encode()
+
+
+class MicroCommunityDetectedEvent(_MicroCommunityEnvelope):
+    """Envelope of ``microcommunity.detected``: MicroCommunityDetected."""
+
+    type: Literal["microcommunity.detected"] = "microcommunity.detected"
+    data: d.MicroCommunityDetected
+
+
+class MicroCommunityChangedEvent(_MicroCommunityEnvelope):
+    """Envelope of ``microcommunity.changed``: MicroCommunityChanged."""
+
+    type: Literal["microcommunity.changed"] = "microcommunity.changed"
+    data: d.MicroCommunityChanged
+
+
+class MicroCommunityFadedEvent(_MicroCommunityEnvelope):
+    """Envelope of ``microcommunity.faded``: MicroCommunityFaded."""
+
+    type: Literal["microcommunity.faded"] = "microcommunity.faded"
+    data: d.MicroCommunityFaded
+
+
 Event = Annotated[
     MemberJoinedEvent
     | MemberLeftEvent
@@ -214,7 +243,10 @@ Event = Annotated[
     | RecommendationDismissedEvent
     | MemberErasedEvent
     | EngagementChangedEvent
-    | KeyRevokedEvent,
+    | KeyRevokedEvent
+    | MicroCommunityDetectedEvent
+    | MicroCommunityChangedEvent
+    | MicroCommunityFadedEvent,
     Field(discriminator="type"),
 ]
 """Any event; pydantic picks the model from ``type``."""
@@ -226,8 +258,12 @@ EVENT_CLASSES: Final[dict[str, type[Envelope]]] = {
     cls.model_fields["type"].default: cls for cls in get_args(get_args(Event)[0])
 }
 
-#: Types services publish themselves, never through ingest: scoring's engagement changes, control events.
-SERVICE_TYPES: Final[frozenset[str]] = frozenset({"engagement.changed", "key.revoked"})
+MICROCOMMUNITY_TYPES: Final[frozenset[str]] = frozenset(t for t in EVENT_CLASSES if t.startswith("microcommunity."))
+"""What recommend publishes about the micro-communities it finds (on its own topic)."""
+
+#: Types services publish themselves, never through ingest: scoring's engagement changes, control events,
+#: recommend's micro-communities.
+SERVICE_TYPES: Final[frozenset[str]] = frozenset({"engagement.changed", "key.revoked"}) | MICROCOMMUNITY_TYPES
 
 ACTIVITY_TYPES: Final[frozenset[str]] = frozenset(EVENT_CLASSES) - SERVICE_TYPES
 """Types that producers may send through ingest."""

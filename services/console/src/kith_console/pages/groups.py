@@ -71,7 +71,7 @@ async def group(request: Request, group_id: GroupId, session: SignedIn, backends
     which = quote(group_id, safe="")
     found, actions = await gather(
         backends.get(
-            "recommend", f"/v1/micro-communities/{which}", session.key, params={"include": "edges"},
+            "recommend", f"/v1/micro-communities/{which}", session.key, params={"include": "edges,member_ids"},
             scope="metrics:read", absent=MICRO_ABSENT,
         ),
         backends.get(

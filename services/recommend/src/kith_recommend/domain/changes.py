@@ -3,6 +3,10 @@
 The read model is a set of edges ``(tenant, kind, a, b) -> weight`` plus a few profiles. The consumer
 and the rebuild apply the same :class:`Change` lists to the in-memory state, record by record, so a
 rebuild from the topics gives the same model.
+
+Graph changes (:data:`GraphChange`: ties between members, event attendance, communities created for
+a micro-community) feed the interaction graph that micro-communities are detected in (its own part of
+each tenant's state); the ranking state ignores them.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final, Literal
 
+from kith_recommend.domain.microcommunities.params import InteractionKind
 from kith_shared.events import Event
 from kith_shared.events import types as t
 
@@ -27,6 +32,7 @@ class Edge(StrEnum):
     COMMUNITY_TAG = "ctag"  # community -> tag its posts are about
     DISMISSED = "dismissed"  # member -> community
     BLOCKED = "blocked"  # member -> community
+    SLIPPING = "slipping"  # member -> community where scoring says they are slipping away
     OWNER = "owner"  # member -> community
     SHOWN = "shown"  # member -> community
     CLICKED = "clicked"  # member -> community
@@ -88,7 +94,41 @@ class ErasureChange:
     member_id: str
 
 
-Change = EdgeChange | ProfileChange | ErasureChange
+@dataclass(frozen=True, slots=True)
+class TieChange:
+    """A member acted towards another (a follow, a reply, a mention, a reaction), or unfollowed them."""
+
+    tenant: str
+    kind: InteractionKind
+    source: str
+    target: str
+    at: float
+    action: Literal["add", "remove"] = "add"
+
+
+@dataclass(frozen=True, slots=True)
+class AttendanceChange:
+    """A member attended or hosted an event (``event`` is ``<community>/<event id>``)."""
+
+    tenant: str
+    event: str
+    member_id: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SeedChange:
+    """A community was created for a micro-community (``seeded_from``)."""
+
+    tenant: str
+    community_id: str
+    group_id: str
+    at: float
+
+
+GraphChange = TieChange | AttendanceChange | SeedChange
+GRAPH_CHANGES: Final = (TieChange, AttendanceChange, SeedChange)
+Change = EdgeChange | ProfileChange | ErasureChange | GraphChange
 
 #: The role scope of a role set for the whole platform rather than one community.
 PLATFORM_SCOPE: Final = "*"
@@ -132,14 +172,14 @@ def normalize_tag(tag: str) -> str:
 
 
 def changes_for(event: Event) -> list[Change]:
-    """Return the read-model changes one event makes."""
+    """Return the read-model and graph changes one event makes."""
     tenant = event.tenant
-    clock = ProfileChange(tenant, Profile.CLOCK, "", {"now": event.time.timestamp()}, mode="max")
+    at = event.time.timestamp()
+    clock = ProfileChange(tenant, Profile.CLOCK, "", {"now": at}, mode="max")
     out: list[Change] = [clock]
     match event:
         case t.MemberJoinedEvent(data=d):
             out.append(EdgeChange(tenant, Edge.MEMBER, d.member_id, d.community_id, "set"))
-            at = event.time.timestamp()
             out.append(EdgeChange(tenant, Edge.JOINED_AT, d.member_id, d.community_id, "set", at))
             day = event.time.date().isoformat()
             out.append(EdgeChange(tenant, Edge.JOINS_DAY, d.community_id, day, "inc"))
@@ -158,7 +198,7 @@ def changes_for(event: Event) -> list[Change]:
             for tag, w in _tags(d.text_features, d.tags).items():
                 out.append(EdgeChange(tenant, Edge.TAG, d.member_id, tag, "inc", w))
                 out.append(EdgeChange(tenant, Edge.COMMUNITY_TAG, d.community_id, tag, "inc", w))
-            out.extend(_mentions(tenant, d.member_id, d.text_features))
+            out.extend(_mentions(tenant, d.member_id, d.text_features, at))
         case t.CommentCreatedEvent(data=d):
             weight = ACTIVITY_WEIGHTS["comment.created"]
             out.append(EdgeChange(tenant, Edge.ACTIVITY, d.member_id, d.community_id, "inc", weight))
@@ -167,12 +207,14 @@ def changes_for(event: Event) -> list[Change]:
                 out.append(EdgeChange(tenant, Edge.COMMUNITY_TAG, d.community_id, tag, "inc", w))
             if d.replied_to_member_id and d.replied_to_member_id != d.member_id:
                 out.append(EdgeChange(tenant, Edge.INTERACTS, d.member_id, d.replied_to_member_id, "inc", 2.0))
-            out.extend(_mentions(tenant, d.member_id, d.text_features))
+                out.append(TieChange(tenant, InteractionKind.REPLY, d.member_id, d.replied_to_member_id, at))
+            out.extend(_mentions(tenant, d.member_id, d.text_features, at))
         case t.ReactionAddedEvent(data=d):
             weight = ACTIVITY_WEIGHTS["reaction.added"]
             out.append(EdgeChange(tenant, Edge.ACTIVITY, d.member_id, d.community_id, "inc", weight))
             if d.target_member_id and d.target_member_id != d.member_id:
                 out.append(EdgeChange(tenant, Edge.INTERACTS, d.member_id, d.target_member_id, "inc", 1.0))
+                out.append(TieChange(tenant, InteractionKind.REACTION, d.member_id, d.target_member_id, at))
         case t.PostViewedEvent(data=d):
             weight = ACTIVITY_WEIGHTS["post.viewed"]
             out.append(EdgeChange(tenant, Edge.ACTIVITY, d.member_id, d.community_id, "inc", weight))
@@ -183,11 +225,14 @@ def changes_for(event: Event) -> list[Change]:
             out.append(EdgeChange(tenant, Edge.ATTENDED_AT, d.member_id, key, "inc"))
             if key.startswith(PLACE_PREFIX):
                 out.append(ProfileChange(tenant, Profile.PLACE, key, place_fields(d.location)))
+            out.append(AttendanceChange(tenant, f"{d.community_id}/{d.event_id}", d.member_id, at))
         case t.MemberFollowedEvent(data=d):
             if d.followed_member_id != d.member_id:
                 out.append(EdgeChange(tenant, Edge.FOLLOWS, d.member_id, d.followed_member_id, "set"))
+                out.append(TieChange(tenant, InteractionKind.FOLLOW, d.member_id, d.followed_member_id, at))
         case t.MemberUnfollowedEvent(data=d):
             out.append(EdgeChange(tenant, Edge.FOLLOWS, d.member_id, d.followed_member_id, "unset"))
+            out.append(TieChange(tenant, InteractionKind.FOLLOW, d.member_id, d.followed_member_id, at, "remove"))
         case t.CommunityCreatedEvent(data=d):
             fields: dict[str, Any] = {
                 "name": d.name,
@@ -197,6 +242,9 @@ def changes_for(event: Event) -> list[Change]:
                 "mode": d.mode,
                 "place": place_fields(d.location) if d.location is not None else {},
             }
+            if d.seeded_from:
+                fields["seeded_from"] = d.seeded_from
+                out.append(SeedChange(tenant, d.community_id, d.seeded_from, at))
             out.append(ProfileChange(tenant, Profile.COMMUNITY, d.community_id, fields))
             if d.owner_id:
                 out.append(EdgeChange(tenant, Edge.OWNER, d.owner_id, d.community_id, "set"))
@@ -236,13 +284,17 @@ def changes_for(event: Event) -> list[Change]:
                 out.append(EdgeChange(tenant, Edge.ENGAGEMENT, d.member_id, d.community_id, "unset"))
             else:
                 out.append(EdgeChange(tenant, Edge.ENGAGEMENT, d.member_id, d.community_id, "set", d.score))
+            slipping: Literal["set", "unset"] = "set" if d.state == "slipping" else "unset"
+            out.append(EdgeChange(tenant, Edge.SLIPPING, d.member_id, d.community_id, slipping))
         case _:
             pass
     return out
 
 
-def _mentions(tenant: str, member_id: str, features: Any) -> list[Change]:
+def _mentions(tenant: str, member_id: str, features: Any, at: float) -> list[Change]:
     if features is None:
         return []
-    mentioned = {normalize_tag(m) for m in features.mentions} - {"", member_id}
-    return [EdgeChange(tenant, Edge.INTERACTS, member_id, m, "inc", 1.0) for m in sorted(mentioned)]
+    mentioned = sorted({normalize_tag(m) for m in features.mentions} - {"", member_id})
+    out: list[Change] = [EdgeChange(tenant, Edge.INTERACTS, member_id, m, "inc", 1.0) for m in mentioned]
+    out.extend(TieChange(tenant, InteractionKind.MENTION, member_id, m, at) for m in mentioned)
+    return out

@@ -22,6 +22,7 @@ from scipy import sparse
 from kith_recommend.domain.changes import (
     COMMUNITY_PLACE_PREFIX,
     EXCLUDED_ROLES,
+    GRAPH_CHANGES,
     PLACE_PREFIX,
     Change,
     Edge,
@@ -69,7 +70,9 @@ class TenantState:
     version: int = 0
 
     def apply(self, change: Change) -> None:
-        """Apply one change."""
+        """Apply one change (graph changes are the interaction graph's, not the ranking state's)."""
+        if isinstance(change, GRAPH_CHANGES):
+            return
         self.version += 1
         if isinstance(change, EdgeChange):
             self._apply_edge(change)

@@ -12,6 +12,7 @@ Every document carries its ``tenant`` and every read filters by it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -21,13 +22,14 @@ from kith_scoring.store.apply import BatchApplier, Outcome, StoreUnavailable
 from kith_scoring.store.collections import BulkWrites, Collections, WriteStats
 from kith_scoring.store.erasure import Eraser
 from kith_scoring.store.outbox import Outbox
-from kith_scoring.store.progress import InRecord, PartitionClaims, PartitionProgress
+from kith_scoring.store.progress import FenceInDoubt, InRecord, PartitionClaims, PartitionProgress
 from kith_scoring.store.reads import ScoringReads
 from kith_scoring.store.slipping import SlippingFlags
 from kith_scoring.store.tenants import ConfigConflict, TenantConfigs
 
 __all__ = [
     "ConfigConflict",
+    "FenceInDoubt",
     "InRecord",
     "Outcome",
     "ScoringReads",
@@ -79,9 +81,11 @@ class ScoringStore:
         """Create the indexes the reads and erasures rely on."""
         await self.collections.ensure_indexes()
 
-    async def apply(self, records: list[InRecord]) -> Outcome:
-        """Apply a batch of consumed records effectively once (see :class:`~kith_scoring.store.apply.BatchApplier`)."""
-        return await self.applier.apply(records)
+    async def apply(
+        self, records: list[InRecord], same_incarnation: Mapping[tuple[str, int], bool] | None = None
+    ) -> Outcome:
+        """Apply a chunk of consumed records effectively once (see :class:`~kith_scoring.store.apply.BatchApplier`)."""
+        return await self.applier.apply(records, same_incarnation)
 
     async def close(self) -> None:
         """End the consumer's session."""

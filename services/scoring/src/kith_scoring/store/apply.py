@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.mongo_client import AsyncMongoClient
-from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
+from pymongo.errors import ConnectionFailure, OperationFailure
 
 from kith_scoring import SERVICE
 from kith_scoring.domain.decay import day_key
@@ -48,7 +49,7 @@ _CONFLICT_PAUSE_MAX = 1.0
 
 
 class StoreUnavailable(RuntimeError):
-    """The database could not be reached; the batch was not applied."""
+    """The database could not be reached; the chunk was not applied (try again later)."""
 
 
 @dataclass
@@ -87,11 +88,16 @@ class BatchApplier:
     salt: str
     recent_events: int
 
-    async def apply(self, records: list[InRecord]) -> Outcome:
-        """Apply a batch in one transaction, with each partition's progress; retry on write conflicts.
+    async def apply(
+        self, records: list[InRecord], same_incarnation: Mapping[tuple[str, int], bool] | None = None
+    ) -> Outcome:
+        """Apply a chunk in one transaction, with each partition's progress; retry on write conflicts.
 
         Runs in the consumer's session when it claimed partitions (see :class:`PartitionClaims`),
-        in a session of its own otherwise (a rebuild).
+        in a session of its own otherwise (a rebuild). Raises :class:`StoreUnavailable` when the
+        database cannot be reached, :class:`~kith_scoring.store.progress.FenceInDoubt` when a
+        partition is re-read below its fence with no verdict in ``same_incarnation``, and any other
+        error as it comes (the chunk was not applied).
         """
         pause = _CONFLICT_PAUSE
         while True:
@@ -100,10 +106,10 @@ class BatchApplier:
                 session = self.claims.session
                 if session is not None:
                     async with await session.start_transaction():
-                        outcome = await self._apply(records, session)
+                        outcome = await self._apply(records, session, same_incarnation)
                 else:
                     async with self.client.start_session() as own, await own.start_transaction():
-                        outcome = await self._apply(records, own)
+                        outcome = await self._apply(records, own, same_incarnation)
                 STORE_LATENCY.labels(SERVICE, "apply_batch").observe(time.perf_counter() - started)
                 self.writes.stats.transactions += 1
                 return outcome
@@ -115,11 +121,14 @@ class BatchApplier:
                 raise
             except ConnectionFailure as exc:
                 raise StoreUnavailable(f"database unreachable: {type(exc).__name__}") from exc
-            except PyMongoError as exc:
-                raise StoreUnavailable(f"database error: {type(exc).__name__}: {exc}") from exc
 
-    async def _apply(self, records: list[InRecord], session: AsyncClientSession) -> Outcome:
-        admitted = await self.progress.admit(records, session)
+    async def _apply(
+        self,
+        records: list[InRecord],
+        session: AsyncClientSession,
+        same_incarnation: Mapping[tuple[str, int], bool] | None,
+    ) -> Outcome:
+        admitted = await self.progress.admit(records, session, same_incarnation)
         outcome = Outcome(skipped_fenced=admitted.skipped, new_incarnations=admitted.new_incarnations)
         events = distinct_events(admitted.events)
         outcome.skipped_duplicates += len(admitted.events) - len(events)

@@ -1,18 +1,24 @@
 """Partitions: who owns them (claims), and how far each was applied (progress, the fence against replays).
 
-Progress is stored per partition, in the transaction that stores a batch's effects: the last applied
-offset and the identity (``marker``) of the record found there. When a batch holds that offset
-with the same identity, the topic is the same incarnation and records at or below it are skipped.
-When the identity differs (or the batch ends below the stored offset), the topic is a new
-incarnation (an embedded broker that forgot its topics started offsets again at 0): the fence is
-reset and nothing is skipped by offset. The read position is never moved by the fence, so a new
-incarnation can never make the consumer skip new events.
+Progress is stored per partition, in the transaction that stores a chunk's effects: the last applied
+offset and the identity (``marker``) of the record found there. When a chunk holds that offset
+with the same identity, the topic is the same incarnation and records at or below it are skipped;
+when it holds another record there, the topic is a new incarnation (an embedded broker that forgot
+its topics started offsets again at 0): the fence is reset and nothing is skipped by offset.
+
+A chunk that starts at or below the fence without holding the fence's offset is in doubt: it may be
+a re-read of the same topic (offsets not committed after a durable chunk, then read again, in
+chunks cut differently) or a new incarnation. The fence never guesses: it raises
+:class:`FenceInDoubt` and the consumer asks the broker (does the partition still hold that record
+at that offset?), then applies the chunk again with the verdict. The read position is never moved
+by the fence, so a new incarnation can never make the consumer skip new events.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,16 +55,39 @@ class Fenced:
     advance: bool
 
 
-def fence(records: list[InRecord], stored: ProgressDoc | None) -> Fenced:
-    """Decide what a partition's records of a batch (sorted by offset) apply, given its stored progress."""
+class FenceInDoubt(Exception):
+    """Chunks re-read below their partitions' fences: only the broker can tell whether the topics are the same.
+
+    ``partitions`` holds, per partition in doubt, (topic, partition, fence offset, marker at the fence).
+    """
+
+    def __init__(self, partitions: list[tuple[str, int, int, str]]) -> None:
+        super().__init__(f"{len(partitions)} partition(s) re-read below their fence")
+        self.partitions = partitions
+
+
+def fence(records: list[InRecord], stored: ProgressDoc | None, same_incarnation: bool | None = None) -> Fenced:
+    """Decide what a partition's records of a chunk (sorted by offset) apply, given its stored progress.
+
+    ``same_incarnation`` is the broker's verdict for a chunk in doubt (see the module's docstring);
+    without it, a chunk in doubt raises :class:`FenceInDoubt`.
+    """
     keep = records
     reset = False
     if stored is not None:
         at_fence = next((r for r in records if r.offset == stored["offset"]), None)
-        if at_fence is not None and at_fence.marker == stored["marker"]:
+        if at_fence is not None:
+            reset = at_fence.marker != stored["marker"]
+            same = not reset
+        elif records[0].offset > stored["offset"]:
+            same = True  # past the fence: carrying on where the last chunk stopped
+        elif same_incarnation is None:
+            raise FenceInDoubt([(records[0].topic, records[0].partition, stored["offset"], stored["marker"])])
+        else:
+            same = same_incarnation
+            reset = not same_incarnation
+        if same:
             keep = [r for r in records if r.offset > stored["offset"]]
-        elif at_fence is not None or records[-1].offset < stored["offset"]:
-            reset = True
     advance = stored is None or reset or records[-1].offset > stored["offset"]
     return Fenced(keep, len(records) - len(keep), reset, advance)
 
@@ -80,18 +109,36 @@ class PartitionProgress:
         self.collection = collections.partition_progress
         self.writes = writes
 
-    async def admit(self, records: list[InRecord], session: AsyncClientSession) -> Admitted:
-        """Return the events of ``records`` that the stored progress lets through, and the progress to store."""
+    async def admit(
+        self,
+        records: list[InRecord],
+        session: AsyncClientSession,
+        same_incarnation: Mapping[tuple[str, int], bool] | None = None,
+    ) -> Admitted:
+        """Return the events of ``records`` that the stored progress lets through, and the progress to store.
+
+        Raise :class:`FenceInDoubt` naming every partition in doubt that ``same_incarnation`` has no verdict for.
+        """
         by_partition: dict[tuple[str, int], list[InRecord]] = {}
         for record in records:
             by_partition.setdefault((record.topic, record.partition), []).append(record)
         ids = [partition_id(t, p) for t, p in by_partition]
         stored = {doc["_id"]: doc async for doc in self.collection.find({"_id": {"$in": ids}}, session=session)}
         admitted = Admitted()
+        verdicts = same_incarnation or {}
+        doubts: list[tuple[str, int, int, str]] = []
+        fences: list[tuple[str, int, list[InRecord], Fenced]] = []
         for (topic, partition), slice_ in by_partition.items():
             slice_.sort(key=lambda r: r.offset)
+            try:
+                fences.append((topic, partition, slice_, fence(slice_, stored.get(partition_id(topic, partition)),
+                                                               verdicts.get((topic, partition)))))  # fmt: skip
+            except FenceInDoubt as doubt:
+                doubts.extend(doubt.partitions)
+        if doubts:
+            raise FenceInDoubt(doubts)
+        for topic, partition, slice_, fenced in fences:
             doc_id = partition_id(topic, partition)
-            fenced = fence(slice_, stored.get(doc_id))
             admitted.skipped += fenced.skipped
             if fenced.new_incarnation:
                 admitted.new_incarnations.append((topic, partition))

@@ -1,7 +1,7 @@
 """Nurturing actions for community managers, each with a reason that names its numbers.
 
 - an ``emerging`` group: create a community for it, named from its topics, inviting its most central
-  members first;
+  members first; once a community was created for it (``seeded_from``), invite the rest of the group;
 - an ``inside`` group: invite it to a sub-space or event of the community it sits in;
 - any group with members slipping away: re-engage them through their closest ties in the group;
 - any group: connect it with the most similar other group, by shared topics and existing ties
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from kith_recommend.domain.microcommunities.detect import Detection
@@ -28,6 +28,7 @@ class ActionKind(StrEnum):
     """What a community manager could do for a group."""
 
     CREATE_COMMUNITY = "create_community"
+    INVITE_TO_COMMUNITY = "invite_to_community"
     INVITE_TO_SUBSPACE = "invite_to_subspace"
     RE_ENGAGE = "re_engage"
     CONNECT_GROUPS = "connect_groups"
@@ -44,26 +45,58 @@ class Action:
     proposed_name: str | None = None
     community_id: str | None = None
     other_group_id: str | None = None
+    title: str = field(default="", compare=False)  # a short heading for the reason
+
+
+@dataclass(frozen=True, slots=True)
+class SeededCommunity:
+    """A community created for a group (its ``seeded_from``), and which of the group's members joined it."""
+
+    community_id: str
+    name: str
+    joined: frozenset[str]
 
 
 def nurture(
-    detection: Detection, slipping: Collection[str] = (), community_names: Mapping[str, str] | None = None
+    detection: Detection,
+    slipping: Collection[str] = (),
+    community_names: Mapping[str, str] | None = None,
+    seeded: Mapping[str, SeededCommunity] | None = None,
 ) -> list[Action]:
     """Return the actions for every group of a detection, group by group."""
+    similar = most_similar(detection)
+    return [
+        action
+        for summary in detection.groups
+        for action in actions_for(detection, summary, slipping, community_names, seeded, similar.get(summary.id))
+    ]
+
+
+def actions_for(
+    detection: Detection,
+    summary: GroupSummary,
+    slipping: Collection[str] = (),
+    community_names: Mapping[str, str] | None = None,
+    seeded: Mapping[str, SeededCommunity] | None = None,
+    similar: str | None = None,
+) -> list[Action]:
+    """Return the actions for one group (``similar``: its most similar group, found here when not given)."""
     names = community_names or {}
     slipping_set = frozenset(slipping)
-    similar = most_similar(detection)
+    seed = (seeded or {}).get(summary.id)
     actions: list[Action] = []
-    for summary in detection.groups:
-        if summary.status is Status.EMERGING:
-            actions.append(create_community(summary))
-        elif summary.status is Status.INSIDE and summary.community_id is not None:
-            actions.append(invite_to_subspace(summary, names.get(summary.community_id, summary.community_id)))
-        if summary.group.members & slipping_set:
-            actions.append(re_engage(summary, slipping_set))
-        other = similar.get(summary.id)
-        if other is not None:
-            actions.append(connect(summary, detection.by_id[other], detection.ties_between(summary.id, other)))
+    if seed is not None and summary.status is not Status.MATCHES:
+        if summary.group.members - seed.joined:
+            actions.append(invite_to_community(summary, seed))
+    elif summary.status is Status.EMERGING:
+        actions.append(create_community(summary))
+    elif summary.status is Status.INSIDE and summary.community_id is not None:
+        actions.append(invite_to_subspace(summary, names.get(summary.community_id, summary.community_id)))
+    if summary.group.members & slipping_set:
+        actions.append(re_engage(summary, slipping_set))
+    other = similar if similar is not None else most_similar(detection, summary.id).get(summary.id)
+    if other is not None and other in detection.by_id:
+        actions.append(connect(summary, detection.by_id[other], detection.ties_between(summary.id, other)))
     return actions
 
 
@@ -78,13 +111,33 @@ def create_community(summary: GroupSummary) -> Action:
     """Suggest creating a community for an emerging group."""
     name = proposed_name(summary)
     invite = summary.central
+    if summary.unaffiliated == summary.size:
+        apart = "none of them in a community with another"
+    elif summary.unaffiliated:
+        apart = f"{summary.unaffiliated} of them in no community with another"
+    else:
+        apart = "each in a community with another of them, though no community holds the group"
     reason = (
         f"{summary.size} members who interact with one another{_about(summary)} "
-        f"({summary.cohesion.density:.0%} of their pairs are tied), "
-        f"{summary.unaffiliated} of them in no community together. "
+        f"({summary.cohesion.density:.0%} of their pairs are tied), {apart}. "
         f"Invite {_names(invite)} first: they are the most connected in the group."
     )
-    return Action(ActionKind.CREATE_COMMUNITY, summary.id, reason, invite, proposed_name=name)
+    title = f"Create a community for this group: {name}" if name else "Create a community for this group"
+    return Action(ActionKind.CREATE_COMMUNITY, summary.id, reason, invite, proposed_name=name, title=title)
+
+
+def invite_to_community(summary: GroupSummary, seed: SeededCommunity) -> Action:
+    """Suggest inviting the members of a group who have not yet joined the community created for it."""
+    missing = summary.group.members - seed.joined
+    members = tuple(m for m in summary.central if m in missing) + tuple(sorted(missing - set(summary.central)))
+    reason = (
+        f"{seed.name} was created for this group; {len(seed.joined & summary.group.members)} of its "
+        f"{summary.size} members joined. Invite {_names(members)}: they talk with the ones who did."
+    )
+    title = f"Invite the rest of the group to {seed.name}"
+    return Action(
+        ActionKind.INVITE_TO_COMMUNITY, summary.id, reason, members, community_id=seed.community_id, title=title
+    )
 
 
 def invite_to_subspace(summary: GroupSummary, community_name: str) -> Action:
@@ -97,7 +150,10 @@ def invite_to_subspace(summary: GroupSummary, community_name: str) -> Action:
         f"{community_name} would give them a place."
     )
     members = summary.central + tuple(sorted(summary.group.members - set(summary.central)))
-    return Action(ActionKind.INVITE_TO_SUBSPACE, summary.id, reason, members, community_id=summary.community_id)
+    title = f"Give them a sub-space or an event in {community_name}"
+    return Action(
+        ActionKind.INVITE_TO_SUBSPACE, summary.id, reason, members, community_id=summary.community_id, title=title
+    )
 
 
 def re_engage(summary: GroupSummary, slipping: frozenset[str]) -> Action:
@@ -106,7 +162,8 @@ def re_engage(summary: GroupSummary, slipping: frozenset[str]) -> Action:
     anchors = tuple(m for m in summary.central if m not in slipping)
     via = f"; {_names(anchors)}, the most connected in the group, can bring them back" if anchors else ""
     reason = f"{len(away)} of the {summary.size} members of this group are slipping away ({_names(away)}){via}."
-    return Action(ActionKind.RE_ENGAGE, summary.id, reason, away)
+    title = f"Re-engage {len(away)} member{'s' if len(away) != 1 else ''} slipping away"
+    return Action(ActionKind.RE_ENGAGE, summary.id, reason, away, title=title)
 
 
 def connect(summary: GroupSummary, other: GroupSummary, ties: int) -> Action:
@@ -123,22 +180,26 @@ def connect(summary: GroupSummary, other: GroupSummary, ties: int) -> Action:
         parts.append("no tie links them yet")
     members = summary.central[:2] + other.central[:2]
     reason = f"This group of {summary.size} " + ", and ".join(parts) + f": introduce {_names(members)}."
-    return Action(ActionKind.CONNECT_GROUPS, summary.id, reason, members, other_group_id=other.id)
+    title = f"Introduce them to a similar group of {other.size}"
+    return Action(ActionKind.CONNECT_GROUPS, summary.id, reason, members, other_group_id=other.id, title=title)
 
 
-def most_similar(detection: Detection) -> dict[str, str]:
-    """Return, per group, the other group most similar by shared topics and ties (if any)."""
+def most_similar(detection: Detection, only: str | None = None) -> dict[str, str]:
+    """Return, per group (or for group ``only``), the other group most similar by shared topics and ties."""
     by_term: dict[str, list[str]] = {}
     for summary in detection.groups:
         for topic in summary.topics:
             by_term.setdefault(topic.term, []).append(summary.id)
-    candidates: dict[str, set[str]] = {s.id: set() for s in detection.groups}
+    wanted = {s.id for s in detection.groups} if only is None else {only} & {s.id for s in detection.groups}
+    candidates: dict[str, set[str]] = {group_id: set() for group_id in wanted}
     for ids in by_term.values():
         for a in ids:
-            candidates[a].update(b for b in ids if b != a)
+            if a in candidates:
+                candidates[a].update(b for b in ids if b != a)
     for a, b in detection.between:
-        if a in candidates and b in candidates:
+        if a in candidates:
             candidates[a].add(b)
+        if b in candidates:
             candidates[b].add(a)
     groups = detection.by_id
     best: dict[str, str] = {}

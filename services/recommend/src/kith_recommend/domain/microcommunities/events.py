@@ -5,7 +5,10 @@
   or whose status changed (emerging, inside, matches);
 - faded: an id no longer there (its members drifted apart, or fell below the minimum group size).
 
-These are plain values; the service turns them into contract events.
+``before`` is what was last *announced* of each group (:class:`Announced`), not necessarily the
+previous detection: a group that grows by one member a day is announced as changed once the growth
+since its last announcement passes the threshold, rather than never. These are plain values; the
+service turns them into contract events.
 """
 
 from __future__ import annotations
@@ -13,9 +16,36 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from kith_recommend.domain.microcommunities.params import DetectionParams
 from kith_recommend.domain.microcommunities.summary import GroupSummary, Status
+
+
+class Announceable(Protocol):
+    """What an announcement compares: a group's id, size, status and members."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def status(self) -> Status: ...
+
+    @property
+    def members(self) -> frozenset[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Announced:
+    """A group as it was last announced."""
+
+    id: str
+    size: int
+    status: Status
+    members: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +84,7 @@ class GroupFaded:
     at: datetime
     last_size: int
     last_members: frozenset[str]
+    last_status: Status
 
 
 GroupEvent = GroupDetected | GroupChanged | GroupFaded
@@ -61,19 +92,19 @@ GroupEvent = GroupDetected | GroupChanged | GroupFaded
 
 def compare(
     tenant: str,
-    before: Sequence[GroupSummary],
+    before: Sequence[Announceable],
     after: Sequence[GroupSummary],
     at: datetime,
     params: DetectionParams,
 ) -> list[GroupEvent]:
-    """Return the events between two detections: detected and changed in the new order, then faded."""
+    """Return the events between what was announced and a detection: detected and changed in its order, then faded."""
     previous = {s.id: s for s in before}
     current = {s.id for s in after}
     events: list[GroupEvent] = []
     for summary in after:
         old = previous.get(summary.id)
         if old is None:
-            events.append(GroupDetected(tenant, summary.id, at, summary.size, summary.status, summary.group.members))
+            events.append(GroupDetected(tenant, summary.id, at, summary.size, summary.status, summary.members))
             continue
         moved = abs(summary.size - old.size) > params.changed_share * old.size
         if moved or summary.status is not old.status:
@@ -86,11 +117,11 @@ def compare(
                     summary.size,
                     old.status,
                     summary.status,
-                    summary.group.members - old.group.members,
-                    old.group.members - summary.group.members,
+                    summary.members - old.members,
+                    old.members - summary.members,
                 )
             )
-    for summary in before:
-        if summary.id not in current:
-            events.append(GroupFaded(tenant, summary.id, at, summary.size, summary.group.members))
+    for old in before:
+        if old.id not in current:
+            events.append(GroupFaded(tenant, old.id, at, old.size, old.members, old.status))
     return events

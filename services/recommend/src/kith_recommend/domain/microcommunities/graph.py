@@ -12,15 +12,23 @@ expanded when a snapshot is taken, each pair getting ``w / (n - 1)`` (a member's
 from one event is ``w`` whatever its size), decayed from the event's time or, for a community, from
 when the later of the two joined. :meth:`InteractionGraph.snapshot` turns everything into a sparse
 symmetric matrix at one instant, leaving out excluded members (staff, bots) and negligible ties.
+
+A follow is a standing tie rather than an act: each one is remembered with its time (a second follow
+of the same member adds nothing), so that an unfollow takes exactly its decayed share back out of the
+pair's sum. :meth:`InteractionGraph.to_snapshot` and :meth:`InteractionGraph.from_snapshot` save and
+restore the whole graph as bytes (numpy arrays, no pickle), for checkpoints.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import math
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +43,8 @@ REBASE_AFTER_HALF_LIVES = 256.0
 _DIRECT = frozenset({InteractionKind.FOLLOW, InteractionKind.REPLY, InteractionKind.MENTION, InteractionKind.REACTION})
 _SHIFT = 32
 _LOW = (1 << _SHIFT) - 1
+#: Layout version of :meth:`InteractionGraph.to_snapshot`.
+SNAPSHOT_VERSION = 1
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -109,6 +119,7 @@ class InteractionGraph:
     _ids: dict[str, int] = field(default_factory=dict, repr=False)
     _names: list[str] = field(default_factory=list, repr=False)
     _ties: dict[int, float] = field(default_factory=dict, repr=False)
+    _follows: dict[int, float] = field(default_factory=dict, repr=False)  # (source << 32 | target) -> when
     _events: dict[str, EventAttendance] = field(default_factory=dict, repr=False)
     _communities: dict[str, CommunityMembership] = field(default_factory=dict, repr=False)
 
@@ -122,8 +133,13 @@ class InteractionGraph:
         """Return how many member pairs have direct interactions."""
         return len(self._ties)
 
+    @property
+    def follow_count(self) -> int:
+        """Return how many follows are standing."""
+        return len(self._follows)
+
     def add(self, interaction: Interaction) -> None:
-        """Add one direct interaction (O(1)); one towards oneself is ignored."""
+        """Add one direct interaction (O(1)); one towards oneself, or a follow already standing, is ignored."""
         if interaction.kind not in _DIRECT:
             raise ValueError(f"{interaction.kind} ties come from attendance and membership lists, not interactions")
         if interaction.source == interaction.target:
@@ -136,8 +152,42 @@ class InteractionGraph:
         if exponent > REBASE_AFTER_HALF_LIVES:
             self.rebase(t)
             exponent = 0.0
-        key = self._pair(self._id(interaction.source), self._id(interaction.target))
+        source, target = self._id(interaction.source), self._id(interaction.target)
+        if interaction.kind is InteractionKind.FOLLOW:
+            directed = (source << _SHIFT) | target
+            if directed in self._follows:
+                return
+            self._follows[directed] = t
+        key = self._pair(source, target)
         self._ties[key] = self._ties.get(key, 0.0) + weight * 2.0**exponent
+
+    def unfollow(self, source: str, target: str) -> bool:
+        """Take a standing follow's decayed weight back out of the pair's tie (O(1)); return whether one stood."""
+        a, b = self._ids.get(source), self._ids.get(target)
+        if a is None or b is None:
+            return False
+        at = self._follows.pop((a << _SHIFT) | b, None)
+        if at is None:
+            return False
+        key = self._pair(a, b)
+        share = self.params.weights.follow * 2.0 ** ((at - self.landmark) / self.half_life_seconds)
+        rest = self._ties.get(key, 0.0) - share
+        if rest <= share * 1e-9:  # only the follow tied them (up to rounding)
+            self._ties.pop(key, None)
+        else:
+            self._ties[key] = rest
+        return True
+
+    def attend(self, event_id: str, member: str, at: datetime) -> None:
+        """Add one attendee (or host) to an event, dated by its earliest attendance; a crowd stops growing."""
+        known = self._events.get(event_id)
+        if known is None:
+            self.set_event(EventAttendance(event_id, frozenset({member}), at))
+            return
+        if member in known.attendees or len(known.attendees) > self.params.max_event_size:
+            return
+        self._id(member)
+        self._events[event_id] = EventAttendance(event_id, known.attendees | {member}, min(known.at, at))
 
     def add_all(self, interactions: Iterable[Interaction]) -> None:
         """Add interactions in any order."""
@@ -159,12 +209,20 @@ class InteractionGraph:
         for member in membership.members:
             self._id(member)
 
+    def set_communities(self, memberships: Iterable[CommunityMembership]) -> None:
+        """Replace every community list at once (those not given are forgotten)."""
+        self._communities = {}
+        for membership in memberships:
+            self.set_community(membership)
+
     def forget(self, member: str) -> None:
-        """Erase a member: their ties, attendances and memberships (O(ties))."""
-        number = self._ids.get(member)
+        """Erase a member: their ties, follows, attendances, memberships and name (O(ties))."""
+        number = self._ids.pop(member, None)
         if number is None:
             return
+        self._names[number] = ""  # the slot stays (numbers are positions), the name goes
         self._ties = {k: v for k, v in self._ties.items() if (k >> _SHIFT) != number and (k & _LOW) != number}
+        self._follows = {k: v for k, v in self._follows.items() if (k >> _SHIFT) != number and (k & _LOW) != number}
         for event_id, event in list(self._events.items()):
             if member in event.attendees:
                 self._events[event_id] = EventAttendance(event_id, event.attendees - {member}, event.at)
@@ -177,7 +235,7 @@ class InteractionGraph:
         """Move the landmark to ``landmark`` (epoch seconds), rescaling every sum (O(ties))."""
         factor = 2.0 ** (-(landmark - self.landmark) / self.half_life_seconds)
         self._ties = {k: v * factor for k, v in self._ties.items()}
-        self.landmark = landmark
+        self.landmark = landmark  # follow times are absolute: their shares follow the landmark
 
     def prune(self, now: datetime) -> int:
         """Drop ties and events too decayed to reach ``min_edge_weight`` at ``now``; return how many."""
@@ -190,7 +248,80 @@ class InteractionGraph:
         heaviest = self.params.weights.co_attendance  # a pair's share of an event is at most w / (2 - 1)
         oldest = now.timestamp() - self.half_life_seconds * math.log2(heaviest / floor) if heaviest > 0 else math.inf
         self._events = {k: e for k, e in self._events.items() if e.at.timestamp() >= oldest}
+        follow = self.params.weights.follow
+        if follow > 0:  # a follow worth less than the floor now could only take back what rounding leaves
+            oldest_follow = now.timestamp() - self.half_life_seconds * math.log2(follow / floor)
+            self._follows = {k: t for k, t in self._follows.items() if t >= oldest_follow}
         return before - len(self._ties) - len(self._events)
+
+    def trim(self, max_ties: int) -> int:
+        """Keep the ``max_ties`` heaviest ties (all decay alike: heaviest now, heaviest later); return how many went."""
+        extra = len(self._ties) - max_ties
+        if extra <= 0:
+            return 0
+        keys = np.fromiter(self._ties.keys(), dtype=np.int64, count=len(self._ties))
+        sums = np.fromiter(self._ties.values(), dtype=np.float64, count=len(self._ties))
+        for key in keys[np.argpartition(sums, extra - 1)[:extra]].tolist():
+            del self._ties[key]
+        return extra
+
+    def copy(self) -> InteractionGraph:
+        """Return an independent copy (C-speed dictionary copies) to snapshot while this one goes on changing."""
+        return InteractionGraph(
+            self.params,
+            self.landmark,
+            dict(self._ids),
+            list(self._names),
+            dict(self._ties),
+            dict(self._follows),
+            dict(self._events),
+            dict(self._communities),
+        )
+
+    def to_snapshot(self, *, compress: bool = True) -> bytes:
+        """Return the graph as bytes (a numpy archive, no pickle): ties, follows, events, names and landmark.
+
+        Community lists are not saved: they are set from the tenant's memberships before each detection.
+        Without ``compress`` the archive is written as is (quicker, for a caller that compresses anyway).
+        """
+        meta: dict[str, Any] = {
+            "version": SNAPSHOT_VERSION,
+            "landmark": self.landmark,
+            "members": len(self._names),
+            "events": [[e.event_id, e.at.timestamp(), sorted(e.attendees)] for e in self._events.values()],
+        }
+        buffer = io.BytesIO()
+        (np.savez_compressed if compress else np.savez)(
+            buffer,
+            meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+            names=np.frombuffer("\n".join(self._names).encode(), dtype=np.uint8),
+            tie_keys=np.fromiter(self._ties.keys(), dtype=np.int64, count=len(self._ties)),
+            tie_sums=np.fromiter(self._ties.values(), dtype=np.float64, count=len(self._ties)),
+            follow_keys=np.fromiter(self._follows.keys(), dtype=np.int64, count=len(self._follows)),
+            follow_times=np.fromiter(self._follows.values(), dtype=np.float64, count=len(self._follows)),
+        )
+        return buffer.getvalue()
+
+    @classmethod
+    def from_snapshot(cls, data: bytes, params: DetectionParams | None = None) -> InteractionGraph:
+        """Return the graph saved by :meth:`to_snapshot` (weights were applied when ties were added)."""
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            meta = json.loads(archive["meta"].tobytes().decode())
+            if meta.get("version") != SNAPSHOT_VERSION:
+                raise ValueError(f"unknown interaction graph snapshot version {meta.get('version')!r}")
+            text = archive["names"].tobytes().decode()
+            names = text.split("\n") if meta["members"] else []
+            ties = dict(zip(archive["tie_keys"].tolist(), archive["tie_sums"].tolist(), strict=True))
+            follows = dict(zip(archive["follow_keys"].tolist(), archive["follow_times"].tolist(), strict=True))
+        graph = cls(params or DetectionParams(), float(meta["landmark"]))
+        graph._names = names
+        graph._ids = {name: number for number, name in enumerate(names) if name}
+        graph._ties = ties
+        graph._follows = follows
+        for event_id, at, attendees in meta["events"]:
+            when = datetime.fromtimestamp(at, UTC)
+            graph._events[event_id] = EventAttendance(event_id, frozenset(attendees), when)
+        return graph
 
     def snapshot(self, now: datetime, exclude: Collection[str] = ()) -> GraphSnapshot:
         """Return the decayed graph at ``now`` without the excluded members and negligible ties."""

@@ -21,7 +21,16 @@ Defaults are chosen on principle, not fitted to an evaluation set:
   least 2 others in it (its 2-core): someone hanging on by one tie is not part of a close group;
 - a group is a community in the weak sense of Radicchi et al. (2004): its members' ties among
   themselves outweigh their ties to everyone else (conductance at most 0.5). A cluster Leiden had to
-  put somewhere, whose members mostly talk to others, is not a close group.
+  put somewhere, whose members mostly talk to others, is not a close group;
+- a group is ``inside`` a community that holds most of its members and is at least as large as the
+  group (``inside_ratio`` 1): with a larger ratio, a group of 10 with 8 members in a community of 25
+  (not a match: Jaccard 0.3) would be called ``emerging``, a community waiting to be created, although
+  most of its members already share one.
+
+``min_internal_ties`` and ``max_conductance`` are the closeness filters; with ``0`` and ``1.0`` they are
+off, and detection is a plain partition (with ``objective="modularity"``, ``resolution=1``,
+``min_group_size=2`` and a size cap above the largest expected group, it is the definition of a
+community that ground-truth data sets such as SNAP's use, the opposite of a micro-community's).
 """
 
 from __future__ import annotations
@@ -86,7 +95,9 @@ class DetectionParams(BaseModel):
     resolution: float = Field(
         default=0.05, gt=0, description="CPM: least tie density (in average ties) a group must beat; modularity: gamma."
     )
-    max_cluster_size: int = Field(default=150, ge=2, description="Larger clusters are split until none is larger.")
+    max_cluster_size: int = Field(
+        default=150, ge=2, le=10_000, description="Larger clusters are split until none is larger."
+    )
     min_group_size: int = Field(default=3, ge=2, description="Smaller clusters are not groups.")
     min_internal_ties: int = Field(
         default=2, ge=0, description="Members tied to fewer others in their cluster are left out of it (a k-core)."
@@ -98,17 +109,22 @@ class DetectionParams(BaseModel):
         description="Clusters whose ties to others outweigh this share of their volume are not close groups.",
     )
     iterations: int = Field(default=1, ge=1, description="Leiden cycles on the whole graph (each refines the last).")
+    trials: int = Field(
+        default=1, ge=1, le=100, description="Independent Leiden runs per partition; the best objective is kept."
+    )
     randomness: float = Field(default=0.001, gt=0, description="Leiden's refinement randomness.")
     seed: int = Field(default=0, ge=0, description="Seed of Leiden's random generator (same input, same groups).")
     emerging_jaccard: float = Field(
         default=0.5, gt=0, le=1, description="A group with Jaccard at least this with a community matches it."
     )
     inside_ratio: float = Field(
-        default=3.0, ge=1, description="A group is inside a community at least this many times its size..."
+        default=1.0, ge=1, description="A group is inside a community at least this many times its size..."
     )
     inside_share: float = Field(default=0.5, gt=0, le=1, description="...holding more than this share of its members.")
     changed_share: float = Field(
-        default=0.2, ge=0, description="A group whose size moves by more than this share of it has changed."
+        default=0.2,
+        ge=0,
+        description="A group whose size moves by more than this share of its size when last announced has changed.",
     )
     central_members: int = Field(default=5, ge=1, description="Most central members listed per group.")
     top_topics: int = Field(default=5, ge=1, description="Topics listed per group.")

@@ -135,6 +135,7 @@ def _leiden(
         iterations=cycles,
         use_modularity=params.objective == "modularity",
         seed=params.seed,
+        trials=params.trials,
     )
     labels = np.arange(n, dtype=np.int64) + n  # isolated nodes (none in a snapshot) stay alone
     for name, label in found.items():

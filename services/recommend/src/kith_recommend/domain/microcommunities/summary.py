@@ -105,6 +105,11 @@ class GroupSummary:
         """Return the number of members."""
         return self.group.size
 
+    @property
+    def members(self) -> frozenset[str]:
+        """Return the members."""
+        return self.group.members
+
 
 def summarize(
     snapshot: GraphSnapshot, groups: Sequence[Group], context: TenantContext, params: DetectionParams

@@ -1,0 +1,295 @@
+"""Pipeline: a backlog, a steady load and a real-data import through the whole embedded stack.
+
+``python -m bench pipeline [--backlog 150000] [--rate 500] [--duration 300] [--data ../shared/data]
+[--phases backlog,steady,import] [--import-limit N]``
+
+Starts the embedded broker and database and the three services as processes (as ``make run`` does,
+on free ports), and measures, each figure beside a baseline measured in the same run (a read-only
+consumer that reads and decodes the same records and writes nothing: the ceiling):
+
+1. **backlog**: ``--backlog`` mixed generator events already on the activity topic (normalized and
+   published directly, as ingest would); scoring and recommend start on it; the time until both are
+   at lag 0, and the lag over time;
+2. **steady**: ``--rate`` events/s of mixed activity through ingest's HTTP batch API for
+   ``--duration`` seconds; freshness, from ingest's 202 to the change visible in scoring's metrics
+   API (a new member is known) and in recommend's suggestions (the member is known), p50 and p99,
+   and the lag over time;
+3. **import**: the YouTube memberships and friendships of ``--data``/``youtube-groups`` posted through
+   ingest's batch API into a fresh stack; the same figures.
+
+Recommend is measured as it is on the branch that runs this: its lag comes from its consumer group's
+committed offsets when it has one, else from ``kith_consumer_lag`` on its ``/metrics``.
+
+Prints a Markdown table and writes ``bench/results/pipeline.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.measure import percentile
+from bench.pipeline_load import (
+    Probes,
+    ceiling,
+    generator_backlog,
+    live_events,
+    post_batches,
+    publish_events,
+    youtube_events,
+)
+from bench.pipeline_stack import Stack, wait_caught_up
+
+RESULTS = Path(__file__).resolve().parent / "results" / "pipeline.json"
+
+
+def _freshness(samples: list[float]) -> dict[str, float]:
+    if not samples:
+        return {"probes": 0}
+    return {"probes": len(samples), "p50_s": percentile(samples, 0.5), "p99_s": percentile(samples, 0.99),
+            "max_s": max(samples)}  # fmt: skip
+
+
+async def backlog_phase(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Publish the backlog, measure the read-only ceiling on it, then time scoring and recommend to lag 0."""
+    events = generator_backlog(args.backlog)
+    async with Stack(workdir / "backlog", services=()) as stack:
+        await publish_events(stack.kafka, events)
+        read_only = await ceiling(stack.kafka, len(events))
+        started = time.monotonic()
+        await stack.start_services(("scoring", "recommend"))
+        done = await wait_caught_up(stack, ("scoring", "recommend"), started, within=args.within)
+    return {
+        "events": len(events),
+        "read_only_ceiling": read_only,
+        "to_lag_zero_s": done.seconds,
+        "events_per_s_through_both": _rate(len(events), done.seconds["both"]),
+        "lag_over_time": done.samples,
+        "peak_memory_mb": _peak_memory(done.samples),
+    }
+
+
+async def steady_phase(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Drive ``--rate`` events/s through ingest's HTTP API with probes of freshness, sampling the lag."""
+    async with Stack(workdir / "steady", services=("ingest", "scoring", "recommend")) as stack:
+        key = await stack.key()
+        probes = Probes(stack, key)
+        await probes.prepare()
+        sampling = asyncio.create_task(stack.sample_lags(("scoring", "recommend"), every=args.sample_every))
+        started = time.monotonic()
+        try:
+            load = asyncio.create_task(post_batches(stack.ingest_url, key, live_events(), args.rate, args.duration))
+            await probes.run_until(load, every=args.probe_every)
+            sent = await load
+            elapsed = time.monotonic() - started
+        finally:
+            sampling.cancel()
+        samples = await _samples(sampling, stack)
+        after = await wait_caught_up(stack, ("scoring", "recommend"), time.monotonic(), within=args.within)
+        read_only = await ceiling(stack.kafka, None)
+    return {
+        "rate_asked": args.rate,
+        "duration_s": args.duration,
+        "sent": sent,
+        "rate_achieved": sent["accepted"] / elapsed,
+        "freshness_scoring": _freshness(probes.scoring),
+        "freshness_recommend": _freshness(probes.recommend),
+        "probes_unseen": probes.unseen,
+        "lag_over_time": samples,
+        "peak_memory_mb": _peak_memory(samples),
+        "lag_max": {name: _highest(samples, name) for name in ("scoring", "recommend")},
+        "to_lag_zero_after_load_s": after.seconds,
+        "read_only_ceiling": read_only,
+    }
+
+
+async def import_phase(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Post the YouTube memberships and friendships through ingest's batch API; time both consumers to lag 0."""
+    events = youtube_events(args.data / "youtube-groups", args.import_limit)
+    async with Stack(workdir / "import", services=("ingest", "scoring", "recommend"), tenant="youtube") as stack:
+        key = await stack.key()
+        probes = Probes(stack, key)
+        await probes.prepare()
+        sampling = asyncio.create_task(stack.sample_lags(("scoring", "recommend"), every=args.sample_every))
+        started = time.monotonic()
+        try:
+            load = asyncio.create_task(post_batches(stack.ingest_url, key, iter(events), None, None, size=1_000))
+            await probes.run_until(load, every=args.probe_every)
+            sent = await load
+            imported = time.monotonic() - started
+            done = await wait_caught_up(stack, ("scoring", "recommend"), started, within=args.within)
+        finally:
+            sampling.cancel()
+        samples = await _samples(sampling, stack)
+        read_only = await ceiling(stack.kafka, None)
+    return {
+        "events": len(events),
+        "sent": sent,
+        "import_s": imported,
+        "import_events_per_s": sent["accepted"] / imported,
+        "to_lag_zero_s": done.seconds,
+        "events_per_s_through_both": _rate(sent["accepted"], done.seconds["both"]),
+        "freshness_scoring": _freshness(probes.scoring),
+        "freshness_recommend": _freshness(probes.recommend),
+        "probes_unseen": probes.unseen,
+        "lag_over_time": samples + done.samples,
+        "peak_memory_mb": _peak_memory(samples + done.samples),
+        "read_only_ceiling": read_only,
+    }
+
+
+def _rate(events: int, seconds: float | None) -> float | None:
+    return None if seconds is None else events / max(seconds, 1e-9)
+
+
+def _peak_memory(samples: list[dict[str, Any]]) -> dict[str, float]:
+    peak: dict[str, float] = {}
+    for sample in samples:
+        for name, size in sample.get("rss_mb", {}).items():
+            peak[name] = max(peak.get(name, 0.0), size)
+    return peak
+
+
+def _highest(samples: list[dict[str, Any]], name: str) -> int | None:
+    values = [sample[name] for sample in samples if sample.get(name) is not None]
+    return max(values) if values else None
+
+
+async def _samples(task: asyncio.Task[list[dict[str, Any]]], stack: Stack) -> list[dict[str, Any]]:
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return stack.samples
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the chosen phases, each on its own fresh stack."""
+    workdir = Path(tempfile.mkdtemp(prefix="kith-bench-pipeline-"))
+    result: dict[str, Any] = {
+        "measured_at": datetime.now(UTC).isoformat(),
+        "command": "python -m bench pipeline " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["pipeline"] else []),
+        "store": "embedded SecantusDB (MongoDB wire protocol)",
+        "broker": "embedded tansu (Kafka protocol, memory only)",
+        "cores": os.cpu_count(),
+        "load_average_at_start": os.getloadavg(),
+        "workdir": str(workdir),
+    }
+    phases = {"backlog": backlog_phase, "steady": steady_phase, "import": import_phase}
+    try:
+        for name in args.phases:
+            result[name] = await phases[name](args, workdir)
+            result[name]["load_average_at_end"] = os.getloadavg()
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return result
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """Render the figures as Markdown."""
+    lines = [
+        f"Pipeline benchmark ({result['store']}; {result['broker']}; {result['cores']} cores; load average "
+        f"{result['load_average_at_start'][0]:.1f} at the start)",
+        "",
+        "| phase | measure | figure | baseline (read-only consumer) |",
+        "|---|---|---|---|",
+    ]
+    backlog = result.get("backlog")
+    if backlog:
+        ceiling_rate = backlog["read_only_ceiling"]["events_per_s"]
+        lag = backlog["to_lag_zero_s"]
+        lines += [
+            f"| backlog ({backlog['events']:,} events) | to lag 0: scoring / recommend / both | "
+            f"{_s(lag['scoring'])} / {_s(lag['recommend'])} / **{_s(lag['both'])}** (target < 90 s) | "
+            f"{backlog['events'] / ceiling_rate:.1f} s |",
+            f"| | events/s through both | **{backlog['events_per_s_through_both'] or 0:,.0f}** (target >= 1,700) | "
+            f"{ceiling_rate:,.0f} |",
+            f"| | peak memory | {_memory(backlog['peak_memory_mb'])} | |",
+        ]
+    for name in ("steady", "import"):
+        phase = result.get(name)
+        if not phase:
+            continue
+        if name == "steady":
+            label = f"steady ({phase['rate_asked']:g} events/s asked, {phase['rate_achieved']:.0f} sent, "
+            label += f"{phase['duration_s']:g} s)"
+        else:
+            label = f"import ({phase['events']:,} events)"
+        fs, fr = phase["freshness_scoring"], phase["freshness_recommend"]
+        base = f"{phase['read_only_ceiling']['events_per_s']:,.0f} events/s"
+        lines.append(f"| {label} | freshness p50 / p99: scoring | {_fresh(fs)} (target p99 < 2 s) | {base} |")
+        lines.append(f"| | freshness p50 / p99: recommend | {_fresh(fr)} (target p99 < 2 s) | |")
+        if name == "steady":
+            peak = phase["lag_max"]
+            lines.append(f"| | highest lag: scoring / recommend | {peak['scoring']} / {peak['recommend']} | |")
+            lines.append(f"| | peak memory | {_memory(phase['peak_memory_mb'])} | |")
+        else:
+            lag = phase["to_lag_zero_s"]
+            lines += [
+                f"| | import through ingest | {phase['import_s']:.0f} s ({phase['import_events_per_s']:,.0f} "
+                f"events/s) | |",
+                f"| | to lag 0 from the first post: scoring / recommend / both | {_s(lag['scoring'])} / "
+                f"{_s(lag['recommend'])} / **{_s(lag['both'])}** | |",
+                f"| | peak memory | {_memory(phase['peak_memory_mb'])} | |",
+            ]
+    return "\n".join(lines)
+
+
+def _memory(peak: dict[str, float]) -> str:
+    return ", ".join(f"{name} {size:.0f} MB" for name, size in sorted(peak.items())) or "-"
+
+
+def _s(value: float | None) -> str:
+    return "not reached" if value is None else f"{value:.0f} s"
+
+
+def _fresh(figures: dict[str, float]) -> str:
+    if not figures.get("probes"):
+        return "no probe seen"
+    return f"{figures['p50_s']:.2f} / **{figures['p99_s']:.2f} s** ({figures['probes']:.0f} probes)"
+
+
+def main(argv: list[str]) -> int:
+    """Run the pipeline benchmark, print the table and write the JSON figures."""
+    parser = argparse.ArgumentParser(prog="python -m bench pipeline", description=__doc__.splitlines()[0])
+    parser.add_argument("--backlog", type=int, default=150_000, help="events already on the topic (default 150000)")
+    parser.add_argument("--rate", type=float, default=500.0, help="steady events/s through ingest (default 500)")
+    parser.add_argument("--duration", type=float, default=300.0, help="seconds of steady load (default 300)")
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="folder holding youtube-groups/")
+    parser.add_argument("--import-limit", type=int, default=None, help="import only the first N events")
+    parser.add_argument(
+        "--phases",
+        type=lambda text: [part for part in text.split(",") if part],
+        default=["backlog", "steady", "import"],
+        help="which phases to run, comma-separated (default backlog,steady,import)",
+    )
+    parser.add_argument("--probe-every", type=float, default=1.0, help="seconds between freshness probes")
+    parser.add_argument("--sample-every", type=float, default=3.0, help="seconds between lag samples")
+    parser.add_argument("--within", type=float, default=1_800.0, help="longest wait for lag 0, in seconds")
+    parser.add_argument("--keep", action="store_true", help="keep the servers' logs and data (printed folder)")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON figures")
+    args = parser.parse_args(argv)
+    unknown = set(args.phases) - {"backlog", "steady", "import"}
+    if unknown:
+        parser.error(f"unknown phases: {sorted(unknown)}")
+    result = asyncio.run(run(args))
+    print(markdown(result))
+    if args.keep:
+        print(f"\nlogs and data kept in {result['workdir']}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"\nwritten to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
