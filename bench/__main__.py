@@ -7,6 +7,7 @@ prints a Markdown table of its figures and writes them as JSON under ``bench/res
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 
 #: Benchmark modules, in the order ``all`` runs them. ``--data`` is passed to those that read data.
@@ -26,8 +27,14 @@ BENCHMARKS: dict[str, bool] = {
 }
 
 
+def _stop_on_terminate(signum: int, _frame: object) -> None:
+    """Stop on SIGTERM as on Ctrl-C, so every benchmark stops the servers it started on its way out."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str]) -> int:
     """Dispatch to one benchmark, or run them all."""
+    signal.signal(signal.SIGTERM, _stop_on_terminate)
     if not argv or argv[0] in ("-h", "--help"):
         sys.stdout.write(__doc__ or "")
         sys.stdout.write("\nbenchmarks: " + ", ".join(BENCHMARKS) + "\n")
