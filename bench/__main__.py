@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, bool] = {
     "recommend_consume": False,
     "recommend_quality": True,
     "recommend_tuning": False,
+    "recommend_places": False,
     "microcommunities": True,
     "console": False,
     "pipeline": False,

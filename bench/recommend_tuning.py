@@ -1,6 +1,7 @@
 """Self-tuning's cost on a large tenant: time and memory of one evaluation, beside a model compile.
 
 ``python -m bench recommend_tuning [--communities 10000] [--members 100000] [--evaluated 1000]``
+``python -m bench recommend_tuning --data ../shared/data [--evaluated 1000] [--seed 0]`` (a YouTube-shaped tenant)
 
 Builds a tenant at scale (``kith_devkit.scale``), applies it to a ranking state, then runs what the
 service's scheduled evaluation runs: the split in time with the model compiled before the cut-off
@@ -9,6 +10,14 @@ service's scheduled evaluation runs: the split in time with the model compiled b
 tenant. Memory is the peak of what Python allocated during each part (``tracemalloc``) and the
 process's resident set before and after. Prints a Markdown table and writes
 ``bench/results/recommend_tuning.json``.
+
+With ``--data``, what self-tuning would choose for a tenant shaped like the YouTube data instead
+(``bench.recsys``: its core of memberships and its friendships, no text, no places, no activity).
+That data has no join times, so each membership gets a seeded random time within 30 days, which
+makes the tuner's cut in time a random hold-out of the latest tenth of joins. The tuner starts from
+the shipped defaults (as a new tenant does) and from each of its own named variations in turn, so the
+table shows whether it reaches the setting this data favours from anywhere. Writes
+``bench/results/recommend_tuning_youtube.json``.
 """
 
 from __future__ import annotations
@@ -16,18 +25,31 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import random
+import sys
 import time
 import tracemalloc
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.recsys.data import Dataset, core, load_dataset
 from kith_devkit.scale import tenant_at_scale
 from kith_recommend.domain.changes import changes_for
 from kith_recommend.domain.model import TenantState, compile_model
 from kith_recommend.domain.params import RankingParams
-from kith_recommend.domain.tuning import TuningParams, candidates, decide, evaluate, prepare
+from kith_recommend.domain.tuning import VARIATIONS, Trial, TuningParams, candidates, decide, evaluate, prepare
+from kith_shared.events import SCHEMA_VERSION, Event
+from kith_shared.events import data as d
+from kith_shared.events import types as t
 
 RESULTS = Path(__file__).resolve().parent / "results" / "recommend_tuning.json"
+RESULTS_YOUTUBE = RESULTS.with_name("recommend_tuning_youtube.json")
+#: The YouTube-shaped tenant's joins spread over this many days from this start (the data has no times).
+SPREAD_DAYS = 30
+SPREAD_START = datetime(2007, 1, 1, tzinfo=UTC)
 
 
 def _rss_mb() -> float:
@@ -88,6 +110,100 @@ def run(communities: int, members: int, evaluated: int) -> dict[str, Any]:
     }
 
 
+def youtube_shaped(dataset: Dataset, seed: int, tenant: str = "youtube") -> Iterator[Event]:
+    """Yield a data set's memberships as joins at seeded random times, and its friendships as follows."""
+    rng = random.Random(seed)
+    common: dict[str, Any] = {"source": "bench://tuning", "tenant": tenant, "schemaversion": SCHEMA_VERSION}
+    n = 0
+    for a, b in sorted(dataset.friends):
+        for x, y in ((a, b), (b, a)):
+            n += 1
+            data = d.MemberFollowed(member_id=x, followed_member_id=y)
+            yield t.MemberFollowedEvent(id=f"f{n}", time=SPREAD_START, receivedtime=SPREAD_START, **common, data=data)
+    joins = [(user, item) for user in sorted(dataset.memberships) for item in sorted(dataset.memberships[user])]
+    timed = sorted((SPREAD_START + timedelta(seconds=rng.uniform(0, SPREAD_DAYS * 86_400)), u, c) for u, c in joins)
+    for at, user, item in timed:
+        n += 1
+        data_join = d.MemberJoined(member_id=user, community_id=item)
+        yield t.MemberJoinedEvent(id=f"j{n}", time=at, receivedtime=at, **common, data=data_join)
+
+
+def _key(settings: dict[str, float]) -> tuple[tuple[str, float], ...]:
+    return tuple(sorted(settings.items()))
+
+
+def run_youtube(root: Path, evaluated: int, seed: int) -> dict[str, Any]:
+    """Run self-tuning's evaluation on the YouTube-shaped tenant, from the defaults and from each variation."""
+    dataset, stats = core(load_dataset("youtube", root))
+    members = set(dataset.memberships)
+    friends = [(a, b) for a, b in dataset.friends if a in members and b in members and a != b]
+    dataset = replace(dataset, friends=friends)
+    state = TenantState("youtube")
+    for event in youtube_shaped(dataset, seed):
+        state.apply_all(changes_for(event))
+    defaults = RankingParams()
+    tuning = TuningParams(max_members=evaluated)
+    prepared = prepare(state, defaults, tuning, seed)
+    held_out = sum(len(h) for h in prepared.held_out)
+    # Every setting the tuner can try from any start: the defaults and their named variations, ranked once.
+    trials = evaluate(prepared, defaults, candidates(defaults, defaults))
+    trials[0].name = "defaults"
+    cache = {_key(trial.settings): trial for trial in trials}
+    runs = []
+    for name, delta in [("defaults", {}), *VARIATIONS]:
+        current = defaults.model_copy(update=delta)
+        if name != "defaults" and current == defaults:
+            continue  # a variation the defaults already are
+        tried = candidates(defaults, current)
+        known = [cache[_key(c.settings)] for c in tried]
+        ordered = [Trial(c.name, c.settings, k.hr, k.ndcg, k.gains) for c, k in zip(tried, known, strict=True)]
+        decision = decide(ordered, len(prepared.profiles), held_out, tuning)
+        chosen = name if decision.status == "kept" else decision.chosen
+        settled = cache[_key(decision.chosen_settings)].ndcg
+        runs.append({"start": name, "status": decision.status, "chosen": chosen, "why": decision.why,
+                     "start_ndcg": ordered[0].ndcg, "chosen_ndcg": settled})  # fmt: skip
+    return {
+        "dataset": "youtube (shaped: seeded random join times over 30 days)",
+        "core": {"members": stats.members, "communities": stats.communities, "memberships": stats.memberships},
+        "friendships": len(dataset.friends),
+        "seed": seed,
+        "eligible_members": prepared.eligible_members,
+        "evaluated_members": len(prepared.profiles),
+        "held_out_joins": held_out,
+        "configurations": [
+            {"name": tr.name, "settings": tr.settings, "hr_at_10": tr.hr, "ndcg_at_10": tr.ndcg} for tr in trials
+        ],
+        "runs": runs,
+    }
+
+
+def markdown_youtube(r: dict[str, Any]) -> str:
+    """Render what self-tuning chooses on the YouTube-shaped tenant."""
+    c = r["core"]
+    lines = [
+        f"### Self-tuning on a YouTube-shaped tenant ({c['members']:,} members, {c['communities']:,} communities, "
+        f"{c['memberships']:,} memberships, {r['friendships']:,} friendships; random join times, seed {r['seed']})",
+        "",
+        f"{r['evaluated_members']:,} of {r['eligible_members']:,} members with held-out joins evaluated "
+        f"({r['held_out_joins']:,} joins).",
+        "",
+        "| setting | HR@10 | NDCG@10 |",
+        "|---|---|---|",
+    ]
+    best = max(r["configurations"], key=lambda x: x["ndcg_at_10"])["name"]
+    for x in r["configurations"]:
+        name = "shipped defaults" if x["name"] == "defaults" else x["name"]
+        ndcg = f"**{x['ndcg_at_10']:.4f}**" if x["name"] == best else f"{x['ndcg_at_10']:.4f}"
+        lines.append(f"| {name} | {x['hr_at_10']:.4f} | {ndcg} |")
+    lines += ["", "| tenant starts from | NDCG@10 | decision | settles on | NDCG@10 |", "|---|---|---|---|---|"]
+    for run_ in r["runs"]:
+        lines.append(
+            f"| {run_['start']} | {run_['start_ndcg']:.4f} | {run_['status']} | {run_['chosen']} "
+            f"| {run_['chosen_ndcg']:.4f} |"
+        )
+    return "\n".join(lines)
+
+
 def markdown(r: dict[str, Any]) -> str:
     """Render the figures as a Markdown table."""
     total = r["prepare_seconds"] + r["evaluate_seconds"]
@@ -117,10 +233,22 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--communities", type=int, default=10_000)
     parser.add_argument("--members", type=int, default=100_000)
     parser.add_argument("--evaluated", type=int, default=TuningParams().max_members, help="members evaluated")
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--data", type=Path, default=None, help="tune a YouTube-shaped tenant from this data root")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the YouTube-shaped join times and sample")
+    parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
-    result = run(args.communities, args.members, args.evaluated)
-    print(markdown(result))
+    if args.data is not None:
+        try:
+            result = run_youtube(args.data, args.evaluated, args.seed)
+        except (FileNotFoundError, ValueError) as error:
+            sys.stderr.write(f"recommend_tuning: {error}\n")
+            return 2
+        print(markdown_youtube(result))
+        args.output = args.output or RESULTS_YOUTUBE
+    else:
+        result = run(args.communities, args.members, args.evaluated)
+        print(markdown(result))
+        args.output = args.output or RESULTS
     result["command"] = "python -m bench recommend_tuning " + " ".join(argv)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

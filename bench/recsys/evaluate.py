@@ -44,7 +44,14 @@ log = logging.getLogger(__name__)
 
 K = 10
 SERVICE_MODULE = "bench.recsys.kith_adapter"
-SERVICE_CLASS = "KithServicePath"
+#: The service rows by short name, in the order they are reported: what ships first.
+SERVICE_CLASSES: dict[str, str] = {
+    "defaults": "KithDefaults",
+    "tuned": "KithServicePath",
+    "candidates": "KithDefaultCandidates",
+}
+#: The baseline every service row is compared with, member by member.
+REFERENCE = "EASE"
 #: Core threshold on communities per member, by data set: the generator's members join about two
 #: communities in its 30 days, so its core keeps members with two or more.
 DEFAULT_MIN_COMMUNITIES: dict[str, int] = {"youtube": 3, "sample": 3, "generator": 2}
@@ -88,6 +95,20 @@ class Summary:
 
 
 @dataclass
+class Comparison:
+    """One model's NDCG@10 minus another's on the same members: per seed, over seeds, over members."""
+
+    model: str
+    against: str
+    per_seed: dict[int, float]
+    over_seeds: Interval
+    over_members: Interval
+    at_least_on_every_seed: bool
+    small_share: float
+    against_small_share: float
+
+
+@dataclass
 class Report:
     """Everything one evaluation run measured."""
 
@@ -104,6 +125,8 @@ class Report:
     service_note: str
     headline: dict[str, Any]
     seconds: float
+    services: list[str] = field(default_factory=list)
+    comparisons: list[Comparison] = field(default_factory=list)
 
 
 async def _resolve(value: Any) -> Any:
@@ -190,16 +213,24 @@ async def evaluate_model(
     return result
 
 
-def load_service() -> tuple[Any | None, str]:
-    """Return a fresh service-path model if its adapter imports, with a note saying why not otherwise."""
+def load_services(names: Sequence[str]) -> tuple[list[Any], str]:
+    """Return fresh service-path models (by short name, see :data:`SERVICE_CLASSES`), with a note on what is missing."""
+    if not names:
+        return [], "service path skipped"
+    unknown = [name for name in names if name not in SERVICE_CLASSES]
+    if unknown:
+        raise ValueError(f"unknown service rows {unknown}; choose from {list(SERVICE_CLASSES)}")
     try:
         module = importlib.import_module(SERVICE_MODULE)
     except ImportError as error:
-        return None, f"service path not available: {SERVICE_MODULE} does not import ({error})"
-    factory = getattr(module, SERVICE_CLASS, None)
-    if factory is None:
-        return None, f"service path not available: {SERVICE_MODULE} has no {SERVICE_CLASS}"
-    return factory(), "service path included"
+        return [], f"service path not available: {SERVICE_MODULE} does not import ({error})"
+    models = []
+    for name in names:
+        factory = getattr(module, SERVICE_CLASSES[name], None)
+        if factory is None:
+            return [], f"service path not available: {SERVICE_MODULE} has no {SERVICE_CLASSES[name]}"
+        models.append(factory())
+    return models, "service rows: " + ", ".join(str(m.name) for m in models)
 
 
 def _per_user_means(results: Sequence[SeedResult], attribute: str) -> np.ndarray:
@@ -257,14 +288,36 @@ def paired_difference(a: Sequence[SeedResult], b: Sequence[SeedResult], by_seed:
     return bootstrap_interval(differences, seed=a[0].seed if a else 0)
 
 
+def compare(results: Sequence[SeedResult], model: str, against: str, by_seed: bool) -> Comparison | None:
+    """Return ``model``'s NDCG@10 minus ``against``'s on the same members, or None when either is missing."""
+    mine = [r for r in results if r.model == model]
+    theirs = [r for r in results if r.model == against]
+    if not mine or not theirs:
+        return None
+    by = {r.seed: r for r in theirs}
+    per_seed = {r.seed: r.ndcg - by[r.seed].ndcg for r in mine if r.seed in by}
+    return Comparison(
+        model=model,
+        against=against,
+        per_seed=per_seed,
+        over_seeds=paired_difference(mine, theirs, by_seed=True),
+        over_members=paired_difference(mine, theirs, by_seed=False),
+        at_least_on_every_seed=all(value >= 0 for value in per_seed.values()),
+        small_share=float(np.mean([r.small_share for r in mine])),
+        against_small_share=float(np.mean([r.small_share for r in theirs])),
+    )
+
+
 def headline(
     summaries: Sequence[Summary],
     service: str | None,
     results: Sequence[SeedResult] = (),
     by_seed: bool = True,
+    services: Sequence[str] = (),
 ) -> tuple[str, dict[str, Any]]:
     """Name the best baseline (by mean NDCG@10) and check the service target against it."""
-    baselines = [s for s in summaries if s.model != service]
+    rows = set(services) | ({service} if service else set())
+    baselines = [s for s in summaries if s.model not in rows]
     best = max(baselines, key=lambda s: s.ndcg.mean)
     popular = next((s for s in baselines if s.model == "most popular"), None)
     out: dict[str, Any] = {"best_baseline": best.model, "best_baseline_ndcg": best.ndcg.mean}
@@ -303,33 +356,33 @@ async def run(
     max_configs: int | None = None,
     min_members: int = 5,
     min_communities: int | None = None,
-    with_service: bool = True,
+    services: Sequence[str] = tuple(SERVICE_CLASSES),
     baselines: Callable[[int], Sequence[Any]] = make_baselines,
 ) -> Report:
-    """Evaluate the baselines (and the service path when importable) on ``dataset`` over ``seeds``."""
+    """Evaluate the baselines and the service rows named (when importable) on ``dataset`` over ``seeds``."""
     start = time.perf_counter()
     if min_communities is None:
         min_communities = DEFAULT_MIN_COMMUNITIES.get(dataset.name, 3)
     reduced, stats = core(dataset, min_members, min_communities)
-    service, note = load_service() if with_service else (None, "service path skipped")
+    rows, note = load_services(services)
     log.info("%s", note)
     results: list[SeedResult] = []
     try:
         for seed in seeds:
             splits = split_for_seed(reduced, seed)
-            models: list[Any] = list(baselines(seed))
-            if service is not None:
-                models.append(service)
+            models: list[Any] = [*baselines(seed), *rows]
             for model in models:
                 results.append(await evaluate_model(model, reduced, splits, seed, users, max_configs))
     finally:
-        if service is not None:
-            await _resolve(service.close())
-    names = list(dict.fromkeys(r.model for r in results))
+        for row in rows:
+            await _resolve(row.close())
+    row_names = [str(row.name) for row in rows]
+    names = [*row_names, *(name for name in dict.fromkeys(r.model for r in results) if name not in row_names)]
     by_seed = len(seeds) >= 2 and reduced.joined_at is None
     summaries = [summarize([r for r in results if r.model == name], by_seed) for name in names]
-    service_name = str(service.name) if service is not None else None
-    best, head = headline(summaries, service_name, results, by_seed)
+    service_name = row_names[0] if row_names else None
+    best, head = headline(summaries, service_name, results, by_seed, row_names)
+    comparisons = [c for name in row_names if (c := compare(results, name, REFERENCE, by_seed)) is not None]
     return Report(
         dataset=dataset.name,
         core=stats,
@@ -349,6 +402,8 @@ async def run(
         service_note=note,
         headline=head,
         seconds=time.perf_counter() - start,
+        services=row_names,
+        comparisons=comparisons,
     )
 
 

@@ -1,10 +1,17 @@
-"""The Kith service path for the offline evaluation: data in as events, suggestions out of the API.
+"""The Kith service paths for the offline evaluation: data in as events, suggestions out of the API.
 
-Training memberships are published as ``member.joined`` events and friendships as
-``member.followed`` (both directions) on the activity topic, in the normalized form ingest writes
-there. The recommend service's own consumer builds its read model in its own database with its own
-code; suggestions come from its HTTP route (in-process through ``httpx.ASGITransport``), which runs
-the same ranking functions as in production and excludes communities already joined.
+Two rows, both through recommend's own consumer (its read model, built by its own code) and its
+suggestions route, which runs the same ranking functions as in production and excludes communities
+already joined (:mod:`bench.recsys.stack` starts the services):
+
+- :class:`KithDefaults`, what a tenant gets out of the box: the **shipped defaults**, with
+  memberships (``member.joined``) and friendships (``member.followed``, both directions) **posted to
+  a running ingest** (``POST /v1/events:batch`` with a key of ``events:write``), as a client app
+  would send them. It has one configuration, so nothing is tuned on the validation split; before
+  ranking it checks through ``GET /v1/settings/ranking`` that the settings in effect are the defaults.
+- :class:`KithServicePath`, what the ranking can reach: settings tuned on the validation split (a
+  grid of exponents and the social weight, over co-membership and social signals only), with the
+  same events published straight onto the activity topic in the form ingest writes there.
 
 Each distinct training set becomes a fresh tenant, so tuning several settings on one split ingests
 it once; settings only change how the service ranks (and compiles) its model.
@@ -13,44 +20,28 @@ it once; settings only change how the service ranks (and compiles) its model.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import AsyncExitStack
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, ClassVar
 
-import httpx
-from fastapi import FastAPI
-from pydantic import SecretStr
-
-from kith_devkit.servers import ServerProcess, free_port, start_broker, start_database, wait_for_kafka
-from kith_recommend.app import create_app
+from bench.recsys.stack import EvalStack
 from kith_recommend.domain.changes import Edge
 from kith_recommend.domain.params import RankingParams
-from kith_recommend.engine import Recommender
-from kith_recommend.settings import RecommendSettings
-from kith_shared.auth import Scope
-from kith_shared.events import SCHEMA_VERSION, encode_structured, structured_headers
+from kith_shared.events import SCHEMA_VERSION, Event
 from kith_shared.events import data as d
 from kith_shared.events import types as t
-from kith_shared.kafka import EventProducer, ensure_topics
-from kith_shared.settings import KafkaSettings, MongoSettings
-from kith_shared.topics import ACTIVITY
 
 log = logging.getLogger(__name__)
 
-#: The data has no timestamps: every event carries this one, so trending is flat and plays no part.
+#: The data has no timestamps: every event carries this one (the crawl's), so all joins are of one day.
 EVENT_TIME = datetime(2007, 1, 15, tzinfo=UTC)
 SOURCE = "bench://recsys"
 
-#: Base settings: no topics, times or activity exist in this data, so only co-membership and the
-#: social source apply; the grid varies the walk's exponents and the social weight.
+#: Base of the tuned row: no topics, times or activity exist in this data, so only co-membership and
+#: the social source apply; the grid varies the walk's exponents and the social weight.
 BASE: dict[str, float] = {
     "co_membership_weight": 1.0,
     "social_weight": 0.1,
@@ -62,10 +53,134 @@ BASE: dict[str, float] = {
 }
 
 
-class KithServicePath:
-    """Evaluate the recommend service through its real path (events -> read model -> HTTP API)."""
+class ReadModelIncomplete(RuntimeError):
+    """Recommend's read model does not hold every membership and friendship that was sent."""
+
+
+class _ServicePath:
+    """What both rows share: a stack, a tenant per training set, suggestions from the HTTP route."""
 
     name: ClassVar[str] = "kith"
+    param_grid: ClassVar[list[dict[str, float]]] = [{}]
+
+    def __init__(self, stack: EvalStack, *, concurrency: int = 16, ingest_timeout: float = 1_800.0) -> None:
+        self.stack = stack
+        self.concurrency = concurrency
+        self.ingest_timeout = ingest_timeout
+        self._fitted: dict[str, str] = {}
+        self._tenant = ""
+        self.timings: dict[str, float] = {}
+
+    async def _send(self, tenant: str, train: dict[str, set[str]], follows: set[tuple[str, str]]) -> int:
+        """Send the training data of a new tenant; return how many records recommend will apply."""
+        raise NotImplementedError
+
+    async def fit(self, train: dict[str, set[str]], friends: list[tuple[str, str]], params: dict[str, float]) -> None:
+        """Send the training data as events (once per distinct training set) and rank with ``params``."""
+        await self.stack.start()
+        fingerprint = _fingerprint(train, friends)
+        tenant = self._fitted.get(fingerprint)
+        if tenant is None:
+            tenant = f"eval-{len(self._fitted) + 1}-{fingerprint[:8]}"
+            await self._ingest(tenant, train, friends)
+            self._fitted[fingerprint] = tenant
+        self._tenant = tenant
+        self._settle(params)
+        started = time.perf_counter()
+        recommender = self.stack.recommender
+        recommender.models.pop(tenant, None)
+        await self.stack.compiled(tenant)
+        self.timings["compile_seconds"] = time.perf_counter() - started
+
+    def _settle(self, params: dict[str, float]) -> None:
+        """Apply the row's settings before the model is compiled."""
+
+    async def _ingest(self, tenant: str, train: dict[str, set[str]], friends: list[tuple[str, str]]) -> None:
+        members = set(train)
+        pairs = {(a, b) for a, b in friends if a != b and a in members and b in members}
+        follows = pairs | {(b, a) for a, b in pairs}
+        memberships = sum(len(items) for items in train.values())
+        since = self.stack.recommender.records
+        started = time.perf_counter()
+        records = await self._send(tenant, train, follows)
+        sent = time.perf_counter()
+        await self.stack.applied(records, since, self.ingest_timeout)
+        done = time.perf_counter()
+        state = self.stack.recommender.state(tenant)
+        held = sum(len(items) for items in state.edges[Edge.MEMBER].values())
+        ties = sum(len(items) for items in state.edges[Edge.FOLLOWS].values())
+        if held != memberships or ties != len(follows):
+            raise ReadModelIncomplete(
+                f"{tenant}: the read model holds {held} of {memberships} memberships "
+                f"and {ties} of {len(follows)} follows"
+            )
+        self.timings.update(
+            send_seconds=sent - started, read_model_seconds=done - started, events=float(memberships + len(follows))
+        )
+        log.info(
+            "%s: %d memberships and %d follows in the read model of %s in %.1fs",
+            self.name,
+            memberships,
+            len(follows),
+            tenant,
+            done - started,
+        )
+
+    async def recommend(self, users: list[str], k: int) -> dict[str, list[str]]:
+        """Ask the service's suggestions route for each member (joined communities are excluded there)."""
+        client = await self.stack.reader(self._tenant)
+        gate = asyncio.Semaphore(self.concurrency)
+        out: dict[str, list[str]] = {}
+
+        async def one(user: str) -> None:
+            async with gate:
+                response = await client.get(f"/v1/members/{user}/suggestions", params={"limit": k, "explain": "false"})
+            response.raise_for_status()
+            out[user] = [s["community_id"] for s in response.json()["suggestions"]]
+
+        await asyncio.gather(*(one(user) for user in users))
+        return out
+
+    async def close(self) -> None:
+        """Stop the services and servers of this path."""
+        await self.stack.close()
+
+
+class KithDefaults(_ServicePath):
+    """The shipped defaults, fed through ingest's public HTTP API."""
+
+    name: ClassVar[str] = "kith defaults"
+    param_grid: ClassVar[list[dict[str, float]]] = [{}]
+
+    def __init__(self, stack: EvalStack | None = None, **options: Any) -> None:
+        super().__init__(stack or EvalStack(with_ingest=True), **options)
+        self.effective: dict[str, Any] = {}
+
+    def _settle(self, params: dict[str, float]) -> None:
+        if params:
+            raise ValueError(f"the defaults row takes no settings, got {params}")
+
+    async def _send(self, tenant: str, train: dict[str, set[str]], follows: set[tuple[str, str]]) -> int:
+        tally = await self.stack.post(tenant, _wire_events(tenant, train, follows))
+        return tally.accepted
+
+    async def fit(self, train: dict[str, set[str]], friends: list[tuple[str, str]], params: dict[str, float]) -> None:
+        """Post the training data to ingest, then check that the tenant's settings in effect are the defaults."""
+        await super().fit(train, friends, params)
+        client = await self.stack.reader(self._tenant)
+        response = await client.get("/v1/settings/ranking")
+        response.raise_for_status()
+        body = response.json()
+        self.effective = body["effective"]
+        shipped = RankingParams().model_dump()
+        if self.effective != shipped or body["settings"] or body["tuned"]:
+            raise RuntimeError(f"the tenant does not rank with the shipped defaults: {body}")
+
+
+class KithServicePath(_ServicePath):
+    """Settings tuned on the validation split, with events published straight onto the activity topic."""
+
+    name: ClassVar[str] = "kith tuned"
     param_grid: ClassVar[list[dict[str, float]]] = [
         {"popularity_penalty": 0.25, "source_size_exponent": 0.75, "neighbour_degree_exponent": 0.5},
         {
@@ -80,183 +195,14 @@ class KithServicePath:
         {"popularity_penalty": 0.25, "source_size_exponent": 1.0, "neighbour_degree_exponent": 1.0},
     ]
 
-    def __init__(
-        self,
-        bootstrap: str | None = None,
-        mongo_uri: str | None = None,
-        *,
-        concurrency: int = 16,
-        publish_chunk: int = 5_000,
-        ingest_timeout: float = 1_800.0,
-    ) -> None:
-        self.bootstrap = bootstrap
-        self.mongo_uri = mongo_uri
-        self.concurrency = concurrency
-        self.publish_chunk = publish_chunk
-        self.ingest_timeout = ingest_timeout
-        self._servers: list[ServerProcess] = []
-        self._stack: AsyncExitStack | None = None
-        self._app: FastAPI | None = None
-        self._producer: EventProducer | None = None
-        self._settings: RecommendSettings | None = None
-        self._clients: dict[str, httpx.AsyncClient] = {}
-        self._fitted: dict[str, str] = {}
-        self._tenant = ""
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        self.timings: dict[str, float] = {}
+    def __init__(self, stack: EvalStack | None = None, **options: Any) -> None:
+        super().__init__(stack or EvalStack(with_ingest=False), **options)
 
-    async def _start(self) -> None:
-        if self._app is not None:
-            return
-        # One line per request would drown the evaluation's own progress log.
-        logging.getLogger("httpx").setLevel(logging.WARNING)
-        self._tmp = tempfile.TemporaryDirectory(prefix="kith-eval-")
-        tmp = Path(self._tmp.name)
-        if self.bootstrap is None:
-            broker = start_broker(free_port(), tmp / "broker.log")
-            self._servers.append(broker)
-            self.bootstrap = broker.address
-            await wait_for_kafka(self.bootstrap)
-        if self.mongo_uri is None:
-            database = start_database(free_port(), tmp / "db", tmp / "db.log")
-            self._servers.append(database)
-            self.mongo_uri = f"mongodb://{database.address}"
-        run = uuid.uuid4().hex[:8]
-        kafka = KafkaSettings(
-            bootstrap_servers=self.bootstrap, idempotence=False, topic_prefix=f"eval{run}.", request_timeout_ms=30_000
-        )
-        mongo = MongoSettings(
-            uri=SecretStr(self.mongo_uri), database=f"kith_recommend_eval_{run}", auth_database=f"kith_auth_eval_{run}"
-        )
-        self._settings = RecommendSettings(
-            environment="test",
-            kafka=kafka,
-            mongo=mongo,
-            rate_limit_per_second=0,
-            batch_max_records=5_000,
-            refresh_interval_seconds=0.5,
-        )
-        await ensure_topics(kafka)
-        self._app = create_app(self._settings)
-        self._stack = AsyncExitStack()
-        await self._stack.enter_async_context(self._app.router.lifespan_context(self._app))
-        self._producer = EventProducer(kafka, send_timeout=60.0, linger_ms=20, max_batch_size=1_048_576)
-        await self._producer.start()
-        await self._producer.wait_connected(30)
+    def _settle(self, params: dict[str, float]) -> None:
+        self.stack.recommender.ranking = RankingParams.model_validate({**BASE, **params})
 
-    @property
-    def _recommender(self) -> Recommender:
-        assert self._app is not None
-        recommender: Recommender = self._app.state.recommender
-        return recommender
-
-    async def _client(self, tenant: str) -> httpx.AsyncClient:
-        client = self._clients.get(tenant)
-        if client is None:
-            assert self._app is not None
-            key = await self._app.state.platform.keys.create_key(tenant, [Scope.RECOMMENDATIONS_READ], name="eval")
-            client = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=self._app),
-                base_url="http://recommend",
-                headers={"Authorization": f"Bearer {key.key}"},
-                timeout=60.0,
-            )
-            self._clients[tenant] = client
-        return client
-
-    async def fit(self, train: dict[str, set[str]], friends: list[tuple[str, str]], params: dict[str, float]) -> None:
-        """Publish the training data as events (once per distinct training set) and apply ``params``."""
-        await self._start()
-        fingerprint = _fingerprint(train, friends)
-        tenant = self._fitted.get(fingerprint)
-        if tenant is None:
-            tenant = f"eval-{len(self._fitted) + 1}-{fingerprint[:8]}"
-            await self._ingest(tenant, train, friends)
-            self._fitted[fingerprint] = tenant
-        self._tenant = tenant
-        ranking = RankingParams.model_validate({**BASE, **params})
-        recommender = self._recommender
-        recommender.ranking = ranking
-        started = time.perf_counter()
-        recommender.models.pop(tenant, None)
-        await recommender.refresh([tenant])
-        self.timings["compile_seconds"] = time.perf_counter() - started
-
-    async def _ingest(self, tenant: str, train: dict[str, set[str]], friends: list[tuple[str, str]]) -> None:
-        assert self._producer is not None
-        assert self._settings is not None
-        members = set(train)
-        pairs = {(a, b) for a, b in friends if a != b and a in members and b in members}
-        follows = pairs | {(b, a) for a, b in pairs}
-        expected_memberships = sum(len(items) for items in train.values())
-        started = time.perf_counter()
-        topic = self._settings.kafka.topic(ACTIVITY)
-        headers = structured_headers()
-        chunk: list[tuple[str, bytes, bytes | None, list[tuple[str, bytes]] | None]] = []
-        for event in _events(tenant, train, follows):
-            chunk.append((topic, encode_structured(event), event.partition_key(), headers))
-            if len(chunk) >= self.publish_chunk:
-                await self._producer.send_many(chunk)
-                chunk = []
-        if chunk:
-            await self._producer.send_many(chunk)
-        published = time.perf_counter()
-        state = self._recommender.state(tenant)
-        deadline = time.monotonic() + self.ingest_timeout
-        while True:
-            memberships = sum(len(items) for items in state.edges[Edge.MEMBER].values())
-            ties = sum(len(items) for items in state.edges[Edge.FOLLOWS].values())
-            if memberships >= expected_memberships and ties >= len(follows):
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"read model has {memberships}/{expected_memberships} memberships after ingest")
-            await asyncio.sleep(0.5)
-            state = self._recommender.state(tenant)
-        done = time.perf_counter()
-        self.timings.update(
-            publish_seconds=published - started,
-            read_model_seconds=done - started,
-            events=float(expected_memberships + len(follows)),
-        )
-        log.info(
-            "service path ingested %d memberships and %d follows for %s in %.1fs",
-            expected_memberships,
-            len(follows),
-            tenant,
-            done - started,
-        )
-
-    async def recommend(self, users: list[str], k: int) -> dict[str, list[str]]:
-        """Ask the service's suggestions route for each member (joined communities are excluded there)."""
-        client = await self._client(self._tenant)
-        gate = asyncio.Semaphore(self.concurrency)
-        out: dict[str, list[str]] = {}
-
-        async def one(user: str) -> None:
-            async with gate:
-                response = await client.get(f"/v1/members/{user}/suggestions", params={"limit": k, "explain": "false"})
-            response.raise_for_status()
-            out[user] = [s["community_id"] for s in response.json()["suggestions"]]
-
-        await asyncio.gather(*(one(user) for user in users))
-        return out
-
-    async def close(self) -> None:
-        """Stop the service and the servers this path started."""
-        for client in self._clients.values():
-            await client.aclose()
-        self._clients.clear()
-        if self._producer is not None:
-            await self._producer.stop()
-        if self._stack is not None:
-            await self._stack.aclose()
-        for server in reversed(self._servers):
-            server.stop()
-        self._servers.clear()
-        if self._tmp is not None:
-            with contextlib.suppress(OSError):
-                self._tmp.cleanup()
-        self._app = self._stack = self._producer = None
+    async def _send(self, tenant: str, train: dict[str, set[str]], follows: set[tuple[str, str]]) -> int:
+        return await self.stack.publish(_normalized_events(tenant, train, follows))
 
 
 def _fingerprint(train: dict[str, set[str]], friends: list[tuple[str, str]]) -> str:
@@ -269,17 +215,60 @@ def _fingerprint(train: dict[str, set[str]], friends: list[tuple[str, str]]) -> 
     return digest.hexdigest()
 
 
-def _events(tenant: str, train: dict[str, set[str]], follows: set[tuple[str, str]]) -> Iterator[Any]:
-    """Yield the training data as normalized activity events."""
+def _pairs(train: dict[str, set[str]], follows: set[tuple[str, str]]) -> Iterator[tuple[str, str, str]]:
+    """Yield ("join", member, community) and ("follow", member, followed) in a stable order."""
+    for user in sorted(train):
+        for item in sorted(train[user]):
+            yield "join", user, item
+    for a, b in sorted(follows):
+        yield "follow", a, b
+
+
+def _wire_events(tenant: str, train: dict[str, set[str]], follows: set[tuple[str, str]]) -> Iterator[dict[str, Any]]:
+    """Yield the training data as a client app posts it to ingest (the key names the tenant)."""
+    at = EVENT_TIME.isoformat()
+    for n, (kind, a, b) in enumerate(_pairs(train, follows), start=1):
+        if kind == "join":
+            yield {"specversion": "1.0", "id": f"{tenant}-j{n}", "source": SOURCE, "type": "member.joined",
+                   "time": at, "data": {"member_id": a, "community_id": b}}  # fmt: skip
+        else:
+            yield {"specversion": "1.0", "id": f"{tenant}-f{n}", "source": SOURCE, "type": "member.followed",
+                   "time": at, "data": {"member_id": a, "followed_member_id": b}}  # fmt: skip
+
+
+def _normalized_events(tenant: str, train: dict[str, set[str]], follows: set[tuple[str, str]]) -> Iterator[Event]:
+    """Yield the training data as normalized activity events (what ingest writes on the activity topic)."""
     common: dict[str, Any] = {
         "source": SOURCE, "time": EVENT_TIME, "tenant": tenant, "receivedtime": EVENT_TIME,
         "schemaversion": SCHEMA_VERSION,
     }  # fmt: skip
-    n = 0
-    for user in sorted(train):
-        for item in sorted(train[user]):
-            n += 1
-            yield t.MemberJoinedEvent(id=f"j{n}", **common, data=d.MemberJoined(member_id=user, community_id=item))
-    for a, b in sorted(follows):
-        n += 1
-        yield t.MemberFollowedEvent(id=f"f{n}", **common, data=d.MemberFollowed(member_id=a, followed_member_id=b))
+    for n, (kind, a, b) in enumerate(_pairs(train, follows), start=1):
+        if kind == "join":
+            yield t.MemberJoinedEvent(id=f"j{n}", **common, data=d.MemberJoined(member_id=a, community_id=b))
+        else:
+            yield t.MemberFollowedEvent(id=f"f{n}", **common, data=d.MemberFollowed(member_id=a, followed_member_id=b))
+
+
+#: Candidate shipped defaults, each a change of the current defaults chosen on principle; the
+#: candidates row compares them on the validation split (the test split never chooses a default).
+DEFAULT_CANDIDATES: list[dict[str, float]] = [
+    {},
+    {"social_weight": 0.3},
+    {"social_weight": 0.2},
+    {"mmr_lambda": 0.95},
+    {"mmr_lambda": 1.0},
+    {"popularity_weight": 0.0},
+    {"social_weight": 0.3, "mmr_lambda": 0.95},
+    {"social_weight": 0.2, "mmr_lambda": 0.95},
+    {"social_weight": 0.1, "popularity_weight": 0.0, "small_community_boost": 0.0, "mmr_lambda": 1.0},
+]
+
+
+class KithDefaultCandidates(KithServicePath):
+    """Candidate defaults (changes of the shipped ones), compared on the validation split, onto the topic."""
+
+    name: ClassVar[str] = "kith default candidates"
+    param_grid: ClassVar[list[dict[str, float]]] = DEFAULT_CANDIDATES
+
+    def _settle(self, params: dict[str, float]) -> None:
+        self.stack.recommender.ranking = RankingParams().model_copy(update=params)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from bench.recsys.evaluate import Report
+from bench.recsys.evaluate import Comparison, Report
 
 
 def markdown(report: Report) -> str:
@@ -26,6 +26,8 @@ def markdown(report: Report) -> str:
     ]
     for s in report.summaries:
         marker = " (best baseline)" if s.model == report.best_baseline else ""
+        if s.model in report.services:
+            marker = ROW_NOTES.get(s.model, "")
         chosen = [", ".join(f"{k}={v}" for k, v in p.items()) or "-" for p in s.params]
         params = chosen[0] if len(set(chosen)) == 1 else "; ".join(chosen)
         lines.append(
@@ -41,12 +43,48 @@ def markdown(report: Report) -> str:
         f"Service: {report.service_note}. Target: {report.headline.get('target')}.",
         f"Total time {report.seconds:.0f} s.",
     ]
+    if report.comparisons:
+        lines += ["", *comparison_lines(report.comparisons)]
+    for name in report.services:
+        lines += validation_lines(report, name)
     for r in report.results:
         if r.joined_suggested:
             lines.append(
                 f"WARNING: {r.model} (seed {r.seed}) suggested {r.joined_suggested} already-joined communities."
             )
     return "\n".join(lines)
+
+
+#: What each service row is, after its name in the table.
+ROW_NOTES: dict[str, str] = {
+    "kith defaults": " (shipped defaults, through ingest)",
+    "kith tuned": " (tuned, onto the topic)",
+    "kith default candidates": " (candidate defaults, chosen on validation, onto the topic)",
+}
+
+
+def validation_lines(report: Report, model: str) -> list[str]:
+    """Render a row's NDCG@10 on the validation split for each configuration it tried, per seed and mean."""
+    results = sorted((r for r in report.results if r.model == model and len(r.validation) > 1), key=lambda r: r.seed)
+    if not results:
+        return []
+    configs: dict[str, list[float]] = {}
+    for r in results:
+        for params, score in r.validation:
+            configs.setdefault(", ".join(f"{k}={v}" for k, v in params.items()) or "(as shipped)", []).append(score)
+    best = max(configs, key=lambda name: sum(configs[name]) / len(configs[name]))
+    lines = [
+        "",
+        f"{model}: NDCG@10 on the validation split (carved from each seed's train; the test split is never used):",
+        "",
+        "| configuration | " + " | ".join(f"seed {r.seed}" for r in results) + " | mean |",
+        "|---|" + "---|" * len(results) + "---|",
+    ]
+    for name, scores in configs.items():
+        mean = f"{sum(scores) / len(scores):.4f}"
+        mark = f"**{mean}**" if name == best else mean
+        lines.append(f"| {name} | " + " | ".join(f"{v:.4f}" for v in scores) + f" | {mark} |")
+    return lines
 
 
 def to_json(report: Report) -> dict[str, Any]:
@@ -57,3 +95,32 @@ def to_json(report: Report) -> dict[str, Any]:
         result.pop("hits", None)
         result.pop("gains", None)
     return data
+
+
+def comparison_lines(comparisons: list[Comparison]) -> list[str]:
+    """Render each service row's paired NDCG@10 difference against the reference baseline as a table."""
+    if not comparisons:
+        return []
+    seeds = sorted({seed for c in comparisons for seed in c.per_seed})
+    against = comparisons[0].against
+    lines = [
+        f"NDCG@10 minus {against}'s on the same members (paired):",
+        "",
+        "| model | " + " | ".join(f"seed {seed}" for seed in seeds) + " | over seeds (95% t) "
+        "| over members (95% paired bootstrap) | at least on every seed | small share (vs " + against + ") |",
+        "|---|" + "---|" * len(seeds) + "---|---|---|---|",
+    ]
+    for c in comparisons:
+        cells = " | ".join(f"{c.per_seed[seed]:+.4f}" if seed in c.per_seed else "-" for seed in seeds)
+        lines.append(
+            f"| {c.model} | {cells} | {_signed(c.over_seeds.mean, c.over_seeds.half_width)} "
+            f"| {_signed(c.over_members.mean, c.over_members.half_width)} "
+            f"| {'yes' if c.at_least_on_every_seed else '**no**'} | {c.small_share:.3f} ({c.against_small_share:.3f}) |"
+        )
+    return lines
+
+
+def _signed(mean: float, half_width: float) -> str:
+    if half_width != half_width:  # NaN: one seed, no interval
+        return f"{mean:+.4f}"
+    return f"{mean:+.4f} ± {half_width:.4f}"

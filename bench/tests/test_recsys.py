@@ -22,7 +22,9 @@ from bench.recsys.data import (
 )
 from bench.recsys.evaluate import (
     SeedResult,
+    compare,
     evaluate_model,
+    load_services,
     paired_difference,
     run,
     summarize,
@@ -37,6 +39,7 @@ from bench.recsys.metrics import (
     small_share,
     t_interval,
 )
+from bench.recsys.report import comparison_lines
 
 pytestmark = pytest.mark.unit
 
@@ -247,7 +250,7 @@ DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 @pytest.mark.skipif(not (DATA / "youtube-sample").is_dir(), reason="shared sample data not present")
 async def test_run_on_the_sample_data_names_the_best_baseline() -> None:
-    report = await run(load_sample(DATA), [0], max_configs=1, with_service=False)
+    report = await run(load_sample(DATA), [0], max_configs=1, services=())
     assert report.core.members > 0
     names = [s.model for s in report.summaries]
     assert names == [m.name for m in make_baselines(0)]
@@ -295,6 +298,31 @@ def test_paired_difference_compares_the_same_members() -> None:
     by_user = paired_difference(a, b, by_seed=False)
     assert by_user.mean == pytest.approx(0.25)
     assert by_user.n == 2
+
+
+def test_a_service_row_is_compared_with_ease_seed_by_seed_and_member_by_member() -> None:
+    mine = [_result(0, ["a", "b"], [1.0, 0.5]), _result(1, ["a", "b"], [0.0, 0.5])]
+    theirs = [_result(0, ["a", "b"], [0.5, 0.5]), _result(1, ["a", "b"], [0.5, 0.5])]
+    for r in mine:
+        r.model = "kith defaults"
+    for r in theirs:
+        r.model, r.small_share = "EASE", 0.25
+    comparison = compare([*mine, *theirs], "kith defaults", "EASE", by_seed=True)
+    assert comparison is not None
+    assert comparison.per_seed == {0: pytest.approx(0.25), 1: pytest.approx(-0.25)}
+    assert comparison.at_least_on_every_seed is False
+    assert comparison.over_members.mean == pytest.approx(0.0)
+    assert (comparison.small_share, comparison.against_small_share) == (0.5, 0.25)
+    table = "\n".join(comparison_lines([comparison]))
+    assert "| kith defaults | +0.2500 | -0.2500 |" in table
+    assert "**no**" in table
+    assert compare(mine, "kith defaults", "EASE", by_seed=True) is None
+
+
+def test_service_rows_are_named_and_unknown_ones_refused() -> None:
+    assert load_services([]) == ([], "service path skipped")
+    with pytest.raises(ValueError, match="unknown service rows"):
+        load_services(["nonsense"])
 
 
 def test_generator_memberships_are_joins_minus_leaves_with_times() -> None:

@@ -6,6 +6,7 @@ validation, normalization and the consumer's reading are all on the path.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -109,10 +110,31 @@ async def test_places_through_ingest_filter_and_explain_suggestions(
         scores = [s["score"] for s in found]
         assert scores == sorted(scores, reverse=True)
         assert seattle["members"] == 4  # the bot is not counted
-    # Nobody knows where m-44 is: nothing filtered, the far clubs (most joined) come first.
+    # Nobody knows where m-44 is: no local club (it could be in any city), the online ones are shown.
     unknown = [s["community_id"] for s in await suggestions(running, "m-44", limit=10)]
-    assert {"c-den", "c-lis"} <= set(unknown)
+    assert unknown == ["c-web"]
     assert "bot" not in str(await suggestions(running, "m-44"))
+
+    # Places off, as the tenant's own setting: the far clubs come back for m-42, with no distance shown.
+    await running.add_key("acme", [Scope.RECOMMENDATIONS_READ, Scope.RECOMMENDATIONS_WRITE, Scope.ADMIN])
+    admin = running.client_for("acme")
+    refused = await admin.put("/v1/settings/ranking", json={"settings": {"use_places": "maybe"}})
+    assert refused.status_code == 422
+    assert refused.json()["error"]["problems"][0]["field"] == "settings.use_places"
+    off = await admin.put("/v1/settings/ranking", json={"settings": {"use_places": False}, "pinned": True})
+    assert off.status_code == 200, off.text
+    assert off.json()["effective"]["use_places"] is False
+
+    async def placeless() -> list[dict[str, Any]] | None:
+        found = await suggestions(running, "m-42", limit=10)
+        return found if {"c-den", "c-lis"} <= {s["community_id"] for s in found} else None
+
+    far = await eventually(placeless, 30, "m-42 ranked without places")
+    assert all(s["place"].get("distance_km") is None for s in far)
+    assert (await admin.delete("/v1/settings/ranking")).json()["effective"]["use_places"] is True
+    back = [s["community_id"] for s in await suggestions(running, "m-42", limit=10)]
+    assert "c-den" not in back
+    assert "c-lis" not in back
 
     # Erasure takes the member's location with everything else.
     await running.publish([event("member.erased", {"member_id": "m-42"})])
@@ -226,3 +248,33 @@ async def test_per_tenant_settings_self_tuning_pinning_and_the_quality_route(
         reset = await again.client_for("acme").delete("/v1/settings/ranking")
         assert reset.json()["settings"] == {}
         assert reset.json()["pinned"] is False
+
+
+async def test_a_reload_that_read_before_a_put_does_not_undo_it(running: Running) -> None:
+    """Every replica reloads tenants' settings every few seconds; a read taken before a PUT must not undo it."""
+    await running.add_key("acme", [Scope.RECOMMENDATIONS_READ, Scope.ADMIN])
+    admin = running.client_for("acme")
+    tuner = running.app.state.tuner
+    read, release = asyncio.Event(), asyncio.Event()
+    real = tuner.store.all_settings
+
+    async def stale_read() -> Any:
+        settings = await real()
+        read.set()
+        await release.wait()
+        return settings
+
+    tuner.store.all_settings = stale_read
+    reload = asyncio.create_task(tuner.load())
+    await asyncio.wait_for(read.wait(), 30)
+    put = await admin.put("/v1/settings/ranking", json={"settings": {"use_places": False}, "pinned": True})
+    assert put.status_code == 200, put.text
+    release.set()
+    await reload
+    tuner.store.all_settings = real
+    kept = (await admin.get("/v1/settings/ranking")).json()
+    assert kept["effective"]["use_places"] is False
+    assert kept["pinned"] is True
+    # The next reload reads the PUT back from the database and keeps it.
+    await tuner.load()
+    assert (await admin.get("/v1/settings/ranking")).json()["effective"]["use_places"] is False

@@ -86,10 +86,15 @@ def test_local_clubs_beyond_the_radius_are_never_suggested_and_nearer_ones_rank_
     assert by_id["c-hyb"].reasons[0].text.startswith("meets in Denver, 1641 km from you, and online")
     assert by_id["c-web"].place is None
     assert all(r.kind != "place" for r in by_id["c-web"].reasons)
-    # Without a place of the member's, nothing is filtered and nothing penalized.
-    stranger = suggest(model, state_of(runners()).profile("m-42"), RankingParams(mmr_lambda=1.0), 10)
-    assert ids(stranger)[:2] == ["c-den", "c-lis"]
+    # Without a place of the member's, no local club is shown (it could be in any city); hybrid and
+    # online ones are, unpenalized. A tenant may show local clubs to them anyway, as places off would.
+    unplaced = state_of(runners()).profile("m-42")
+    stranger = suggest(model, unplaced, RankingParams(mmr_lambda=1.0), 10)
+    assert set(ids(stranger)) == {"c-hyb", "c-web"}
     assert all(s.distance_km is None for s in stranger)
+    anywhere = suggest(model, unplaced, RankingParams(mmr_lambda=1.0, local_without_place=True), 10)
+    assert ids(anywhere)[:2] == ["c-den", "c-lis"]
+    assert all(s.distance_km is None for s in anywhere)
 
 
 def test_radius_and_decay_are_settings_and_hybrid_decays_mildly() -> None:
@@ -109,6 +114,24 @@ def test_radius_and_decay_are_settings_and_hybrid_decays_mildly() -> None:
     floor = {s.community_id: s.relevance for s in suggest(model, profile, RankingParams(hybrid_floor=1.0), 10)}
     none = {s.community_id: s.relevance for s in suggest(model, profile, RankingParams(hybrid_floor=0.0), 10)}
     assert none.get("c-hyb", 0.0) < floor["c-hyb"] * 0.01
+
+
+def test_places_off_ranks_every_community_as_if_online() -> None:
+    state = state_of([*runners(), profile_at(SEATTLE)])
+    model = compile_model(state)
+    profile = state.profile("m-42")
+    off = suggest(model, profile, RankingParams(use_places=False, mmr_lambda=1.0), 10)
+    placeless = suggest(
+        model, state_of(runners()).profile("m-42"), RankingParams(mmr_lambda=1.0, local_without_place=True), 10
+    )
+    # The far clubs come back, in the order of a member whose place is unknown, and no distance is shown.
+    assert ids(off)[:2] == ["c-den", "c-lis"]
+    assert [(s.community_id, s.relevance) for s in off] == [(s.community_id, s.relevance) for s in placeless]
+    assert all(s.distance_km is None for s in off)
+    by_id = {s.community_id: s for s in off}
+    assert by_id["c-sea"].reasons[0].text == "meets in Seattle"
+    # Settings per tenant take it like any other ranking setting.
+    assert RankingParams.model_validate({"use_places": False}).use_places is False
 
 
 def test_a_location_is_inferred_from_events_attended_and_a_declared_one_wins() -> None:
@@ -134,6 +157,15 @@ def test_a_location_is_inferred_from_events_attended_and_a_declared_one_wins() -
     again = state.location("m-42")
     assert again is not None
     assert again.source == "inferred"
+
+
+def test_joined_local_clubs_place_a_member_but_hybrid_ones_do_not() -> None:
+    state = state_of([*runners(), join("m-42", "c-hyb")])  # hybrid, meets in Denver: joinable from anywhere
+    assert state.location("m-42") is None
+    state.apply_all(changes_for(join("m-42", "c-tac")))
+    where = state.location("m-42")
+    assert where is not None
+    assert (where.name, where.source) == ("Tacoma", "inferred")
 
 
 def test_erasure_removes_the_members_location_declared_and_inferred() -> None:
@@ -183,7 +215,7 @@ def test_staff_and_bots_are_nobodys_co_members_or_ties() -> None:
     assert int(model.size[model.index["c-b"]]) == 0
 
 
-def test_reasons_never_name_a_stopword_but_keep_declared_topics() -> None:
+def test_reasons_name_only_declared_topics_never_a_stopword_or_a_mere_written_word() -> None:
     events: list[Event] = [community("c-pot", "Pottery Studio", ["ai"]), community("c-home", "Home", ["misc"])]
     events += [join(f"p{i}", "c-pot") for i in range(3)]
     for i in range(3):
@@ -200,6 +232,15 @@ def test_reasons_never_name_a_stopword_but_keep_declared_topics() -> None:
     topic = [r.text for r in pot.reasons if r.kind == "topic"]
     assert topic
     assert "#week" not in topic[0]
+    # A written word nobody chose as a topic ("helps") is never named, though it weighs in the score.
+    for i in range(3):
+        events.append(post(f"p{i}", "c-pot", "this helps", ["helps"]))
+    events += [post("ann", "c-home", "#helps #helps #helps", ["helps"]) for _ in range(5)]
+    state = state_of(events)
+    found = suggest(compile_model(state), state.profile("ann"), RankingParams(), 3)
+    texts = [r.text for s in found for r in s.reasons]
+    assert not any("#helps" in t for t in texts)
+    assert any("#ai" in t for t in texts)
 
 
 def test_on_the_generators_world_no_seattle_member_is_suggested_a_local_club_elsewhere() -> None:

@@ -9,6 +9,7 @@ from kith_recommend.domain.changes import Edge, changes_for
 from kith_recommend.domain.model import TenantState
 from kith_recommend.domain.params import RankingParams
 from kith_recommend.domain.tuning import (
+    VARIATIONS,
     Trial,
     TuningParams,
     candidates,
@@ -121,3 +122,11 @@ def test_scores_of_a_list() -> None:
     assert hr == 1.0
     assert 0 < ndcg < 1
     assert scores_of(["x"], {"a"}) == (0.0, 0.0)
+
+
+def test_every_named_variation_moves_away_from_the_shipped_defaults() -> None:
+    defaults = RankingParams()
+    tried = candidates(defaults, defaults)
+    assert [c.name for c in tried] == ["current", *(name for name, _ in VARIATIONS)]
+    for name, delta in VARIATIONS:
+        assert defaults.model_copy(update=delta) != defaults, f"{name} is what the defaults already are"

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal, Optional
 
 from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
+from pydantic.fields import FieldInfo
 
 from kith_recommend.deps import Model, Producer, Tuning
 from kith_recommend.domain.changes import Edge
@@ -253,12 +254,18 @@ async def model_info(principal: RecommendationsReader, recommender: Model, respo
 
 # --- a tenant's ranking settings and self-tuning (admin) ----------------------------------------
 
+
+def _bounded(info: FieldInfo) -> Any:
+    """Return a setting's type with its bounds (a setting without bounds, such as a switch, is its bare type)."""
+    return Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
+
+
 RankingOverrides: type[BaseModel] = create_model(  # every ranking setting, optional, with the same bounds
     "RankingOverrides",
     __config__=ConfigDict(extra="forbid"),
     __doc__="Ranking settings of this tenant that replace the defaults (absent: the default applies).",
     **{
-        name: (Optional[Annotated[info.annotation, *info.metadata]], Field(None, description=info.description))  # noqa: UP045
+        name: (Optional[_bounded(info)], Field(None, description=info.description))  # noqa: UP045
         for name, info in RankingParams.model_fields.items()
     },  # type: ignore[call-overload]
 )

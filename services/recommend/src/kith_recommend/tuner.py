@@ -60,10 +60,18 @@ class Tuner:
         self.loaded = False
 
     async def load(self) -> None:
-        """Read every tenant's own settings and tuning results from the database into the recommender."""
+        """Read every tenant's own settings and tuning results from the database into the recommender.
+
+        A tenant whose settings changed here while the database was being read (a PUT or DELETE on
+        this replica) keeps them: the read may predate the change, and the next reload reads it back.
+        """
+        before = self._local()
         settings = await self.store.all_settings()
         tuning: dict[str, TuningDoc] = await self.store.all_tuning()
+        after = self._local()
         for tenant in set(settings) | set(tuning) | set(self.settings) | set(self.adopted):
+            if before.get(tenant) != after.get(tenant):
+                continue
             own = settings.get(tenant)
             doc = tuning.get(tenant, {})
             adopted = doc.get("adopted")
@@ -83,6 +91,14 @@ class Tuner:
                 self.evaluated_version[tenant] = int(doc["version"])
         self.settings = settings
         self.loaded = True
+
+    def _local(self) -> dict[str, tuple[Any, ...]]:
+        """Return each tenant's own settings, pinning and adopted tuning as this replica holds them now."""
+        r = self.recommender
+        return {
+            tenant: (r.overrides.get(tenant), r.pinned.get(tenant), r.tuned.get(tenant))
+            for tenant in set(r.overrides) | set(r.pinned) | set(r.tuned)
+        }
 
     def due(self, tenant: str) -> bool:
         """Tell whether a tenant should be evaluated now: the interval passed and its state changed since."""

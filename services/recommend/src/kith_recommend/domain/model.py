@@ -151,14 +151,19 @@ class TenantState:
 
         Inferred: where most events they attended or hosted took place (an event without a place of
         its own counts where its community meets, when that community is local or hybrid); failing
-        that, where most of the local and hybrid communities they joined meet.
+        that, where most of the local communities they joined meet (not hybrid ones: those can be
+        joined from anywhere).
         """
         declared = self.locations.get(member_id)
         where = _coordinates(declared)
         if where is not None and declared is not None:
             return Place(where[0], where[1], declared.get("name"), "declared")
         attended = self.edges[Edge.ATTENDED_AT].get(member_id, {})
-        joined = {f"{COMMUNITY_PLACE_PREFIX}{c}": 1.0 for c in self.edges[Edge.MEMBER].get(member_id, {})}
+        joined = {
+            f"{COMMUNITY_PLACE_PREFIX}{c}": 1.0
+            for c in self.edges[Edge.MEMBER].get(member_id, {})
+            if self.communities.get(c, {}).get("mode") == "local"  # a hybrid one can be joined from anywhere
+        }
         for keys in (attended, joined):
             counts: dict[tuple[float, float], float] = {}
             names: dict[tuple[float, float], str | None] = {}

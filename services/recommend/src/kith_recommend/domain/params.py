@@ -15,8 +15,8 @@ class RankingParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     co_membership_weight: float = Field(default=1.0, ge=0, description="Weight of item-to-item co-membership.")
-    social_weight: float = Field(default=0.5, ge=0, description="Weight of communities where one's ties are active.")
-    topic_weight: float = Field(default=0.6, ge=0, description="Weight of topic affinity (interests, own writing).")
+    social_weight: float = Field(default=0.2, ge=0, description="Weight of communities where one's ties are active.")
+    topic_weight: float = Field(default=0.2, ge=0, description="Weight of topic affinity (interests, own writing).")
     trending_weight: float = Field(default=0.1, ge=0, description="Weight of trending/growing communities.")
     popularity_weight: float = Field(default=0.05, ge=0, description="Weight of the popularity prior.")
     popularity_penalty: float = Field(
@@ -40,6 +40,14 @@ class RankingParams(BaseModel):
     )
     trending_half_life_days: float = Field(default=7.0, gt=0, description="Half-life of joins counted as trending.")
     candidate_pool: int = Field(default=60, ge=10, description="Candidates re-ranked for diversity.")
+    use_places: bool = Field(
+        default=True,
+        description="Rank by place: the radius filter and the distance decay (false: every community as if online).",
+    )
+    local_without_place: bool = Field(
+        default=False,
+        description="Suggest local communities to members whose place is unknown (false: hybrid and online only).",
+    )
     radius_km: float = Field(
         default=50.0,
         gt=0,

@@ -19,8 +19,11 @@ for small, active communities, and feedback (dismissed: never; shown often witho
 Place: when the member's place is known (declared, or inferred from the events they attend), a
 ``local`` community farther than ``radius_km`` is never suggested and a nearer one counts
 ``0.5^(distance / distance_half_km)``; a ``hybrid`` one is never filtered and decays towards
-``hybrid_floor`` only (it can be joined online); ``online`` ones, and any community or member whose
-place is unknown, are unaffected.
+``hybrid_floor`` only (it can be joined online); ``online`` ones, and any community whose place is
+unknown, are unaffected. A member whose place is unknown is shown no ``local`` community (unless
+``local_without_place``): a club that meets in person somewhere is most likely in another city.
+With ``use_places`` off, places play no part in the ranking at all (every community ranks as if
+online; reasons still say where a community meets).
 
 Maximal marginal relevance picks the final list so that it is not ten copies of one interest; each
 suggestion shows the MMR score that chose it (non-increasing down the list) beside its relevance.
@@ -179,10 +182,19 @@ class PlaceEffect:
 
 
 def place_effect(model: CompiledModel, profile: MemberProfile, params: RankingParams) -> PlaceEffect | None:
-    """Return the distance decay and radius filter for a member, or None when their place is unknown."""
+    """Return the distance decay and radius filter for a member; None when places play no part for them.
+
+    A member whose place is unknown is shown no local community that meets somewhere (it could be
+    anywhere: one of them is a club in another city) unless ``local_without_place`` is on.
+    """
     where = profile.location
-    if where is None or model.n == 0:
+    if model.n == 0 or not params.use_places:
         return None
+    if where is None:
+        placed_local = (model.mode == _LOCAL) & ~np.isnan(model.lat)
+        if params.local_without_place or not placed_local.any():
+            return None
+        return PlaceEffect(factor=np.ones(model.n), too_far=placed_local, distance=np.full(model.n, np.nan))
     distance = distances_km(model, where.lat, where.lon)
     known = ~np.isnan(distance)
     near = np.where(known, distance, 0.0)
@@ -378,14 +390,14 @@ def _similar_reasons(model: CompiledModel, a: int, b: int) -> list[Reason]:
     return out
 
 
-def _speaks_of(tag: str, declared: set[str]) -> bool:
-    """Tell whether a tag may name a topic in a reason: the community declared it, or it is a real word.
+def _speaks_of(tag: str, declared: set[str], interests: set[str]) -> bool:
+    """Tell whether a tag may name a topic in a reason: the community declared it, or the member did.
 
-    Tags a community declared are its own words for what it is about. Tags taken from what is written
-    must be at least three letters and a stopword in no language (the same lists as ingest's
-    keywords, checked again here because older events and hashtags never went through them).
+    Tags a community declared are its own words for what it is about, and a member's declared
+    interests theirs. Words only taken from what is written ("helps", "tips", "bring") are not
+    named, even when they weigh in the topic score: a reason names a topic someone chose.
     """
-    return tag in declared or (len(tag) >= 3 and not is_stopword(tag))
+    return tag in declared or (tag in interests and len(tag) >= 3 and not is_stopword(tag))
 
 
 class _Explainer:
@@ -489,11 +501,12 @@ class _Explainer:
             return []
         start, end = self.topics.indptr[p], self.topics.indptr[p + 1]
         declared = set(self.model.topics[self.chosen[p]])
+        interests = set(self.profile.interests)
         best_tag, best = None, 0.0
         for col, w in zip(self.topics.indices[start:end], self.topics.data[start:end], strict=True):
             mine = self.scores.member_topics.get(int(col), 0.0)
             tag = self.vocabulary.get(int(col))
-            if mine * w > best and tag is not None and _speaks_of(tag, declared):
+            if mine * w > best and tag is not None and _speaks_of(tag, declared, interests):
                 best_tag, best = tag, mine * w
         if best_tag is None:
             return []

@@ -51,7 +51,8 @@ TUNED_FIELDS: tuple[str, ...] = (
 #: Named variations of the shipped defaults, each a direction a tenant's data may favour.
 VARIATIONS: tuple[tuple[str, dict[str, float]], ...] = (
     ("more social", {"social_weight": 1.0}),
-    ("less topic", {"topic_weight": 0.2}),
+    ("less topic", {"topic_weight": 0.1}),
+    ("more topic", {"topic_weight": 0.6}),
     ("no diversity", {"mmr_lambda": 1.0}),
     ("more diversity", {"mmr_lambda": 0.75}),
     ("smaller communities", {"popularity_penalty": 0.4, "small_community_boost": 0.4}),
