@@ -20,6 +20,7 @@ from aiokafka.errors import (
 )
 from aiokafka.helpers import create_ssl_context
 from aiokafka.structs import RecordMetadata
+from opentelemetry.trace import SpanKind
 
 from kith_shared import logs, tracing
 from kith_shared.backoff import Backoff
@@ -298,20 +299,24 @@ def _identity_of(letter: DeadLetter) -> tuple[str | None, str | None]:
 async def send_dead_letter(producer: EventProducer, settings: KafkaSettings, letter: DeadLetter) -> None:
     """Write a dead letter and wait for the acknowledgement (raises :class:`BrokerUnavailable`).
 
-    Counts it in ``kith_dead_letters_total`` and logs it with the original event's id and tenant.
+    Counts it in ``kith_dead_letters_total`` and logs it with the original event's id and tenant; with
+    tracing on, both happen in a span that continues the trace the original record carries.
     """
-    await producer.send(
-        settings.topic(DEAD_LETTER),
-        letter.model_dump_json().encode(),
-        key=letter.original_key(),
-        headers=[("content-type", b"application/json"), ("kith-dead-letter-reason", letter.reason[:200].encode())],
-    )
-    DEAD_LETTERS.labels(letter.stage, letter.error).inc()
-    # A letter that does not name its event or tenant keeps those of the record being processed.
-    event, tenant = _identity_of(letter)
-    with logs.bound(event=event or logs.event_id.get(), tenant_id=tenant or logs.tenant.get()):
-        log.warning(
-            "record dead-lettered",
-            extra={"reason": letter.reason, "topic": letter.source_topic, "partition": letter.partition,
-                   "offset": letter.offset},
-        )  # fmt: skip
+    carried = tracing.carried_context(letter.original_headers(), letter.original_value()) if tracing.enabled() else None
+    attributes = {"messaging.destination.name": letter.source_topic, "kith.dead_letter.error": letter.error}
+    with tracing.batch_span(f"{letter.source_topic} dead-letter", [carried], attributes, kind=SpanKind.INTERNAL):
+        await producer.send(
+            settings.topic(DEAD_LETTER),
+            letter.model_dump_json().encode(),
+            key=letter.original_key(),
+            headers=[("content-type", b"application/json"), ("kith-dead-letter-reason", letter.reason[:200].encode())],
+        )
+        DEAD_LETTERS.labels(letter.stage, letter.error).inc()
+        # A letter that does not name its event or tenant keeps those of the record being processed.
+        event, tenant = _identity_of(letter)
+        with logs.bound(event=event or logs.event_id.get(), tenant_id=tenant or logs.tenant.get()):
+            log.warning(
+                "record dead-lettered",
+                extra={"reason": letter.reason, "topic": letter.source_topic, "partition": letter.partition,
+                       "offset": letter.offset},
+            )  # fmt: skip

@@ -231,15 +231,20 @@ def attached(ctx: Context | None) -> Iterator[None]:
 
 def record_context(record: Any) -> SpanContext | None:
     """Return a consumed record's trace context: ``traceparent`` header, ``ce_traceparent``, or the body's attribute."""
+    return carried_context(record.headers, record.value)
+
+
+def carried_context(headers: Iterable[tuple[str, bytes | None]] | None, value: bytes | None) -> SpanContext | None:
+    """Return the trace context a record carries (see :func:`record_context`)."""
     found: bytes | None = None
-    for name, value in record.headers or ():
-        if name == TRACEPARENT and value:
-            found = value
+    for name, raw in headers or ():
+        if name == TRACEPARENT and raw:
+            found = raw
             break
-        if name == "ce_traceparent" and value and found is None:
-            found = value
-    if found is None and record.value:
-        match = _BODY_TRACEPARENT.search(record.value[:4096])
+        if name == "ce_traceparent" and raw and found is None:
+            found = raw
+    if found is None and value:
+        match = _BODY_TRACEPARENT.search(value[:4096])
         found = match.group(1) if match else None
     return parse(found)
 
