@@ -26,6 +26,8 @@ from kith_scoring.app import create_app as create_scoring
 from kith_scoring.settings import ScoringSettings
 from kith_shared import tracing
 from kith_shared.auth import Scope
+from kith_shared.events import validate_event
+from kith_shared.events.examples import example
 from kith_shared.settings import MongoSettings
 from kith_shared.topics import ACTIVITY, ENGAGEMENT
 from tests.tracing_support import spans  # noqa: F401  (the fixture)
@@ -210,3 +212,18 @@ def test_tracing_is_off_unless_an_exporter_is_named() -> None:
     assert traced is not None
     with tracing.batch_span("nothing", [traced]) as span:
         assert span is None
+
+
+def test_events_made_in_a_span_carry_its_trace_and_keep_their_own(
+    spans: InMemorySpanExporter,  # noqa: F811  (tracing on)
+) -> None:
+    theirs = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    made = [validate_event({**example("member.joined"), "tenant": "acme"}) for _ in range(2)]
+    made[1] = made[1].model_copy(update={"traceparent": theirs})
+    assert tracing.stamped(made) == made, "outside any span nothing changes"
+    with tracing.tracer().start_as_current_span("detect") as span:
+        first, second = tracing.stamped(made)
+    context = span.get_span_context()
+    assert first.traceparent is not None
+    assert first.traceparent.startswith(f"00-{context.trace_id:032x}-{context.span_id:016x}-")
+    assert second.traceparent == theirs

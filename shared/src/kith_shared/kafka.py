@@ -247,9 +247,7 @@ class EventProducer:
         """
         topic = self._settings.topic(spec)
         headers = structured_headers()
-        current = tracing.current_traceparent()
-        if current is not None:
-            events = [e if e.traceparent else e.model_copy(update={"traceparent": current}) for e in events]
+        events = tracing.stamped(events)
         return await self.send_many(
             [(topic, encode_structured(e), e.partition_key(), headers) for e in events],
             traceparents=[e.traceparent for e in events] if tracing.enabled() else None,

@@ -29,9 +29,9 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from fastapi import FastAPI
 from opentelemetry import context as otel_context
@@ -43,7 +43,12 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanContext, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from kith_shared.events.envelope import Envelope
+
 log = logging.getLogger(__name__)
+
+#: An event (any CloudEvents envelope).
+E = TypeVar("E", bound=Envelope)
 
 #: The CloudEvents distributed-tracing attribute, and the W3C header of the same name.
 TRACEPARENT: Final = "traceparent"
@@ -197,6 +202,18 @@ def parse(traceparent: str | bytes | None) -> SpanContext | None:
     text = traceparent.decode("latin-1") if isinstance(traceparent, bytes) else traceparent
     span_context = trace.get_current_span(_PROPAGATOR.extract({TRACEPARENT: text})).get_span_context()
     return span_context if span_context.is_valid else None
+
+
+def stamped(events: Sequence[E]) -> list[E]:
+    """Return events, each without a ``traceparent`` given the current span's (tracing on and inside a span).
+
+    Call it where events are made (before an outbox stores them, say), so that they carry the trace
+    of the work that made them however late they are published.
+    """
+    current = current_traceparent()
+    if current is None:
+        return list(events)
+    return [event if event.traceparent else event.model_copy(update={TRACEPARENT: current}) for event in events]
 
 
 def stamp(obj: object) -> None:
