@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
@@ -260,7 +261,7 @@ class Settler(Generic[T]):
             )  # fmt: skip
             await self._dead_letter(self.handler.failed(record, item, error, backoff.attempts), outcome)
 
-    def _bound(self, items: Sequence[T]) -> Any:
+    def _bound(self, items: Sequence[T]) -> AbstractContextManager[None]:
         """Bind, for log lines, the event and tenant of a lone item, or the tenant every item shares."""
         if len(items) == 1:
             event, tenant = self.handler.identify(items[0])

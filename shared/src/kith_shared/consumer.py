@@ -42,6 +42,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Generic
 
@@ -53,6 +54,7 @@ from aiokafka.errors import (
     KafkaError,
     UnknownTopicOrPartitionError,
 )
+from opentelemetry.trace import Span
 
 from kith_shared import tracing
 from kith_shared.backoff import Backoff
@@ -418,7 +420,7 @@ class Consumer(Generic[T]):
         finally:
             self.positions.in_batch = False
 
-    def _span(self, chunk: Sequence[Record]) -> Any:
+    def _span(self, chunk: Sequence[Record]) -> AbstractContextManager[Span | None]:
         """Return the chunk's processing span (a no-op while tracing is off; see :mod:`kith_shared.tracing`)."""
         if not tracing.enabled():
             return tracing.batch_span("", ())
