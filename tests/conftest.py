@@ -71,7 +71,15 @@ class Stack:
 
 
 @pytest.fixture
-async def stack(infra: Infra, kafka_settings: KafkaSettings, tmp_path: Path) -> AsyncIterator[Stack]:
+def stack_env() -> dict[str, str]:
+    """Extra environment of every service of the ``stack`` (a test module overrides this fixture to add some)."""
+    return {}
+
+
+@pytest.fixture
+async def stack(
+    infra: Infra, kafka_settings: KafkaSettings, tmp_path: Path, stack_env: dict[str, str]
+) -> AsyncIterator[Stack]:
     """Run the three services against this test's own topics and databases."""
     await ensure_topics(kafka_settings)
     suffix = uuid.uuid4().hex[:8]
@@ -95,6 +103,7 @@ async def stack(infra: Infra, kafka_settings: KafkaSettings, tmp_path: Path) -> 
             database=f"{service}_{suffix}",
             auth_database=auth_db,
         )
+        | stack_env
         for service in SERVICES
     }
     stack = Stack("acme", created.key, kafka_settings, envs, tmp_path, ports)

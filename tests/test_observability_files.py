@@ -21,7 +21,7 @@ import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
-from kith_shared import observability
+from kith_shared import observability, tracing
 from tests.deploy_files import BY_NAME, COMPOSE, OBSERVABILITY, ROOT, compose, interpolate, tool
 
 pytestmark = pytest.mark.unit
@@ -337,13 +337,15 @@ def test_services_send_traces_to_the_collector_which_forwards_them_to_jaeger() -
     pipeline = config["service"]["pipelines"]["traces"]
     for kind in ("receivers", "processors", "exporters"):
         assert set(pipeline[kind]) <= set(config[kind]), f"the traces pipeline names an undefined {kind[:-1]}"
-    grpc = config["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"]
+    http = config["receivers"]["otlp"]["protocols"]["http"]["endpoint"]
     for name in BY_NAME:
         environment = {key: interpolate(str(value)) for key, value in services[name]["environment"].items()}
         assert environment["OTEL_SERVICE_NAME"] == name
         assert environment["OTEL_TRACES_EXPORTER"] == "none", "tracing is off unless asked for"
-        assert environment["OTEL_EXPORTER_OTLP_PROTOCOL"] == "grpc"
-        assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"http://otel-collector:{grpc.rsplit(':', 1)[1]}"
+        assert environment["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf", "the one protocol the services export"
+        assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"http://otel-collector:{http.rsplit(':', 1)[1]}"
+        assert tracing.exporter_names({**environment, "OTEL_TRACES_EXPORTER": "otlp"}) == ["otlp"]
+        tracing.otlp_exporter(environment)  # the services accept what compose sets (a bad protocol raises)
     (exporter,) = pipeline["exporters"]
     host, port = config["exporters"][exporter]["endpoint"].split(":")
     assert host in services

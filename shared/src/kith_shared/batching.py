@@ -18,9 +18,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
+from kith_shared import logs
 from kith_shared.backoff import Backoff
 from kith_shared.events import DeadLetter
 
@@ -69,6 +71,10 @@ class Handler(Generic[T]):
             error=type(error).__name__,
             stage=self.stage,
         )
+
+    def identify(self, item: T) -> tuple[str | None, str | None]:
+        """Return the event id and tenant of an item, which log lines name while it is applied (None: unknown)."""
+        return None, None
 
     async def idle(self) -> None:
         """Do housekeeping when a poll found nothing new (an exception here restarts the consumer)."""
@@ -247,18 +253,28 @@ class Settler(Generic[T]):
                 outcome.failures += 1
                 error = exc
         record, item = pair
-        log.warning(
-            "record failed every try; dead-lettering it",
-            extra={"topic": record.topic, "partition": record.partition, "offset": record.offset,
-                   "tries": backoff.attempts, "error": repr(error)},
-        )  # fmt: skip
-        await self._dead_letter(self.handler.failed(record, item, error, backoff.attempts), outcome)
+        with self._bound([item]):
+            log.warning(
+                "record failed every try; dead-lettering it",
+                extra={"topic": record.topic, "partition": record.partition, "offset": record.offset,
+                       "tries": backoff.attempts, "error": repr(error)},
+            )  # fmt: skip
+            await self._dead_letter(self.handler.failed(record, item, error, backoff.attempts), outcome)
+
+    def _bound(self, items: Sequence[T]) -> AbstractContextManager[None]:
+        """Bind, for log lines, the event and tenant of a lone item, or the tenant every item shares."""
+        if len(items) == 1:
+            event, tenant = self.handler.identify(items[0])
+            return logs.bound(event=event, tenant_id=tenant)
+        tenants = {self.handler.identify(item)[1] for item in items}
+        return logs.bound(event=None, tenant_id=tenants.pop() if len(tenants) == 1 else None)
 
     async def _apply(self, pairs: list[tuple[Record, T]], outcome: Settled) -> None:
         items = [item for _, item in pairs]
         started = time.perf_counter()
         outcome.calls += 1
-        await self._until_done(lambda: self.handler.apply(items))
+        with self._bound(items):
+            await self._until_done(lambda: self.handler.apply(items))
         outcome.apply_seconds += time.perf_counter() - started
         outcome.applied += len(items)
 

@@ -24,7 +24,11 @@ none) and runs it in a :class:`Consumer`, which does the rest:
   embedded broker answers the latter up to one record batch short), ``kith_batch_size``,
   ``kith_events_in_total``; :meth:`Consumer.check` (a readiness check) fails while the consumer is
   not connected, paused on a dependency, restarting after a crash, or stuck: records waiting and
-  no progress for ``stuck_seconds``.
+  no progress for ``stuck_seconds``;
+- **context**: each chunk is applied in a span that continues its first record's trace and links to
+  every record's (see :mod:`kith_shared.tracing`), and log lines written while a record is applied
+  name its event and tenant (the handler's :meth:`~kith_shared.batching.Handler.identify`; a chunk's
+  lines name the tenant its records share).
 
 Offsets are committed only after a chunk's effects are durable; a commit that fails (the group
 rebalanced meanwhile) is logged and harmless to a handler that makes replays harmless, as every
@@ -38,6 +42,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Generic
 
@@ -49,7 +54,9 @@ from aiokafka.errors import (
     KafkaError,
     UnknownTopicOrPartitionError,
 )
+from opentelemetry.trace import Span
 
+from kith_shared import tracing
 from kith_shared.backoff import Backoff
 from kith_shared.batching import ChunkSizer, HandBack, Handler, Record, Settler, T, plan_chunks
 from kith_shared.kafka import BrokerUnavailable, EventProducer, ensure_topics, make_consumer, send_dead_letter
@@ -397,7 +404,8 @@ class Consumer(Generic[T]):
                     if self._must_hand_back():
                         return
                     try:
-                        settled = await self._settler.settle(chunk)
+                        with self._span(chunk):
+                            settled = await self._settler.settle(chunk)
                     except HandBack as exc:
                         log.info("batch handed back", extra={"consumer": self.options.name, "reason": str(exc)})
                         return
@@ -411,6 +419,20 @@ class Consumer(Generic[T]):
                 await self.handler.progressed(offsets)
         finally:
             self.positions.in_batch = False
+
+    def _span(self, chunk: Sequence[Record]) -> AbstractContextManager[Span | None]:
+        """Return the chunk's processing span (a no-op while tracing is off; see :mod:`kith_shared.tracing`)."""
+        if not tracing.enabled():
+            return tracing.batch_span("", ())
+        topics = sorted({record.topic for record in chunk})
+        return tracing.batch_span(
+            f"{', '.join(topics)} process",
+            (tracing.record_context(record) for record in chunk),
+            {"messaging.system": "kafka", "messaging.operation.type": "process",
+             "messaging.destination.name": topics[0] if len(topics) == 1 else ", ".join(topics),
+             "messaging.consumer.group.name": self.group or "", "kith.consumer": self.options.name,
+             "kith.service": self.options.service},
+        )  # fmt: skip
 
     def _read_again(
         self, consumer: AIOKafkaConsumer, remaining: dict[TopicPartition, list[Record]], started: float

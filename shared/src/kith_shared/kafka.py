@@ -20,8 +20,9 @@ from aiokafka.errors import (
 )
 from aiokafka.helpers import create_ssl_context
 from aiokafka.structs import RecordMetadata
+from opentelemetry.trace import SpanKind
 
-from kith_shared import logs
+from kith_shared import logs, tracing
 from kith_shared.backoff import Backoff
 from kith_shared.events import DeadLetter, Event, encode_structured, structured_headers
 from kith_shared.observability import DEAD_LETTERS
@@ -190,19 +191,32 @@ class EventProducer:
         return (await self.send_many([(topic, value, key, headers)]))[0]
 
     async def send_many(
-        self, records: Sequence[tuple[str, bytes, bytes | None, list[tuple[str, bytes]] | None]]
+        self,
+        records: Sequence[tuple[str, bytes, bytes | None, list[tuple[str, bytes]] | None]],
+        *,
+        traceparents: Sequence[str | None] | None = None,
     ) -> list[RecordMetadata]:
-        """Write records (kept in order per partition) and wait until the broker acknowledged all of them."""
+        """Write records (kept in order per partition) and wait until the broker acknowledged all of them.
+
+        With tracing on, each record is sent in the trace its event names (``traceparents``, one per
+        record, None: the current one), so the ``traceparent`` header written beside it continues that trace.
+        """
         if not self._started:
             raise ProducerNotStarted("the producer must be started before it publishes")
         producer = self._producer
         if producer is None:
             raise BrokerUnavailable(self.last_error or "broker unreachable")
         try:
-            futures = [
-                await producer.send(topic, value, key=key, headers=headers or None)
-                for topic, value, key, headers in records
-            ]
+            if tracing.enabled():
+                futures = [
+                    await self._send_traced(producer, record, traceparents[i] if traceparents else None)
+                    for i, record in enumerate(records)
+                ]
+            else:
+                futures = [
+                    await producer.send(topic, value, key=key, headers=headers or None)
+                    for topic, value, key, headers in records
+                ]
             async with asyncio.timeout(self._send_timeout):
                 return list(await asyncio.gather(*futures))
         except FATAL_PRODUCER_ERRORS as exc:
@@ -212,11 +226,32 @@ class EventProducer:
             self.last_error = f"broker did not acknowledge: {exc!r}"
             raise BrokerUnavailable(self.last_error) from exc
 
+    @staticmethod
+    async def _send_traced(
+        producer: AIOKafkaProducer,
+        record: tuple[str, bytes, bytes | None, list[tuple[str, bytes]] | None],
+        traceparent: str | None,
+    ) -> asyncio.Future[RecordMetadata]:
+        topic, value, key, headers = record
+        # A copy: the instrumentation appends its header; one that came with the record belonged to an older hop.
+        own = [(name, raw) for name, raw in headers or () if name not in (tracing.TRACEPARENT, "tracestate")]
+        with tracing.attached(tracing.context_for(traceparent)):
+            future: asyncio.Future[RecordMetadata] = await producer.send(topic, value, key=key, headers=own)
+        return future
+
     async def publish(self, spec: TopicSpec, events: list[Event]) -> list[RecordMetadata]:
-        """Publish events in structured mode on a declared topic, keyed by their partition key."""
+        """Publish events in structured mode on a declared topic, keyed by their partition key.
+
+        With tracing on, an event without a ``traceparent`` is given the current span's, and each is
+        sent in its own trace.
+        """
         topic = self._settings.topic(spec)
         headers = structured_headers()
-        return await self.send_many([(topic, encode_structured(e), e.partition_key(), headers) for e in events])
+        events = tracing.stamped(events)
+        return await self.send_many(
+            [(topic, encode_structured(e), e.partition_key(), headers) for e in events],
+            traceparents=[e.traceparent for e in events] if tracing.enabled() else None,
+        )
 
     async def check(self) -> None:
         """Raise if the broker cannot be reached now."""
@@ -241,37 +276,45 @@ class EventProducer:
             await producer.stop()
 
 
-def _event_id_of(letter: DeadLetter) -> str | None:
-    """Return the original event's id when the record carries one (binary header or JSON body)."""
+def _identity_of(letter: DeadLetter) -> tuple[str | None, str | None]:
+    """Return the original event's id and tenant when the record carries them (binary headers or JSON body)."""
+    found: dict[str, str | None] = {"id": None, "tenant": letter.tenant}
     for name, raw in letter.original_headers():
-        if name.lower() == "ce_id":
-            return raw.decode("utf-8", "replace")
-    try:
-        body = json.loads(letter.original_value())
-    except ValueError:
-        return None
-    value = body.get("id") if isinstance(body, dict) else None
-    return str(value) if value is not None else None
+        if name.lower() in ("ce_id", "ce_tenant") and found[name.lower()[3:]] is None:
+            found[name.lower()[3:]] = raw.decode("utf-8", "replace")
+    if found["id"] is None or found["tenant"] is None:
+        try:
+            body = json.loads(letter.original_value())
+        except ValueError:
+            body = None
+        for key in ("id", "tenant"):
+            value = body.get(key) if isinstance(body, dict) else None
+            if found[key] is None and isinstance(value, (str, int)):
+                found[key] = str(value)
+    return found["id"], found["tenant"]
 
 
 async def send_dead_letter(producer: EventProducer, settings: KafkaSettings, letter: DeadLetter) -> None:
     """Write a dead letter and wait for the acknowledgement (raises :class:`BrokerUnavailable`).
 
-    Counts it in ``kith_dead_letters_total`` and logs it with the original event's id.
+    Counts it in ``kith_dead_letters_total`` and logs it with the original event's id and tenant; with
+    tracing on, both happen in a span that continues the trace the original record carries.
     """
-    await producer.send(
-        settings.topic(DEAD_LETTER),
-        letter.model_dump_json().encode(),
-        key=letter.original_key(),
-        headers=[("content-type", b"application/json"), ("kith-dead-letter-reason", letter.reason[:200].encode())],
-    )
-    DEAD_LETTERS.labels(letter.stage, letter.error).inc()
-    token = logs.event_id.set(_event_id_of(letter))
-    try:
-        log.warning(
-            "record dead-lettered",
-            extra={"reason": letter.reason, "topic": letter.source_topic, "partition": letter.partition,
-                   "offset": letter.offset, "tenant": letter.tenant},
-        )  # fmt: skip
-    finally:
-        logs.event_id.reset(token)
+    carried = tracing.carried_context(letter.original_headers(), letter.original_value()) if tracing.enabled() else None
+    attributes = {"messaging.destination.name": letter.source_topic, "kith.dead_letter.error": letter.error}
+    with tracing.batch_span(f"{letter.source_topic} dead-letter", [carried], attributes, kind=SpanKind.INTERNAL):
+        await producer.send(
+            settings.topic(DEAD_LETTER),
+            letter.model_dump_json().encode(),
+            key=letter.original_key(),
+            headers=[("content-type", b"application/json"), ("kith-dead-letter-reason", letter.reason[:200].encode())],
+        )
+        DEAD_LETTERS.labels(letter.stage, letter.error).inc()
+        # A letter that does not name its event or tenant keeps those of the record being processed.
+        event, tenant = _identity_of(letter)
+        with logs.bound(event=event or logs.event_id.get(), tenant_id=tenant or logs.tenant.get()):
+            log.warning(
+                "record dead-lettered",
+                extra={"reason": letter.reason, "topic": letter.source_topic, "partition": letter.partition,
+                       "offset": letter.offset},
+            )  # fmt: skip

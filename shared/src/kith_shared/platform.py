@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from kith_shared import observability, openapi
+from kith_shared import observability, openapi, tracing
 from kith_shared.auth import KeyStore, TokenBucket, admin_router
 from kith_shared.http import BodyLimitMiddleware
 from kith_shared.kafka import EventProducer
@@ -33,6 +33,7 @@ class Platform:
     def __init__(self, settings: ServiceSettings, service: str) -> None:
         self.settings = settings
         self.service = service
+        tracing.configure(service)  # from OTEL_*; before the database client, which it instruments
         self.mongo = make_mongo_client(settings.mongo, app_name=service)
         self.db: AsyncDatabase[Document] = self.mongo[settings.mongo.database]
         self.keys = KeyStore(self.mongo[settings.mongo.auth_database])
@@ -66,6 +67,7 @@ class Platform:
         with contextlib.suppress(Exception):
             await self.producer.stop()
         await self.mongo.close()
+        tracing.shutdown()
 
     def app(
         self,
@@ -85,6 +87,7 @@ class Platform:
         """
         app = FastAPI(title=title, version=version, summary=summary, description=description, lifespan=lifespan)
         self.install(app, schemas)
+        tracing.instrument_app(app)
         app.state.settings = self.settings
         for name, value in state.items():
             setattr(app.state, name, value)

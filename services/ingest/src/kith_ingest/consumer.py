@@ -80,6 +80,11 @@ class RawHandler(Handler[RawItem]):
                 item.admission.status = "valid"  # tried before in a failed call: judged again now
         await self.intake.admit([item.admission for item in items], datetime.now(UTC), confirm_now=True)
 
+    def identify(self, item: RawItem) -> tuple[str | None, str | None]:
+        """Return the item's event id and tenant, for log lines."""
+        event = item.admission.event
+        return (event.id, event.tenant) if event is not None else (item.admission.id, item.tenant)
+
     def failed(self, record: Record, item: RawItem, error: BaseException, tries: int) -> DeadLetter:
         """Return the dead letter of a record that could not be published, with its tenant and replay count."""
         return DeadLetter.from_record(

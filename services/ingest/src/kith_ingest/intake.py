@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
 
+from opentelemetry.trace import SpanKind
 from pydantic_core import PydanticSerializationError
 from pymongo.errors import PyMongoError
 
@@ -22,6 +23,7 @@ from kith_ingest.domain import NormalizeConfig, normalize_raw
 from kith_ingest.domain.text import TextBounds
 from kith_ingest.settings import IngestSettings
 from kith_ingest.store import DedupeStore, claim_key
+from kith_shared import tracing
 from kith_shared.events import DecodeError, Event, Problem, encode_structured, structured_headers
 from kith_shared.kafka import BrokerUnavailable, EventProducer
 from kith_shared.observability import EVENTS_OUT
@@ -110,6 +112,7 @@ class Intake:
 
     def receive(self, obj: Any, *, tenant: str | None, received: datetime) -> Admission:
         """Validate and normalize one raw event here, on the caller's thread; never raises for bad input."""
+        tracing.stamp(obj)
         return receive(obj, tenant=tenant, config=self.config, received=received)
 
     async def receive_many(self, objs: list[Any], *, tenant: str | None, received: datetime) -> list[Admission]:
@@ -121,7 +124,12 @@ class Intake:
         pool, whose few workers bound how much CPU costly input takes while the event loop keeps
         answering (health, other requests). Text beyond the raw bound counts for nothing: it is
         refused before it is cleaned.
+
+        With tracing on, an event that carries no ``traceparent`` is given the current span's (the request's).
         """
+        if tracing.enabled():
+            for obj in objs:
+                tracing.stamp(obj)
         if self.pool is None or sum(_text_chars(obj, self.raw_bound) for obj in objs) <= INLINE_TEXT_CHARS:
             return receive_all(objs, tenant, self.config, received)
         loop = asyncio.get_running_loop()
@@ -150,6 +158,15 @@ class Intake:
             return
         if not self.producer.connected:
             raise BrokerUnavailable(self.producer.last_error or "broker unreachable")
+        if not tracing.enabled():
+            await self._admit(first, now, confirm_now=confirm_now)
+            return
+        contexts = [tracing.parse(a.event.traceparent if a.event else None) for a in first.values()]
+        with tracing.batch_span("ingest admit", contexts, {"kith.service": SERVICE}, kind=SpanKind.INTERNAL):
+            await self._admit(first, now, confirm_now=confirm_now)
+
+    async def _admit(self, first: dict[str, Admission], now: datetime, *, confirm_now: bool) -> None:
+        """Claim, publish (each event in its own trace) and confirm the first admission of each event."""
         claim = await self.store.claim(list(first), now)
         won = set(claim.keys)
         publish: list[Admission] = []
@@ -170,7 +187,9 @@ class Intake:
             for admission in publish
         ]
         try:
-            await self.producer.send_many(records)
+            await self.producer.send_many(
+                records, traceparents=[a.event.traceparent if a.event else None for a in publish]
+            )
         except BaseException:
             for admission in publish:
                 admission.status = "valid"

@@ -27,6 +27,7 @@ from kith_recommend.domain.changes import Change, changes_for
 from kith_recommend.engine import Recommender
 from kith_recommend.resume import marker, resume_positions
 from kith_recommend.settings import RecommendSettings
+from kith_shared import logs
 from kith_shared.batching import Handler
 from kith_shared.consumer import Consumer, ConsumerOptions
 from kith_shared.events import DeadLetter, DecodeError, decode_kafka_record
@@ -50,6 +51,8 @@ class Planned:
     offset: int
     marker: str
     changes: list[Change]
+    event_id: str | None = None
+    tenant: str | None = None
 
 
 def plan(record: Any) -> Planned | DeadLetter:
@@ -64,7 +67,7 @@ def plan(record: Any) -> Planned | DeadLetter:
         return DeadLetter.from_record(
             record, reason=f"could not apply the event: {exc!r}", error=type(exc).__name__, stage="recommend"
         )
-    return Planned(record.topic, record.partition, record.offset, marker(record), changes)
+    return Planned(record.topic, record.partition, record.offset, marker(record), changes, event.id, event.tenant)
 
 
 class ModelHandler(Handler[Planned]):
@@ -109,10 +112,16 @@ class ModelHandler(Handler[Planned]):
                     recommender.broken = f"applying {item.topic}[{item.partition}]@{item.offset} failed: {exc!r}"
                     self.poison.add((item.topic, item.partition, item.offset))
                     recommender.stale_reasons["model"] = "reloading from the last checkpoint after a failure"
-                    log.exception("applying a record failed; the state will be reloaded", extra={"offset": item.offset})
+                    with logs.bound(event=item.event_id, tenant_id=item.tenant):
+                        log.exception("applying a record failed; the state will be reloaded",
+                                      extra={"offset": item.offset})  # fmt: skip
                     return
                 recommender.advance(item.topic, item.partition, item.offset, item.marker)
                 recommender.records += 1
+
+    def identify(self, item: Planned) -> tuple[str | None, str | None]:
+        """Return the item's event id and tenant, for log lines."""
+        return item.event_id, item.tenant
 
     async def progressed(self, offsets: Mapping[Any, int]) -> None:
         """Move positions past dead-lettered records too (they change nothing, but are read)."""

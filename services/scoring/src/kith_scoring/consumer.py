@@ -102,6 +102,10 @@ class ScoringHandler(Handler[InRecord]):
             prepared.append(letter if letter is not None else record)
         return prepared
 
+    def identify(self, item: InRecord) -> tuple[str | None, str | None]:
+        """Return the item's event id and tenant, for log lines."""
+        return (item.event.id, item.event.tenant) if item.event is not None else (None, None)
+
     async def apply(self, items: Sequence[InRecord]) -> None:
         """Apply a chunk in one transaction (asking the broker when a re-read is in doubt); publish its changes."""
         records = list(items)
@@ -153,7 +157,7 @@ class ScoringHandler(Handler[InRecord]):
             await self.producer.publish(ENGAGEMENT, list(outcome.engagement))
         except BrokerUnavailable:
             return
-        EVENTS_OUT.labels(SERVICE, "engagement").inc(len(outcome.engagement))
+        EVENTS_OUT.labels(SERVICE, self.settings.kafka.topic(ENGAGEMENT)).inc(len(outcome.engagement))
         try:
             await self.store.outbox.clear(outcome.outbox_id)
         except PyMongoError as exc:
@@ -171,7 +175,7 @@ class ScoringHandler(Handler[InRecord]):
                 await self.store.outbox.clear(outbox_id)
             except (BrokerUnavailable, PyMongoError):
                 return
-            EVENTS_OUT.labels(SERVICE, "engagement").inc(len(events))
+            EVENTS_OUT.labels(SERVICE, self.settings.kafka.topic(ENGAGEMENT)).inc(len(events))
 
     async def assigned(self, partitions: set[Any]) -> Mapping[Any, int]:
         """Claim partitions: end the session of their previous owner (its transaction in flight aborts)."""
