@@ -185,6 +185,10 @@ async def test_per_tenant_settings_self_tuning_pinning_and_the_quality_route(
         assert refused.json()["error"]["problems"][0]["field"] == "settings.radius_km"
         unknown = await admin.put("/v1/settings/ranking", json={"settings": {"radius": 10}})
         assert unknown.status_code == 422
+        for huge in ({"candidate_pool": 8 * 10**24}, {"social_weight": 1e300}, {"small_community_size": 2**70}):
+            refused = await admin.put("/v1/settings/ranking", json={"settings": huge})
+            assert refused.status_code == 422, (huge, refused.text)
+            assert refused.json()["error"]["problems"][0]["field"] == f"settings.{next(iter(huge))}"
         reader = await service.add_key("reader", [Scope.RECOMMENDATIONS_READ])
         assert (await service.client.get("/v1/model/quality", headers=service.auth(reader))).status_code == 403
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+#: The largest weight a signal may have: weights are relative to each other, and a bound keeps every
+#: score finite whatever an operator sets.
+MOST_WEIGHT = 1_000.0
+
 
 class RankingParams(BaseModel):
     """How suggestions are ranked: blend weights, diversity, small-community boost, trending decay, places.
@@ -14,11 +18,19 @@ class RankingParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    co_membership_weight: float = Field(default=1.0, ge=0, description="Weight of item-to-item co-membership.")
-    social_weight: float = Field(default=0.2, ge=0, description="Weight of communities where one's ties are active.")
-    topic_weight: float = Field(default=0.2, ge=0, description="Weight of topic affinity (interests, own writing).")
-    trending_weight: float = Field(default=0.1, ge=0, description="Weight of trending/growing communities.")
-    popularity_weight: float = Field(default=0.05, ge=0, description="Weight of the popularity prior.")
+    co_membership_weight: float = Field(
+        default=1.0, ge=0, le=MOST_WEIGHT, description="Weight of item-to-item co-membership."
+    )
+    social_weight: float = Field(
+        default=0.2, ge=0, le=MOST_WEIGHT, description="Weight of communities where one's ties are active."
+    )
+    topic_weight: float = Field(
+        default=0.2, ge=0, le=MOST_WEIGHT, description="Weight of topic affinity (interests, own writing)."
+    )
+    trending_weight: float = Field(
+        default=0.1, ge=0, le=MOST_WEIGHT, description="Weight of trending/growing communities."
+    )
+    popularity_weight: float = Field(default=0.05, ge=0, le=MOST_WEIGHT, description="Weight of the popularity prior.")
     popularity_penalty: float = Field(
         default=0.25, ge=0, le=2, description="Exponent beta dividing co-membership and social scores by size^beta."
     )
@@ -29,17 +41,24 @@ class RankingParams(BaseModel):
         default=0.5, ge=0, le=2, description="Exponent delta: a co-member counts 1/degree^delta (applied at compile)."
     )
     engagement_weight: float = Field(
-        default=0.3, ge=0, description="How much a community's member activity raises its rank (likely engagement)."
+        default=0.3,
+        ge=0,
+        le=MOST_WEIGHT,
+        description="How much a community's member activity raises its rank (likely engagement).",
     )
     small_community_boost: float = Field(
-        default=0.2, ge=0, description="Strength of the boost for small, active communities (0: off)."
+        default=0.2, ge=0, le=MOST_WEIGHT, description="Strength of the boost for small, active communities (0: off)."
     )
-    small_community_size: int = Field(default=50, ge=1, description="Communities up to this size count as small.")
+    small_community_size: int = Field(
+        default=50, ge=1, le=1_000_000, description="Communities up to this size count as small."
+    )
     mmr_lambda: float = Field(
         default=0.9, ge=0, le=1, description="Maximal marginal relevance: 1 ranks by relevance only, lower diversifies."
     )
-    trending_half_life_days: float = Field(default=7.0, gt=0, description="Half-life of joins counted as trending.")
-    candidate_pool: int = Field(default=60, ge=10, description="Candidates re-ranked for diversity.")
+    trending_half_life_days: float = Field(
+        default=7.0, gt=0, le=3_650, description="Half-life of joins counted as trending."
+    )
+    candidate_pool: int = Field(default=60, ge=10, le=1_000, description="Candidates re-ranked for diversity.")
     use_places: bool = Field(
         default=True,
         description="Rank by place: the radius filter and the distance decay (false: every community as if online).",
