@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from kith_devkit.events import community, event, join, post, reply
 from kith_devkit.testing import RunService, eventually
@@ -20,8 +21,11 @@ from kith_shared.events import Event
 from kith_shared.kafka import client_options, make_consumer
 from kith_shared.reading import end_offsets
 from kith_shared.topics import ACTIVITY, ENGAGEMENT, MICROCOMMUNITIES
+from tests.tracing_support import spans
 
 from .conftest import Running
+
+__all__ = ["spans"]  # the fixture, for the test that traces a detection
 
 pytestmark = pytest.mark.integration
 
@@ -389,3 +393,16 @@ async def test_only_the_replica_holding_the_lease_detects_and_the_others_serve_w
         ran = [name for name, schedules in detected.items() if any(s.last_seconds > 0 for s in schedules.values())]
         assert len(ran) == 1, detected
         assert len(await published(one, 2)) == 2  # announced once, by the replica that detects
+
+
+async def test_announcements_carry_the_trace_of_the_detection_that_made_them(
+    spans: InMemorySpanExporter, service: Running
+) -> None:
+    chess = [f"chess{i}" for i in range(5)]
+    await service.publish(clique(chess, "c-x"))
+    await detect_until(service, lambda b: len(b["items"]) == 1, "the chess players")
+    (record,) = await published(service, 1)
+    assert record["type"] == "microcommunity.detected"
+    trace_id = int(record["traceparent"].split("-")[1], 16)
+    detections = [span for span in spans.get_finished_spans() if span.name == "microcommunities detect"]
+    assert trace_id in {span.context.trace_id for span in detections if span.context is not None}

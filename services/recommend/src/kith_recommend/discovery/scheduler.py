@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge, Histogram
 from pymongo.errors import PyMongoError
 
@@ -41,6 +42,7 @@ from kith_recommend.domain.model import MemberProfile, TenantState
 from kith_recommend.domain.ranking import Suggestion
 from kith_recommend.engine import Recommender
 from kith_recommend.settings import RecommendSettings
+from kith_shared import tracing
 from kith_shared.backoff import Backoff
 from kith_shared.kafka import BrokerUnavailable, EventProducer
 from kith_shared.observability import EVENTS_OUT
@@ -350,7 +352,14 @@ class Discovery:
         return datetime.fromtimestamp(min(latest, time.time()), UTC)
 
     async def detect(self, tenant: str) -> bool:
-        """Detect one tenant end to end; return whether it worked (a failure is logged, counted and retried later)."""
+        """Detect one tenant end to end; return whether it worked (a failure is logged, counted and retried later).
+
+        The detection runs in a span of its own (tracing on), whose trace the events it announces carry.
+        """
+        with tracing.batch_span("microcommunities detect", [], {"kith.tenant": tenant}, kind=SpanKind.INTERNAL):
+            return await self._detect(tenant)
+
+    async def _detect(self, tenant: str) -> bool:
         schedule = self.schedule(tenant)
         schedule.requested = False
         with contextlib.suppress(ValueError):
@@ -376,7 +385,7 @@ class Discovery:
             detection = outcome.detection
             window = timedelta(days=self.config.growth_window_days)
             events, records = advance(tenant, graph.records, detection, self.params, window)
-            announced = contract_events(tenant, events, detection.by_id)
+            announced = tracing.stamped(contract_events(tenant, events, detection.by_id))
             storing = time.perf_counter()
             ran_at = time.time()
             await self.store.commit(detection, records, announced, outcome.edges, ran_at=ran_at)
