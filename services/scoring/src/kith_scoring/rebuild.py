@@ -224,6 +224,7 @@ async def rebuild(
             client,
             scratch,
             erasure_salt=settings.erasure_salt.get_secret_value(),
+            erasure_secret=settings.erasure_secret.get_secret_value(),
             recent_events=settings.engagement.recent_events,
         )
         applied = 0

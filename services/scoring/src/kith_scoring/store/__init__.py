@@ -21,6 +21,7 @@ from pymongo.asynchronous.mongo_client import AsyncMongoClient
 from kith_scoring.store.apply import BatchApplier, Outcome, StoreUnavailable
 from kith_scoring.store.collections import BulkWrites, Collections, WriteStats
 from kith_scoring.store.erasure import Eraser
+from kith_shared.erasure import PLACEHOLDER_ERASURE_SECRET
 from kith_scoring.store.outbox import Outbox
 from kith_scoring.store.progress import FenceInDoubt, InRecord, PartitionClaims, PartitionProgress
 from kith_scoring.store.reads import ScoringReads
@@ -49,6 +50,7 @@ class ScoringStore:
         db: AsyncDatabase[dict[str, Any]],
         *,
         erasure_salt: str,
+        erasure_secret: str = PLACEHOLDER_ERASURE_SECRET,
         recent_events: int = 20,
     ) -> None:
         self.collections = Collections(db)
@@ -66,7 +68,7 @@ class ScoringStore:
             progress=PartitionProgress(self.collections, self.writes),
             tenants=self.tenants,
             flags=self.flags,
-            eraser=Eraser(self.collections, self.writes, erasure_salt),
+            eraser=Eraser(self.collections, self.writes, erasure_salt, erasure_secret),
             outbox=self.outbox,
             salt=erasure_salt,
             recent_events=recent_events,
