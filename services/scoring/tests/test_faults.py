@@ -18,6 +18,7 @@ from aiokafka import TopicPartition
 from pydantic import SecretStr
 
 from kith_devkit.servers import ServerProcess, free_port
+from kith_scoring.domain.effects import build_effects
 from kith_scoring.rebuild import rebuild
 from kith_scoring.settings import ScoringSettings
 from kith_scoring.store import apply as apply_module
@@ -191,7 +192,7 @@ async def test_an_event_whose_effects_fail_is_dead_lettered_after_its_tries_and_
              for h in range(1, 4) for t in ("acme", "other")]  # fmt: skip
     # Every event scoring can decode is applied today; a fault in applying one (a bug, a value no rule
     # foresaw) is stood in for by effects that fail whenever the batch holds member m0's event.
-    real_build = apply_module.build_effects
+    real_build = build_effects
 
     def failing_build(events: list[Any], context: Any) -> Any:
         if any(getattr(e.data, "member_id", None) == "m0" for e in events):

@@ -70,6 +70,10 @@ class Handler(Generic[T]):
             stage=self.stage,
         )
 
+    def letter(self, letter: DeadLetter) -> DeadLetter:
+        """Return a dead letter as it is written (a handler that knows erased members redacts theirs)."""
+        return letter
+
     async def idle(self) -> None:
         """Do housekeeping when a poll found nothing new (an exception here restarts the consumer)."""
 
@@ -263,6 +267,7 @@ class Settler(Generic[T]):
         outcome.applied += len(items)
 
     async def _dead_letter(self, letter: DeadLetter, outcome: Settled) -> None:
+        letter = self.handler.letter(letter)
         await self._until_done(lambda: self.send(letter))
         outcome.dead_lettered += 1
         outcome.letters.append(letter)

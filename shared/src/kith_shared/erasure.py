@@ -39,6 +39,10 @@ class Tombstones:
         """Tell whether a member was erased (and not reinstated since)."""
         return bool(self._known) and self.key(tenant, member) in self._known
 
+    def any_erased(self, tenant: str | None, members: Iterable[str]) -> bool:
+        """Tell whether any of ``members`` of ``tenant`` was erased (False without a tenant)."""
+        return tenant is not None and any(self.erased(tenant, member) for member in members)
+
     def add(self, tenant: str, member: str) -> str:
         """Remember that a member was erased; return the tombstone."""
         key = self.key(tenant, member)

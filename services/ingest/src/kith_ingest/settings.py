@@ -90,6 +90,12 @@ class IngestSettings(ServiceSettings):
         description="Readiness fails when the raw-topic consumer made no progress for this long with records waiting.",
     )
     max_replays: int = Field(default=3, ge=0, description="Replays of a dead letter before it is left alone.")
+    erasure_refresh_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often erased members' tombstones are read again (an erasure taken by another replica "
+        "is refused here within this time).",
+    )
     retry_after_seconds: int = Field(default=5, ge=1, description="Retry-After sent with 503 answers.")
 
     @model_validator(mode="after")
