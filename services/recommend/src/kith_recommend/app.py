@@ -16,6 +16,7 @@ from kith_recommend import SERVICE, __version__, api
 from kith_recommend.checkpoints import Checkpointer, CheckpointPolicy
 from kith_recommend.consumer import make_consumer
 from kith_recommend.engine import Recommender
+from kith_recommend.erasure import TombstoneStore
 from kith_recommend.settings import RecommendSettings
 from kith_recommend.store import CheckpointStore, CheckpointUnreadable
 from kith_recommend.tenants import TenantStore
@@ -27,12 +28,16 @@ from kith_shared.platform import Platform
 log = logging.getLogger(__name__)
 
 
-async def _load_then_consume(checkpointer: Checkpointer, tuner: Tuner, consumer: Consumer[Any]) -> None:
-    """Load tenants' settings and the last checkpoint (retrying while the database is unreachable), then consume."""
+async def _load_then_consume(
+    checkpointer: Checkpointer, tuner: Tuner, tombstones: TombstoneStore, consumer: Consumer[Any]
+) -> None:
+    """Load tombstones, tenants' settings and the last checkpoint (retrying while the database is unreachable),
+    then consume."""
     recommender = checkpointer.recommender
     async for _ in Backoff(0.5, 5.0):
         try:
             await checkpointer.store.ensure()
+            recommender.tombstones.replace(await tombstones.load())
             await tuner.load()
             await checkpointer.load()
             recommender.stale_reasons.pop("database", None)
@@ -62,14 +67,15 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
     """Build the recommend service."""
     settings = settings or RecommendSettings()
     platform = Platform(settings, SERVICE)
-    recommender = Recommender(settings.ranking)
+    recommender = Recommender(settings.ranking, erasure_secret=settings.erasure_secret.get_secret_value())
     policy = CheckpointPolicy(
         every_seconds=settings.checkpoint_seconds,
         every_records=settings.checkpoint_records,
         lease_seconds=settings.checkpoint_lease_seconds,
     )
     checkpointer = Checkpointer(CheckpointStore(platform.db), recommender, policy)
-    consumer = make_consumer(settings, recommender, platform.producer, reload=checkpointer.load)
+    tombstones = TombstoneStore(platform.db)
+    consumer = make_consumer(settings, recommender, platform.producer, reload=checkpointer.load, tombstones=tombstones)
     tuner = Tuner(
         recommender,
         TenantStore(platform.db),
@@ -85,7 +91,11 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
         await platform.start()
         tasks: list[asyncio.Task[None]] = []
         try:
-            tasks.append(asyncio.create_task(_load_then_consume(checkpointer, tuner, consumer), name="recommend-load"))
+            tasks.append(
+                asyncio.create_task(
+                    _load_then_consume(checkpointer, tuner, tombstones, consumer), name="recommend-load"
+                )
+            )
             tasks.append(asyncio.create_task(checkpointer.run(), name="recommend-checkpoints"))
             tasks.append(
                 asyncio.create_task(
