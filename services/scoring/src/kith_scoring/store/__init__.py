@@ -21,12 +21,12 @@ from pymongo.asynchronous.mongo_client import AsyncMongoClient
 from kith_scoring.store.apply import BatchApplier, Outcome, StoreUnavailable
 from kith_scoring.store.collections import BulkWrites, Collections, WriteStats
 from kith_scoring.store.erasure import Eraser
-from kith_shared.erasure import PLACEHOLDER_ERASURE_SECRET
 from kith_scoring.store.outbox import Outbox
 from kith_scoring.store.progress import FenceInDoubt, InRecord, PartitionClaims, PartitionProgress
 from kith_scoring.store.reads import ScoringReads
 from kith_scoring.store.slipping import SlippingFlags
 from kith_scoring.store.tenants import ConfigConflict, TenantConfigs
+from kith_shared.erasure import PLACEHOLDER_ERASURE_SECRET
 
 __all__ = [
     "ConfigConflict",
