@@ -12,9 +12,10 @@ Every document carries its ``tenant`` and every read filters by it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.asynchronous.mongo_client import AsyncMongoClient
 
@@ -27,6 +28,8 @@ from kith_scoring.store.reads import ScoringReads
 from kith_scoring.store.slipping import SlippingFlags
 from kith_scoring.store.tenants import ConfigConflict, TenantConfigs
 from kith_shared.erasure import PLACEHOLDER_ERASURE_SECRET
+
+T = TypeVar("T")
 
 __all__ = [
     "ConfigConflict",
@@ -53,6 +56,7 @@ class ScoringStore:
         erasure_secret: str = PLACEHOLDER_ERASURE_SECRET,
         recent_events: int = 20,
     ) -> None:
+        self.client = client
         self.collections = Collections(db)
         self.writes = BulkWrites()
         self.claims = PartitionClaims(client, self.collections)
@@ -88,6 +92,11 @@ class ScoringStore:
     ) -> Outcome:
         """Apply a chunk of consumed records effectively once (see :class:`~kith_scoring.store.apply.BatchApplier`)."""
         return await self.applier.apply(records, same_incarnation)
+
+    async def transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+        """Run ``work`` in a transaction of a session of its own; return what it returns."""
+        async with self.client.start_session() as session, await session.start_transaction():
+            return await work(session)
 
     async def close(self) -> None:
         """End the consumer's session."""
