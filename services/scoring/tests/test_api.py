@@ -162,3 +162,30 @@ async def test_erasure_removes_the_member_and_keeps_community_figures(
     assert ("m1", "active") in states
     assert ("m2", "erased") in states
     assert all(e.tenant == "acme" for e in published)
+
+
+async def test_tombstones_stored_under_the_raw_id_are_re_keyed_at_start_and_still_hold(
+    scoring_settings: ScoringSettings, start_app: Any
+) -> None:
+    mongo = make_mongo_client(scoring_settings.mongo, app_name="scoring-test")
+    db = mongo[scoring_settings.mongo.database]
+    try:
+        legacy = {"_id": "acme:m9", "tenant": "acme", "member_id": "m9", "token": "anon-00000000000000a9", "at": at(0)}
+        await db["erased_members"].insert_one(legacy)
+        async with start_app(scoring_settings) as running:
+            key = await running.key("acme", Scope.METRICS_READ)
+
+            async def re_keyed() -> bool:
+                return [d["_id"] async for d in db["erased_members"].find({})] == [
+                    tombstone(PLACEHOLDER_ERASURE_SECRET, "acme", "m9")
+                ]
+
+            await wait_for(re_keyed, within=30)
+            await publish(scoring_settings.kafka, activity("acme", "m9"))
+            await running.wait_applied(len(activity("acme", "m9")))
+            assert (await running.client.get("/v1/members/m9/engagement", headers=key)).status_code == 404
+        stored = [json.dumps(d, default=str) async for d in db["member_communities"].find({})]
+        assert stored
+        assert not [d for d in stored if '"m9"' in d]
+    finally:
+        await mongo.close()

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import TopicPartition
+from pymongo.errors import PyMongoError
 
 from kith_recommend import SERVICE
 from kith_recommend.domain.changes import Change, changes_for
@@ -72,6 +73,8 @@ class ModelHandler(Handler[Planned]):
     """Applies records to the recommender's in-memory state, positions included."""
 
     stage = "recommend"
+    #: The database unreachable while tombstones are written: the chunk waits, nothing is blamed on a record.
+    transient = (PyMongoError,)
 
     def __init__(
         self,

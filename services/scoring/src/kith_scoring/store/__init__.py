@@ -84,8 +84,9 @@ class ScoringStore:
         return self.writes.stats
 
     async def ensure_indexes(self) -> None:
-        """Create the indexes the reads and erasures rely on."""
+        """Create the indexes the reads and erasures rely on; re-key tombstones stored under raw member ids."""
         await self.collections.ensure_indexes()
+        await self.applier.eraser.rekey_legacy()
 
     async def apply(
         self, records: list[InRecord], same_incarnation: Mapping[tuple[str, int], bool] | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pymongo import DeleteOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
@@ -34,6 +36,20 @@ class Eraser:
         keys = {tombstone(self.secret, tenant, member): (tenant, member) for tenant, member in members}
         cursor = self.collections.erased_members.find({"_id": {"$in": sorted(keys)}}, session=session)
         return {keys[doc["_id"]]: doc["token"] async for doc in cursor}
+
+    async def rekey_legacy(self) -> int:
+        """Re-key tombstones written under the raw member id (before they were keyed hashes); return how many."""
+        moved = 0
+        async for old in self.collections.erased_members.find({"member_id": {"$exists": True}}):
+            legacy: dict[str, Any] = dict(old)
+            key = tombstone(self.secret, legacy["tenant"], legacy["member_id"])
+            fields = {"tenant": legacy["tenant"], "token": legacy["token"]}
+            await self.collections.erased_members.update_one(
+                {"_id": key}, {"$setOnInsert": fields, "$min": {"at": legacy["at"]}}, upsert=True
+            )
+            await self.collections.erased_members.delete_one({"_id": legacy["_id"]})
+            moved += 1
+        return moved
 
     async def reinstate(self, erasure: Erasure, session: AsyncClientSession) -> None:
         """Forget a member's tombstone: their later events count under their own id again.
