@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, bool] = {
     "console": False,
     "pipeline": False,
     "fresh_clone": False,
+    "soak": False,
 }
 
 

@@ -48,8 +48,11 @@ class CaughtUp:
 class Stack:
     """Broker, database and services on free ports, stopped at the end."""
 
-    def __init__(self, workdir: Path, services: Iterable[str], tenant: str = "demo") -> None:
+    def __init__(
+        self, workdir: Path, services: Iterable[str], tenant: str = "demo", env: dict[str, str] | None = None
+    ) -> None:
         self.workdir = workdir
+        self.env = dict(env or {})
         self.wanted = tuple(services)
         self.tenant = tenant
         self.servers: list[ServerProcess] = []
@@ -99,7 +102,7 @@ class Stack:
             port = free_port()
             env = service_env(name, port=port, bootstrap=self.kafka.bootstrap_servers, mongo_uri=self.mongo_uri)
             prefix = name.upper()
-            env.update({f"{prefix}_LOG_LEVEL": "WARNING", f"{prefix}_RATE_LIMIT_PER_SECOND": "0"})
+            env.update({f"{prefix}_LOG_LEVEL": "WARNING", f"{prefix}_RATE_LIMIT_PER_SECOND": "0", **self.env})
             process = spawn_service(name, env, self.workdir / f"{name}.log")
             self.processes[name], self.ports[name] = process.pid, port
         async with httpx.AsyncClient(timeout=5) as client:

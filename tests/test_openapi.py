@@ -15,7 +15,7 @@ from kith_recommend.app import create_app as recommend_app
 from kith_recommend.settings import RecommendSettings
 from kith_scoring.app import create_app as scoring_app
 from kith_scoring.settings import ScoringSettings
-from kith_shared.events import ACTIVITY_TYPES
+from kith_shared.events.types import PRODUCER_TYPES
 from kith_shared.openapi import ERROR_REF
 
 pytestmark = pytest.mark.unit
@@ -63,7 +63,7 @@ def test_event_bodies_are_the_contracts_schemas() -> None:
     batch = doc["paths"]["/v1/events:batch"]["post"]["requestBody"]["content"]
     assert single["application/cloudevents+json"]["schema"] == {"$ref": "#/components/schemas/Event"}
     assert batch["application/cloudevents-batch+json"]["schema"]["items"] == {"$ref": "#/components/schemas/Event"}
-    assert set(schemas["Event"]["discriminator"]["mapping"]) == ACTIVITY_TYPES
+    assert set(schemas["Event"]["discriminator"]["mapping"]) == PRODUCER_TYPES
     for ref in schemas["Event"]["discriminator"]["mapping"].values():
         assert ref.rsplit("/", 1)[1] in schemas
     assert {"415", "503"} <= set(doc["paths"]["/v1/events"]["post"]["responses"])

@@ -121,8 +121,18 @@ def test_production_accepts_real_secrets(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("DEMO_MONGO__URI", "mongodb://kith:Zq8-w1lD-t4ngo@db:27017/?replicaSet=rs0")
     monkeypatch.setenv("DEMO_KAFKA__SASL_MECHANISM", "SCRAM-SHA-512")
     monkeypatch.setenv("DEMO_KAFKA__SASL_PASSWORD", "Vx7-h0nest-pw")
+    monkeypatch.setenv("DEMO_ERASURE_SECRET", "r4nd0m-erasure-key")
     settings = DemoSettings()
     assert settings.environment == "production"
+
+
+@pytest.mark.parametrize("secret", [None, "kith-erasure-development", "changeme", ""])
+def test_production_refuses_a_placeholder_erasure_secret(monkeypatch: pytest.MonkeyPatch, secret: str | None) -> None:
+    monkeypatch.setenv("DEMO_ENVIRONMENT", "production")
+    if secret is not None:
+        monkeypatch.setenv("DEMO_ERASURE_SECRET", secret)
+    with pytest.raises(ValidationError, match=r"erasure_secret is a placeholder"):
+        DemoSettings()
 
 
 def test_development_tolerates_placeholders(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -126,6 +126,9 @@ async def test_raw_topic_in_every_mode_with_poison_records_dead_lettered_and_rep
         env = {
             "INGEST_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
             "INGEST_KAFKA__TOPIC_PREFIX": kafka.topic_prefix,
+            # The commands read ingest's tombstones: letters naming an erased member are redacted.
+            "INGEST_MONGO__URI": settings.mongo.uri.get_secret_value(),
+            "INGEST_MONGO__DATABASE": settings.mongo.database,
         }
         shown = await asyncio.to_thread(CliRunner().invoke, cli, ["list", "--limit", "2"], env=env)
         assert shown.exit_code == 0, shown.output

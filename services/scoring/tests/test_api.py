@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,6 +10,8 @@ import pytest
 
 from kith_scoring.settings import ScoringSettings
 from kith_shared.auth import Scope
+from kith_shared.erasure import PLACEHOLDER_ERASURE_SECRET, tombstone
+from kith_shared.mongo import make_mongo_client
 from services.scoring.tests.helpers import at, caught_up, engagement_events, event, publish, wait_for
 
 pytestmark = pytest.mark.integration
@@ -132,8 +135,57 @@ async def test_erasure_removes_the_member_and_keeps_community_figures(
         await running.wait_applied(len(events) + 2)
         assert (await client.get("/v1/members/m2/engagement", headers=key)).status_code == 404
 
+        # The tombstone is a keyed hash: no stored document names the erased member.
+        mongo = make_mongo_client(scoring_settings.mongo, app_name="scoring-test")
+        try:
+            db = mongo[scoring_settings.mongo.database]
+            for name in await db.list_collection_names():
+                async for doc in db[name].find({}):
+                    assert '"m2"' not in json.dumps(doc, default=str), (name, doc)
+            tombstones = [doc async for doc in db["erased_members"].find({})]
+            assert [doc["_id"] for doc in tombstones] == [tombstone(PLACEHOLDER_ERASURE_SECRET, "acme", "m2")]
+        finally:
+            await mongo.close()
+
+        # Reinstated, the member id counts again from then on (what was erased stays erased).
+        await publish(scoring_settings.kafka, [event("member.reinstated", at(2), member_id="m2")])
+        await running.wait_applied(len(events) + 3)
+        again = event("post.created", at(2, 1), community_id="c1", member_id="m2", post_id="p-new", text="back")
+        await publish(scoring_settings.kafka, [again])
+        await running.wait_applied(len(events) + 4)
+        mine = await client.get("/v1/members/m2/engagement", headers=key)
+        assert mine.status_code == 200
+        assert [c["community_id"] for c in mine.json()["communities"]] == ["c1"]
+
     published = await engagement_events(scoring_settings)
     states = {(e.data.member_id, e.data.state) for e in published}
     assert ("m1", "active") in states
     assert ("m2", "erased") in states
     assert all(e.tenant == "acme" for e in published)
+
+
+async def test_tombstones_stored_under_the_raw_id_are_re_keyed_at_start_and_still_hold(
+    scoring_settings: ScoringSettings, start_app: Any
+) -> None:
+    mongo = make_mongo_client(scoring_settings.mongo, app_name="scoring-test")
+    db = mongo[scoring_settings.mongo.database]
+    try:
+        legacy = {"_id": "acme:m9", "tenant": "acme", "member_id": "m9", "token": "anon-00000000000000a9", "at": at(0)}
+        await db["erased_members"].insert_one(legacy)
+        async with start_app(scoring_settings) as running:
+            key = await running.key("acme", Scope.METRICS_READ)
+
+            async def re_keyed() -> bool:
+                return [d["_id"] async for d in db["erased_members"].find({})] == [
+                    tombstone(PLACEHOLDER_ERASURE_SECRET, "acme", "m9")
+                ]
+
+            await wait_for(re_keyed, within=30)
+            await publish(scoring_settings.kafka, activity("acme", "m9"))
+            await running.wait_applied(len(activity("acme", "m9")))
+            assert (await running.client.get("/v1/members/m9/engagement", headers=key)).status_code == 404
+        stored = [json.dumps(d, default=str) async for d in db["member_communities"].find({})]
+        assert stored
+        assert not [d for d in stored if '"m9"' in d]
+    finally:
+        await mongo.close()

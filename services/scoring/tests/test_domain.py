@@ -11,10 +11,16 @@ from pydantic import ValidationError
 from kith_scoring.domain.config import ScoringConfig, TenantConfig
 from kith_scoring.domain.decay import day_key, forward_term, level, score, streak, window_days
 from kith_scoring.domain.docops import DocUpdate, apply_update
-from kith_scoring.domain.documents import COMMUNITY_DAYS, MEMBER_COMMUNITIES, CommunityDayDoc, MemberCommunityDoc
+from kith_scoring.domain.documents import (
+    COMMUNITY_DAYS,
+    MEMBER_COMMUNITIES,
+    CommunityDayDoc,
+    CommunityDoc,
+    MemberCommunityDoc,
+)
 from kith_scoring.domain.effects import EffectContext, build_effects
 from kith_scoring.domain.identity import anonymous_token
-from kith_scoring.domain.slipping import slipping_away
+from kith_scoring.domain.slipping import slipping_away, sweep_instants
 from kith_scoring.domain.topics import response_delays, trending
 from services.scoring.tests.helpers import at, event
 
@@ -251,3 +257,14 @@ def test_posts_response_delays_come_from_the_day_documents() -> None:
     # As of an earlier instant, later comments, deletions and posts do not count yet.
     assert delays(at(2, 12.7)) == [1800.0, 25 * 3600.0, None]
     assert delays(at(2, 9.9)) == [None, None]
+
+
+def test_the_sweep_looks_at_every_community_as_of_its_tenants_latest_activity() -> None:
+    places: list[CommunityDoc] = [
+        {"_id": "a:quiet", "tenant": "a", "community_id": "quiet", "last_event": at(0)},
+        {"_id": "a:busy", "tenant": "a", "community_id": "busy", "last_event": at(20)},
+        {"_id": "b:only", "tenant": "b", "community_id": "only", "last_event": at(3)},
+        {"_id": "b:never", "tenant": "b", "community_id": "never"},
+    ]
+    looked = {place["_id"]: when for place, when in sweep_instants(places)}
+    assert looked == {"a:quiet": at(20), "a:busy": at(20), "b:only": at(3)}

@@ -76,6 +76,10 @@ class Handler(Generic[T]):
         """Return the event id and tenant of an item, which log lines name while it is applied (None: unknown)."""
         return None, None
 
+    def letter(self, letter: DeadLetter) -> DeadLetter:
+        """Return a dead letter as it is written (a handler that knows erased members redacts theirs)."""
+        return letter
+
     async def idle(self) -> None:
         """Do housekeeping when a poll found nothing new (an exception here restarts the consumer)."""
 
@@ -279,6 +283,7 @@ class Settler(Generic[T]):
         outcome.applied += len(items)
 
     async def _dead_letter(self, letter: DeadLetter, outcome: Settled) -> None:
+        letter = self.handler.letter(letter)
         await self._until_done(lambda: self.send(letter))
         outcome.dead_lettered += 1
         outcome.letters.append(letter)

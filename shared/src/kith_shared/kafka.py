@@ -239,6 +239,10 @@ class EventProducer:
             future: asyncio.Future[RecordMetadata] = await producer.send(topic, value, key=key, headers=own)
         return future
 
+    def topic_name(self, spec: TopicSpec) -> str:
+        """Return the deployed name of a declared topic this producer writes to."""
+        return self._settings.topic(spec)
+
     async def publish(self, spec: TopicSpec, events: list[Event]) -> list[RecordMetadata]:
         """Publish events in structured mode on a declared topic, keyed by their partition key.
 

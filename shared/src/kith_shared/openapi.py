@@ -77,9 +77,9 @@ def event_components() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
 
     Also return the components it refers to, to serve beside the routes that take it.
     """
-    from kith_shared.events.types import ACTIVITY_TYPES, EVENT_CLASSES
+    from kith_shared.events.types import EVENT_CLASSES, PRODUCER_TYPES
 
-    classes = tuple(EVENT_CLASSES[name] for name in sorted(ACTIVITY_TYPES))
+    classes = tuple(EVENT_CLASSES[name] for name in sorted(PRODUCER_TYPES))
     union = Annotated[Union[classes], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
     schema = TypeAdapter(union).json_schema(ref_template="#/components/schemas/{model}", mode="validation")
     components: dict[str, dict[str, Any]] = schema.pop("$defs", {})

@@ -12,6 +12,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kith_shared.erasure import PLACEHOLDER_ERASURE_SECRET
 from kith_shared.topics import TopicSpec
 
 #: Secrets that must never reach production.
@@ -85,6 +86,11 @@ class ServiceSettings(BaseSettings):
     )
     rate_limit_per_second: float = Field(default=200.0, description="Requests per second per API key (0: off).")
     rate_limit_burst: int = Field(default=400, description="Requests a key may send at once above the rate.")
+    erasure_secret: SecretStr = Field(
+        default=SecretStr(PLACEHOLDER_ERASURE_SECRET),
+        description="Key of the one-way hash that erased members' tombstones are kept under (a secret; "
+        "changing it forgets every tombstone).",
+    )
 
     @field_validator("mongo", mode="before")
     @classmethod
@@ -112,4 +118,6 @@ class ServiceSettings(BaseSettings):
             secret = self.mongo.uri.get_secret_value().split("@", 1)[0].rsplit(":", 1)[-1]
             if secret in PLACEHOLDER_SECRETS:
                 raise ValueError("mongo.uri carries a placeholder password; set a real secret in production")
+        if self.erasure_secret.get_secret_value() in PLACEHOLDER_SECRETS | {PLACEHOLDER_ERASURE_SECRET}:
+            raise ValueError("erasure_secret is a placeholder; set a real secret in production")
         return self

@@ -186,6 +186,13 @@ async def post_event(request: Request, principal: EventsWriter, intake: Intake, 
             problems=[p.as_dict() for p in admission.problems],
         )
     await _admit(intake, settings, [admission], now)
+    if admission.problems:  # rejected while admitted: its member was erased
+        raise ApiError(
+            422,
+            "invalid_event",
+            "the event is not valid",
+            problems=[p.as_dict() for p in admission.problems],
+        )
     code = status.HTTP_202_ACCEPTED if admission.status == "accepted" else status.HTTP_200_OK
     return _json(_result(0, admission), code)
 

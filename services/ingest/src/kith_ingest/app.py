@@ -16,7 +16,9 @@ from kith_ingest import SERVICE, __version__
 from kith_ingest.api import EVENT_COMPONENTS, router
 from kith_ingest.deadletters_api import router as dead_letters_router
 from kith_ingest.domain.text import warm_up
+from kith_ingest.erasure import ErasedMembers
 from kith_ingest.intake import Intake
+from kith_ingest.members_api import router as members_router
 from kith_ingest.settings import IngestSettings
 from kith_ingest.store import DedupeStore
 from kith_shared.platform import Platform
@@ -52,7 +54,8 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         claim_timeout=timedelta(seconds=settings.claim_timeout_seconds),
     )
     pool = normalization_pool(settings)
-    intake = Intake(settings, platform.producer, store, pool)
+    erased = ErasedMembers(platform.db, settings.erasure_secret.get_secret_value(), settings.erasure_refresh_seconds)
+    intake = Intake(settings, platform.producer, store, pool, erased)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -67,6 +70,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         await platform.start()
         try:
             await store.start()
+            await erased.start()
             if settings.consume_raw:
                 consumer = RawConsumer(settings, intake, platform.keys, platform.producer)
                 platform.readiness.add("consumer", consumer.check)
@@ -76,6 +80,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         finally:
             if consumer is not None:
                 await consumer.stop(within=15)
+            await erased.stop()
             await store.stop()
             await platform.stop()
             if pool is not None:
@@ -92,4 +97,5 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         store=store,
     )
     app.include_router(dead_letters_router)
+    app.include_router(members_router)
     return app

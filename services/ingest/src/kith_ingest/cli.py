@@ -10,8 +10,11 @@ from typing import Annotated
 
 import typer
 
-from kith_ingest.deadletters import read_dead_letters, replay_dead_letters
+from kith_ingest.deadletters import ReplayReport, read_dead_letters, redact_all, replay_dead_letters
+from kith_ingest.erasure import ErasedMembers
 from kith_ingest.settings import IngestSettings
+from kith_shared.events import DeadLetter
+from kith_shared.mongo import make_mongo_client
 from kith_shared.settings import KafkaSettings
 
 app = typer.Typer(
@@ -34,6 +37,22 @@ def _kafka(settings: IngestSettings, bootstrap: str | None, embedded: bool) -> K
     return settings.kafka.model_copy(update=changes)
 
 
+async def _erased(settings: IngestSettings) -> ErasedMembers:
+    """Return ingest's tombstones, read from its database (letters naming an erased member are redacted)."""
+    mongo = make_mongo_client(settings.mongo, app_name="kith-deadletters")
+    try:
+        erased = ErasedMembers(mongo[settings.mongo.database], settings.erasure_secret.get_secret_value())
+        await erased.refresh()
+    finally:
+        await mongo.close()
+    return erased
+
+
+async def _list(settings: IngestSettings, kafka: KafkaSettings, limit: int) -> list[DeadLetter]:
+    erased = await _erased(settings)
+    return redact_all(await read_dead_letters(kafka, limit), erased.redacted)
+
+
 @app.command("list")
 def list_letters(
     limit: Annotated[int, typer.Option(help="Show at most this many, the latest.")] = 50,
@@ -42,7 +61,8 @@ def list_letters(
     embedded: Embedded = True,
 ) -> None:
     """List the latest dead letters (every stage) with their reasons and origin."""
-    letters = asyncio.run(read_dead_letters(_kafka(IngestSettings(), bootstrap, embedded), limit))
+    settings = IngestSettings()
+    letters = asyncio.run(_list(settings, _kafka(settings, bootstrap, embedded), limit))
     if not letters:
         typer.echo("no dead letters")
         return
@@ -68,8 +88,14 @@ def replay(
     """Replay ingest's dead letters not replayed yet back onto the raw topic (after fixing what made them fail)."""
     settings = IngestSettings()
     limit = settings.max_replays if max_replays is None else max_replays
-    report = asyncio.run(replay_dead_letters(_kafka(settings, bootstrap, embedded), max_replays=limit))
+
+    async def run() -> ReplayReport:
+        erased = await _erased(settings)
+        kafka = _kafka(settings, bootstrap, embedded)
+        return await replay_dead_letters(kafka, max_replays=limit, redact=erased.redacted)
+
+    report = asyncio.run(run())
     typer.echo(
         f"replayed {report.replayed}; left alone: {report.exhausted} replayed too often, "
-        f"{report.other_stage} of other stages"
+        f"{report.other_stage} of other stages, {report.redacted} redacted (they name an erased member)"
     )

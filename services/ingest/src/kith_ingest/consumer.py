@@ -71,6 +71,11 @@ class RawHandler(Handler[RawItem]):
                 reason = f"unknown tenant {event.tenant!r}: events on the raw topic never create tenants"
                 item.admission.reject([Problem("tenant", reason)])
                 item.error = "UnknownTenant"
+        erased = [item for item in items if item.admission.status == "valid"]
+        await self.intake.refuse_erased([item.admission for item in erased])
+        for item in erased:
+            if item.admission.status == "rejected":
+                item.error = "ErasedMember"
         return [self._rejected(item) if item.admission.status == "rejected" else item for item in items]
 
     async def apply(self, items: Sequence[RawItem]) -> None:
@@ -95,6 +100,10 @@ class RawHandler(Handler[RawItem]):
             tenant=item.tenant,
             replay_count=replay_count(record.headers),
         )
+
+    def letter(self, letter: DeadLetter) -> DeadLetter:
+        """Return a dead letter redacted when its event names an erased member."""
+        return self.intake.erased.redacted(letter) if self.intake.erased is not None else letter
 
     def _decode(self, record: Record, now: datetime) -> RawItem:
         tenant: object = None

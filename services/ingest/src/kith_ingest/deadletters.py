@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -38,6 +38,7 @@ class ReplayReport:
     replayed: int = 0
     exhausted: int = 0
     other_stage: int = 0
+    redacted: int = 0
     offsets: dict[int, int] = field(default_factory=dict)
 
 
@@ -121,6 +122,8 @@ async def read_placed_letters(kafka: KafkaSettings, *, within: float = 30.0) -> 
 
 def replayable(letter: DeadLetter, raw_topic: str, max_replays: int) -> str | None:
     """Return why a letter cannot be replayed onto ``raw_topic``, or None when it can."""
+    if letter.redacted:
+        return "it was redacted: the event names an erased member"
     if letter.stage != "ingest" or letter.source_topic != raw_topic:
         return f"it failed in {letter.stage}, not in ingest: replaying the raw event would not reach that stage again"
     if letter.replay_count >= max_replays:
@@ -136,11 +139,17 @@ def replay_record(letter: DeadLetter) -> tuple[bytes, bytes | None, list[tuple[s
 
 
 async def replay_dead_letters(
-    kafka: KafkaSettings, *, max_replays: int = 3, group: str = REPLAY_GROUP, within: float = 60.0
+    kafka: KafkaSettings,
+    *,
+    max_replays: int = 3,
+    group: str = REPLAY_GROUP,
+    within: float = 60.0,
+    redact: Callable[[DeadLetter], DeadLetter] | None = None,
 ) -> ReplayReport:
     """Send ingest's dead letters not yet replayed back to the raw topic; return what was done.
 
-    Letters of other stages (scoring, recommend) are left alone, as are those replayed ``max_replays`` times.
+    Letters of other stages (scoring, recommend) are left alone, as are those replayed ``max_replays`` times
+    and those redacted (by ``redact``, or when written: their event names an erased member).
     """
     raw_topic = kafka.topic(RAW)
     report = ReplayReport()
@@ -164,6 +173,11 @@ async def replay_dead_letters(
             if letter is None or letter.stage != "ingest" or letter.source_topic != raw_topic:
                 report.other_stage += 1
                 continue
+            if redact is not None:
+                letter = redact(letter)
+            if letter.redacted:
+                report.redacted += 1
+                continue
             if letter.replay_count >= max_replays:
                 report.exhausted += 1
                 continue
@@ -181,3 +195,8 @@ async def replay_dead_letters(
         await producer.stop()
         await consumer.stop()
     return report
+
+
+def redact_all(letters: list[DeadLetter], redact: Callable[[DeadLetter], DeadLetter] | None) -> list[DeadLetter]:
+    """Return the letters, each redacted when its event names an erased member (``redact`` decides)."""
+    return letters if redact is None else [redact(letter) for letter in letters]

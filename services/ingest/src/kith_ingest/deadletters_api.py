@@ -15,8 +15,11 @@ from typing import Annotated, Literal
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, Field
+from pymongo.errors import PyMongoError
 
+from kith_ingest.api import _unavailable
 from kith_ingest.deadletters import PlacedLetter, read_placed_letters, replay_record, replayable
+from kith_ingest.deps import Intake as IntakeDep
 from kith_ingest.deps import Settings
 from kith_shared.auth import Admin
 from kith_shared.errors import ApiError
@@ -125,11 +128,19 @@ def _view(placed: PlacedLetter, raw_topic: str, max_replays: int) -> LetterView:
     )
 
 
-async def _tenant_letters(settings: Settings, tenant: str) -> list[PlacedLetter]:
+async def _tenant_letters(settings: Settings, tenant: str, intake: IntakeDep) -> list[PlacedLetter]:
+    """Return the tenant's letters; those whose event names an erased member are redacted (never shown or replayed)."""
     try:
         letters = await read_placed_letters(settings.kafka, within=20.0)
     except (KafkaError, OSError, TimeoutError) as exc:
         raise _broker_down() from exc
+    erased = intake.erased
+    if erased is not None:
+        try:
+            await erased.ready()
+        except PyMongoError:
+            raise _unavailable(settings, "store") from None
+        letters = [PlacedLetter(p.partition, p.offset, erased.redacted(p.letter)) for p in letters]
     return [placed for placed in letters if placed.letter.tenant == tenant]
 
 
@@ -146,10 +157,11 @@ def _broker_down() -> ApiError:
 async def list_dead_letters(
     principal: Admin,
     settings: Settings,
+    intake: IntakeDep,
     limit: Annotated[int, Query(ge=1, le=500, description="Show at most this many, the latest.")] = 100,
 ) -> LetterList:
     """List the caller's tenant's dead letters, latest first, with their reasons, origin and whether they replay."""
-    letters = await _tenant_letters(settings, principal.tenant)
+    letters = await _tenant_letters(settings, principal.tenant, intake)
     raw_topic = settings.kafka.topic(RAW)
     latest = list(reversed(letters))[:limit]
     return LetterList(total=len(letters), items=[_view(p, raw_topic, settings.max_replays) for p in latest])
@@ -157,10 +169,10 @@ async def list_dead_letters(
 
 @router.post("/dead-letters:replay")
 async def replay_dead_letters(
-    body: ReplayRequest, principal: Admin, settings: Settings, request: Request
+    body: ReplayRequest, principal: Admin, settings: Settings, intake: IntakeDep, request: Request
 ) -> ReplayResult:
     """Replay some of the caller's tenant's dead letters onto the raw topic (after fixing what made them fail)."""
-    letters = {(p.partition, p.offset): p for p in await _tenant_letters(settings, principal.tenant)}
+    letters = {(p.partition, p.offset): p for p in await _tenant_letters(settings, principal.tenant, intake)}
     raw_topic = settings.kafka.topic(RAW)
     producer: EventProducer = request.app.state.platform.producer
     replayed: list[LetterRef] = []

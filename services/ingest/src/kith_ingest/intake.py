@@ -12,7 +12,7 @@ import logging
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeGuard
 
 from opentelemetry.trace import SpanKind
 from pydantic_core import PydanticSerializationError
@@ -21,10 +21,12 @@ from pymongo.errors import PyMongoError
 from kith_ingest import SERVICE
 from kith_ingest.domain import NormalizeConfig, normalize_raw
 from kith_ingest.domain.text import TextBounds
+from kith_ingest.erasure import ErasedMembers
 from kith_ingest.settings import IngestSettings
 from kith_ingest.store import DedupeStore, claim_key
 from kith_shared import tracing
 from kith_shared.events import DecodeError, Event, Problem, encode_structured, structured_headers
+from kith_shared.events.types import MemberErasedEvent
 from kith_shared.kafka import BrokerUnavailable, EventProducer
 from kith_shared.observability import EVENTS_OUT
 from kith_shared.topics import ACTIVITY
@@ -100,8 +102,14 @@ class Intake:
     """Normalize, deduplicate (claims in MongoDB) and publish (acknowledged) events."""
 
     def __init__(
-        self, settings: IngestSettings, producer: EventProducer, store: DedupeStore, pool: Executor | None = None
+        self,
+        settings: IngestSettings,
+        producer: EventProducer,
+        store: DedupeStore,
+        pool: Executor | None = None,
+        erased: ErasedMembers | None = None,
     ) -> None:
+        self.erased = erased
         self.config: NormalizeConfig = settings.normalize_config()
         self.pool = pool
         self.raw_bound = TextBounds(self.config.max_text_chars).chars
@@ -142,9 +150,14 @@ class Intake:
         its offsets right after, so a crash must not leave them looking abandoned); otherwise in the
         background, off the request's path.
 
+        An event whose acting member was erased is rejected (field error on ``data.member_id``); the
+        tombstone of an erased member is written before their erasure is published.
+
         Raises :class:`BrokerUnavailable` (every claim given back, nothing accepted) when the broker
         did not acknowledge, and :class:`PyMongoError` when the claims could not be written.
         """
+        if self.erased is not None:
+            await self.refuse_erased(admissions)
         first: dict[str, Admission] = {}
         for admission in admissions:
             if admission.status != "valid" or admission.event is None:
@@ -167,6 +180,9 @@ class Intake:
 
     async def _admit(self, first: dict[str, Admission], now: datetime, *, confirm_now: bool) -> None:
         """Claim, publish (each event in its own trace) and confirm the first admission of each event."""
+        if self.erased is not None:
+            erasures = [(a.event.tenant, a.event.data.member_id) for a in first.values() if _erasure(a.event)]
+            await self.erased.erase(erasures)
         claim = await self.store.claim(list(first), now)
         won = set(claim.keys)
         publish: list[Admission] = []
@@ -203,3 +219,18 @@ class Intake:
             await self.store.confirm(claim, now)
         else:
             self.store.confirm_later(claim, now)
+
+    async def refuse_erased(self, admissions: list[Admission]) -> None:
+        """Reject the valid admissions whose acting member was erased (reads the tombstones first if needed)."""
+        if self.erased is None:
+            return
+        await self.erased.ready()
+        for admission in admissions:
+            if admission.status == "valid" and admission.event is not None:
+                problem = self.erased.refusal(admission.event)
+                if problem is not None:
+                    admission.reject([problem])
+
+
+def _erasure(event: Event | None) -> TypeGuard[MemberErasedEvent]:
+    return isinstance(event, MemberErasedEvent)

@@ -10,8 +10,8 @@ from pydantic_settings import SettingsConfigDict
 
 from kith_ingest.domain import NormalizeConfig
 from kith_ingest.domain.normalize import EARLIEST_EVENT_TIME
-from kith_shared.events import ACTIVITY_TYPES
 from kith_shared.events.instants import Instant
+from kith_shared.events.types import PRODUCER_TYPES
 from kith_shared.settings import MongoSettings, ServiceSettings
 
 #: Type names common producers use, and the Kith type each one means.
@@ -90,13 +90,19 @@ class IngestSettings(ServiceSettings):
         description="Readiness fails when the raw-topic consumer made no progress for this long with records waiting.",
     )
     max_replays: int = Field(default=3, ge=0, description="Replays of a dead letter before it is left alone.")
+    erasure_refresh_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often erased members' tombstones are read again (an erasure taken by another replica "
+        "is refused here within this time).",
+    )
     retry_after_seconds: int = Field(default=5, ge=1, description="Retry-After sent with 503 answers.")
 
     @model_validator(mode="after")
     def _aliases_name_known_types(self) -> Self:
-        unknown = {alias: target for alias, target in self.type_aliases.items() if target not in ACTIVITY_TYPES}
+        unknown = {alias: target for alias, target in self.type_aliases.items() if target not in PRODUCER_TYPES}
         if unknown:
-            raise ValueError(f"type_aliases map to unknown types: {unknown}; known: {sorted(ACTIVITY_TYPES)}")
+            raise ValueError(f"type_aliases map to unknown types: {unknown}; known: {sorted(PRODUCER_TYPES)}")
         return self
 
     def normalize_config(self) -> NormalizeConfig:

@@ -20,6 +20,7 @@ from kith_recommend.discovery.scheduler import Discovery
 from kith_recommend.discovery.state import parts_for
 from kith_recommend.discovery.store import DiscoveryStore
 from kith_recommend.engine import Recommender
+from kith_recommend.erasure import TombstoneStore
 from kith_recommend.settings import RecommendSettings
 from kith_recommend.store import CheckpointStore, CheckpointUnreadable
 from kith_recommend.tenants import TenantStore
@@ -31,12 +32,16 @@ from kith_shared.platform import Platform
 log = logging.getLogger(__name__)
 
 
-async def _load_then_consume(checkpointer: Checkpointer, tuner: Tuner, consumer: Consumer[Any]) -> None:
-    """Load tenants' settings and the last checkpoint (retrying while the database is unreachable), then consume."""
+async def _load_then_consume(
+    checkpointer: Checkpointer, tuner: Tuner, tombstones: TombstoneStore, consumer: Consumer[Any]
+) -> None:
+    """Load tombstones, tenants' settings and the last checkpoint (retrying while the database is unreachable),
+    then consume."""
     recommender = checkpointer.recommender
     async for _ in Backoff(0.5, 5.0):
         try:
             await checkpointer.store.ensure()
+            recommender.tombstones.replace(await tombstones.load())
             await tuner.load()
             await checkpointer.load()
             recommender.stale_reasons.pop("database", None)
@@ -66,7 +71,9 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
     """Build the recommend service."""
     settings = settings or RecommendSettings()
     platform = Platform(settings, SERVICE)
-    recommender = Recommender(settings.ranking, parts_for(settings.detection))
+    recommender = Recommender(
+        settings.ranking, parts_for(settings.detection), erasure_secret=settings.erasure_secret.get_secret_value()
+    )
     policy = CheckpointPolicy(
         every_seconds=settings.checkpoint_seconds,
         every_records=settings.checkpoint_records,
@@ -79,6 +86,8 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
     )
     recommender.reorder = discovery.put_seeded_first
     consumer = make_consumer(settings, recommender, platform.producer, reload=checkpointer.load)
+    tombstones = TombstoneStore(platform.db)
+    consumer = make_consumer(settings, recommender, platform.producer, reload=checkpointer.load, tombstones=tombstones)
     tuner = Tuner(
         recommender,
         TenantStore(platform.db),
@@ -94,7 +103,11 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
         await platform.start()
         tasks: list[asyncio.Task[None]] = []
         try:
-            tasks.append(asyncio.create_task(_load_then_consume(checkpointer, tuner, consumer), name="recommend-load"))
+            tasks.append(
+                asyncio.create_task(
+                    _load_then_consume(checkpointer, tuner, tombstones, consumer), name="recommend-load"
+                )
+            )
             tasks.append(asyncio.create_task(checkpointer.run(), name="recommend-checkpoints"))
             tasks.append(
                 asyncio.create_task(

@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import TopicPartition
+from pymongo.errors import PyMongoError
 
 from kith_recommend import SERVICE
 from kith_recommend.domain.changes import Change, changes_for
 from kith_recommend.engine import Recommender
+from kith_recommend.erasure import TombstoneStore, tombstone_writes
 from kith_recommend.resume import marker, resume_positions
 from kith_recommend.settings import RecommendSettings
 from kith_shared import logs
@@ -74,13 +76,20 @@ class ModelHandler(Handler[Planned]):
     """Applies records to the recommender's in-memory state, positions included."""
 
     stage = "recommend"
+    #: The database unreachable while tombstones are written: the chunk waits, nothing is blamed on a record.
+    transient = (PyMongoError,)
 
     def __init__(
-        self, recommender: Recommender, kafka: KafkaSettings, reload: Callable[[], Awaitable[None]] | None = None
+        self,
+        recommender: Recommender,
+        kafka: KafkaSettings,
+        reload: Callable[[], Awaitable[None]] | None = None,
+        tombstones: TombstoneStore | None = None,
     ) -> None:
         self.recommender = recommender
         self.kafka = kafka
         self.reload = reload
+        self.tombstones = tombstones
         self.poison: set[tuple[str, int, int]] = set()
         self._markers: dict[tuple[str, int, int], str] = {}
 
@@ -98,6 +107,10 @@ class ModelHandler(Handler[Planned]):
                 out.append(DeadLetter.from_record(record, reason=reason, error="ModelBroken", stage="recommend"))
             else:
                 out.append(plan(record))
+        if self.tombstones is not None:
+            # Durable before the erasure is applied: a restart or a rebuild drops the member's later records.
+            changes = (c for item in out if isinstance(item, Planned) for c in item.changes)
+            await self.tombstones.write(tombstone_writes(self.recommender.tombstones, changes))
         return out
 
     async def apply(self, items: Sequence[Planned]) -> None:
@@ -132,6 +145,13 @@ class ModelHandler(Handler[Planned]):
                 if current is None or current.offset < offset:
                     where = (tp.topic, tp.partition, offset - 1)
                     self.recommender.advance(tp.topic, tp.partition, offset - 1, self._markers.get(where, ""))
+
+    def letter(self, letter: DeadLetter) -> DeadLetter:
+        """Return a dead letter redacted when its event names an erased member."""
+        tenant, members = letter.named_members()
+        if self.recommender.tombstones.any_erased(tenant, members):
+            return letter.redact("the event names an erased member")
+        return letter
 
     async def idle(self) -> None:
         """Restart the consumer when the state must be reloaded."""
@@ -182,7 +202,8 @@ def make_consumer(
     recommender: Recommender,
     producer: EventProducer,
     reload: Callable[[], Awaitable[None]] | None = None,
+    tombstones: TombstoneStore | None = None,
 ) -> Consumer[Planned]:
     """Build recommend's consumer (not started)."""
-    handler = ModelHandler(recommender, settings.kafka, reload)
+    handler = ModelHandler(recommender, settings.kafka, reload, tombstones)
     return Consumer(consumer_options(settings), settings.kafka, handler, producer)

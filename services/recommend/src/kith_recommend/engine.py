@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from kith_recommend.domain.changes import Change
+from kith_recommend.domain.changes import Change, ErasureChange, ReinstatementChange, actor, target
 from kith_recommend.domain.model import MODEL_PART, CompiledModel, MemberProfile, TenantState, compile_model
 from kith_recommend.domain.params import RankingParams
 from kith_recommend.domain.parts import PARTS, PartKind, TenantPart, part_keys
@@ -23,6 +23,7 @@ from kith_recommend.domain.ranking import Suggestion, similar, suggest
 from kith_recommend.domain.tuning import merged
 from kith_recommend.snapshot import FORMAT, pack, unpack
 from kith_recommend.store import LoadedCheckpoint, Position, Positions
+from kith_shared.erasure import PLACEHOLDER_ERASURE_SECRET, Tombstones
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,12 @@ class Recommender:
     hold the same lock, so neither sees a half-applied chunk. Requests only read.
     """
 
-    def __init__(self, ranking: RankingParams, parts: dict[str, PartKind] | None = None) -> None:
+    def __init__(
+        self,
+        ranking: RankingParams,
+        parts: dict[str, PartKind] | None = None,
+        erasure_secret: str = PLACEHOLDER_ERASURE_SECRET,
+    ) -> None:
         self.ranking = ranking
         """The shipped (or environment's) defaults every tenant starts from."""
         self.overrides: dict[str, dict[str, Any]] = {}
@@ -81,6 +87,10 @@ class Recommender:
         self.models: dict[str, CompiledModel] = {}
         self.positions: Positions = {}
         self.records = 0
+        self.tombstones = Tombstones(erasure_secret)
+        """Erased members (keyed hashes, kept in the database outside checkpoints): their later records are dropped."""
+        self.dropped = 0
+        """Changes dropped because they name an erased member."""
         self.lock = asyncio.Lock()
         self.loaded = False
         self.broken: str | None = None
@@ -126,8 +136,27 @@ class Recommender:
         return cast(TenantState, parts[MODEL_PART.name])
 
     def apply(self, changes: Iterable[Change]) -> None:
-        """Apply changes to every part of their tenant; call with :attr:`lock` held."""
+        """Apply one record's changes to every part of their tenant; call with :attr:`lock` held.
+
+        Nothing about an erased member reaches a part: a change that records an erased member's own
+        activity or profile, or someone acting towards them (a follow, a reply, a mention), is dropped.
+        What names no member (a community's joins per day and topics, places, the clock) still counts,
+        as the erasure itself leaves it: so a record applied before or after the erasure, in any order,
+        gives the same state. An erasure adds the member's tombstone and reaches every part (each
+        forgets the member); a reinstatement removes the tombstone and reaches none.
+        """
+        tombstones = self.tombstones
         for change in changes:
+            if isinstance(change, ReinstatementChange):
+                tombstones.remove(change.tenant, change.member_id)
+                continue
+            if isinstance(change, ErasureChange):
+                tombstones.add(change.tenant, change.member_id)
+            elif tombstones and any(
+                m is not None and tombstones.erased(change.tenant, m) for m in (actor(change), target(change))
+            ):
+                self.dropped += 1
+                continue
             for part in self.parts(change.tenant).values():
                 part.apply(change)
 

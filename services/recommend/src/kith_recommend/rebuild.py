@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from aiokafka import TopicPartition
@@ -14,6 +15,7 @@ from kith_recommend.consumer import Planned, plan
 from kith_recommend.discovery.state import parts_for
 from kith_recommend.domain.parts import part_keys
 from kith_recommend.engine import Recommender
+from kith_recommend.erasure import TombstoneStore
 from kith_recommend.resume import marker
 from kith_recommend.settings import RecommendSettings
 from kith_recommend.snapshot import compress
@@ -49,11 +51,20 @@ class RebuildReport:
     seconds: float = 0.0  # read, write and compile
 
 
-async def replay(settings: RecommendSettings, report: RebuildReport, batch: int = 5_000) -> Recommender:
-    """Apply every record of the activity and engagement topics, up to where they end now, to a fresh state."""
+async def replay(
+    settings: RecommendSettings, report: RebuildReport, batch: int = 5_000, tombstones: Iterable[str] = ()
+) -> Recommender:
+    """Apply every record of the activity and engagement topics, up to where they end now, to a fresh state.
+
+    ``tombstones``: every erased member's, known before any record is applied, so that a record of an
+    erased member read before their erasure (another partition) is dropped as the live service drops it.
+    """
     started = time.perf_counter()
     kafka = settings.kafka
-    recommender = Recommender(settings.ranking, parts_for(settings.detection))
+    recommender = Recommender(
+        settings.ranking, parts_for(settings.detection), erasure_secret=settings.erasure_secret.get_secret_value()
+    )
+    recommender.tombstones.replace(tombstones)
     consumer = make_consumer(kafka, group=None, max_poll_records=batch, max_partition_fetch_bytes=8 * 1024 * 1024)
     try:
         await consumer.start()
@@ -95,7 +106,12 @@ async def rebuild(settings: RecommendSettings, *, write: bool = True, batch: int
     Records that cannot be decoded were dead-lettered when first consumed; here they are only counted.
     """
     report = RebuildReport()
-    recommender = await replay(settings, report, batch)
+    mongo = make_mongo_client(settings.mongo, app_name="recommend-rebuild")
+    try:
+        known = await TombstoneStore(mongo[settings.mongo.database]).load()
+    finally:
+        await mongo.close()
+    recommender = await replay(settings, report, batch, known)
     if write:
         written = time.perf_counter()
         mongo = make_mongo_client(settings.mongo, app_name="recommend-rebuild")
@@ -110,6 +126,7 @@ async def rebuild(settings: RecommendSettings, *, write: bool = True, batch: int
                     f"{lease.get('expires')}: stop the service, then rebuild"
                 )
             try:
+                await TombstoneStore(mongo[settings.mongo.database]).replace(recommender.tombstones)
                 snapshot = recommender.snapshot({})
                 blobs = {tenant: compress(s.packed) for tenant, s in snapshot.tenants.items()}
                 written_report = await store.write(

@@ -45,6 +45,7 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
         platform.mongo,
         platform.db,
         erasure_salt=settings.erasure_salt.get_secret_value(),
+        erasure_secret=settings.erasure_secret.get_secret_value(),
         recent_events=settings.engagement.recent_events,
     )
     consumer = ScoringConsumer(settings, store, platform.producer)

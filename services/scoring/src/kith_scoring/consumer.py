@@ -41,6 +41,7 @@ from kith_scoring.store import FenceInDoubt, InRecord, Outcome, ScoringStore, St
 from kith_shared.batching import Handler
 from kith_shared.consumer import Consumer, ConsumerOptions
 from kith_shared.events import ACTIVITY_TYPES, DeadLetter, DecodeError, decode_kafka_record
+from kith_shared.events.types import EngagementChangedEvent
 from kith_shared.kafka import BrokerUnavailable, EventProducer, make_consumer
 from kith_shared.observability import EVENTS_OUT
 from kith_shared.reading import record_at
@@ -150,32 +151,13 @@ class ScoringHandler(Handler[InRecord]):
         return same
 
     async def _publish(self, outcome: Outcome) -> None:
-        """Publish a chunk's engagement changes; what fails stays in the outbox for later (never raises)."""
-        if outcome.outbox_id is None:
-            return
-        try:
-            await self.producer.publish(ENGAGEMENT, list(outcome.engagement))
-        except BrokerUnavailable:
-            return
-        EVENTS_OUT.labels(SERVICE, self.settings.kafka.topic(ENGAGEMENT)).inc(len(outcome.engagement))
-        try:
-            await self.store.outbox.clear(outcome.outbox_id)
-        except PyMongoError as exc:
-            log.warning("published changes not cleared from the outbox yet", extra={"error": str(exc)})
+        """Publish a chunk's engagement changes (and any older ones pending); what fails stays in the outbox."""
+        if outcome.outbox_id is not None:
+            await self.idle()
 
     async def idle(self) -> None:
-        """Publish engagement changes committed but not yet published (a crash, or the broker down meanwhile)."""
-        try:
-            pending = await self.store.outbox.pending()
-        except PyMongoError:
-            return
-        for outbox_id, events in pending:
-            try:
-                await self.producer.publish(ENGAGEMENT, list(events))
-                await self.store.outbox.clear(outbox_id)
-            except (BrokerUnavailable, PyMongoError):
-                return
-            EVENTS_OUT.labels(SERVICE, self.settings.kafka.topic(ENGAGEMENT)).inc(len(events))
+        """Publish engagement changes committed but not yet published (never raises: they wait for the next call)."""
+        await publish_outbox(self.store, self.producer)
 
     async def assigned(self, partitions: set[Any]) -> Mapping[Any, int]:
         """Claim partitions: end the session of their previous owner (its transaction in flight aborts)."""
@@ -230,3 +212,19 @@ class ScoringConsumer(Consumer[InRecord]):
 
 
 __all__ = ["ConsumerOptions", "ScoringConsumer", "ScoringHandler", "consumer_options", "decode"]
+
+
+async def publish_outbox(store: ScoringStore, producer: EventProducer) -> int:
+    """Publish what the outbox holds, oldest first; return how many changes (never raises: the rest waits)."""
+
+    async def publish(events: list[EngagementChangedEvent]) -> None:
+        await producer.publish(ENGAGEMENT, list(events))
+        EVENTS_OUT.labels(SERVICE, producer.topic_name(ENGAGEMENT)).inc(len(events))
+
+    try:
+        return await store.outbox.publish_pending(publish)
+    except BrokerUnavailable:
+        return 0
+    except PyMongoError as exc:
+        log.warning("engagement changes not published or cleared yet", extra={"error": str(exc)})
+        return 0

@@ -1,10 +1,10 @@
 """Recompute every metric from scratch (from the activity topic or a JSON Lines file) and compare.
 
 The events are applied, in batches, by the same code the consumer uses, into a scratch database
-that starts empty (with the live tenants' configuration history copied in, so every event is
-weighed as it was live). An event whose effects fail is isolated as the consumer isolates it (by
-bisection; the consumer dead-lettered it) and counted as skipped. Then every figure document is
-compared with the live one.
+that starts empty, with the live tenants' configuration history copied in (so every event is
+weighed as it was live) and the live tombstones (so every erased member's events are re-keyed). An
+event whose effects fail is isolated as the consumer isolates it (by bisection; the consumer
+dead-lettered it) and counted as skipped. Then every figure document is compared with the live one.
 """
 
 from __future__ import annotations
@@ -220,10 +220,15 @@ async def rebuild(
         scratch = client[scratch_database]
         async for doc in live[SETTINGS].find({}):
             await scratch[SETTINGS].insert_one(doc)
+        # Every tombstone is known before any event is applied: an erased member's events, whatever their
+        # partition, land on the stand-in id at once (their erasure, read again, moves nothing more).
+        async for tombstone in live[ERASED_MEMBERS].find({}):
+            await scratch[ERASED_MEMBERS].insert_one(tombstone)
         store = ScoringStore(
             client,
             scratch,
             erasure_salt=settings.erasure_salt.get_secret_value(),
+            erasure_secret=settings.erasure_secret.get_secret_value(),
             recent_events=settings.engagement.recent_events,
         )
         applied = 0

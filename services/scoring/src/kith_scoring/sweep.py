@@ -1,11 +1,16 @@
 """The slipping-away sweep: a lifespan task that flags and announces members slipping away.
 
-Every ``slipping_sweep_seconds`` it looks at each community whose latest activity moved since it
-last looked, and announces (``engagement.changed``, state ``slipping``) the members newly found
-slipping away, evaluated as of that activity. Flags are stored, so a member is announced once,
-until their next activity announces them ``back``. The flags of a community are set while no batch
-of this process is being applied (they share a lock), so a batch never misses a flag set from
-figures it has already moved.
+Every ``slipping_sweep_seconds`` it looks at every community, quiet ones included, as of its
+tenant's latest activity (the hour of the latest event in any of the tenant's communities), so a
+community that fell silent while the rest of the tenant goes on still announces who drifted away. A
+community is looked at again when its own latest activity or its tenant's moved since the last look.
+Staff and bots are never announced (nor counted in the top quartile).
+
+Members newly slipping away are flagged and their announcements (``engagement.changed``, state
+``slipping``) written to the outbox in one transaction, then published from the outbox: a broker
+outage delays them, never loses them, and a member is announced once, until their next activity
+announces them ``back``. The flags of a community are set while no batch of this process is being
+applied (they share a lock), so a batch never misses a flag set from figures it has already moved.
 """
 
 from __future__ import annotations
@@ -16,14 +21,15 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import PyMongoError
 
+from kith_scoring.consumer import publish_outbox
+from kith_scoring.domain.community import regular_members
 from kith_scoring.domain.engagement import slipping_change
-from kith_scoring.domain.slipping import slipping_away
+from kith_scoring.domain.slipping import slipping_away, sweep_instants
 from kith_scoring.store import ScoringStore
-from kith_shared.events.types import EngagementChangedEvent
 from kith_shared.kafka import BrokerUnavailable, EventProducer
-from kith_shared.topics import ENGAGEMENT
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +48,7 @@ class SlippingSweep:
     interval: float
     #: Held while a community's flags are set: the lock of the consumer's batches.
     lock: asyncio.Lock
-    _swept: dict[str, datetime] = field(default_factory=dict, init=False)
+    _swept: dict[str, tuple[datetime, datetime]] = field(default_factory=dict, init=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _task: asyncio.Task[None] | None = field(default=None, init=False)
 
@@ -83,31 +89,46 @@ class SlippingSweep:
                     await self._stopping.wait()
 
     async def sweep(self) -> int:
-        """Flag and announce members slipping away in communities that moved since the last sweep; return how many."""
+        """Flag members slipping away in every community that moved (or whose tenant did); return how many.
+
+        Their announcements go to the outbox with the flags, and are published from it at the end.
+        """
         announced = 0
-        for place in await self.store.reads.communities():
+        places = await self.store.reads.communities()
+        for place, at in sweep_instants(places):
             if self._stopping.is_set():
                 break
-            last = place.get("last_event")
-            if last is None or self._swept.get(place["_id"]) == last:
+            seen = (place["last_event"], at)
+            if self._swept.get(place["_id"]) == seen:
                 continue
             async with self.lock:
-                events = await self._flag(place["tenant"], place["community_id"], last)
-            if events:
-                await self.producer.publish(ENGAGEMENT, list(events))
-                announced += len(events)
-            self._swept[place["_id"]] = last
+                announced += await self._flag(place["tenant"], place["community_id"], at)
+            self._swept[place["_id"]] = seen
+        await publish_outbox(self.store, self.producer)
         return announced
 
-    async def _flag(self, tenant: str, community: str, last: datetime) -> list[EngagementChangedEvent]:
-        """Flag the members of a community newly slipping away as of ``last``; return their announcements."""
+    async def _flag(self, tenant: str, community: str, at: datetime) -> int:
+        """Flag the members of a community newly slipping away as of ``at``, their announcements in the outbox."""
         config = await self.store.tenants.config(tenant)
-        docs = await self.store.reads.community_members(tenant, community)
-        slipping = slipping_away(docs, config, last, self.quiet_days)
-        new = set(await self.store.flags.mark(tenant, community, [s.member_id for s in slipping]))
+        docs = regular_members(
+            await self.store.reads.community_members(tenant, community),
+            await self.store.reads.roles(tenant, community),
+            community,
+        )
+        slipping = slipping_away(docs, config, at, self.quiet_days)
+        if not slipping:
+            return 0
         by_member = {d["member_id"]: d for d in docs}
-        return [
-            slipping_change(tenant, community, s, by_member[s.member_id], config, last)
-            for s in slipping
-            if s.member_id in new
-        ]
+
+        async def flag(session: AsyncClientSession) -> int:
+            new = set(await self.store.flags.mark(tenant, community, [s.member_id for s in slipping], session))
+            events = [
+                slipping_change(tenant, community, s, by_member[s.member_id], config, at)
+                for s in slipping
+                if s.member_id in new
+            ]
+            if events:
+                await self.store.outbox.add(events, session)
+            return len(events)
+
+        return await self.store.transaction(flag)

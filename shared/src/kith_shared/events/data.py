@@ -292,6 +292,15 @@ class MemberErased(_Data):
     member_id: Id
 
 
+class MemberReinstated(_Data):
+    """The platform registered an erased member id again: its tombstone goes, later events count.
+
+    Published by ingest's admin route only (never accepted from producers); nothing erased comes back.
+    """
+
+    member_id: Id
+
+
 class EngagementChanged(_Data):
     """Scoring's view of a member in a community moved (published on the engagement topic)."""
 

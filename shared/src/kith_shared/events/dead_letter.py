@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Literal, Protocol
@@ -47,6 +48,9 @@ class DeadLetter(BaseModel):
     tenant: str | None = None
     failed_at: Instant = Field(default_factory=lambda: datetime.now(UTC))
     replay_count: int = 0
+    redacted: bool = Field(
+        default=False, description="The original key, value and headers were removed: they named an erased member."
+    )
 
     @classmethod
     def from_record(
@@ -87,3 +91,36 @@ class DeadLetter(BaseModel):
     def original_headers(self) -> list[tuple[str, bytes]]:
         """Return the original record headers."""
         return [(name, base64.b64decode(raw)) for name, raw in self.headers]
+
+    def named_members(self) -> tuple[str | None, list[str]]:
+        """Return the original event's tenant and the member ids it names (none when it cannot be read)."""
+        headers = {name.lower(): raw.decode("utf-8", "replace") for name, raw in self.original_headers()}
+        try:
+            body = json.loads(self.original_value())
+        except ValueError:
+            return self.tenant, []
+        if not isinstance(body, dict):
+            return self.tenant, []
+        binary = "ce_type" in headers
+        data = body if binary else body.get("data")
+        named = body.get("tenant") if not binary else headers.get("ce_tenant")
+        tenant = self.tenant or (named.strip().lower() if isinstance(named, str) else None)
+        if not isinstance(data, dict):
+            return tenant, []
+        return tenant, [v.strip() for name in MEMBER_FIELDS if isinstance(v := data.get(name), str)]
+
+    def redact(self, why: str) -> DeadLetter:
+        """Return this letter without its original key, value and headers (they name an erased member)."""
+        return self.model_copy(
+            update={
+                "key_b64": None,
+                "value_b64": "",
+                "headers": [],
+                "reason": f"{self.reason} [redacted: {why}]"[:2_000],
+                "redacted": True,
+            }
+        )
+
+
+#: Fields of an event's data that hold member ids.
+MEMBER_FIELDS = ("member_id", "followed_member_id", "replied_to_member_id")

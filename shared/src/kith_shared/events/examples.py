@@ -91,6 +91,7 @@ _DATA: Final[dict[str, dict[str, Any]]] = {
     "recommendation.clicked": {"member_id": "m-eve", "community_id": "bouldering-berlin", "position": 0},
     "recommendation.dismissed": {"member_id": "m-eve", "community_id": "bouldering-berlin"},
     "member.erased": {"member_id": "m-ada"},
+    "member.reinstated": {"member_id": "m-ada"},
     "engagement.changed": {
         "member_id": "m-ada",
         "community_id": "bouldering-berlin",

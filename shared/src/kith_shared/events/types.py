@@ -175,6 +175,13 @@ class MemberErasedEvent(Envelope):
     data: d.MemberErased
 
 
+class MemberReinstatedEvent(Envelope):
+    """Envelope of ``member.reinstated``: MemberReinstated."""
+
+    type: Literal["member.reinstated"] = "member.reinstated"
+    data: d.MemberReinstated
+
+
 class EngagementChangedEvent(Envelope):
     """Envelope of ``engagement.changed``: EngagementChanged."""
 
@@ -242,6 +249,7 @@ Event = Annotated[
     | RecommendationClickedEvent
     | RecommendationDismissedEvent
     | MemberErasedEvent
+    | MemberReinstatedEvent
     | EngagementChangedEvent
     | KeyRevokedEvent
     | MicroCommunityDetectedEvent
@@ -266,4 +274,10 @@ MICROCOMMUNITY_TYPES: Final[frozenset[str]] = frozenset(t for t in EVENT_CLASSES
 SERVICE_TYPES: Final[frozenset[str]] = frozenset({"engagement.changed", "key.revoked"}) | MICROCOMMUNITY_TYPES
 
 ACTIVITY_TYPES: Final[frozenset[str]] = frozenset(EVENT_CLASSES) - SERVICE_TYPES
+"""Types the activity topic carries."""
+
+#: Activity types that only ingest's admin routes publish: refused from producers at either door.
+ADMIN_TYPES: Final[frozenset[str]] = frozenset({"member.reinstated"})
+
+PRODUCER_TYPES: Final[frozenset[str]] = ACTIVITY_TYPES - ADMIN_TYPES
 """Types that producers may send through ingest."""

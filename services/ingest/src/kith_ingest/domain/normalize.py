@@ -35,7 +35,7 @@ from kith_shared.events.data import (
     TextFeatures,
 )
 from kith_shared.events.display import visible
-from kith_shared.events.types import SERVICE_TYPES
+from kith_shared.events.types import ADMIN_TYPES, SERVICE_TYPES
 
 #: Attributes only ingest may set; whatever a producer sends in them is replaced.
 INGEST_ATTRIBUTES: Final = ("receivedtime", "schemaversion")
@@ -74,6 +74,10 @@ def prepare(obj: object, *, tenant: str | None, config: NormalizeConfig) -> dict
         if event_type in SERVICE_TYPES:
             raise DecodeError.single(
                 "type", f"{event_type!r} is published by Kith's services themselves, never sent through ingest"
+            )
+        if event_type in ADMIN_TYPES:
+            raise DecodeError.single(
+                "type", f"{event_type!r} is published only by ingest's admin route (POST /v1/admin/members/…/reinstate)"
             )
     content_type = candidate.get("datacontenttype")
     if isinstance(content_type, str) and is_json_media(media_type(content_type)):

@@ -126,9 +126,17 @@ class SeedChange:
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class ReinstatementChange:
+    """A member erased before may act again: forget their tombstone (nothing erased comes back)."""
+
+    tenant: str
+    member_id: str
+
+
 GraphChange = TieChange | AttendanceChange | SeedChange
 GRAPH_CHANGES: Final = (TieChange, AttendanceChange, SeedChange)
-Change = EdgeChange | ProfileChange | ErasureChange | GraphChange
+Change = EdgeChange | ProfileChange | ErasureChange | ReinstatementChange | GraphChange
 
 #: The role scope of a role set for the whole platform rather than one community.
 PLATFORM_SCOPE: Final = "*"
@@ -279,6 +287,8 @@ def changes_for(event: Event) -> list[Change]:
             out.append(EdgeChange(tenant, Edge.DISMISSED, d.member_id, d.community_id, "set"))
         case t.MemberErasedEvent(data=d):
             out.append(ErasureChange(tenant, d.member_id))
+        case t.MemberReinstatedEvent(data=d):
+            out.append(ReinstatementChange(tenant, d.member_id))
         case t.EngagementChangedEvent(data=d):
             if d.state == "erased":
                 out.append(EdgeChange(tenant, Edge.ENGAGEMENT, d.member_id, d.community_id, "unset"))
@@ -298,3 +308,31 @@ def _mentions(tenant: str, member_id: str, features: Any, at: float) -> list[Cha
     out: list[Change] = [EdgeChange(tenant, Edge.INTERACTS, member_id, m, "inc", 1.0) for m in mentioned]
     out.extend(TieChange(tenant, InteractionKind.MENTION, member_id, m, at) for m in mentioned)
     return out
+
+
+#: Edge kinds whose ``a`` is the member who acted, and those whose ``b`` is a member acted towards.
+_ACTOR_EDGES: Final = frozenset(Edge) - {Edge.COMMUNITY_TAG, Edge.JOINS_DAY}
+_TARGET_EDGES: Final = frozenset({Edge.FOLLOWS, Edge.INTERACTS})
+_MEMBER_PROFILES: Final = frozenset({Profile.INTERESTS, Profile.ROLE, Profile.LOCATION})
+
+
+def actor(change: Change) -> str | None:
+    """Return the member whose own activity or profile a change records (None: a community's, a place's)."""
+    if isinstance(change, EdgeChange):
+        return change.a if change.kind in _ACTOR_EDGES else None
+    if isinstance(change, ProfileChange):
+        return change.id if change.kind in _MEMBER_PROFILES else None
+    if isinstance(change, TieChange):
+        return change.source
+    if isinstance(change, AttendanceChange):
+        return change.member_id
+    return None
+
+
+def target(change: Change) -> str | None:
+    """Return the member a change records someone acting towards (followed, replied to, mentioned)."""
+    if isinstance(change, EdgeChange) and change.kind in _TARGET_EDGES:
+        return change.b
+    if isinstance(change, TieChange):
+        return change.target
+    return None

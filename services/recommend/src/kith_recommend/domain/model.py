@@ -78,7 +78,7 @@ class TenantState:
             self._apply_edge(change)
         elif isinstance(change, ProfileChange):
             self._apply_profile(change)
-        else:
+        elif isinstance(change, ErasureChange):
             self._erase(change)
 
     def apply_all(self, changes: Iterable[Change]) -> None:

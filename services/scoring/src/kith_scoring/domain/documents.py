@@ -268,9 +268,8 @@ class ErasedDoc(TypedDict, total=False):
     """An erased member's tombstone (``erased_members``): later events land on the stand-in id."""
 
     _id: str
-    """:func:`member_doc_id`."""
+    """:func:`kith_shared.erasure.tombstone` of tenant and member: a keyed one-way hash, never the member id."""
     tenant: str
-    member_id: str
     token: str
     """The stand-in id their figures are kept under."""
     at: datetime

@@ -46,11 +46,12 @@ def _safe_key(text: str) -> str | None:
 
 @dataclass
 class Erasure:
-    """A member to erase."""
+    """A member to erase (or, with ``reinstate``, whose tombstone to forget)."""
 
     tenant: str
     member: str
     at: datetime
+    reinstate: bool = False
 
 
 @dataclass
@@ -142,6 +143,8 @@ def add_event(effects: BatchEffects, event: Event, context: EffectContext) -> No
         _community(effects, event)
     elif event.type == "member.erased":
         effects.erasures.append(Erasure(event.tenant, event.data.member_id, moment(event.time)))
+    elif event.type == "member.reinstated":
+        effects.erasures.append(Erasure(event.tenant, event.data.member_id, moment(event.time), reinstate=True))
 
 
 def _activity(effects: BatchEffects, event: Event, context: EffectContext) -> None:

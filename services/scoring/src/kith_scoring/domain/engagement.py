@@ -83,7 +83,7 @@ def batch_change(
 def slipping_change(
     tenant: str, community: str, slipping: SlippingMember, doc: MemberCommunityDoc, config: TenantConfig, at: datetime
 ) -> EngagementChangedEvent:
-    """Return the announcement of a member newly slipping away, as of the community's latest activity ``at``."""
+    """Return the announcement of a member newly slipping away, as of ``at`` (its tenant's latest activity)."""
     return engagement_change(
         tenant,
         community,

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
 from kith_scoring.domain.config import TenantConfig
 from kith_scoring.domain.decay import earlier, rounded, score
-from kith_scoring.domain.documents import MemberCommunityDoc
+from kith_scoring.domain.documents import CommunityDoc, MemberCommunityDoc
 from kith_scoring.domain.members import is_member
 
 
@@ -50,3 +50,17 @@ def slipping_away(
                 )
             )
     return slipping
+
+
+def sweep_instants(places: Sequence[CommunityDoc]) -> list[tuple[CommunityDoc, datetime]]:
+    """Return each community with any activity, with the instant it is looked at: its tenant's latest activity.
+
+    A tenant's clock, not the wall clock: figures follow event time, so a backfill or a rebuild gives
+    the same verdicts, and a community that fell silent is still looked at as its tenant moves on.
+    """
+    clocks: dict[str, datetime] = {}
+    for place in places:
+        last = place.get("last_event")
+        if last is not None and (place["tenant"] not in clocks or last > clocks[place["tenant"]]):
+            clocks[place["tenant"]] = last
+    return [(place, clocks[place["tenant"]]) for place in places if place.get("last_event") is not None]

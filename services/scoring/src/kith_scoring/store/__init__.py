@@ -12,9 +12,10 @@ Every document carries its ``tenant`` and every read filters by it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.asynchronous.mongo_client import AsyncMongoClient
 
@@ -26,6 +27,9 @@ from kith_scoring.store.progress import FenceInDoubt, InRecord, PartitionClaims,
 from kith_scoring.store.reads import ScoringReads
 from kith_scoring.store.slipping import SlippingFlags
 from kith_scoring.store.tenants import ConfigConflict, TenantConfigs
+from kith_shared.erasure import PLACEHOLDER_ERASURE_SECRET
+
+T = TypeVar("T")
 
 __all__ = [
     "ConfigConflict",
@@ -49,8 +53,10 @@ class ScoringStore:
         db: AsyncDatabase[dict[str, Any]],
         *,
         erasure_salt: str,
+        erasure_secret: str = PLACEHOLDER_ERASURE_SECRET,
         recent_events: int = 20,
     ) -> None:
+        self.client = client
         self.collections = Collections(db)
         self.writes = BulkWrites()
         self.claims = PartitionClaims(client, self.collections)
@@ -66,7 +72,7 @@ class ScoringStore:
             progress=PartitionProgress(self.collections, self.writes),
             tenants=self.tenants,
             flags=self.flags,
-            eraser=Eraser(self.collections, self.writes, erasure_salt),
+            eraser=Eraser(self.collections, self.writes, erasure_salt, erasure_secret),
             outbox=self.outbox,
             salt=erasure_salt,
             recent_events=recent_events,
@@ -78,14 +84,20 @@ class ScoringStore:
         return self.writes.stats
 
     async def ensure_indexes(self) -> None:
-        """Create the indexes the reads and erasures rely on."""
+        """Create the indexes the reads and erasures rely on; re-key tombstones stored under raw member ids."""
         await self.collections.ensure_indexes()
+        await self.applier.eraser.rekey_legacy()
 
     async def apply(
         self, records: list[InRecord], same_incarnation: Mapping[tuple[str, int], bool] | None = None
     ) -> Outcome:
         """Apply a chunk of consumed records effectively once (see :class:`~kith_scoring.store.apply.BatchApplier`)."""
         return await self.applier.apply(records, same_incarnation)
+
+    async def transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+        """Run ``work`` in a transaction of a session of its own; return what it returns."""
+        async with self.client.start_session() as session, await session.start_transaction():
+            return await work(session)
 
     async def close(self) -> None:
         """End the consumer's session."""

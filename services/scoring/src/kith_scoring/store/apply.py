@@ -145,7 +145,10 @@ class BatchApplier:
         await self.progress.advance(admitted, session)
         outcome.applied = effects.applied
         outcome.engagement = await self._announce(effects, before, context, session)
-        for erasure in effects.erasures:
+        for erasure in effects.erasures:  # in the batch's order: an erasure, then a reinstatement, or the reverse
+            if erasure.reinstate:
+                await self.eraser.reinstate(erasure, session)
+                continue
             communities = await self.eraser.erase(erasure, session)
             outcome.engagement.extend(erased_change(erasure.tenant, c, erasure.member, erasure.at) for c in communities)
         if outcome.engagement:

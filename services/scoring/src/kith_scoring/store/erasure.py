@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pymongo import DeleteOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
@@ -10,6 +12,7 @@ from kith_scoring.domain.documents import member_community_id, member_doc_id, ro
 from kith_scoring.domain.effects import Erasure
 from kith_scoring.domain.identity import anonymous_token
 from kith_scoring.store.collections import BulkWrites, Collections
+from kith_shared.erasure import tombstone
 
 #: Fields of a member-in-community document that are not figures: not carried over to the stand-in.
 _NOT_FIGURES = frozenset({"recent", "tenant", "community_id", "member_id", "anonymous"})
@@ -18,10 +21,11 @@ _NOT_FIGURES = frozenset({"recent", "tenant", "community_id", "member_id", "anon
 class Eraser:
     """Erases members inside a batch's transaction, and knows who was erased (tombstones)."""
 
-    def __init__(self, collections: Collections, writes: BulkWrites, salt: str) -> None:
+    def __init__(self, collections: Collections, writes: BulkWrites, salt: str, secret: str) -> None:
         self.collections = collections
         self.writes = writes
         self.salt = salt
+        self.secret = secret
 
     async def tombstones(
         self, members: set[tuple[str, str]], session: AsyncClientSession
@@ -29,9 +33,31 @@ class Eraser:
         """Return the stand-in id of each erased (tenant, member) among ``members``."""
         if not members:
             return {}
-        ids = sorted(member_doc_id(tenant, member) for tenant, member in members)
-        cursor = self.collections.erased_members.find({"_id": {"$in": ids}}, session=session)
-        return {(doc["tenant"], doc["member_id"]): doc["token"] async for doc in cursor}
+        keys = {tombstone(self.secret, tenant, member): (tenant, member) for tenant, member in members}
+        cursor = self.collections.erased_members.find({"_id": {"$in": sorted(keys)}}, session=session)
+        return {keys[doc["_id"]]: doc["token"] async for doc in cursor}
+
+    async def rekey_legacy(self) -> int:
+        """Re-key tombstones written under the raw member id (before they were keyed hashes); return how many."""
+        moved = 0
+        async for old in self.collections.erased_members.find({"member_id": {"$exists": True}}):
+            legacy: dict[str, Any] = dict(old)
+            key = tombstone(self.secret, legacy["tenant"], legacy["member_id"])
+            fields = {"tenant": legacy["tenant"], "token": legacy["token"]}
+            await self.collections.erased_members.update_one(
+                {"_id": key}, {"$setOnInsert": fields, "$min": {"at": legacy["at"]}}, upsert=True
+            )
+            await self.collections.erased_members.delete_one({"_id": legacy["_id"]})
+            moved += 1
+        return moved
+
+    async def reinstate(self, erasure: Erasure, session: AsyncClientSession) -> None:
+        """Forget a member's tombstone: their later events count under their own id again.
+
+        What was erased stays erased: the figures kept under the stand-in id are not moved back.
+        """
+        key = tombstone(self.secret, erasure.tenant, erasure.member)
+        await self.collections.erased_members.delete_one({"_id": key}, session=session)
 
     async def erase(self, erasure: Erasure, session: AsyncClientSession) -> list[str]:
         """Erase a member; return the communities whose figures of the member were moved to the stand-in."""
@@ -39,8 +65,8 @@ class Eraser:
         token = anonymous_token(self.salt, tenant, member)
         c = self.collections
         await c.erased_members.update_one(
-            {"_id": member_doc_id(tenant, member)},
-            {"$setOnInsert": {"tenant": tenant, "member_id": member, "token": token}, "$min": {"at": erasure.at}},
+            {"_id": tombstone(self.secret, tenant, member)},
+            {"$setOnInsert": {"tenant": tenant, "token": token}, "$min": {"at": erasure.at}},
             upsert=True,
             session=session,
         )

@@ -16,12 +16,15 @@ class SlippingFlags:
         self.collection = collections.member_states
         self.writes = writes
 
-    async def mark(self, tenant: str, community: str, members: list[str]) -> list[str]:
-        """Flag members as slipping away; return those newly flagged."""
+    async def mark(
+        self, tenant: str, community: str, members: list[str], session: AsyncClientSession | None = None
+    ) -> list[str]:
+        """Flag members as slipping away; return those newly flagged (in the sweep's transaction)."""
         if not members:
             return []
         ids = [member_community_id(tenant, community, m) for m in members]
-        known = {d["_id"] async for d in self.collection.find({"_id": {"$in": ids}, "slipping": True}, {"_id": 1})}
+        query = {"_id": {"$in": ids}, "slipping": True}
+        known = {d["_id"] async for d in self.collection.find(query, {"_id": 1}, session=session)}
         new = [m for m, i in zip(members, ids, strict=True) if i not in known]
         if new:
             await self.collection.bulk_write(
@@ -34,6 +37,7 @@ class SlippingFlags:
                     for m in new
                 ],
                 ordered=False,
+                session=session,
             )
         return new
 

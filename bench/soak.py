@@ -1,0 +1,490 @@
+"""Soak: live activity through the whole embedded stack while each service is killed and the database restarted.
+
+``python -m bench soak [--rate 100] [--warmup 20] [--between 25] [--settle 20] [--within 300]``
+
+Starts the embedded broker and database and the three services as processes (as ``make run`` does,
+on free ports), posts the generator's live activity through ingest's HTTP batch API at a steady
+``--rate`` (a batch every 100 ms, retried while ingest is down, so every event is eventually
+answered), and meanwhile, every ``--between`` seconds after ``--warmup``: kills ingest, scoring and
+recommend in turn with SIGKILL and starts each again, then restarts the database once. Each
+service's API is polled every 200 ms all along (ingest ``/readyz``, scoring a community's metrics,
+recommend a member's suggestions); the longest stretch without a 200 is the longest outage. Then
+the load stops and the run checks:
+
+- every event ingest accepted is on the activity topic (by source and id), none lost;
+- every service is ready and every consumer at lag 0 again (none stuck);
+- scoring's figures equal a rebuild from the activity topic (so each accepted event counted once);
+- recommend's state, in its last checkpoint after a graceful stop, equals a replay of the topics.
+
+The baseline is the same stack measured in the same run for ``--warmup`` seconds before the first
+kill: its answer latencies and lag then. Prints a Markdown table and writes ``bench/results/soak.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import itertools
+import json
+import math
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import TopicPartition
+from pydantic import SecretStr
+
+from bench.measure import percentile
+from bench.pipeline_stack import Stack
+from kith_cli.stack import service_env, spawn_service
+from kith_devkit.generator import GeneratorConfig, community_id, live, member_id
+from kith_devkit.servers import process_alive, start_database, stop_process
+from kith_recommend.domain.changes import Edge
+from kith_recommend.engine import Recommender
+from kith_recommend.rebuild import RebuildReport, replay
+from kith_recommend.settings import RecommendSettings
+from kith_recommend.store import CheckpointStore
+from kith_scoring.rebuild import rebuild
+from kith_scoring.settings import ScoringSettings
+from kith_shared.auth import KeyStore, Scope
+from kith_shared.events import decode_kafka_record
+from kith_shared.kafka import make_consumer
+from kith_shared.mongo import make_mongo_client
+from kith_shared.reading import read_to_end
+from kith_shared.settings import KafkaSettings, MongoSettings
+from kith_shared.topics import ACTIVITY
+
+RESULTS = Path(__file__).resolve().parent / "results" / "soak.json"
+SERVICES = ("ingest", "scoring", "recommend")
+#: A single recommend replica: a killed one's checkpoint lease runs out after 6 s rather than 30, so the
+#: replica started after it writes checkpoints again soon (and its last one at the graceful stop).
+STACK_ENV = {"RECOMMEND_CHECKPOINT_LEASE_SECONDS": "6"}
+#: The generator world the load comes from (a member and a community of it are polled).
+WORLD = GeneratorConfig(tenant="demo", communities=60, members=600, days=7)
+
+
+@dataclass
+class Outages:
+    """Polls of one service's API: how many, how many failed, and the longest stretch without an answer."""
+
+    polls: int = 0
+    failed: int = 0
+    longest_s: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    _down_since: float | None = None
+
+    def record(self, ok: bool, at: float, latency: float) -> None:
+        """Record one poll's outcome."""
+        self.polls += 1
+        if ok:
+            self.latencies.append(latency)
+            if self._down_since is not None:
+                self.longest_s = max(self.longest_s, at - self._down_since)
+                self._down_since = None
+            return
+        self.failed += 1
+        if self._down_since is None:
+            self._down_since = at
+
+    def close(self, at: float) -> None:
+        """End the polling (a stretch still open counts to now)."""
+        if self._down_since is not None:
+            self.longest_s = max(self.longest_s, at - self._down_since)
+            self._down_since = None
+
+
+@dataclass
+class Load:
+    """What the load sent and what ingest answered."""
+
+    sent: int = 0
+    accepted: set[tuple[str, str]] = field(default_factory=set)
+    duplicate: int = 0
+    rejected: int = 0
+    retries: int = 0
+
+
+def live_events(start: datetime) -> Iterator[dict[str, Any]]:
+    """Yield raw live events of the soak's world, from ``start``, each run its own source (no duplicates)."""
+    config = dataclasses.replace(WORLD, source=f"app://bench-soak/{uuid.uuid4().hex[:8]}")
+    for event in live(config, start=start):
+        yield event.model_dump(mode="json", exclude_none=True)
+
+
+class Soak:
+    """The stack, the load, the pollers and the chaos of one run."""
+
+    def __init__(self, stack: Stack, key: str, args: argparse.Namespace) -> None:
+        self.stack = stack
+        self.key = key
+        self.args = args
+        self.load = Load()
+        self.outages = {name: Outages() for name in SERVICES}
+        self.kills: list[dict[str, Any]] = []
+        self.started = time.monotonic()
+        self.stopping = asyncio.Event()
+
+    # --- load ---------------------------------------------------------------------------------------
+
+    async def post(self, client: httpx.AsyncClient, batch: list[dict[str, Any]]) -> None:
+        """Post a batch until ingest answers it (it may be down, restarting, or its database away)."""
+        headers = {"Authorization": f"Bearer {self.key}"}
+        while True:
+            try:
+                reply = await client.post(f"{self.stack.url('ingest')}/v1/events:batch", json=batch, headers=headers)
+            except httpx.HTTPError:
+                reply = None
+            if reply is not None and reply.status_code in (200, 202):
+                break
+            self.load.retries += 1
+            await asyncio.sleep(0.5)
+        for item, result in zip(batch, reply.json()["results"], strict=True):
+            if result["status"] == "accepted":
+                self.load.accepted.add((item["source"], item["id"]))
+            elif result["status"] == "duplicate":
+                self.load.duplicate += 1  # accepted before: an answer lost with a killed ingest
+                self.load.accepted.add((item["source"], item["id"]))
+            else:
+                self.load.rejected += 1
+        self.load.sent += len(batch)
+
+    async def drive(self) -> None:
+        """Post ``--rate`` events/s, a batch every 100 ms, until stopped; every batch is answered in the end."""
+        events = live_events(datetime.now(UTC) - timedelta(hours=1))
+        first = [next(events)]  # the generator plans its world first: not on the clock
+        events = itertools.chain(first, events)
+        per_tick = max(1, round(self.args.rate / 10))
+        tasks: list[asyncio.Task[None]] = []
+        async with httpx.AsyncClient(timeout=30) as client:
+            tick = 0
+            started = time.monotonic()
+            while not self.stopping.is_set():
+                now = datetime.now(UTC).isoformat()
+                batch = [{**next(events), "time": now} for _ in range(per_tick)]
+                tasks.append(asyncio.create_task(self.post(client, batch)))
+                tick += 1
+                await asyncio.sleep(max(0.0, started + tick * 0.1 - time.monotonic()))
+            await asyncio.gather(*tasks)
+
+    # --- polling ------------------------------------------------------------------------------------
+
+    async def poll(self) -> None:
+        """Ask each service for an answer every 200 ms until stopped."""
+        community, member = community_id(0), member_id(0)
+        paths = {
+            "ingest": "/readyz",
+            "scoring": f"/v1/communities/{community}/metrics?window=7d",
+            "recommend": f"/v1/members/{member}/suggestions?limit=5",
+        }
+        headers = {"Authorization": f"Bearer {self.key}"}
+        async with httpx.AsyncClient(timeout=2.0, headers=headers) as client:
+            while not self.stopping.is_set():
+                for name, path in paths.items():
+                    asked = time.monotonic()
+                    try:
+                        ok = (await client.get(self.stack.url(name) + path)).status_code in (200, 404)
+                    except httpx.HTTPError:
+                        ok = False
+                    answered = time.monotonic()
+                    self.outages[name].record(ok, answered - self.started, answered - asked)
+                await asyncio.sleep(0.2)
+        for outage in self.outages.values():
+            outage.close(time.monotonic() - self.started)
+
+    # --- chaos --------------------------------------------------------------------------------------
+
+    def restart_service(self, name: str) -> None:
+        """Kill a service with SIGKILL and start it again on the same port."""
+        pid = self.stack.processes[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)  # our child: reaped, so its port is free again
+        while process_alive(pid):
+            time.sleep(0.05)
+        env = service_env(
+            name, port=self.stack.ports[name], bootstrap=self.stack.kafka.bootstrap_servers,
+            mongo_uri=self.stack.mongo_uri,
+        )  # fmt: skip
+        prefix = name.upper()
+        env.update({f"{prefix}_LOG_LEVEL": "WARNING", f"{prefix}_RATE_LIMIT_PER_SECOND": "0", **self.stack.env})
+        process = spawn_service(name, env, self.stack.workdir / f"{name}.log")
+        self.stack.processes[name] = process.pid
+
+    def restart_database(self) -> None:
+        """Stop the database (SIGTERM) and start it again on the same port and data directory."""
+        database = next(s for s in self.stack.servers if s.name == "database")
+        database.stop()
+        workdir = self.stack.workdir
+        again = start_database(database.port, workdir / "db", workdir / "db.log")
+        self.stack.servers[self.stack.servers.index(database)] = again
+
+    async def chaos(self) -> None:
+        """After the warm-up, kill each service in turn, then restart the database, ``--between`` s apart."""
+        await asyncio.sleep(self.args.warmup)
+        for target in (*SERVICES, "database"):
+            at = time.monotonic() - self.started
+            if target == "database":
+                await asyncio.to_thread(self.restart_database)
+            else:
+                await asyncio.to_thread(self.restart_service, target)
+            self.kills.append({"target": target, "at_s": round(at, 1)})
+            await asyncio.sleep(self.args.between)
+        await asyncio.sleep(self.args.settle)
+
+
+async def _topic_identities(kafka: KafkaSettings) -> tuple[set[tuple[str, str]], int]:
+    """Return the (source, id) of every event on the activity topic, and how many records it holds."""
+    consumer = make_consumer(kafka, group=None, max_poll_records=5_000)
+    found: set[tuple[str, str]] = set()
+    records = 0
+    await consumer.start()
+    try:
+        topic = kafka.topic(ACTIVITY)
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        async for batch in read_to_end(consumer, partitions, max_records=5_000):
+            for record in batch:
+                event = decode_kafka_record(record.value, list(record.headers or []))
+                found.add(event.identity)
+                records += 1
+    finally:
+        await consumer.stop()
+    return found, records
+
+
+async def _ready(stack: Stack, within: float) -> dict[str, float | None]:
+    """Wait until every service answers /readyz 200; return when each did (None: never, within the limit)."""
+    started = time.monotonic()
+    when: dict[str, float | None] = dict.fromkeys(SERVICES)
+    async with httpx.AsyncClient(timeout=3.0) as client:
+        while time.monotonic() - started < within and any(v is None for v in when.values()):
+            for name in SERVICES:
+                if when[name] is None:
+                    with contextlib.suppress(httpx.HTTPError):
+                        if (await client.get(stack.url(name) + "/readyz")).status_code == 200:
+                            when[name] = round(time.monotonic() - started, 1)
+            await asyncio.sleep(0.5)
+    return when
+
+
+async def _lag_zero(stack: Stack, within: float) -> dict[str, int | None]:
+    """Wait until scoring and recommend are at lag 0; return their last lags."""
+    deadline = time.monotonic() + within
+    lags: dict[str, int | None] = {}
+    while time.monotonic() < deadline:
+        lags = await stack.lags(("scoring", "recommend"))
+        if all(lag == 0 for lag in lags.values()):
+            break
+        await asyncio.sleep(1.0)
+    return lags
+
+
+def _pairs(edges: dict[str, dict[str, float]]) -> dict[tuple[str, str], float]:
+    return {(a, b): weight for a, targets in edges.items() for b, weight in targets.items()}
+
+
+def _state_differences(found: Recommender, expected: Recommender) -> tuple[list[str], list[str]]:
+    """Return how the restored state differs from the replayed one (sums in another order equal up to rounding).
+
+    Second, apart: engagement scores of members no longer in the community. A leave (activity topic)
+    removes the member's engagement score there, and scoring's change (engagement topic) sets one;
+    which of the two is applied last depends on how the two topics interleave, which a kill of
+    scoring (its changes published late) and a replay change. Those are told apart, not hidden.
+    """
+    problems: list[str] = []
+    order_dependent: list[str] = []
+    if set(found.tenants) != set(expected.tenants):
+        problems.append(f"tenants {sorted(found.tenants)} != {sorted(expected.tenants)}")
+    for tenant in expected.tenants:
+        a, b = found.state(tenant), expected.state(tenant)
+        for kind, by_a in b.edges.items():
+            mine, theirs = _pairs(a.edges[kind]), _pairs(by_a)
+            for pair in sorted(mine.keys() | theirs.keys()):
+                x, y = mine.get(pair), theirs.get(pair)
+                if x is not None and y is not None and math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12):
+                    continue
+                member, community = pair
+                left = community not in a.edges[Edge.MEMBER].get(member, {}) | b.edges[Edge.MEMBER].get(member, {})
+                where = f"{tenant} {kind} {member}->{community}: live {x}, replayed {y}"
+                (order_dependent if kind is Edge.ENGAGEMENT and left else problems).append(where)
+        if (a.communities, a.interests, a.now, a.version) != (b.communities, b.interests, b.now, b.version):
+            problems.append(f"{tenant}: other profiles, clock or count of changes applied")
+    if found.positions != expected.positions:
+        problems.append("other positions")
+    return problems, order_dependent
+
+
+async def _recommend_matches_a_replay(stack: Stack) -> dict[str, Any]:
+    """Stop recommend gracefully (its last checkpoint), load that checkpoint and compare it with a replay."""
+    stop_process(stack.processes["recommend"], timeout=60.0)
+    settings = RecommendSettings(kafka=stack.kafka, mongo=MongoSettings(uri=SecretStr(stack.mongo_uri)))
+    client = make_mongo_client(settings.mongo, app_name="bench-soak")
+    try:
+        loaded = await CheckpointStore(client[settings.mongo.database]).load()
+    finally:
+        await client.close()
+    if loaded is None:
+        return {"equal": False, "differences": ["no checkpoint"], "left_members_engagement_order_dependent": []}
+    found = Recommender(settings.ranking)
+    found.restore(loaded)
+    report = RebuildReport()
+    expected = await replay(settings, report)
+    problems, order_dependent = _state_differences(found, expected)
+    return {
+        "equal": not problems,
+        "differences": problems[:10],
+        "left_members_engagement_order_dependent": order_dependent[:10],
+        "records_replayed": report.records,
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Run one soak: load, chaos, then the checks."""
+    workdir = Path(tempfile.mkdtemp(prefix="kith-bench-soak-"))
+    result: dict[str, Any] = {
+        "measured_at": datetime.now(UTC).isoformat(),
+        "command": "python -m bench soak " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["soak"] else []),
+        "store": "embedded SecantusDB (MongoDB wire protocol)",
+        "broker": "embedded tansu (Kafka protocol, memory only)",
+        "cores": os.cpu_count(),
+        "rate_asked": args.rate,
+    }
+    try:
+        async with Stack(workdir, services=SERVICES, env=STACK_ENV) as stack:
+            key = await _admin_key(stack)
+            soak = Soak(stack, key, args)
+            driving = asyncio.create_task(soak.drive())
+            polling = asyncio.create_task(soak.poll())
+            await soak.chaos()
+            soak.stopping.set()
+            await driving
+            await polling
+            elapsed = time.monotonic() - soak.started
+            ready = await _ready(stack, args.within)
+            lags = await _lag_zero(stack, args.within)
+            on_topic, records = await _topic_identities(stack.kafka)
+            scoring = ScoringSettings(kafka=stack.kafka, mongo=MongoSettings(uri=SecretStr(stack.mongo_uri)))
+            compared = await rebuild(scoring, scratch_database="kith_scoring_soak_rebuild")
+            recommend = await _recommend_matches_a_replay(stack)
+            warm = [lat for name in SERVICES for lat in soak.outages[name].latencies[: int(args.warmup / 0.2)]]
+            result.update(
+                {
+                    "seconds": round(elapsed, 1),
+                    "events_sent": soak.load.sent,
+                    "events_accepted": len(soak.load.accepted),
+                    "events_rejected": soak.load.rejected,
+                    "answers_repeated_as_duplicates": soak.load.duplicate,
+                    "batches_retried": soak.load.retries,
+                    "rate_achieved": round(len(soak.load.accepted) / elapsed, 1),
+                    "kills_survived": soak.kills,
+                    "accepted_missing_from_topic": len(soak.load.accepted - on_topic),
+                    "activity_records": records,
+                    "ready_after_s": ready,
+                    "lag_after": lags,
+                    "scoring_equals_rebuild": compared.identical,
+                    "scoring_differences": len(compared.differences),
+                    "scoring_events_rebuilt": compared.events,
+                    "recommend_equals_replay": recommend,
+                    "baseline_answer_p50_ms": round(percentile(warm, 0.5) * 1000, 1) if warm else None,
+                    "outages": {
+                        name: {
+                            "polls": o.polls,
+                            "failed": o.failed,
+                            "longest_unavailable_s": round(o.longest_s, 1),
+                            "answer_p50_ms": round(percentile(o.latencies, 0.5) * 1000, 1) if o.latencies else None,
+                        }
+                        for name, o in soak.outages.items()
+                    },
+                }
+            )
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return result
+
+
+async def _admin_key(stack: Stack) -> str:
+    """Create the tenant's key for writing events and reading metrics and suggestions."""
+    client = make_mongo_client(MongoSettings(uri=SecretStr(stack.mongo_uri)), app_name="bench-soak")
+    try:
+        keys = KeyStore(client["kith_auth"])
+        await keys.ensure_indexes()
+        scopes = [Scope.EVENTS_WRITE, Scope.METRICS_READ, Scope.RECOMMENDATIONS_READ]
+        return (await keys.create_key(WORLD.tenant, scopes, "soak")).key
+    finally:
+        await client.close()
+
+
+def passed(result: dict[str, Any]) -> bool:
+    """Tell whether the run kept every guarantee it checks."""
+    return (
+        result["accepted_missing_from_topic"] == 0
+        and all(v is not None for v in result["ready_after_s"].values())
+        and all(v == 0 for v in result["lag_after"].values())
+        and result["scoring_equals_rebuild"]
+        and result["recommend_equals_replay"]["equal"]
+        and len(result["kills_survived"]) == len(SERVICES) + 1
+    )
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """Render the figures as Markdown."""
+    kills = ", ".join(f"{k['target']} at {k['at_s']} s" for k in result["kills_survived"])
+    lines = [
+        f"Soak ({result['store']}; {result['broker']}; {result['cores']} cores; {result['seconds']} s)",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| events accepted by ingest (asked {result['rate_asked']}/s) | {result['events_accepted']} "
+        f"({result['rate_achieved']}/s) |",
+        f"| kills survived | {len(result['kills_survived'])} ({kills}) |",
+        f"| accepted events missing from the activity topic | {result['accepted_missing_from_topic']} |",
+        f"| scoring's figures equal a rebuild from the topic | {result['scoring_equals_rebuild']} |",
+        f"| recommend's checkpoint equals a replay of the topics | {result['recommend_equals_replay']['equal']} "
+        f"(engagement scores of members who left, set in another order: "
+        f"{len(result['recommend_equals_replay']['left_members_engagement_order_dependent'])}) |",
+        f"| consumers' lag after the run | {result['lag_after']} |",
+        f"| answer p50 before the first kill (baseline) | {result['baseline_answer_p50_ms']} ms |",
+    ]
+    for name, outage in result["outages"].items():
+        lines.append(
+            f"| {name}: longest time without an answer / p50 answer | {outage['longest_unavailable_s']} s / "
+            f"{outage['answer_p50_ms']} ms ({outage['failed']} of {outage['polls']} polls failed) |"
+        )
+    return "\n".join(lines)
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """Parse the soak's options."""
+    parser = argparse.ArgumentParser(prog="python -m bench soak", description=__doc__.split("\n")[0])
+    parser.add_argument("--rate", type=float, default=100.0, help="Events per second posted to ingest.")
+    parser.add_argument("--warmup", type=float, default=20.0, help="Seconds of load before the first kill.")
+    parser.add_argument("--between", type=float, default=25.0, help="Seconds between kills.")
+    parser.add_argument("--settle", type=float, default=10.0, help="Seconds of load after the last restart.")
+    parser.add_argument("--within", type=float, default=300.0, help="Longest wait for readiness and lag 0.")
+    parser.add_argument("--keep", action="store_true", help="Keep the working directory (logs).")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    """Run the soak, print its figures, write them to bench/results/soak.json."""
+    args = parse(argv)
+    result = asyncio.run(run(args))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2, default=str))
+    sys.stdout.write(markdown(result) + "\n")
+    return 0 if passed(result) else 1
