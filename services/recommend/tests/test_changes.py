@@ -53,6 +53,23 @@ def test_a_leave_after_a_join_leaves_no_membership() -> None:
     assert "ann" not in state.edges[Edge.MEMBER]
 
 
+def test_a_leave_and_a_score_from_scoring_give_one_state_whichever_comes_first() -> None:
+    """Leaves come on the activity topic, scores on the engagement topic: no replay repeats their order."""
+    joined, left = join("ann", "c-a"), event("member.left", {"member_id": "ann", "community_id": "c-a"})
+    scored = event(
+        "engagement.changed",
+        {"member_id": "ann", "community_id": "c-a", "score": 12.0, "level": 2, "as_of": "2026-11-01T00:00:00Z"},
+    )
+    states = []
+    for order in ((joined, scored, left), (joined, left, scored)):
+        state = TenantState("acme")
+        for e in order:
+            state.apply_all(changes_for(e))
+        states.append(state)
+    assert states[0].edges == states[1].edges
+    assert "ann" not in states[0].edges[Edge.MEMBER]
+
+
 def test_posts_feed_member_and_community_topics_and_replies_feed_ties() -> None:
     state = TenantState("acme")
     for e in (

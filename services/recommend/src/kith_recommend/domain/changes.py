@@ -194,8 +194,9 @@ def changes_for(event: Event) -> list[Change]:
             if d.invited_by:
                 out.append(EdgeChange(tenant, Edge.INTERACTS, d.member_id, d.invited_by, "inc"))
         case t.MemberLeftEvent(data=d):
+            # The engagement score scoring last announced stays: it counts only while the member is a
+            # member, and scoring's changes arrive on another topic, in an order no replay can repeat.
             out.append(EdgeChange(tenant, Edge.MEMBER, d.member_id, d.community_id, "unset"))
-            out.append(EdgeChange(tenant, Edge.ENGAGEMENT, d.member_id, d.community_id, "unset"))
             out.append(EdgeChange(tenant, Edge.JOINED_AT, d.member_id, d.community_id, "unset"))
             if d.reason == "banned":
                 out.append(EdgeChange(tenant, Edge.BLOCKED, d.member_id, d.community_id, "set"))
