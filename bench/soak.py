@@ -387,6 +387,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     "lag_after": lags,
                     "scoring_equals_rebuild": compared.identical,
                     "scoring_differences": len(compared.differences),
+                    "scoring_first_differences": [str(d) for d in compared.differences[:5]],
                     "scoring_events_rebuilt": compared.events,
                     "recommend_equals_replay": recommend,
                     "baseline_answer_p50_ms": round(percentile(warm, 0.5) * 1000, 1) if warm else None,

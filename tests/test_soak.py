@@ -21,7 +21,7 @@ async def test_a_short_soak_survives_every_kill_and_counts_every_accepted_event_
     assert result["accepted_missing_from_topic"] == 0
     assert result["lag_after"] == {"scoring": 0, "recommend": 0}
     assert all(seconds is not None for seconds in result["ready_after_s"].values())
-    assert result["scoring_equals_rebuild"], result["scoring_differences"]
+    assert result["scoring_equals_rebuild"], (result["scoring_differences"], result["scoring_first_differences"])
     assert result["recommend_equals_replay"]["equal"], result["recommend_equals_replay"]
     assert result["scoring_events_rebuilt"] >= result["events_accepted"]
     for outage in result["outages"].values():

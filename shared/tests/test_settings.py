@@ -63,6 +63,12 @@ def test_a_service_keeps_its_own_database_when_only_the_uri_is_set(monkeypatch: 
     assert settings.mongo.auth_database == "kith_auth"
     monkeypatch.setenv("DEMO_MONGO__DATABASE", "elsewhere")
     assert OwnDatabaseSettings().mongo.database == "elsewhere"
+    # Passed in code: the same, unless the database is named.
+    given = MongoSettings(uri=SecretStr("mongodb://db.internal:27017"))
+    assert OwnDatabaseSettings(mongo=given).mongo.database == "kith_demo"
+    assert OwnDatabaseSettings(mongo=given).mongo.uri.get_secret_value() == "mongodb://db.internal:27017"
+    named = MongoSettings(uri=SecretStr("mongodb://db.internal:27017"), database="mine")
+    assert OwnDatabaseSettings(mongo=named).mongo.database == "mine"
 
 
 def test_variables_without_the_prefix_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -95,17 +95,23 @@ class ServiceSettings(BaseSettings):
     @field_validator("mongo", mode="before")
     @classmethod
     def _own_database(cls, value: Any) -> Any:
-        """Keep the service's own database when the environment sets other MongoDB values but not it.
+        """Keep the service's own database when the MongoDB settings given do not name one.
 
         ``INGEST_MONGO__URI`` alone builds the nested model from the environment, without the service's
-        default: without this, every service given only a URI would share the base default database.
+        default, and so does ``MongoSettings(uri=...)`` passed in code: without this, every service given
+        only a URI would share the base default database.
         """
-        if isinstance(value, Mapping) and "database" not in value:
-            factory = cls.model_fields["mongo"].default_factory
-            if factory is not None:
-                default = factory()  # type: ignore[call-arg]
-                return {**value, "database": default.database}
-        return value
+        named = isinstance(value, Mapping) and "database" in value
+        named = named or (isinstance(value, MongoSettings) and "database" in value.model_fields_set)
+        if named or not isinstance(value, Mapping | MongoSettings):
+            return value
+        factory = cls.model_fields["mongo"].default_factory
+        if factory is None:
+            return value
+        database = factory().database  # type: ignore[call-arg]
+        if isinstance(value, MongoSettings):
+            return value.model_copy(update={"database": database})
+        return {**value, "database": database}
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Self:
