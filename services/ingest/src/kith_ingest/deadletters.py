@@ -78,8 +78,8 @@ async def _read_letters(
     return found
 
 
-async def read_dead_letters(kafka: KafkaSettings, limit: int = 100, *, within: float = 60.0) -> list[DeadLetter]:
-    """Return the latest ``limit`` dead letters (every stage), in the order they were written."""
+async def _read_topic(kafka: KafkaSettings, within: float) -> list[tuple[TopicPartition, int, DeadLetter | None]]:
+    """Read the whole dead-letter topic: each record's partition, offset and letter (None: unreadable)."""
     consumer = make_consumer(kafka, group=None, isolation_level="read_uncommitted")
     await consumer.start()
     try:
@@ -90,6 +90,12 @@ async def read_dead_letters(kafka: KafkaSettings, limit: int = 100, *, within: f
         found = await _read_letters(consumer, assigned, within)
     finally:
         await consumer.stop()
+    return found
+
+
+async def read_dead_letters(kafka: KafkaSettings, limit: int = 100, *, within: float = 60.0) -> list[DeadLetter]:
+    """Return the latest ``limit`` dead letters (every stage), in the order they were written."""
+    found = await _read_topic(kafka, within)
     found.sort(key=lambda item: (item[0].partition, item[1]))
     letters = [letter for _tp, _offset, letter in found if letter is not None]
     return letters[-limit:] if limit > 0 else []
@@ -106,16 +112,7 @@ class PlacedLetter:
 
 async def read_placed_letters(kafka: KafkaSettings, *, within: float = 30.0) -> list[PlacedLetter]:
     """Return every readable dead letter (every stage) with its place on the dead-letter topic, oldest first."""
-    consumer = make_consumer(kafka, group=None, isolation_level="read_uncommitted")
-    await consumer.start()
-    try:
-        assigned = await _assign_all(consumer, kafka.topic(DEAD_LETTER))
-        if not assigned:
-            return []
-        await consumer.seek_to_beginning(*assigned)
-        found = await _read_letters(consumer, assigned, within)
-    finally:
-        await consumer.stop()
+    found = await _read_topic(kafka, within)
     placed = [PlacedLetter(tp.partition, offset, letter) for tp, offset, letter in found if letter is not None]
     return sorted(placed, key=lambda item: (item.letter.failed_at, item.partition, item.offset))
 
