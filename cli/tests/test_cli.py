@@ -170,3 +170,25 @@ def test_the_local_stack_gives_each_service_its_own_database(monkeypatch: pytest
         assert settings.mongo.uri.get_secret_value() == "mongodb://127.0.0.1:27999"
         databases.add(settings.mongo.database)
     assert databases == {"kith_ingest", "kith_scoring", "kith_recommend"}
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "RECOMMEND_DETECTION__RESOLUTION",
+        "RECOMMEND_TUNING__MARGIN",
+        "RECOMMEND_RANKING__SOCIAL_WEIGHT",
+        "RECOMMEND_DISCOVERY__INTERVAL_SECONDS",
+    ],
+)
+@pytest.mark.parametrize("value", ["inf", "nan"])
+def test_no_nested_setting_takes_an_infinite_or_missing_number(
+    variable: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pydantic import ValidationError
+
+    from kith_recommend.settings import RecommendSettings
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError, match="finite number"):
+        RecommendSettings()

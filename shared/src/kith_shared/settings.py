@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kith_shared.erasure import PLACEHOLDER_ERASURE_SECRET
@@ -21,6 +21,8 @@ PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "passwor
 
 class KafkaSettings(BaseModel):
     """How to reach Kafka."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
     bootstrap_servers: str = Field(default="127.0.0.1:19092", description="Comma-separated host:port list.")
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
@@ -54,6 +56,8 @@ class KafkaSettings(BaseModel):
 
 class MongoSettings(BaseModel):
     """How to reach MongoDB."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
     uri: SecretStr = Field(default=SecretStr("mongodb://127.0.0.1:27027"), description="MongoDB connection URI.")
     database: str = Field(default="kith", description="The service's own database.")

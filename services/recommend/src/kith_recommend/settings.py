@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import SettingsConfigDict
 
 from kith_recommend.domain.microcommunities.params import DetectionParams
@@ -15,6 +15,8 @@ from kith_shared.settings import MongoSettings, ServiceSettings
 
 class DiscoverySettings(BaseModel):
     """How micro-community detection runs: when, where, within what bounds, and what it keeps."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
     enabled: bool = Field(
         default=True, description="Detect micro-communities in this process (one replica of a deployment)."

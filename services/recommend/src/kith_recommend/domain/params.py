@@ -16,7 +16,7 @@ class RankingParams(BaseModel):
     set by an operator or adopted by self-tuning, replace some of them.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     co_membership_weight: float = Field(
         default=1.0, ge=0, le=MOST_WEIGHT, description="Weight of item-to-item co-membership."

@@ -65,7 +65,7 @@ Status = Literal["adopted", "kept", "too_small", "pinned"]
 class TuningParams(BaseModel):
     """When and how each tenant's ranking settings are evaluated and changed (``RECOMMEND_TUNING__*``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     interval_seconds: float = Field(
         default=21_600.0,

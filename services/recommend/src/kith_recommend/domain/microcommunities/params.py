@@ -55,7 +55,7 @@ class InteractionKind(StrEnum):
 class InteractionWeights(BaseModel):
     """Weight of one interaction of each kind, before decay."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     follow: float = Field(default=1.0, ge=0, description="A member follows another.")
     reply: float = Field(default=2.0, ge=0, description="A reply or comment to another member.")
@@ -76,7 +76,7 @@ class InteractionWeights(BaseModel):
 class DetectionParams(BaseModel):
     """How the graph is weighted, how groups are found, and how they are classified."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     weights: InteractionWeights = Field(default_factory=InteractionWeights)
     half_life_days: float = Field(default=30.0, gt=0, description="Half-life of every tie's weight.")
