@@ -75,3 +75,26 @@ class Server:
     def stop(self) -> None:
         """Stop the server and its children."""
         stop_process(self.process.pid)
+
+
+async def load_paths(client: httpx.AsyncClient, paths: list[str], concurrency: int) -> tuple[list[float], float, int]:
+    """Run ``paths`` through ``concurrency`` clients; return per-request seconds, wall time and errors."""
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for path in paths:
+        queue.put_nowait(path)
+    timings: list[float] = []
+    errors = 0
+
+    async def worker() -> None:
+        nonlocal errors
+        while not queue.empty():
+            target = queue.get_nowait()
+            began = time.perf_counter()
+            response = await client.get(target)
+            timings.append(time.perf_counter() - began)
+            if response.status_code != 200:
+                errors += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return timings, time.perf_counter() - started, errors

@@ -39,6 +39,7 @@ import httpx
 import numpy as np
 from pydantic import SecretStr
 
+from bench.measure import load_paths
 from kith_devkit.events import event
 from kith_devkit.generator import member_id
 from kith_devkit.scale import tenant_at_scale
@@ -134,29 +135,6 @@ async def _publish(settings: KafkaSettings, communities: int, members: int) -> t
     finally:
         await producer.stop()
     return count, len(joined), time.perf_counter() - started
-
-
-async def _load(client: httpx.AsyncClient, paths: list[str], concurrency: int) -> tuple[list[float], float, int]:
-    """Run ``paths`` through ``concurrency`` clients; return per-request seconds, wall time and errors."""
-    queue: asyncio.Queue[str] = asyncio.Queue()
-    for p in paths:
-        queue.put_nowait(p)
-    timings: list[float] = []
-    errors = 0
-
-    async def worker() -> None:
-        nonlocal errors
-        while not queue.empty():
-            target = queue.get_nowait()
-            t0 = time.perf_counter()
-            response = await client.get(target)
-            timings.append(time.perf_counter() - t0)
-            if response.status_code != 200:
-                errors += 1
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return timings, time.perf_counter() - started, errors
 
 
 async def _freshness(client: httpx.AsyncClient, kafka: KafkaSettings, member: str) -> dict[str, float]:
@@ -258,9 +236,9 @@ async def headline(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             members = [member_id(rng.randrange(args.members)) for _ in range(args.requests)]
             suggest_paths = [f"/v1/members/{m}/suggestions?limit=10&explain=true" for m in members]
             trivial_paths = ["/v1/model"] * args.requests
-            await _load(client, suggest_paths[:300] + trivial_paths[:300], args.concurrency)
+            await load_paths(client, suggest_paths[:300] + trivial_paths[:300], args.concurrency)
             for name, paths in (("trivial", trivial_paths), ("suggestions", suggest_paths)):
-                timings, wall, errors = await _load(client, paths, args.concurrency)
+                timings, wall, errors = await load_paths(client, paths, args.concurrency)
                 out[name] = {**_percentiles(timings), "requests_per_second": len(paths) / wall, "errors": errors}
                 print(f"{name}: {out[name]}", file=sys.stderr)
             out["freshness"] = await _freshness(client, kafka, members[0])

@@ -31,7 +31,7 @@ import httpx
 from pydantic import SecretStr
 
 from bench.communities.synthetic import draw, scale_recipe
-from bench.measure import percentile
+from bench.measure import load_paths, percentile
 from kith_devkit.servers import free_port, start_broker, start_database, wait_for_kafka, wait_for_port
 from kith_recommend.rebuild import rebuild
 from kith_recommend.settings import RecommendSettings
@@ -114,22 +114,7 @@ def _rss_mb(pid: int, field: str = "VmRSS") -> float:
 
 
 async def _load(client: httpx.AsyncClient, paths: list[str], concurrency: int) -> dict[str, float]:
-    queue: asyncio.Queue[str] = asyncio.Queue()
-    for path in paths:
-        queue.put_nowait(path)
-    timings: list[float] = []
-    errors = 0
-
-    async def worker() -> None:
-        nonlocal errors
-        while not queue.empty():
-            target = queue.get_nowait()
-            started = time.perf_counter()
-            answer = await client.get(target)
-            timings.append(time.perf_counter() - started)
-            errors += answer.status_code != 200
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    timings, _wall, errors = await load_paths(client, paths, concurrency)
     return {
         "p50_ms": percentile(timings, 0.5) * 1000,
         "p99_ms": percentile(timings, 0.99) * 1000,
