@@ -72,7 +72,8 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
 def curve_point(communities: int, members: int, samples: int) -> dict[str, Any]:
     """Build a tenant's model in this (fresh) process; report build time, memory and ranking latency."""
     from kith_recommend.domain.changes import changes_for
-    from kith_recommend.domain.model import TenantState, compile_model
+    from kith_recommend.domain.compiled import compile_model
+    from kith_recommend.domain.model import TenantState
     from kith_recommend.domain.params import RankingParams
     from kith_recommend.domain.ranking import suggest
 

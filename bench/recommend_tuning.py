@@ -38,7 +38,8 @@ from typing import Any
 from bench.recsys.data import Dataset, core, load_dataset
 from kith_devkit.scale import tenant_at_scale
 from kith_recommend.domain.changes import changes_for
-from kith_recommend.domain.model import TenantState, compile_model
+from kith_recommend.domain.compiled import compile_model
+from kith_recommend.domain.model import TenantState
 from kith_recommend.domain.params import RankingParams
 from kith_recommend.domain.tuning import VARIATIONS, Trial, TuningParams, candidates, decide, evaluate, prepare
 from kith_shared.events import SCHEMA_VERSION, Event

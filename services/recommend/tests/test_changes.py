@@ -18,8 +18,9 @@ from kith_recommend.domain.changes import (
     TieChange,
     changes_for,
 )
+from kith_recommend.domain.compiled import compile_model
 from kith_recommend.domain.microcommunities import InteractionKind
-from kith_recommend.domain.model import TenantState, compile_model
+from kith_recommend.domain.model import TenantState
 from kith_recommend.domain.params import RankingParams
 from kith_recommend.domain.ranking import suggest
 from kith_shared.events import Event

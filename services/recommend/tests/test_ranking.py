@@ -6,7 +6,8 @@ import pytest
 
 from kith_devkit.events import community, event, join, post, reply
 from kith_recommend.domain.changes import changes_for
-from kith_recommend.domain.model import TenantState, compile_model
+from kith_recommend.domain.compiled import compile_model
+from kith_recommend.domain.model import TenantState
 from kith_recommend.domain.params import RankingParams
 from kith_recommend.domain.ranking import Suggestion, similar, suggest
 from kith_shared.events import Event

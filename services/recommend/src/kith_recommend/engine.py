@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from kith_recommend.domain.changes import Change, ErasureChange, ReinstatementChange, actor, target
-from kith_recommend.domain.model import MODEL_PART, CompiledModel, MemberProfile, TenantState, compile_model
+from kith_recommend.domain.compiled import CompiledModel, compile_model
+from kith_recommend.domain.model import MODEL_PART, MemberProfile, TenantState
 from kith_recommend.domain.params import RankingParams
 from kith_recommend.domain.parts import PARTS, PartKind, TenantPart, part_keys
 from kith_recommend.domain.ranking import Suggestion, similar, suggest

@@ -38,7 +38,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from kith_recommend.domain.model import MODES, CompiledModel, MemberProfile, Vector, membership_weight
+from kith_recommend.domain.compiled import MODES, CompiledModel, Vector, membership_weight
+from kith_recommend.domain.model import MemberProfile
 from kith_recommend.domain.params import RankingParams
 from kith_shared.words import is_stopword
 

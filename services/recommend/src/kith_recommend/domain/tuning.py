@@ -28,7 +28,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from kith_recommend.domain.changes import Edge
-from kith_recommend.domain.model import CompiledModel, MemberProfile, TenantState, compile_model
+from kith_recommend.domain.compiled import CompiledModel, compile_model
+from kith_recommend.domain.model import MemberProfile, TenantState
 from kith_recommend.domain.params import RankingParams
 from kith_recommend.domain.ranking import suggest
 
