@@ -49,7 +49,7 @@ from kith_cli.client import to_wire
 from kith_devkit.generator import GeneratorConfig, World, build_world, generate
 from kith_devkit.generator.vocabulary import CITY_PLACES
 from kith_recommend.domain.params import RankingParams
-from kith_recommend.domain.ranking import EARTH_RADIUS_KM
+from kith_recommend.domain.places import EARTH_RADIUS_KM
 from kith_recommend.domain.tuning import scores_of
 from kith_shared.events import Event
 from kith_shared.events.data import MemberJoined, MemberLeft

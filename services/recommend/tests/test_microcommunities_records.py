@@ -31,7 +31,8 @@ from kith_recommend.domain.microcommunities.codec import (
     record_to_plain,
 )
 from kith_recommend.domain.microcommunities.seeding import SeedOffer, put_first
-from kith_recommend.domain.ranking import Reason, Suggestion
+from kith_recommend.domain.ranking import Suggestion
+from kith_recommend.domain.reasons import Reason
 
 pytestmark = pytest.mark.unit
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kith_recommend.domain.ranking import Reason, Suggestion
+from kith_recommend.domain.ranking import Suggestion
+from kith_recommend.domain.reasons import Reason
 
 #: The kind of reason a seeded suggestion carries.
 SEEDED = "seeded"
