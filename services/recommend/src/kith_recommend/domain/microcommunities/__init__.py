@@ -21,13 +21,13 @@ from kith_recommend.domain.microcommunities.events import (
 from kith_recommend.domain.microcommunities.graph import (
     CommunityMembership,
     EventAttendance,
-    GraphSnapshot,
     Interaction,
     InteractionGraph,
 )
 from kith_recommend.domain.microcommunities.identity import Group
 from kith_recommend.domain.microcommunities.params import DetectionParams, InteractionKind, InteractionWeights
 from kith_recommend.domain.microcommunities.records import GroupRecord, Growth, HistoryPoint, advance
+from kith_recommend.domain.microcommunities.snapshot import GraphSnapshot
 from kith_recommend.domain.microcommunities.summary import (
     Cohesion,
     GroupSummary,

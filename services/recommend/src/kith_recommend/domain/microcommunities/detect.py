@@ -16,10 +16,10 @@ from functools import cached_property
 import numpy as np
 import numpy.typing as npt
 
-from kith_recommend.domain.microcommunities.graph import GraphSnapshot
 from kith_recommend.domain.microcommunities.identity import Group, assign_ids
 from kith_recommend.domain.microcommunities.params import DetectionParams
 from kith_recommend.domain.microcommunities.partition import Path, cluster, connected
+from kith_recommend.domain.microcommunities.snapshot import GraphSnapshot
 from kith_recommend.domain.microcommunities.summary import GroupSummary, TenantContext, summarize
 
 

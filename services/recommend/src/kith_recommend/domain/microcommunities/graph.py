@@ -27,14 +27,13 @@ import math
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 from scipy import sparse
 
 from kith_recommend.domain.microcommunities.params import DetectionParams, InteractionKind
+from kith_recommend.domain.microcommunities.snapshot import Floats, GraphSnapshot, Ints
 
 SECONDS_PER_DAY = 86_400.0
 #: Sums are rebased once an interaction lies this many half-lives past the landmark (2^256 is far from
@@ -45,9 +44,6 @@ _SHIFT = 32
 _LOW = (1 << _SHIFT) - 1
 #: Layout version of :meth:`InteractionGraph.to_snapshot`.
 SNAPSHOT_VERSION = 1
-
-Floats = npt.NDArray[np.float64]
-Ints = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,38 +72,6 @@ class CommunityMembership:
     community_id: str
     members: Mapping[str, datetime]
     size: int
-
-
-@dataclass(frozen=True)
-class GraphSnapshot:
-    """The graph at one instant: member names and a symmetric sparse matrix of decayed tie weights.
-
-    Only members with at least one tie are present; index ``i`` of the matrix is ``members[i]``.
-    """
-
-    members: tuple[str, ...]
-    adjacency: sparse.csr_matrix
-    at: datetime
-
-    @cached_property
-    def index(self) -> dict[str, int]:
-        """Return the matrix index of each member."""
-        return {name: i for i, name in enumerate(self.members)}
-
-    @cached_property
-    def strength(self) -> Floats:
-        """Return each member's weighted degree."""
-        return np.asarray(self.adjacency.sum(axis=1), dtype=np.float64).ravel()
-
-    @property
-    def total_weight(self) -> float:
-        """Return the sum of all tie weights (each undirected tie once)."""
-        return float(self.adjacency.sum()) / 2.0
-
-    def upper(self) -> tuple[Ints, Ints, Floats]:
-        """Return each undirected tie once, as (row, column, weight) arrays with row < column."""
-        upper = sparse.triu(self.adjacency, k=1).tocoo()
-        return upper.row.astype(np.int64), upper.col.astype(np.int64), upper.data.astype(np.float64)
 
 
 @dataclass

@@ -25,15 +25,12 @@ from dataclasses import dataclass
 
 import graspologic_native as gn  # type: ignore[import-untyped]
 import numpy as np
-import numpy.typing as npt
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from kith_recommend.domain.microcommunities.graph import GraphSnapshot
 from kith_recommend.domain.microcommunities.params import DetectionParams
+from kith_recommend.domain.microcommunities.snapshot import Floats, GraphSnapshot, Ints
 
-Ints = npt.NDArray[np.int64]
-Floats = npt.NDArray[np.float64]
 Path = tuple[int, ...]
 #: Resolution is doubled at most this many times to split a cluster (2^30 isolates every member).
 MAX_DOUBLINGS = 30

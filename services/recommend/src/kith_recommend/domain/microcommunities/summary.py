@@ -23,13 +23,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 import numpy as np
-import numpy.typing as npt
 
-from kith_recommend.domain.microcommunities.graph import GraphSnapshot
 from kith_recommend.domain.microcommunities.identity import Group
 from kith_recommend.domain.microcommunities.params import DetectionParams
+from kith_recommend.domain.microcommunities.snapshot import GraphSnapshot, Ints
 
-Ints = npt.NDArray[np.int64]
 #: Overlapping communities listed per group.
 MAX_OVERLAPS = 5
 
