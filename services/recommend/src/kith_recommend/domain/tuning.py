@@ -20,7 +20,7 @@ import math
 import random
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -173,17 +173,7 @@ def split_by_time(state: TenantState, share: float) -> Holdout | None:
             else:
                 days.pop(day, None)
     edges[Edge.JOINS_DAY] = joins_day
-    train = TenantState(
-        state.tenant,
-        edges=edges,
-        communities=state.communities,
-        interests=state.interests,
-        roles=state.roles,
-        locations=state.locations,
-        places=state.places,
-        now=cutoff,
-        version=state.version,
-    )
+    train = replace(state, edges=edges, now=cutoff)
     return Holdout(cutoff=cutoff, train=train, held_out=held_out, joins_after=joins_after)
 
 
