@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
 #: The largest weight a signal may have: weights are relative to each other, and a bound keeps every
 #: score finite whatever an operator sets.
 MOST_WEIGHT = 1_000.0
+
+#: How much one signal counts in the blend, relative to the others.
+Weight = Annotated[float, Field(ge=0, le=MOST_WEIGHT)]
+#: A power of a size or degree that damps large communities or busy members (0: no damping).
+Exponent = Annotated[float, Field(ge=0, le=2)]
 
 
 class RankingParams(BaseModel):
@@ -18,36 +25,25 @@ class RankingParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    co_membership_weight: float = Field(
-        default=1.0, ge=0, le=MOST_WEIGHT, description="Weight of item-to-item co-membership."
+    co_membership_weight: Weight = Field(default=1.0, description="Weight of item-to-item co-membership.")
+    social_weight: Weight = Field(default=0.2, description="Weight of communities where one's ties are active.")
+    topic_weight: Weight = Field(default=0.2, description="Weight of topic affinity (interests, own writing).")
+    trending_weight: Weight = Field(default=0.1, description="Weight of trending/growing communities.")
+    popularity_weight: Weight = Field(default=0.05, description="Weight of the popularity prior.")
+    popularity_penalty: Exponent = Field(
+        default=0.25, description="Exponent beta dividing co-membership and social scores by size^beta."
     )
-    social_weight: float = Field(
-        default=0.2, ge=0, le=MOST_WEIGHT, description="Weight of communities where one's ties are active."
+    source_size_exponent: Exponent = Field(
+        default=0.75, description="Exponent alpha: a joined community's pull is divided by its size^alpha."
     )
-    topic_weight: float = Field(
-        default=0.2, ge=0, le=MOST_WEIGHT, description="Weight of topic affinity (interests, own writing)."
+    neighbour_degree_exponent: Exponent = Field(
+        default=0.5, description="Exponent delta: a co-member counts 1/degree^delta (applied at compile)."
     )
-    trending_weight: float = Field(
-        default=0.1, ge=0, le=MOST_WEIGHT, description="Weight of trending/growing communities."
+    engagement_weight: Weight = Field(
+        default=0.3, description="How much a community's member activity raises its rank (likely engagement)."
     )
-    popularity_weight: float = Field(default=0.05, ge=0, le=MOST_WEIGHT, description="Weight of the popularity prior.")
-    popularity_penalty: float = Field(
-        default=0.25, ge=0, le=2, description="Exponent beta dividing co-membership and social scores by size^beta."
-    )
-    source_size_exponent: float = Field(
-        default=0.75, ge=0, le=2, description="Exponent alpha: a joined community's pull is divided by its size^alpha."
-    )
-    neighbour_degree_exponent: float = Field(
-        default=0.5, ge=0, le=2, description="Exponent delta: a co-member counts 1/degree^delta (applied at compile)."
-    )
-    engagement_weight: float = Field(
-        default=0.3,
-        ge=0,
-        le=MOST_WEIGHT,
-        description="How much a community's member activity raises its rank (likely engagement).",
-    )
-    small_community_boost: float = Field(
-        default=0.2, ge=0, le=MOST_WEIGHT, description="Strength of the boost for small, active communities (0: off)."
+    small_community_boost: Weight = Field(
+        default=0.2, description="Strength of the boost for small, active communities (0: off)."
     )
     small_community_size: int = Field(
         default=50, ge=1, le=1_000_000, description="Communities up to this size count as small."
