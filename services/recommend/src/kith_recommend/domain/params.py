@@ -14,6 +14,8 @@ MOST_WEIGHT = 1_000.0
 Weight = Annotated[float, Field(ge=0, le=MOST_WEIGHT)]
 #: A power of a size or degree that damps large communities or busy members (0: no damping).
 Exponent = Annotated[float, Field(ge=0, le=2)]
+#: A distance over the Earth's surface in km: no two places are farther apart than about 20,000 km.
+Kilometres = Annotated[float, Field(gt=0, le=20_000)]
 
 
 class RankingParams(BaseModel):
@@ -63,17 +65,11 @@ class RankingParams(BaseModel):
         default=False,
         description="Suggest local communities to members whose place is unknown (false: hybrid and online only).",
     )
-    radius_km: float = Field(
-        default=50.0,
-        gt=0,
-        le=20_000,
-        description="A local community farther than this from the member is never suggested.",
+    radius_km: Kilometres = Field(
+        default=50.0, description="A local community farther than this from the member is never suggested."
     )
-    distance_half_km: float = Field(
-        default=25.0,
-        gt=0,
-        le=20_000,
-        description="A local community this far away counts half as much (distance decay).",
+    distance_half_km: Kilometres = Field(
+        default=25.0, description="A local community this far away counts half as much (distance decay)."
     )
     hybrid_floor: float = Field(
         default=0.5, ge=0, le=1, description="A hybrid community far away keeps this share of its score (milder decay)."
