@@ -123,6 +123,24 @@ def test_small_community_boost_is_a_setting() -> None:
     assert ids(suggest(model, state.profile("zoe"), boost, 1)) == ["c-small"]
 
 
+def test_the_small_community_reason_follows_the_size_setting() -> None:
+    events = [community("c-small", "Small Room", ["chess"]), community("c-other", "Other Room", ["chess"])]
+    events += [join(f"s{i}", "c-small") for i in range(10)] + [join(f"s{i}", "c-other") for i in range(3)]
+    events += [join("zoe", "c-other"), post("zoe", "c-other", "openings #chess", ["chess"])]
+    events += [post(f"s{i}", "c-small", "a game #chess", ["chess"]) for i in range(10)]
+    state = state_of(events)
+    model = compile_model(state)
+
+    def small_reasons(size: int) -> list[str]:
+        params = PARAMS.model_copy(update={"small_community_size": size})
+        (found,) = suggest(model, state.profile("zoe"), params, 1)
+        assert found.community_id == "c-small"
+        return [r.text for r in found.reasons if r.kind == "small"]
+
+    assert small_reasons(50) == ["a small, active community (10 members)"]
+    assert small_reasons(5) == []
+
+
 def test_mmr_diversifies_the_list() -> None:
     events = [community(f"c-k{i}", f"Knitting {i}", ["knitting"]) for i in range(4)]
     events += [community("c-chess", "Chess", ["chess"])]

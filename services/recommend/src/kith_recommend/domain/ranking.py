@@ -153,7 +153,7 @@ def suggest(
     candidates = top_candidates(total, eligible, max(params.candidate_pool, limit))
     chosen = mmr_scored(model, candidates, total, limit, params.mmr_lambda)
     picked = [i for i, _ in chosen]
-    reasons = Explainer(model, profile, scores, picked, places) if explain else None
+    reasons = Explainer(model, profile, scores, picked, places, params.small_community_size) if explain else None
     out = []
     for position, (i, score) in enumerate(chosen):
         distance = float(places.distance[i]) if places is not None else math.nan

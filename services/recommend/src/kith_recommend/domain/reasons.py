@@ -66,9 +66,11 @@ class Explainer:
         profile: MemberProfile,
         scores: Scores,
         chosen: list[int],
-        places: PlaceEffect | None = None,
+        places: PlaceEffect | None,
+        small_size: int,
     ) -> None:
         self.model = model
+        self.small_size = small_size
         self.profile = profile
         self.scores = scores
         self.places = places
@@ -130,7 +132,7 @@ class Explainer:
             out.extend(self._topic_reason(p))
         if m.trend[i] >= 0.5 and m.recent_joins[i] >= 3:
             out.append(Reason("trending", "growing fast this week"))
-        small = m.size[i] <= 50 and m.active[i] >= 0.5
+        small = m.size[i] <= self.small_size and m.active[i] >= 0.5
         if small and out:
             out.append(Reason("small", f"a small, active community ({_plural(int(m.size[i]), 'member', 'members')})"))
         if not out:
