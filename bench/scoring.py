@@ -44,7 +44,7 @@ from kith_scoring.consumer import ScoringConsumer, decode
 from kith_scoring.rebuild import high_watermarks
 from kith_scoring.settings import ScoringSettings
 from kith_scoring.store import ScoringStore
-from kith_shared.consumer import JOIN_TIMEOUT_MS
+from kith_shared.consumer.polling import JOIN_TIMEOUT_MS
 from kith_shared.events import Event
 from kith_shared.kafka import EventProducer, ensure_topics, make_consumer
 from kith_shared.mongo import make_mongo_client

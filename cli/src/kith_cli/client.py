@@ -27,8 +27,10 @@ class Tally:
     sent: int = 0
     accepted: int = 0
     duplicate: int = 0
+    """Events ingest had accepted before (the same source and id): not published again."""
     rejected: int = 0
     rejections: list[tuple[int, str]] = field(default_factory=list)
+    """Each rejected event's position among those sent, with the problems ingest named."""
 
     def add(self, other: Tally) -> None:
         """Add another tally's counts to this one."""

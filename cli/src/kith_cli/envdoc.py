@@ -18,8 +18,6 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings
 
-from kith_shared.settings import ServiceSettings
-
 BEGIN = "<!-- env:begin -->"
 END = "<!-- env:end -->"
 
@@ -69,13 +67,17 @@ def _rows(model: type[BaseModel], prefix: str, defaults: BaseModel | None) -> It
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             yield from _rows(annotation, f"{env_name}__", value if isinstance(value, BaseModel) else None)
             continue
-        inherited = ServiceSettings.model_fields.get(name) if issubclass(model, ServiceSettings) else None
-        description = (
-            (field.description or (inherited.description if inherited else "") or "")
-            .replace("|", "\\|")
-            .replace("\n", " ")
-        )
+        description = (field.description or _inherited_description(model, name)).replace("|", "\\|").replace("\n", " ")
         yield env_name, _show(value), description
+
+
+def _inherited_description(model: type[BaseModel], name: str) -> str:
+    """Return the description a field overridden without one has in the nearest base that gives one."""
+    for base in model.__mro__[1:]:
+        field = base.model_fields.get(name) if isinstance(base, type) and issubclass(base, BaseModel) else None
+        if field is not None and field.description:
+            return field.description
+    return ""
 
 
 def render() -> str:

@@ -168,11 +168,17 @@ class Settled:
     """What became of a chunk's records."""
 
     applied: int = 0
+    """Records applied (each exactly once)."""
     dead_lettered: int = 0
+    """Records dead-lettered: refused by ``prepare``, or failed every try."""
     calls: int = 0
+    """Calls to the handler's ``apply``, failed ones included (one retried while a dependency was down counts once)."""
     failures: int = 0
+    """Calls that failed for a reason blamed on their records (a dependency being down is none)."""
     apply_seconds: float = 0.0
+    """Time spent in the calls that succeeded, waits while a dependency was down included."""
     letters: list[DeadLetter] = field(default_factory=list)
+    """The dead letters written, as written (after the handler's :meth:`Handler.letter`)."""
 
 
 class Settler(Generic[T]):

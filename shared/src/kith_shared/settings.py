@@ -1,7 +1,9 @@
 """Settings shared by every service: Kafka and MongoDB as nested models, and a service base.
 
 Each service subclasses :class:`ServiceSettings` with its own env prefix (``INGEST_``, ``SCORING_``,
-``RECOMMEND_``); nested values use ``__``: ``INGEST_KAFKA__BOOTSTRAP_SERVERS``.
+``RECOMMEND_``); nested values use ``__``: ``INGEST_KAFKA__BOOTSTRAP_SERVERS``. Its first part,
+:class:`ServerSettings`, is what any HTTP process of Kith is told, one without a broker or a
+database included.
 """
 
 from __future__ import annotations
@@ -67,11 +69,11 @@ class MongoSettings(BaseModel):
     server_selection_timeout_ms: int = Field(default=3_000, description="How long to wait for a reachable server.")
 
 
-class ServiceSettings(BaseSettings):
-    """Base of each service's settings."""
+class ServerSettings(BaseSettings):
+    """What every Kith HTTP process is told: its environment, where it listens, how much it logs."""
 
     # Every number is finite: "inf" or "nan" in the environment is refused at start, never a silent limit.
-    model_config = SettingsConfigDict(env_nested_delimiter="__", extra="ignore", allow_inf_nan=False)
+    model_config = SettingsConfigDict(extra="ignore", allow_inf_nan=False)
 
     environment: Literal["development", "test", "production"] = Field(
         default="development", description="production refuses placeholder secrets."
@@ -81,6 +83,13 @@ class ServiceSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level (JSON lines)."
     )
+
+
+class ServiceSettings(ServerSettings):
+    """Base of each service's settings."""
+
+    model_config = SettingsConfigDict(env_nested_delimiter="__")
+
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)
     max_body_bytes: int = Field(

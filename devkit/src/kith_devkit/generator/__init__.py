@@ -12,8 +12,9 @@ a set or a hash-ordered mapping, so one seed gives the identical stream, ids inc
 process.
 
 The modules, by concept: :mod:`.vocabulary` (themes and words), :mod:`.world` (the config and the
-planned world), :mod:`.simulation` and :mod:`.activity` (the days), :mod:`.planting` (planted
-groups and their days), :mod:`.text` (post texts), :mod:`.emitting` (rows to events).
+world as drawn), :mod:`.plan` (the draws before the first day), :mod:`.simulation` and
+:mod:`.activity` (the days), :mod:`.planting` (planted groups and their days), :mod:`.text` (post
+texts), :mod:`.emitting` (rows to events).
 """
 
 from kith_devkit.generator.emitting import generate, live

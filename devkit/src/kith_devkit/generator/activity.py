@@ -13,19 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+from kith_devkit.generator.plan import PlannedCommunity
 from kith_devkit.generator.text import post_text, sentence
 from kith_devkit.generator.vocabulary import COMMENTS, FOREIGN, REACTION_CUM, REACTIONS, WHEN
-from kith_devkit.generator.world import (
-    DAY,
-    HOUR,
-    MINUTE,
-    SECOND,
-    PlannedCommunity,
-    community_id,
-    location,
-    member_id,
-    poisson,
-)
+from kith_devkit.generator.world import DAY, HOUR, MINUTE, SECOND, community_id, location, member_id, poisson
 
 if TYPE_CHECKING:
     from kith_devkit.generator.simulation import Simulation
@@ -47,11 +38,16 @@ class Post:
     """A post the simulation keeps to comment, react on and view: its time, author and comments."""
 
     time: int
+    """When it was posted (ms since ``config.start``)."""
     id: str
     author: int
+    """The author's member index."""
     community: int
+    """The community's index."""
     deleted: int | None = None
+    """When it is deleted (ms), if it is."""
     comments: list[tuple[int, str, int]] = field(default_factory=list)
+    """(time, comment id, author's member index) of each comment, in time order."""
 
 
 def _on_recent_posts(

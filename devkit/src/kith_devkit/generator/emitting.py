@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from kith_devkit.generator.activity import Row
+from kith_devkit.generator.plan import draw_plan
 from kith_devkit.generator.simulation import Simulation
-from kith_devkit.generator.world import GeneratorConfig, draw_plan
+from kith_devkit.generator.world import GeneratorConfig
 from kith_shared.events import EVENT_CLASSES, Event
 
 

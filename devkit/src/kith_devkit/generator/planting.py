@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Literal
 
 from kith_devkit.generator.activity import Post, Row
+from kith_devkit.generator.plan import Plan
 from kith_devkit.generator.text import sentence
 from kith_devkit.generator.vocabulary import COMMENTS, WHEN
-from kith_devkit.generator.world import DAY, HOUR, MINUTE, Plan, community_id, member_id, rng_for
+from kith_devkit.generator.world import DAY, HOUR, MINUTE, community_id, member_id, rng_for
 
 if TYPE_CHECKING:
     from kith_devkit.generator.simulation import Simulation

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any, Final
 
 from kith_devkit.generator.activity import Post, Row, community_day
+from kith_devkit.generator.plan import Plan, PlannedCommunity
 from kith_devkit.generator.planting import plant, planted_day
 from kith_devkit.generator.vocabulary import HOUR_CUM, HOURS, WHEN
 from kith_devkit.generator.world import (
@@ -22,8 +23,6 @@ from kith_devkit.generator.world import (
     HOUR,
     MINUTE,
     SECOND,
-    Plan,
-    PlannedCommunity,
     community_id,
     location,
     member_id,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import random
 
+from kith_devkit.generator.plan import PlannedCommunity
 from kith_devkit.generator.vocabulary import ADJECTIVES, FOREIGN, LINKS, PLACES, POST_SENTENCES, TITLES, WHEN, Theme
-from kith_devkit.generator.world import PlannedCommunity, member_id
+from kith_devkit.generator.world import member_id
 
 
 def sentence(rng: random.Random, theme: Theme, community: PlannedCommunity) -> str:

@@ -16,9 +16,13 @@ class Theme:
 
     tag: str
     related: tuple[str, ...]
+    """Neighbouring tags, some of which communities about the theme carry beside its own."""
     stems: tuple[str, ...]
+    """Community names, used alone or after a city ("Run Club", "Berlin Run Club")."""
     nouns: tuple[str, ...]
+    """Things its members talk about, for posts and comments."""
     doings: tuple[str, ...]
+    """What its members do together ("run the river loop"), for descriptions and posts."""
 
 
 def _theme(tag: str, related: str, stems: str, nouns: str, doings: str) -> Theme:

@@ -107,24 +107,20 @@ class MemberLeft(_Activity):
     reason: Literal["left", "removed", "banned"] = "left"
 
 
-class PostCreated(_Activity):
+class _Post(_Activity):
+    post_id: Id
+    title: Title | None = None
+    text: str
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+    text_features: TextFeatures | None = None
+
+
+class PostCreated(_Post):
     """A member created a post."""
 
-    post_id: Id
-    title: Title | None = None
-    text: str
-    tags: list[Tag] = Field(default_factory=list, max_length=50)
-    text_features: TextFeatures | None = None
 
-
-class PostEdited(_Activity):
+class PostEdited(_Post):
     """A member edited a post."""
-
-    post_id: Id
-    title: Title | None = None
-    text: str
-    tags: list[Tag] = Field(default_factory=list, max_length=50)
-    text_features: TextFeatures | None = None
 
 
 class PostDeleted(_Activity):
@@ -144,20 +140,18 @@ class CommentCreated(_Activity):
     text_features: TextFeatures | None = None
 
 
-class ReactionAdded(_Activity):
+class _Reaction(_Activity):
+    target_id: Id
+    target_member_id: Id | None = None
+    reaction: Annotated[str, StringConstraints(min_length=1, max_length=32)] = "like"
+
+
+class ReactionAdded(_Reaction):
     """A member reacted to a post or comment."""
 
-    target_id: Id
-    target_member_id: Id | None = None
-    reaction: Annotated[str, StringConstraints(min_length=1, max_length=32)] = "like"
 
-
-class ReactionRemoved(_Activity):
+class ReactionRemoved(_Reaction):
     """A member withdrew a reaction."""
-
-    target_id: Id
-    target_member_id: Id | None = None
-    reaction: Annotated[str, StringConstraints(min_length=1, max_length=32)] = "like"
 
 
 class PostViewed(_Activity):
@@ -168,32 +162,30 @@ class PostViewed(_Activity):
     seconds: Annotated[float, Field(ge=0, le=86_400)] | None = None
 
 
-class EventAttended(_Activity):
+class _CommunityEvent(_Activity):
+    event_id: Id
+    location: Location | None = Field(default=None, description="Where the event took place (absent: online).")
+
+
+class EventAttended(_CommunityEvent):
     """A member attended a community event (meet-up, call, session)."""
 
-    event_id: Id
-    location: Location | None = Field(default=None, description="Where the event took place (absent: online).")
 
-
-class EventHosted(_Activity):
+class EventHosted(_CommunityEvent):
     """A member hosted a community event."""
 
-    event_id: Id
-    location: Location | None = Field(default=None, description="Where the event took place (absent: online).")
+
+class _Follow(_Data):
+    member_id: Id
+    followed_member_id: Id
 
 
-class MemberFollowed(_Data):
+class MemberFollowed(_Follow):
     """A member followed another member (a social tie)."""
 
-    member_id: Id
-    followed_member_id: Id
 
-
-class MemberUnfollowed(_Data):
+class MemberUnfollowed(_Follow):
     """A member stopped following another member."""
-
-    member_id: Id
-    followed_member_id: Id
 
 
 class MemberRoleSet(_Data):

@@ -1,39 +1,4 @@
-"""The one consumer skeleton every Kith consumer runs on: poll, chunk, apply, commit, report.
-
-A service writes a :class:`~kith_shared.batching.Handler` (prepare records, apply items all or
-none) and runs it in a :class:`Consumer`, which does the rest:
-
-- **start and stop**: :meth:`Consumer.start` runs the loop in a task; :meth:`Consumer.stop` lets the
-  chunk in flight finish, commits it, and hands the rest of the batch back uncommitted (the next
-  owner reads it again);
-- **reconnect**: a lost broker is retried with jittered backoff (:class:`~kith_shared.backoff.Backoff`);
-- **supervise**: an unexpected exception in the loop is logged with its traceback and the loop is
-  started again (``restarts`` counts it; readiness fails until a poll works again);
-- **assignment**: a consumer group (``group``), or every partition of the topics assigned by hand
-  (``group=None``: a broadcast reader, or one that keeps its own positions); either way the handler's
-  :meth:`~kith_shared.batching.Handler.assigned` may name where to start reading each partition;
-- **bounded batches**: a backlog is gathered into one batch of at most ``max_records`` records and
-  ``max_bytes`` bytes, for at most ``gather_seconds``; the batch is applied in chunks (whole
-  partitions packed together, see :func:`~kith_shared.batching.plan_chunks`), each committed once
-  applied, sized to take about ``chunk_seconds``; once a batch has worked ``batch_seconds`` the rest
-  is read again at the next poll, so no batch outlives the group's poll interval;
-- **per-record isolation**: see :class:`~kith_shared.batching.Settler` (bisection, bounded tries,
-  dead letters with reason and origin); a dependency that is down pauses the consumer instead;
-- **observability**: ``kith_consumer_lag{service,topic,partition}`` from the broker's end of each
-  partition (the larger of the fetch high-water mark and a periodic ``end_offsets``, since the
-  embedded broker answers the latter up to one record batch short), ``kith_batch_size``,
-  ``kith_events_in_total``; :meth:`Consumer.check` (a readiness check) fails while the consumer is
-  not connected, paused on a dependency, restarting after a crash, or stuck: records waiting and
-  no progress for ``stuck_seconds``;
-- **context**: each chunk is applied in a span that continues its first record's trace and links to
-  every record's (see :mod:`kith_shared.tracing`), and log lines written while a record is applied
-  name its event and tenant (the handler's :meth:`~kith_shared.batching.Handler.identify`; a chunk's
-  lines name the tenant its records share).
-
-Offsets are committed only after a chunk's effects are durable; a commit that fails (the group
-rebalanced meanwhile) is logged and harmless to a handler that makes replays harmless, as every
-Kith handler does.
-"""
+"""The supervised consumer loop around a handler; :mod:`kith_shared.consumer` says what it does."""
 
 from __future__ import annotations
 
@@ -41,86 +6,26 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from typing import Any, Generic
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import (
-    CommitFailedError,
-    IllegalStateError,
-    KafkaConnectionError,
-    KafkaError,
-    UnknownTopicOrPartitionError,
-)
+from aiokafka.errors import KafkaError
 from opentelemetry.trace import Span
 
 from kith_shared import tracing
 from kith_shared.backoff import Backoff
 from kith_shared.batching import ChunkSizer, HandBack, Handler, Record, Settler, T, plan_chunks
-from kith_shared.kafka import BrokerUnavailable, EventProducer, ensure_topics, make_consumer, send_dead_letter
+from kith_shared.consumer import polling
+from kith_shared.consumer.options import ConsumerOptions
+from kith_shared.kafka import BrokerUnavailable, EventProducer, ensure_topics, send_dead_letter
 from kith_shared.observability import BATCH_SIZE, EVENTS_IN
 from kith_shared.positions import Positions
 from kith_shared.settings import KafkaSettings
-from kith_shared.topics import DEAD_LETTER, TopicSpec
+from kith_shared.topics import DEAD_LETTER
 
 log = logging.getLogger(__name__)
-
-#: A JoinGroup request is answered only once the group settled (about 5 s on the embedded broker, up to
-#: the rebalance timeout on Kafka): a shorter request timeout would abandon every join.
-JOIN_TIMEOUT_MS = 30_000
-
-#: How long starting a consumer (joining its group) may take before a new one is tried.
-START_SECONDS = 60.0
-
-#: Empty polls in a row after which gathering stops even though the broker reported more.
-_GATHER_MISSES = 5
-
-
-@dataclass(frozen=True, kw_only=True)
-class ConsumerOptions:
-    """How one consumer reads and applies; every service builds these from its own settings."""
-
-    name: str
-    """Readable name, in logs and readiness answers."""
-    service: str
-    """The ``service`` label of the metrics."""
-    topics: tuple[TopicSpec, ...]
-    group: str | None
-    """Consumer group (prefixed by the Kafka settings); None assigns every partition, with no group and no commits."""
-    max_records: int = 500
-    max_bytes: int = 32 * 1024 * 1024
-    poll_ms: int = 200
-    """How long a poll waits for records."""
-    gather_seconds: float = 2.0
-    """How long a backlog keeps being gathered into one batch."""
-    chunk_records: int | None = None
-    """Most records per apply call (default: ``max_records``); chunks are cut smaller to fit ``chunk_seconds``,
-    but one partition's records are split only beyond this."""
-    chunk_first: int | None = None
-    """Most records of the first apply call, before the rate is known (default: ``chunk_records``)."""
-    chunk_seconds: float | None = None
-    """How long an apply call should take: chunks shrink when applying is slow (None: always ``chunk_records``)."""
-    batch_seconds: float = 60.0
-    """Work per poll: after this, the rest of the batch is read again at the next poll."""
-    record_tries: int = 3
-    stuck_seconds: float = 120.0
-    session_timeout_ms: int = 10_000
-    max_poll_interval_ms: int = 300_000
-    lag_refresh_seconds: float = 5.0
-    retry_most_seconds: float = 5.0
-    """Longest pause between retries while a dependency is down."""
-    ensure_topics: bool = True
-    """Create the topics (and the dead-letter topic) when missing, before subscribing."""
-    client: Mapping[str, Any] = field(default_factory=dict)
-    """Further aiokafka consumer options (fetch sizes, for instance)."""
-
-    def __post_init__(self) -> None:
-        if self.batch_seconds * 1000 >= self.max_poll_interval_ms:
-            raise ValueError("batch_seconds must stay under the poll interval, or the group drops the consumer")
-        if self.max_records < 1 or (self.chunk_records is not None and self.chunk_records < 1):
-            raise ValueError("batches and chunks hold at least one record")
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -138,7 +43,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class Consumer(Generic[T]):
-    """A supervised consumer loop around a handler (see the module's docstring)."""
+    """A supervised consumer loop around a handler (see :mod:`kith_shared.consumer`)."""
 
     def __init__(
         self,
@@ -226,14 +131,14 @@ class Consumer(Generic[T]):
                 log.exception("consumer loop crashed; restarting it", extra={"consumer": self.options.name})
 
     async def _connect_and_consume(self, backoff: Backoff) -> None:
-        consumer = self._make()
+        consumer = polling.make(self.kafka, self.options, self.group)
         try:
             if self.options.ensure_topics:
                 with contextlib.suppress(KafkaError, OSError):
                     await ensure_topics(self.kafka, (*self.options.topics, DEAD_LETTER))
             if self.group is not None:
                 consumer.subscribe(self.topics, listener=_Rebalance(self, consumer))
-            if not await self._start(consumer):
+            if not await polling.start(consumer, self._stopping):
                 return
             if self.group is None:
                 await self._assign_all(consumer)
@@ -244,53 +149,8 @@ class Consumer(Generic[T]):
                 await consumer.stop()
             self.positions.forget_all()
 
-    async def _start(self, consumer: AIOKafkaConsumer) -> bool:
-        """Start ``consumer`` (a group consumer waits for its first assignment); False when stopping first.
-
-        Raise :class:`KafkaConnectionError` when it did not start within ``START_SECONDS`` (a broker lost
-        while joining can leave the join waiting for ever): the supervisor then starts a new one.
-        """
-        starting = asyncio.ensure_future(consumer.start())
-        stopping = asyncio.ensure_future(self._stopping.wait())
-        try:
-            done, _ = await asyncio.wait(
-                {starting, stopping}, timeout=START_SECONDS, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            stopping.cancel()
-        if starting in done:
-            starting.result()
-            return True
-        starting.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await starting
-        if self._stopping.is_set():
-            return False
-        raise KafkaConnectionError(f"the consumer did not start within {START_SECONDS:g}s")
-
-    def _make(self) -> AIOKafkaConsumer:
-        options = self.options
-        overrides: dict[str, Any] = {
-            "max_poll_records": options.max_records,
-            "fetch_max_bytes": min(options.max_bytes, 64 * 1024 * 1024),
-        }
-        if self.group is not None:
-            overrides.update(
-                request_timeout_ms=max(self.kafka.request_timeout_ms, JOIN_TIMEOUT_MS),
-                session_timeout_ms=options.session_timeout_ms,
-                heartbeat_interval_ms=max(1_000, options.session_timeout_ms // 4),
-                max_poll_interval_ms=options.max_poll_interval_ms,
-            )
-        overrides.update(options.client)
-        return make_consumer(self.kafka, group=self.group, **overrides)
-
     async def _assign_all(self, consumer: AIOKafkaConsumer) -> None:
-        partitions: set[TopicPartition] = set()
-        for topic in self.topics:
-            ids = consumer.partitions_for_topic(topic)
-            if not ids:
-                raise UnknownTopicOrPartitionError(f"topic {topic} not found")
-            partitions.update(TopicPartition(topic, p) for p in ids)
+        partitions = polling.every_partition(consumer, self.topics)
         consumer.assign(sorted(partitions))
         await self.assign(consumer, partitions)
 
@@ -324,7 +184,7 @@ class Consumer(Generic[T]):
 
     async def _consume(self, consumer: AIOKafkaConsumer, backoff: Backoff) -> None:
         while not self._stopping.is_set():
-            batch = await self._gather(consumer)
+            batch = await polling.gather(consumer, self.options, self.clock, self._stopping)
             backoff.reset()  # polling works: a later failure pauses briefly again
             if self.crash is not None:
                 log.info("consumer running again after a crash", extra={"consumer": self.options.name})
@@ -334,41 +194,6 @@ class Consumer(Generic[T]):
             await self.positions.measure(consumer)
             if not batch:
                 await self.handler.idle()
-
-    async def _gather(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Record]]:
-        """Return the next batch: what is waiting, gathered while a backlog lasts, within the bounds."""
-        options = self.options
-        fetched = await consumer.getmany(timeout_ms=options.poll_ms, max_records=options.max_records)
-        batch = {tp: list(records) for tp, records in fetched.items() if records}
-        count = sum(len(records) for records in batch.values())
-        size = sum(_size(record) for records in batch.values() for record in records)
-        started = self.clock()
-        misses = 0
-        while (
-            count
-            and count < options.max_records
-            and size < options.max_bytes
-            and misses < _GATHER_MISSES
-            and self.clock() - started < options.gather_seconds
-            and not self._stopping.is_set()
-            and await self._backlog(consumer)
-        ):
-            more = await consumer.getmany(timeout_ms=options.poll_ms, max_records=options.max_records - count)
-            misses = 0 if more else misses + 1
-            for tp, records in more.items():
-                batch.setdefault(tp, []).extend(records)
-                count += len(records)
-                size += sum(_size(record) for record in records)
-        return batch
-
-    @staticmethod
-    async def _backlog(consumer: AIOKafkaConsumer) -> bool:
-        """Tell whether the broker holds records behind the ones polled (as of the last fetches)."""
-        for tp in consumer.assignment():
-            highwater = consumer.highwater(tp)
-            if highwater is None or highwater > await consumer.position(tp):
-                return True
-        return False
 
     def _must_hand_back(self) -> bool:
         return self._stopping.is_set() or self._revoking or self._generation != self._batch_generation
@@ -409,12 +234,12 @@ class Consumer(Generic[T]):
                     except HandBack as exc:
                         log.info("batch handed back", extra={"consumer": self.options.name, "reason": str(exc)})
                         return
-                    offsets = _next_offsets(chunk)
+                    offsets = polling.next_offsets(chunk)
                     await self._commit(consumer, offsets)
                 self.sizer.observe(settled.applied, settled.apply_seconds)
                 self.applied += settled.applied
                 self.positions.applied(offsets)
-                _drop(remaining, offsets)
+                polling.drop(remaining, offsets)
                 self.positions.update(consumer)
                 await self.handler.progressed(offsets)
         finally:
@@ -442,25 +267,11 @@ class Consumer(Generic[T]):
             "batch reached its time budget; the rest is read again",
             extra={"consumer": self.options.name, "seconds": round(self.clock() - started, 1), "left": left},
         )
-        assigned = consumer.assignment()
-        for tp, records in remaining.items():
-            if tp in assigned:
-                consumer.seek(tp, records[0].offset)
+        polling.seek_back(consumer, remaining)
 
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
-        if self.group is None:
-            return
-        assigned = consumer.assignment()
-        mine = {tp: offset for tp, offset in offsets.items() if tp in assigned}
-        if not mine:
-            return
-        try:
-            await consumer.commit(mine)
-        except (CommitFailedError, IllegalStateError, KafkaError) as exc:
-            # The effects are durable and replays are harmless: the next owner reads these records again.
-            log.warning(
-                "offsets not committed after a durable chunk", extra={"consumer": self.options.name, "error": repr(exc)}
-            )
+        if self.group is not None:
+            await polling.commit(consumer, offsets, self.options.name)
 
     # -- readiness ----------------------------------------------------------------------------------
 
@@ -489,26 +300,3 @@ class Consumer(Generic[T]):
         if stuck is not None:
             waiting = self.waiting
             raise RuntimeError(f"{name} consumer stuck: no progress for {stuck:.0f}s with {waiting} records waiting")
-
-
-def _size(record: Record) -> int:
-    return len(record.value or b"") + len(record.key or b"")
-
-
-def _next_offsets(chunk: Sequence[Record]) -> dict[TopicPartition, int]:
-    """Return, per partition of a chunk, the offset after its last record."""
-    offsets: dict[TopicPartition, int] = {}
-    for record in chunk:
-        tp = TopicPartition(record.topic, record.partition)
-        offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
-    return offsets
-
-
-def _drop(remaining: dict[TopicPartition, list[Record]], offsets: Mapping[TopicPartition, int]) -> None:
-    """Remove the records below ``offsets`` from ``remaining`` (and partitions left empty)."""
-    for tp, offset in offsets.items():
-        records = [record for record in remaining.get(tp, ()) if record.offset >= offset]
-        if records:
-            remaining[tp] = records
-        else:
-            remaining.pop(tp, None)
