@@ -17,12 +17,12 @@ from kith_shared.logs import configure_logging
 class Served(Protocol):
     """Settings that say where an app listens and how much it logs."""
 
+    host: str
+    port: int
+
     @property
-    def host(self) -> str: ...
-    @property
-    def port(self) -> int: ...
-    @property
-    def log_level(self) -> str: ...
+    def log_level(self) -> str:
+        """Return the log level's name (a property: each service narrows it to the levels it accepts)."""
 
 
 _S = TypeVar("_S", bound=Served)
