@@ -42,7 +42,9 @@ class RebuildReport:
     records: int = 0
     changes: int = 0
     dead_letters: int = 0
+    """Records that cannot be decoded: dead-lettered when first consumed, only counted here."""
     tenants: dict[str, int] = field(default_factory=dict)
+    """Each tenant's number of communities in the rebuilt state."""
     checkpoint_version: int = 0
     checkpoint_bytes: int = 0
     read_seconds: float = 0.0
