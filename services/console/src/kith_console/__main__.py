@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import uvicorn
-
 from kith_console import SERVICE
 from kith_console.app import create_app
 from kith_console.settings import ConsoleSettings
-from kith_shared.logs import configure_logging
+from kith_shared.service import serve
 
 
 def main() -> None:
     """Serve the app with uvicorn on the configured host and port."""
-    settings = ConsoleSettings()
-    configure_logging(SERVICE, settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    serve(SERVICE, ConsoleSettings(), create_app)
 
 
 if __name__ == "__main__":

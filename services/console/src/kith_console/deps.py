@@ -10,6 +10,7 @@ from kith_console.backends import Backends
 from kith_console.session import COOKIE, Session, SessionBox
 from kith_console.settings import ConsoleSettings
 from kith_console.web import NeedsSignIn
+from kith_shared.state import from_state
 
 
 async def _session(request: Request) -> Session:
@@ -29,21 +30,11 @@ async def _signed_in(request: Request, session: Annotated[Session, Depends(_sess
     return session
 
 
-async def _backends(request: Request) -> Backends:
-    backends: Backends = request.app.state.backends
-    return backends
-
-
-async def _settings(request: Request) -> ConsoleSettings:
-    settings: ConsoleSettings = request.app.state.settings
-    return settings
-
-
 #: The visitor's session, anonymous or signed in.
 CurrentSession = Annotated[Session, Depends(_session)]
 #: The visitor's session, signed in (else a redirect to the sign-in page).
 SignedIn = Annotated[Session, Depends(_signed_in)]
 #: The services' APIs.
-Services = Annotated[Backends, Depends(_backends)]
+Services = Annotated[Backends, Depends(from_state("backends"))]
 #: The console's settings.
-Settings = Annotated[ConsoleSettings, Depends(_settings)]
+Settings = Annotated[ConsoleSettings, Depends(from_state("settings"))]

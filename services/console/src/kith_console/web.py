@@ -39,15 +39,10 @@ def make_templates() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(
-        count=numbers.count,
-        share=numbers.share,
-        growth=numbers.growth,
-        duration=numbers.duration,
-        score=numbers.score,
-        change=numbers.change,
-        when=_when,
-    )
+    # Each number format is a filter of its own name: {{ value | share }}.
+    for fmt in (numbers.count, numbers.share, numbers.growth, numbers.duration, numbers.score, numbers.change):
+        env.filters[fmt.__name__] = fmt
+    env.filters["when"] = _when
     return env
 
 

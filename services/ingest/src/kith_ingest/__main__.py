@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import uvicorn
-
 from kith_ingest import SERVICE
 from kith_ingest.app import create_app
 from kith_ingest.settings import IngestSettings
-from kith_shared.logs import configure_logging
+from kith_shared.service import serve
 
 
 def main() -> None:
-    """Serve the ingest app on the configured host and port."""
-    settings = IngestSettings()
-    configure_logging(SERVICE, settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+    """Serve the ingest app on the configured host and port, without an access log line per request."""
+    serve(SERVICE, IngestSettings(), create_app, access_log=False)
 
 
 if __name__ == "__main__":

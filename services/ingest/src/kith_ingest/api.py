@@ -13,11 +13,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import pydantic_core
 from fastapi import APIRouter, Request, Response, status
+from fastapi.types import DecoratedCallable
 from pydantic import BaseModel, Field
 from pymongo.errors import PyMongoError
 
@@ -152,16 +154,25 @@ _COMMON = errors(
 )
 
 
-@router.post(
+def _accepts(
+    path: str, model: type[BaseModel], *, body: dict[str, Any], ok: str, invalid: str
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """Declare a route that accepts events: 202 when any was accepted, else 200 (``ok``); 422 when ``invalid``."""
+    return router.post(
+        path,
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=model,
+        responses={200: {"model": model, "description": ok}, **errors(422, descriptions={422: invalid}), **_COMMON},
+        openapi_extra=body,
+    )
+
+
+@_accepts(
     "/events",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=EventResult,
-    responses={
-        200: {"model": EventResult, "description": "A duplicate: already accepted"},
-        **errors(422, descriptions={422: "The event is not valid; problems name each field and reason"}),
-        **_COMMON,
-    },
-    openapi_extra=_SINGLE_BODY,
+    EventResult,
+    body=_SINGLE_BODY,
+    ok="A duplicate: already accepted",
+    invalid="The event is not valid; problems name each field and reason",
 )
 async def post_event(request: Request, principal: EventsWriter, intake: Intake, settings: Settings) -> Response:
     """Accept one event (JSON, CloudEvents structured, or CloudEvents binary mode with ce- headers)."""
@@ -179,20 +190,10 @@ async def post_event(request: Request, principal: EventsWriter, intake: Intake, 
         raise ApiError(422, "invalid_event", "the event is not valid", problems=_problems(exc)) from None
     [admission] = await intake.receive_many([raw], tenant=principal.tenant, received=now)
     if admission.status == "rejected":
-        raise ApiError(
-            422,
-            "invalid_event",
-            "the event is not valid",
-            problems=[p.as_dict() for p in admission.problems],
-        )
+        raise _invalid_event(admission)
     await _admit(intake, settings, [admission], now)
     if admission.problems:  # rejected while admitted: its member was erased
-        raise ApiError(
-            422,
-            "invalid_event",
-            "the event is not valid",
-            problems=[p.as_dict() for p in admission.problems],
-        )
+        raise _invalid_event(admission)
     code = status.HTTP_202_ACCEPTED if admission.status == "accepted" else status.HTTP_200_OK
     return _json(_result(0, admission), code)
 
@@ -201,16 +202,16 @@ def _problems(exc: DecodeError) -> list[dict[str, str]]:
     return [p.as_dict() for p in exc.problems]
 
 
-@router.post(
+def _invalid_event(admission: Admission) -> ApiError:
+    return ApiError(422, "invalid_event", "the event is not valid", problems=[p.as_dict() for p in admission.problems])
+
+
+@_accepts(
     "/events:batch",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=BatchResult,
-    responses={
-        200: {"model": BatchResult, "description": "Processed; no event was accepted"},
-        **errors(422, descriptions={422: "The batch is not a JSON array, is empty, or holds too many events"}),
-        **_COMMON,
-    },
-    openapi_extra=_BATCH_BODY,
+    BatchResult,
+    body=_BATCH_BODY,
+    ok="Processed; no event was accepted",
+    invalid="The batch is not a JSON array, is empty, or holds too many events",
 )
 async def post_batch(request: Request, principal: EventsWriter, intake: Intake, settings: Settings) -> Response:
     """Accept up to max_batch_events events and report each one's admission."""

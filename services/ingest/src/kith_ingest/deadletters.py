@@ -37,9 +37,13 @@ class ReplayReport:
 
     replayed: int = 0
     exhausted: int = 0
+    """Letters left alone: replayed ``max_replays`` times already."""
     other_stage: int = 0
+    """Letters not ingest's to replay: unreadable, or from another stage or topic than the raw one."""
     redacted: int = 0
+    """Letters left alone because their event names an erased member."""
     offsets: dict[int, int] = field(default_factory=dict)
+    """Each dead-letter partition's next offset, committed: the next run starts there."""
 
 
 def replay_count(headers: Iterable[tuple[str, bytes | None]]) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Query, Request, status
@@ -104,23 +104,20 @@ def _original(letter: DeadLetter) -> tuple[str | None, str | None]:
     return text(body.get("id")), text(body.get("type"))
 
 
+#: Fields of a dead letter shown as they are (its place on the source topic is renamed: ``source_*``).
+_SHOWN: Final = {"reason", "error", "field", "stage", "source_topic", "tenant", "failed_at", "replay_count"}
+
+
 def _view(placed: PlacedLetter, raw_topic: str, max_replays: int) -> LetterView:
     letter = placed.letter
     why_not = replayable(letter, raw_topic, max_replays)
     event_id, event_type = _original(letter)
     return LetterView(
+        **letter.model_dump(include=_SHOWN),
         partition=placed.partition,
         offset=placed.offset,
-        reason=letter.reason,
-        error=letter.error,
-        field=letter.field,
-        stage=letter.stage,
-        source_topic=letter.source_topic,
         source_partition=letter.partition,
         source_offset=letter.offset,
-        tenant=letter.tenant,
-        failed_at=letter.failed_at,
-        replay_count=letter.replay_count,
         event_id=event_id,
         event_type=event_type,
         replayable=why_not is None,

@@ -19,18 +19,16 @@ import contextlib
 import logging
 from typing import Final
 
-from pymongo import DeleteOne, ReplaceOne
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from kith_shared.erasure import Tombstones
 from kith_shared.events import DeadLetter, Event, Problem
 from kith_shared.mongo import Document
+from kith_shared.tombstone_store import TombstoneStore
 
 log = logging.getLogger(__name__)
 
-TOMBSTONES: Final = "erased_members"
 #: Types that may name an erased member as their actor: the erasure itself (again) and the reinstatement.
 _ALWAYS_ADMITTED: Final = frozenset({"member.erased", "member.reinstated"})
 
@@ -39,7 +37,7 @@ class ErasedMembers:
     """Ingest's tombstones: stored in its database, held in memory, refreshed now and then."""
 
     def __init__(self, db: AsyncDatabase[Document], secret: str, refresh_seconds: float = 5.0) -> None:
-        self.collection: AsyncCollection[Document] = db[TOMBSTONES]
+        self.store = TombstoneStore(db)
         self.tombstones = Tombstones(secret)
         self.refresh_seconds = refresh_seconds
         self.loaded = False
@@ -61,7 +59,7 @@ class ErasedMembers:
     async def refresh(self) -> None:
         """Read every tombstone again (changes made here meanwhile are kept)."""
         self._changed = {}
-        stored = {doc["_id"] async for doc in self.collection.find({}, {"_id": 1})}
+        stored = set(await self.store.load())
         stored |= {key for key, erased in self._changed.items() if erased}
         stored -= {key for key, erased in self._changed.items() if not erased}
         self.tombstones.replace(stored)
@@ -102,11 +100,7 @@ class ErasedMembers:
     async def _write(self, writes: list[tuple[str, bool]]) -> None:
         if not writes:
             return
-        ops: list[ReplaceOne[Document] | DeleteOne] = [
-            ReplaceOne({"_id": key}, {"_id": key}, upsert=True) if erased else DeleteOne({"_id": key})
-            for key, erased in writes
-        ]
-        await self.collection.bulk_write(ops, ordered=True)
+        await self.store.write(writes)
         known = set(self.tombstones)
         for key, erased in writes:
             self._changed[key] = erased

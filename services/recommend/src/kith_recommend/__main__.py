@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import uvicorn
-
 from kith_recommend import SERVICE
 from kith_recommend.app import create_app
 from kith_recommend.settings import RecommendSettings
-from kith_shared.logs import configure_logging
+from kith_shared.service import serve
 
 
 def main() -> None:
     """Serve the API with uvicorn on the configured host and port."""
-    settings = RecommendSettings()
-    configure_logging(SERVICE, settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    serve(SERVICE, RecommendSettings(), create_app)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from kith_recommend.discovery.scheduler import Discovery
 from kith_recommend.discovery.state import parts_for
 from kith_recommend.discovery.store import DiscoveryStore
 from kith_recommend.engine import Recommender
-from kith_recommend.erasure import TombstoneStore
 from kith_recommend.settings import RecommendSettings
 from kith_recommend.store import CheckpointStore, CheckpointUnreadable
 from kith_recommend.tenants import TenantStore
@@ -28,6 +27,7 @@ from kith_recommend.tuner import Tuner
 from kith_shared.backoff import Backoff
 from kith_shared.consumer import Consumer
 from kith_shared.platform import Platform
+from kith_shared.tombstone_store import TombstoneStore
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,6 @@ from kith_recommend.consumer import Planned, plan
 from kith_recommend.discovery.state import parts_for
 from kith_recommend.domain.parts import part_keys
 from kith_recommend.engine import Recommender
-from kith_recommend.erasure import TombstoneStore
 from kith_recommend.resume import marker
 from kith_recommend.settings import RecommendSettings
 from kith_recommend.snapshot import compress
@@ -23,6 +22,7 @@ from kith_recommend.store import CheckpointStore
 from kith_shared.kafka import make_consumer
 from kith_shared.mongo import make_mongo_client
 from kith_shared.reading import read_to_end
+from kith_shared.tombstone_store import TombstoneStore
 from kith_shared.topics import ACTIVITY, ENGAGEMENT
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,9 @@ class RebuildReport:
     records: int = 0
     changes: int = 0
     dead_letters: int = 0
+    """Records that cannot be decoded: dead-lettered when first consumed, only counted here."""
     tenants: dict[str, int] = field(default_factory=dict)
+    """Each tenant's number of communities in the rebuilt state."""
     checkpoint_version: int = 0
     checkpoint_bytes: int = 0
     read_seconds: float = 0.0

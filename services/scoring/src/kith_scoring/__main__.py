@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import uvicorn
-
+from kith_scoring import SERVICE
 from kith_scoring.app import create_app
 from kith_scoring.settings import ScoringSettings
-from kith_shared.logs import configure_logging
+from kith_shared.service import serve
 
 
 def main() -> None:
     """Serve the app with uvicorn on the configured host and port."""
-    settings = ScoringSettings()
-    configure_logging("scoring", settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    serve(SERVICE, ScoringSettings(), create_app)
 
 
 if __name__ == "__main__":

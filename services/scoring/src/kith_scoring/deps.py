@@ -1,6 +1,7 @@
 """What routes depend on, as ``Annotated`` aliases, so that a route reads like a sentence.
 
-Each dependency is a coroutine: FastAPI runs a plain function in its thread pool, a hop per request.
+Each dependency is a coroutine: FastAPI runs a plain function in its thread pool, a hop per request
+(:func:`kith_shared.state.from_state` makes those that read the app's state).
 """
 
 from __future__ import annotations
@@ -8,36 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from kith_scoring.cache import ResultCache
 from kith_scoring.domain.parameters import EngagementParameters
-from kith_scoring.settings import ScoringSettings
-from kith_scoring.store import ScoringReads, ScoringStore, TenantConfigs
+from kith_scoring.store import ScoringReads, TenantConfigs
 from kith_shared.auth import MetricsReader
-
-
-def _store(request: Request) -> ScoringStore:
-    store: ScoringStore = request.app.state.store
-    return store
-
-
-async def _reads(request: Request) -> ScoringReads:
-    return _store(request).reads
-
-
-async def _configs(request: Request) -> TenantConfigs:
-    return _store(request).tenants
-
-
-async def _parameters(request: Request) -> EngagementParameters:
-    settings: ScoringSettings = request.app.state.settings
-    return settings.engagement
-
-
-async def _cache(request: Request) -> ResultCache:
-    cache: ResultCache = request.app.state.cache
-    return cache
+from kith_shared.state import from_state
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +31,12 @@ async def _community(community_id: str, principal: MetricsReader) -> CommunityRe
 
 
 #: The figures as the API shows them.
-Reads = Annotated[ScoringReads, Depends(_reads)]
+Reads = Annotated[ScoringReads, Depends(from_state("store.reads"))]
 #: Tenants' scoring configuration histories.
-Configs = Annotated[TenantConfigs, Depends(_configs)]
+Configs = Annotated[TenantConfigs, Depends(from_state("store.tenants"))]
 #: The engagement model's service-wide parameters.
-Parameters = Annotated[EngagementParameters, Depends(_parameters)]
+Parameters = Annotated[EngagementParameters, Depends(from_state("settings.engagement"))]
 #: Answers computed in the last few seconds.
-Cache = Annotated[ResultCache, Depends(_cache)]
+Cache = Annotated[ResultCache, Depends(from_state("cache"))]
 #: The community of a ``/communities/{community_id}/...`` route, for a caller allowed to read metrics.
 Community = Annotated[CommunityRef, Depends(_community)]

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Annotated, Final, TypeVar
+from typing import Annotated, Any, Final, Self, TypeVar
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from kith_scoring.cache import ResultCache
@@ -19,6 +19,7 @@ from kith_scoring.domain.insights import (
     CohortRow,
     CommunityRow,
     Figures,
+    Group,
     HealthBand,
     TenantIndex,
     build_index,
@@ -58,18 +59,60 @@ IntervalQuery = Annotated[Interval, Query(description="Bucket of the charts: day
 router = APIRouter(prefix="/v1", tags=["insights"])
 
 
-class Overview(BaseModel):
-    """A tenant's figures over a period, bucket by bucket, beside the period before."""
+class _Dated(BaseModel):
+    """An answer about a period, from its first day to its last (included), as YYYY-MM-DD."""
 
-    tenant: str
     start: str
     end: str
+
+    @classmethod
+    def over(cls, chosen: Period, **fields: Any) -> Self:
+        """Return the answer about ``chosen`` with the rest of its ``fields``."""
+        return cls(start=chosen.span.start.isoformat(), end=chosen.span.end.isoformat(), **fields)
+
+
+class _Figures(_Dated):
+    """Figures over a period, in all and bucket by bucket, beside the period before."""
+
     interval: Interval
-    communities: int
     totals: Figures
     previous_totals: Figures
     series: list[Figures]
     previous_series: list[Figures] = Field(description="The previous period's buckets, lined up with 'series'.")
+
+    @classmethod
+    def of(
+        cls,
+        chosen: Period,
+        index: TenantIndex,
+        group: Group,
+        ids: list[str],
+        now: datetime,
+        *,
+        health: bool,
+        **fields: Any,
+    ) -> Self:
+        """Return the figures of ``ids`` (in ``group``) over ``chosen`` and the period before, with other ``fields``."""
+
+        def each(spans: list[Span]) -> list[Figures]:
+            return series(index, group, ids, spans, now, health=health)
+
+        return cls.over(
+            chosen,
+            interval=chosen.interval,
+            totals=each([chosen.span])[0],
+            previous_totals=each([chosen.previous])[0],
+            series=each(chosen.buckets),
+            previous_series=each(chosen.previous_buckets),
+            **fields,
+        )
+
+
+class Overview(_Figures):
+    """A tenant's figures over a period, bucket by bucket, beside the period before."""
+
+    tenant: str
+    communities: int
     health_distribution: list[HealthBand]
     growing: list[CommunityRow] = Field(description="Fastest growth of active members against the previous period.")
     declining: list[CommunityRow]
@@ -88,35 +131,24 @@ class CommunitySort(StrEnum):
     NAME = "name"
 
 
-class CommunityPage(BaseModel):
+class CommunityPage(_Dated):
     """A page of the tenant's communities over a period."""
 
-    start: str
-    end: str
     total: int = Field(description="Communities that pass the filters.")
     items: list[CommunityRow]
     next_cursor: str | None
 
 
-class CommunitySeries(BaseModel):
+class CommunitySeries(_Figures):
     """One community's figures over a period, bucket by bucket (with health), beside the period before."""
 
     community_id: str
     name: str
-    start: str
-    end: str
-    interval: Interval
-    totals: Figures
-    previous_totals: Figures
-    series: list[Figures]
-    previous_series: list[Figures]
 
 
-class Cohorts(BaseModel):
+class Cohorts(_Dated):
     """Retention by join week."""
 
-    start: str
-    end: str
     weeks: int
     cohorts: list[CohortRow]
 
@@ -132,6 +164,26 @@ def _period(start: date | None, end: date | None, interval: Interval) -> Period:
     except PeriodError as exc:
         field = "to" if end is not None and not FIRST_DAY <= end <= LAST_DAY else "from"
         raise ApiError(422, "invalid_request", str(exc), problems=[{"field": field, "reason": str(exc)}]) from None
+
+
+async def _chosen(start: From = None, end: To = None, interval: IntervalQuery = Interval.DAY) -> Period:
+    return _period(start, end, interval)
+
+
+async def _days(start: From = None, end: To = None) -> Period:
+    return _period(start, end, Interval.DAY)
+
+
+async def _weeks(start: From = None, end: To = None) -> Period:
+    return _period(start, end, Interval.WEEK)
+
+
+#: The period of the ``from``, ``to`` and ``interval`` queries.
+Chosen = Annotated[Period, Depends(_chosen)]
+#: The period of the ``from`` and ``to`` queries, by day.
+Days = Annotated[Period, Depends(_days)]
+#: The period of the ``from`` and ``to`` queries, by week.
+Weeks = Annotated[Period, Depends(_weeks)]
 
 
 async def _index(request: Request, tenant: str, first: date, last: date) -> TenantIndex:
@@ -163,15 +215,8 @@ async def _computed(value: _T) -> _T:
 
 
 @router.get("/overview")
-async def get_overview(
-    request: Request,
-    principal: MetricsReader,
-    start: From = None,
-    end: To = None,
-    interval: IntervalQuery = Interval.DAY,
-) -> Overview:
+async def get_overview(request: Request, principal: MetricsReader, chosen: Chosen) -> Overview:
     """Return the tenant's members, activity, responses and content over a period, with the period before."""
-    chosen = _period(start, end, interval)
     cache: ResultCache = request.app.state.insights_cache
     key = ("overview", principal.tenant, chosen.span.start, chosen.span.end, chosen.interval)
     return await cache.get(key, lambda: _overview(request, principal.tenant, chosen))
@@ -183,16 +228,15 @@ async def _overview(request: Request, tenant: str, chosen: Period) -> Overview:
     everyone = sorted(index.communities)
     rows = await _rows(request, tenant, chosen, index)
     growing, declining = movers(rows)
-    return Overview(
+    return Overview.of(
+        chosen,
+        index,
+        index.tenant,
+        everyone,
+        now,
+        health=False,
         tenant=tenant,
-        start=chosen.span.start.isoformat(),
-        end=chosen.span.end.isoformat(),
-        interval=chosen.interval,
         communities=len(everyone),
-        totals=series(index, index.tenant, everyone, [chosen.span], now, health=False)[0],
-        previous_totals=series(index, index.tenant, everyone, [chosen.previous], now, health=False)[0],
-        series=series(index, index.tenant, everyone, chosen.buckets, now, health=False),
-        previous_series=series(index, index.tenant, everyone, chosen.previous_buckets, now, health=False),
         health_distribution=health_distribution(index, chosen, now, rows),
         growing=growing,
         declining=declining,
@@ -214,8 +258,7 @@ def _sort_key(sort: CommunitySort) -> object:
 async def list_communities(
     request: Request,
     principal: MetricsReader,
-    start: From = None,
-    end: To = None,
+    chosen: Days,
     sort: Annotated[CommunitySort, Query(description="Column to sort by.")] = CommunitySort.MEMBERS,
     order: Annotated[str, Query(pattern="^(asc|desc)$", description="asc or desc.")] = "desc",
     min_size: Annotated[int | None, Query(ge=0, description="Fewest members.")] = None,
@@ -228,7 +271,6 @@ async def list_communities(
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,7}$", description="next_cursor of the page before.")] = None,
 ) -> CommunityPage:
     """Return a page of the tenant's communities over a period: size, activity, growth, health, a daily trend."""
-    chosen = _period(start, end, Interval.DAY)
     rows = await _rows(request, principal.tenant, chosen)
     wanted_topic = topic.strip().casefold().lstrip("#") if topic else None
     needle = q.strip().casefold() if q else None
@@ -251,9 +293,8 @@ async def list_communities(
     offset = int(cursor or 0)
     page = kept[offset : offset + limit]
     following = offset + limit
-    return CommunityPage(
-        start=chosen.span.start.isoformat(),
-        end=chosen.span.end.isoformat(),
+    return CommunityPage.over(
+        chosen,
         total=len(kept),
         items=page,
         next_cursor=str(following) if following < len(kept) else None,
@@ -261,31 +302,16 @@ async def list_communities(
 
 
 @router.get("/communities/{community_id}/series")
-async def get_community_series(
-    request: Request,
-    community: Community,
-    start: From = None,
-    end: To = None,
-    interval: IntervalQuery = Interval.DAY,
-) -> CommunitySeries:
+async def get_community_series(request: Request, community: Community, chosen: Chosen) -> CommunitySeries:
     """Return one community's figures over a period, bucket by bucket with its health, and the period before."""
-    chosen = _period(start, end, interval)
     index = await _period_index(request, community.tenant, chosen)
     group = index.communities.get(community.id)
     if group is None:
         raise ApiError(404, "not_found", f"no community {community.id!r} is known in tenant {community.tenant!r}")
+    name = str(index.profiles.get(community.id, {}).get("name") or community.id)
     now = datetime.now(UTC)
-    ids = [community.id]
-    return CommunitySeries(
-        community_id=community.id,
-        name=str(index.profiles.get(community.id, {}).get("name") or community.id),
-        start=chosen.span.start.isoformat(),
-        end=chosen.span.end.isoformat(),
-        interval=chosen.interval,
-        totals=series(index, group, ids, [chosen.span], now, health=True)[0],
-        previous_totals=series(index, group, ids, [chosen.previous], now, health=True)[0],
-        series=series(index, group, ids, chosen.buckets, now, health=True),
-        previous_series=series(index, group, ids, chosen.previous_buckets, now, health=True),
+    return CommunitySeries.of(
+        chosen, index, group, [community.id], now, health=True, community_id=community.id, name=name
     )
 
 
@@ -293,16 +319,9 @@ async def get_community_series(
 async def get_cohorts(
     request: Request,
     principal: MetricsReader,
-    start: From = None,
-    end: To = None,
+    chosen: Weeks,
     weeks: Annotated[int, Query(ge=1, le=26, description="Weeks after joining to follow.")] = 8,
 ) -> Cohorts:
     """Return retention by join-week cohort: members who first joined in each week, active week by week after."""
-    chosen = _period(start, end, Interval.WEEK)
     index = await _period_index(request, principal.tenant, chosen)
-    return Cohorts(
-        start=chosen.span.start.isoformat(),
-        end=chosen.span.end.isoformat(),
-        weeks=weeks,
-        cohorts=cohorts(index.tenant, chosen.span, datetime.now(UTC), weeks),
-    )
+    return Cohorts.over(chosen, weeks=weeks, cohorts=cohorts(index.tenant, chosen.span, datetime.now(UTC), weeks))

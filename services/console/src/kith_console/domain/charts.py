@@ -52,23 +52,29 @@ def _path(values: Sequence[float | None], top: float) -> str:
     return " ".join(parts)
 
 
-def line_chart(
-    chart_id: str, title: str, labels: Sequence[str], lines: Sequence[Line], *, fmt: Format = count
-) -> Markup:
-    """Return a line chart of ``lines`` over ``labels`` (the first line's points carry their value as a tooltip)."""
-    n = len(labels)
-    top = nice_ceiling([v for line in lines for v in line.values if v is not None])
+def _frame(chart_id: str, title: str, description: str, top: float, fmt: Format, attributes: str = "") -> list[str]:
+    """Return the start of a chart: its ``svg`` element with title and description, and the grid with its ticks."""
     out = [
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-        f'aria-labelledby="{chart_id}-t {chart_id}-d" preserveAspectRatio="xMidYMid meet">',
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="{chart_id}-t {chart_id}-d"'
+        f"{attributes}>",
         f'<title id="{chart_id}-t">{escape(title)}</title>',
-        f'<desc id="{chart_id}-d">{escape(_describe(labels, lines, fmt))}</desc>',
+        f'<desc id="{chart_id}-d">{escape(description)}</desc>',
     ]
     for step in range(5):
         value = top * step / 4
         y = _y(value, top)
         out.append(f'<line class="grid" x1="{_LEFT}" x2="{WIDTH - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
         out.append(f'<text class="tick" x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(fmt(value))}</text>')
+    return out
+
+
+def line_chart(
+    chart_id: str, title: str, labels: Sequence[str], lines: Sequence[Line], *, fmt: Format = count
+) -> Markup:
+    """Return a line chart of ``lines`` over ``labels`` (the first line's points carry their value as a tooltip)."""
+    n = len(labels)
+    top = nice_ceiling([v for line in lines for v in line.values if v is not None])
+    out = _frame(chart_id, title, _describe(labels, lines, fmt), top, fmt, ' preserveAspectRatio="xMidYMid meet"')
     if n:
         for i in sorted({0, n // 2, n - 1}):
             anchor = "start" if i == 0 and n > 1 else "end" if i == n - 1 and n > 1 else "middle"
@@ -118,15 +124,7 @@ def bar_chart(chart_id: str, title: str, labels: Sequence[str], now: Sequence[in
     slot = inner / n
     bar = slot * 0.35
     summary = ", ".join(f"{label}: {a} (before {b})" for label, a, b in zip(labels, now, before, strict=True))
-    out = [
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="{chart_id}-t {chart_id}-d">',
-        f'<title id="{chart_id}-t">{escape(title)}</title><desc id="{chart_id}-d">{escape(summary)}.</desc>',
-    ]
-    for step in range(5):
-        value = top * step / 4
-        y = _y(value, top)
-        out.append(f'<line class="grid" x1="{_LEFT}" x2="{WIDTH - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        out.append(f'<text class="tick" x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{count(value)}</text>')
+    out = _frame(chart_id, title, f"{summary}.", top, count)
     base = _y(0, top)
     for i, label in enumerate(labels):
         x = _LEFT + slot * i + slot * 0.15

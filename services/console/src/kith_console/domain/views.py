@@ -13,34 +13,39 @@ from markupsafe import Markup
 from kith_console.domain import numbers
 from kith_console.domain.charts import Format, Line, bar_chart, line_chart
 
-#: The figures of a period shown as charts: (field, title, format).
+
+@dataclass(frozen=True)
+class Figure:
+    """How a figure of a period is shown: its format, its chart's title and its label in a headline."""
+
+    fmt: Format
+    title: str
+    label: str = ""
+
+
+#: Every figure of a period the pages show, by the field that holds it in the services' answers.
+FIGURES: Final = {
+    "members": Figure(numbers.count, "Members", "Members"),
+    "new_members": Figure(numbers.count, "New members", "New members"),
+    "active": Figure(numbers.count, "Active members", "Active members"),
+    "dau": Figure(numbers.count, "Daily active members (mean)", "Daily active (mean)"),
+    "wau": Figure(numbers.count, "Weekly active members", "Weekly active"),
+    "mau": Figure(numbers.count, "Monthly active members", "Monthly active"),
+    "health": Figure(numbers.score, "Health (0-100)"),
+    "median_first_response_seconds": Figure(
+        numbers.duration, "Median time to first response", "First response (median)"
+    ),
+    "user_generated_share": Figure(numbers.share, "Share of content written by members", "Member-written content"),
+}
+#: The figures drawn as charts, on the overview and on a community's page.
 TENANT_CHARTS: Final = (
-    ("members", "Members", numbers.count),
-    ("new_members", "New members", numbers.count),
-    ("dau", "Daily active members (mean)", numbers.count),
-    ("wau", "Weekly active members", numbers.count),
-    ("mau", "Monthly active members", numbers.count),
-    ("median_first_response_seconds", "Median time to first response", numbers.duration),
-    ("user_generated_share", "Share of content written by members", numbers.share),
-)
-COMMUNITY_CHARTS: Final = (
-    ("active", "Active members", numbers.count),
-    ("members", "Members", numbers.count),
-    ("health", "Health (0-100)", numbers.score),
-    ("median_first_response_seconds", "Median time to first response", numbers.duration),
-    ("user_generated_share", "Share of content written by members", numbers.share),
-)
-#: The figures compared with the previous period in a page's headline: (field, label, format).
+    "members", "new_members", "dau", "wau", "mau", "median_first_response_seconds", "user_generated_share",
+)  # fmt: skip
+COMMUNITY_CHARTS: Final = ("active", "members", "health", "median_first_response_seconds", "user_generated_share")
+#: The figures compared with the previous period in a page's headline.
 HEADLINE: Final = (
-    ("members", "Members", numbers.count),
-    ("new_members", "New members", numbers.count),
-    ("active", "Active members", numbers.count),
-    ("dau", "Daily active (mean)", numbers.count),
-    ("wau", "Weekly active", numbers.count),
-    ("mau", "Monthly active", numbers.count),
-    ("median_first_response_seconds", "First response (median)", numbers.duration),
-    ("user_generated_share", "Member-written content", numbers.share),
-)
+    "members", "new_members", "active", "dau", "wau", "mau", "median_first_response_seconds", "user_generated_share",
+)  # fmt: skip
 CSV_COLUMNS: Final = (
     "community_id", "name", "topics", "visibility", "members", "new_members", "members_left", "active",
     "active_previous", "growth", "health", "posts", "top_topics",
@@ -67,13 +72,14 @@ class Headline:
     change: str
 
 
-def series_charts(prefix: str, answer: Mapping[str, Any], specs: Iterable[tuple[str, str, Format]]) -> list[Chart]:
-    """Return a line chart per figure: the period's buckets beside the previous period's."""
+def series_charts(prefix: str, answer: Mapping[str, Any], names: Iterable[str]) -> list[Chart]:
+    """Return a line chart per figure named: the period's buckets beside the previous period's."""
     current: Sequence[Mapping[str, Any]] = answer["series"]
     previous: Sequence[Mapping[str, Any]] = answer["previous_series"]
     labels = [bucket["start"] for bucket in current]
     charts = []
-    for name, title, fmt in specs:
+    for name in names:
+        title, fmt = FIGURES[name].title, FIGURES[name].fmt
         now = [bucket.get(name) for bucket in current]
         before = [bucket.get(name) for bucket in previous]
         svg = line_chart(
@@ -90,12 +96,11 @@ def series_charts(prefix: str, answer: Mapping[str, Any], specs: Iterable[tuple[
 
 def headline(totals: Mapping[str, Any], previous: Mapping[str, Any]) -> list[Headline]:
     """Return the period's headline figures beside the previous period's."""
-    return [
-        Headline(
-            label, fmt(totals.get(name)), fmt(previous.get(name)), numbers.change(totals.get(name), previous.get(name))
-        )
-        for name, label, fmt in HEADLINE
-    ]
+    shown = []
+    for name in HEADLINE:
+        now, before, fmt = totals.get(name), previous.get(name), FIGURES[name].fmt
+        shown.append(Headline(FIGURES[name].label, fmt(now), fmt(before), numbers.change(now, before)))
+    return shown
 
 
 def health_chart(bands: Sequence[Mapping[str, Any]]) -> Chart:

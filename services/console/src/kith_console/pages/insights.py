@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated, Any, Final
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from kith_console.backends import gather
@@ -31,14 +31,22 @@ PAGE_SIZE: Final = 25
 CSV_ROWS: Final = 10_000
 MICRO_ABSENT: Final = "Micro-communities are not available on this deployment."
 
-DateQuery = Annotated[str | None, Query(max_length=10, pattern=r"^(\d{4}-\d{2}-\d{2})?$")]
 IntervalQuery = Annotated[str | None, Query(pattern=r"^(day|week|month)?$")]
 CommunityId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_:@\-]+$")]
 _SORTS: Final = ("members", "active", "growth", "health", "new_members", "posts", "name")
 
 
-def _period(start: str | None, end: str | None, interval: str | None) -> dict[str, str | None]:
+async def _period(
+    start: Annotated[str | None, Query(alias="from", max_length=10)] = None,
+    end: Annotated[str | None, Query(alias="to", max_length=10)] = None,
+    interval: IntervalQuery = None,
+) -> dict[str, str | None]:
+    """Return the period a page shows, from its ``from``, ``to`` and ``interval`` (None: the service's default)."""
     return {"from": start or None, "to": end or None, "interval": interval or None}
+
+
+#: The period of the ``from``, ``to`` and ``interval`` queries.
+Period = Annotated[dict[str, str | None], Depends(_period)]
 
 
 def _window(period: dict[str, str | None]) -> str:
@@ -53,16 +61,8 @@ def _window(period: dict[str, str | None]) -> str:
 
 
 @router.get("/overview")
-async def overview(
-    request: Request,
-    session: SignedIn,
-    backends: Services,
-    start: Annotated[str | None, Query(alias="from", max_length=10)] = None,
-    end: Annotated[str | None, Query(alias="to", max_length=10)] = None,
-    interval: IntervalQuery = None,
-) -> Response:
+async def overview(request: Request, session: SignedIn, backends: Services, period: Period) -> Response:
     """Show the tenant's figures over a period beside the previous one, cohorts, movers and trending topics."""
-    period = _period(start, end, interval)
     answer, cohorts = await gather(
         backends.get("scoring", "/v1/overview", session.key, params=period, scope=METRICS),
         backends.get("scoring", "/v1/cohorts", session.key, params={**period, "interval": None}, scope=METRICS),
@@ -143,16 +143,9 @@ async def communities_export(request: Request, session: SignedIn, backends: Serv
 
 @router.get("/communities/{community_id}")
 async def community(
-    request: Request,
-    community_id: CommunityId,
-    session: SignedIn,
-    backends: Services,
-    start: Annotated[str | None, Query(alias="from", max_length=10)] = None,
-    end: Annotated[str | None, Query(alias="to", max_length=10)] = None,
-    interval: IntervalQuery = None,
+    request: Request, community_id: CommunityId, session: SignedIn, backends: Services, period: Period
 ) -> Response:
     """Show a community: its figures over time, contributors and levels, topics, slipping away, similar, groups."""
-    period = _period(start, end, interval)
     key = session.key
     path = f"/v1/communities/{community_id}"
     series, metrics, board, similar, groups = await gather(

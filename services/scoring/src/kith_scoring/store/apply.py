@@ -58,10 +58,14 @@ class Outcome:
 
     applied: int = 0
     skipped_fenced: int = 0
+    """Records at or below their partition's fence: applied by an earlier transaction."""
     skipped_duplicates: int = 0
+    """Events seen before: twice in the batch, or already carried by their member-in-community document."""
     new_incarnations: list[tuple[str, int]] = field(default_factory=list)
+    """Partitions whose offsets started again (a new incarnation of the topic): their fence was reset."""
     engagement: list[EngagementChangedEvent] = field(default_factory=list)
     outbox_id: str | None = None
+    """The outbox entry holding ``engagement``, written in the same transaction (None: nothing to announce)."""
 
 
 def distinct_events(events: list[Event]) -> list[Event]:
