@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Self
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from kith_shared.settings import PLACEHOLDER_SECRETS
+from kith_shared.settings import PLACEHOLDER_SECRETS, ServerSettings
 
 #: The development secret: refused in production like every placeholder.
 DEVELOPMENT_SECRET = "kith-console-development-secret"  # noqa: S105 - a known placeholder, refused in production
 
 
-class ConsoleSettings(BaseSettings):
+class ConsoleSettings(ServerSettings):
     """How the console runs: the services it shows, and its sessions."""
 
-    model_config = SettingsConfigDict(env_prefix="CONSOLE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CONSOLE_")
 
-    environment: Literal["development", "test", "production"] = Field(
-        default="development", description="production refuses placeholder secrets."
-    )
-    host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to.")
-    port: int = Field(default=8004, description="Port the HTTP server listens on.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        default="INFO", description="Log level (JSON lines)."
-    )
+    port: int = 8004
     ingest_url: str = Field(default="http://127.0.0.1:8001", description="Base URL of the ingest service's API.")
     scoring_url: str = Field(default="http://127.0.0.1:8002", description="Base URL of the scoring service's API.")
     recommend_url: str = Field(default="http://127.0.0.1:8003", description="Base URL of the recommend service's API.")
