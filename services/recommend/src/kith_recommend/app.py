@@ -85,7 +85,6 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
         settings, recommender, DiscoveryStore(platform.db), platform.producer, leads=lambda: checkpointer.holding
     )
     recommender.reorder = discovery.put_seeded_first
-    consumer = make_consumer(settings, recommender, platform.producer, reload=checkpointer.load)
     tombstones = TombstoneStore(platform.db)
     consumer = make_consumer(settings, recommender, platform.producer, reload=checkpointer.load, tombstones=tombstones)
     tuner = Tuner(
