@@ -18,7 +18,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request, status
 
 from kith_recommend.deps import Model
-from kith_recommend.discovery.scheduler import Discovery, Served
+from kith_recommend.discovery.scheduler import Discovery
+from kith_recommend.discovery.state import Served
 from kith_recommend.discovery.views import (
     ActionOut,
     DetectionScheduled,
@@ -203,7 +204,7 @@ async def micro_community_actions(
         raise RuntimeError("no detection")
     model_state = recommender.state(tenant)
     slipping = [m for m in summary.members if model_state.edges[Edge.SLIPPING].get(m)]
-    seeded = discovery.seeded_community(tenant, group_id, model_state)
+    seeded = discovery.seeding.seeded_community(tenant, group_id, model_state)
     names = {o.community_id: _names(recommender, tenant)(o.community_id) for o in summary.overlaps}
     actions = actions_for(detection, summary, slipping, names, seeded)
     return [

@@ -1,7 +1,7 @@
 """What the micro-community routes answer: the response models, and a detection read for listing.
 
 A detection is read once per detection and growth window (:func:`detection_view`): each group's growth
-and the order of every sort, kept in the tenant's :class:`~kith_recommend.discovery.scheduler.Served`
+and the order of every sort, kept in the tenant's :class:`~kith_recommend.discovery.state.Served`
 until the next detection replaces it.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from kith_recommend.discovery.scheduler import Served
+from kith_recommend.discovery.state import Served
 from kith_recommend.domain.microcommunities import GroupRecord, GroupSummary, Growth
 
 
