@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 import zlib
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 
 from pymongo.errors import PyMongoError
 
@@ -50,30 +50,29 @@ class Written:
     tenants_kept: int
 
 
+def _holder() -> str:
+    return f"recommend-{uuid.uuid4().hex[:12]}"
+
+
+@dataclass(eq=False)
 class Checkpointer:
     """Loads the last checkpoint into the recommender, and writes new ones while holding the lease."""
 
-    def __init__(
-        self,
-        store: CheckpointStore,
-        recommender: Recommender,
-        policy: CheckpointPolicy | None = None,
-        *,
-        holder: str | None = None,
-    ) -> None:
-        self.store = store
-        self.recommender = recommender
-        self.policy = policy or CheckpointPolicy()
-        self.holder = holder or f"recommend-{uuid.uuid4().hex[:12]}"
-        self.holding = False
-        self.last: Written | None = None
-        self.error: str | None = None
-        self._saved: dict[str, tuple[int, ...]] = {}
-        self._entries: dict[str, TenantEntryDoc] = {}
-        self._records_at_last = 0
-        self._last_at = time.monotonic()
-        self._renewed_at = float("-inf")
-        self._write_lock = asyncio.Lock()
+    store: CheckpointStore
+    recommender: Recommender
+    policy: CheckpointPolicy = field(default_factory=CheckpointPolicy)
+    _: KW_ONLY
+    #: This replica's name on the lease.
+    holder: str = field(default_factory=_holder)
+    holding: bool = field(default=False, init=False)
+    last: Written | None = field(default=None, init=False)
+    error: str | None = field(default=None, init=False)
+    _saved: dict[str, tuple[int, ...]] = field(default_factory=dict, init=False)
+    _entries: dict[str, TenantEntryDoc] = field(default_factory=dict, init=False)
+    _records_at_last: int = field(default=0, init=False)
+    _last_at: float = field(default_factory=time.monotonic, init=False)
+    _renewed_at: float = field(default=float("-inf"), init=False)
+    _write_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
 
     # --- loading ----------------------------------------------------------------------------------
 

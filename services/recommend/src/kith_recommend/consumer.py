@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -72,6 +72,7 @@ def plan(record: Any) -> Planned | DeadLetter:
     return Planned(record.topic, record.partition, record.offset, marker(record), changes, event.id, event.tenant)
 
 
+@dataclass(eq=False)
 class ModelHandler(Handler[Planned]):
     """Applies records to the recommender's in-memory state, positions included."""
 
@@ -79,19 +80,15 @@ class ModelHandler(Handler[Planned]):
     #: The database unreachable while tombstones are written: the chunk waits, nothing is blamed on a record.
     transient = (PyMongoError,)
 
-    def __init__(
-        self,
-        recommender: Recommender,
-        kafka: KafkaSettings,
-        reload: Callable[[], Awaitable[None]] | None = None,
-        tombstones: TombstoneStore | None = None,
-    ) -> None:
-        self.recommender = recommender
-        self.kafka = kafka
-        self.reload = reload
-        self.tombstones = tombstones
-        self.poison: set[tuple[str, int, int]] = set()
-        self._markers: dict[tuple[str, int, int], str] = {}
+    recommender: Recommender
+    kafka: KafkaSettings
+    #: Loads the last checkpoint again once applying a record failed (none: the state is not reloaded).
+    reload: Callable[[], Awaitable[None]] | None = None
+    #: Where erasures are made durable before they are applied (none: they are not written).
+    tombstones: TombstoneStore | None = None
+    #: Records whose changes failed to apply: dead-lettered when they are read again, after the reload.
+    poison: set[tuple[str, int, int]] = field(default_factory=set, init=False)
+    _markers: dict[tuple[str, int, int], str] = field(default_factory=dict, init=False)
 
     async def prepare(self, records: Sequence[Any]) -> list[Planned | DeadLetter]:
         """Decode each record (dead letters for those that cannot be applied)."""

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,28 +37,23 @@ from kith_recommend.tenants import TenantStore
 log = logging.getLogger(__name__)
 
 
+@dataclass(eq=False)
 class Tuner:
     """Evaluates tenants' ranking on a schedule, adopts clear winners, and keeps every replica's settings current."""
 
-    def __init__(
-        self,
-        recommender: Recommender,
-        store: TenantStore,
-        params: TuningParams,
-        writer: Callable[[], bool] = lambda: True,
-        *,
-        reload_seconds: float = 5.0,
-    ) -> None:
-        self.recommender = recommender
-        self.store = store
-        self.params = params
-        self.writer = writer
-        self.reload_seconds = reload_seconds
-        self.results: dict[str, dict[str, Any]] = {}
-        self.adopted: dict[str, AdoptedDoc] = {}
-        self.settings: dict[str, TenantSettingsDoc] = {}
-        self.evaluated_version: dict[str, int] = {}
-        self.loaded = False
+    recommender: Recommender
+    store: TenantStore
+    params: TuningParams
+    #: Whether this replica evaluates now (the checkpoint writer; the others only read the results back).
+    writer: Callable[[], bool] = lambda: True
+    _: KW_ONLY
+    #: How often every tenant's settings and results are read back from the database.
+    reload_seconds: float = 5.0
+    results: dict[str, dict[str, Any]] = field(default_factory=dict, init=False)
+    adopted: dict[str, AdoptedDoc] = field(default_factory=dict, init=False)
+    settings: dict[str, TenantSettingsDoc] = field(default_factory=dict, init=False)
+    evaluated_version: dict[str, int] = field(default_factory=dict, init=False)
+    loaded: bool = field(default=False, init=False)
 
     async def load(self) -> None:
         """Read every tenant's own settings and tuning results from the database into the recommender.

@@ -54,6 +54,14 @@ class DetectionOutcome:
     peak_rss_mb: float
 
 
+def detection_instant(state: TenantState) -> datetime | None:
+    """Return the instant a tenant is detected at: its latest event's time, never past now (None: no events)."""
+    latest = state.now
+    if latest <= 0:
+        return None
+    return datetime.fromtimestamp(min(latest, time.time()), UTC)
+
+
 def prepare(
     tenant: TenantGraph, state: TenantState, params: DetectionParams, at: datetime, max_edges_per_group: int
 ) -> DetectionJob:

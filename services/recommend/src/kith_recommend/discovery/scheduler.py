@@ -9,7 +9,8 @@
   job is prepared under the lock in a thread, then runs in the worker (a process by default), so
   neither the loop nor suggestions wait for it.
 - A detection's groups, records and announcements are committed together; the announcements are then
-  published by :meth:`Discovery.relay` from the outbox (a broker error only delays them).
+  published from the outbox by the relay (:mod:`~kith_recommend.discovery.outbox`; a broker error
+  only delays them).
 - A failing tenant is logged, counted (``kith_microcommunity_detections_total{outcome="failed"}``) and
   retried after jittered, doubling pauses; the others go on.
 """
@@ -21,32 +22,35 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from opentelemetry.trace import SpanKind
-from prometheus_client import Counter, Gauge, Histogram
 from pymongo.errors import PyMongoError
 
 from kith_recommend import SERVICE
 from kith_recommend.discovery.announce import contract_events
-from kith_recommend.discovery.job import prepare
-from kith_recommend.discovery.state import PART, Seed, TenantGraph, record_without, without
+from kith_recommend.discovery.erasures import Erasures
+from kith_recommend.discovery.job import detection_instant, prepare
+from kith_recommend.discovery.metrics import (
+    DETECTION_SECONDS,
+    DETECTIONS,
+    FAILING_TENANTS,
+    GROUPS_FOUND,
+    record_detection,
+)
+from kith_recommend.discovery.outbox import Relay
+from kith_recommend.discovery.seeding import Seeding
+from kith_recommend.discovery.state import PART, Served, TenantGraph, record_without, without
 from kith_recommend.discovery.store import DiscoveryStore
 from kith_recommend.discovery.worker import DetectionWorker
-from kith_recommend.domain.changes import Edge
-from kith_recommend.domain.microcommunities import Detection, GroupRecord, SeededCommunity, advance
-from kith_recommend.domain.microcommunities.seeding import SeedOffer, put_first
-from kith_recommend.domain.model import MemberProfile, TenantState
-from kith_recommend.domain.ranking import Suggestion
+from kith_recommend.domain.microcommunities import advance
 from kith_recommend.engine import Recommender
 from kith_recommend.settings import RecommendSettings
 from kith_shared import tracing
 from kith_shared.backoff import Backoff
-from kith_shared.kafka import BrokerUnavailable, EventProducer
-from kith_shared.observability import EVENTS_OUT
-from kith_shared.topics import MICROCOMMUNITIES
+from kith_shared.kafka import EventProducer
 
 log = logging.getLogger(__name__)
 
@@ -54,33 +58,6 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
 #: How often the detecting replica looks for detections asked of the other replicas.
 REQUESTS_SECONDS = 2.0
-
-DETECTIONS = Counter(
-    "kith_microcommunity_detections_total",
-    "Micro-community detections of one tenant, by outcome",
-    ["service", "outcome"],
-)
-DETECTION_SECONDS = Histogram(
-    "kith_microcommunity_detection_seconds",
-    "Wall time of one tenant's detection: prepare, run in the worker, store",
-    ["service"],
-    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
-)
-FAILING_TENANTS = Gauge("kith_microcommunity_failing_tenants", "Tenants whose last detection failed", ["service"])
-OUTBOX_PENDING = Gauge(
-    "kith_microcommunity_outbox_pending", "Micro-community announcements stored and not yet published", ["service"]
-)
-GROUPS_FOUND = Gauge("kith_microcommunity_groups", "Micro-communities of every tenant, as last detected", ["service"])
-LAST_DETECTION = Gauge(
-    "kith_microcommunity_last_detection_seconds",
-    "The last detection's seconds by part: prepare (snapshot, under the model lock), worker_cpu, store, total",
-    ["service", "part"],
-)
-WORKER_PEAK_RSS = Gauge(
-    "kith_microcommunity_worker_peak_rss_bytes",
-    "Peak resident memory of the detection worker process (of the service, with executor=thread)",
-    ["service"],
-)
 
 
 @dataclass
@@ -108,19 +85,8 @@ class Scheduled:
     queued_behind: int
 
 
-@dataclass
-class Served:
-    """What the API serves of one tenant: the last stored detection, its groups' records and seeds."""
-
-    detection: Detection | None = None
-    records: dict[str, GroupRecord] = field(default_factory=dict)
-    seeds: dict[str, Seed] = field(default_factory=dict)
-    ran_at: float = 0.0
-    cache: dict[object, object] = field(default_factory=dict, repr=False, compare=False)  # what the API derived
-
-
 class Discovery:
-    """The scheduler of every tenant's detections, what the API serves, and the outbox relay.
+    """The scheduler of every tenant's detections, what the API serves, the seeds and the outbox relay.
 
     The interaction graphs are parts of the tenants' state (:class:`~kith_recommend.discovery.state.TenantGraph`,
     fed by the consumer and saved by checkpoints); :attr:`results` holds what was last stored, loaded
@@ -145,17 +111,17 @@ class Discovery:
         self.producer = producer
         self.worker = DetectionWorker(self.config.executor, self.config.worker_memory_mb)
         self.results: dict[str, Served] = {}
+        self.seeding = Seeding(recommender, store, self.results, self.graph)
+        self.erasures = Erasures(store)
+        #: What the recommender calls to put the communities created for a member's groups first.
+        self.put_seeded_first = self.seeding.put_seeded_first
+        self.outbox = Relay(store, producer, lambda: self.detecting, POLL_SECONDS)
         self.schedules: dict[str, Schedule] = {}
         self.loaded = False
         self.wake = asyncio.Event()
-        self.outbox_wake = asyncio.Event()
         self.running: str | None = None
         self.running_since = 0.0
         self._queue: list[str] = []
-        self._erasures: list[tuple[str, str]] = []  # taken from the parts, not stored yet
-        self._seeds: list[tuple[str, Seed]] = []  # the same for seeds
-        self._erased_log: list[tuple[str, str]] = []  # erasures seen while a detection runs, to strip its result
-        self._seed_index: dict[str, tuple[int, dict[str, list[str]]]] = {}
         self._leading = False
         self._reloaded_at = time.monotonic()
         self._requests_at = 0.0
@@ -194,38 +160,21 @@ class Discovery:
         async with self.recommender.lock:
             for tenant, graph in self.graphs():
                 if graph.erased:
-                    for member in graph.erased:
-                        self._erasures.append((tenant, member))
-                        self._erased_log.append((tenant, member))
-                        served = self.results.get(tenant)
-                        if served is not None and served.detection is not None:
-                            served.detection = without(served.detection, member)
-                            served.records = {g: record_without(r, member) for g, r in served.records.items()}
-                    graph.erased.clear()
+                    self.erasures.take(tenant, graph, self.results.get(tenant))
                     if leading:
                         self._ask(tenant)  # rewrite its stored groups without them soon
                 if graph.pending_seeds:
-                    for seed in graph.pending_seeds:
-                        self.results.setdefault(tenant, Served()).seeds[seed.community_id] = seed
-                        if leading:
-                            self._seeds.append((tenant, seed))
-                    graph.pending_seeds.clear()
+                    self.seeding.take(tenant, graph, leading)
                 if graph.graph.tie_count > self.config.max_ties:
                     dropped = graph.graph.trim(self.config.max_ties)
                     graph.version += 1
                     log.info("weakest ties dropped to stay within the bound", extra={"tenant": tenant, "ties": dropped})
         if not leading:
-            self._erasures.clear()
+            self.erasures.drop_taken()
             return
         try:
-            while self._seeds:
-                tenant, seed = self._seeds[0]
-                await self.store.save_seeds(tenant, [seed])
-                self._seeds.pop(0)
-            while self._erasures:
-                tenant, member = self._erasures[0]
-                await self.store.erase(tenant, member)
-                self._erasures.pop(0)
+            await self.seeding.store_taken()
+            await self.erasures.store_taken()
         except PyMongoError as exc:
             log.warning("seeds or erasures not stored yet; database unreachable", extra={"error": repr(exc)})
 
@@ -344,13 +293,6 @@ class Discovery:
         except PyMongoError as exc:
             log.warning("detection requests not read; database unreachable", extra={"error": repr(exc)})
 
-    def clock(self, tenant: str) -> datetime | None:
-        """Return the instant a tenant is detected at: its latest event's time, never past now (None: no events)."""
-        latest = self.recommender.state(tenant).now
-        if latest <= 0:
-            return None
-        return datetime.fromtimestamp(min(latest, time.time()), UTC)
-
     async def detect(self, tenant: str) -> bool:
         """Detect one tenant end to end; return whether it worked (a failure is logged, counted and retried later).
 
@@ -368,7 +310,7 @@ class Discovery:
         started = time.perf_counter()
         try:
             graph = self.graph(tenant)
-            at = self.clock(tenant)
+            at = detection_instant(self.recommender.state(tenant))
             if graph is None or at is None:  # nothing happened in this tenant yet
                 schedule.detected_version = graph.version if graph is not None else 0
                 return True
@@ -379,7 +321,7 @@ class Discovery:
                 job = await asyncio.to_thread(
                     prepare, graph, self.recommender.state(tenant), self.params, at, self.config.max_edges_per_group
                 )
-                mark = len(self._erased_log)
+                mark = self.erasures.mark()
             prepared = time.perf_counter()
             outcome = await self.worker.run(job, self.config.timeout_seconds)
             detection = outcome.detection
@@ -389,25 +331,20 @@ class Discovery:
             storing = time.perf_counter()
             ran_at = time.time()
             await self.store.commit(detection, records, announced, outcome.edges, ran_at=ran_at)
-            for gone_tenant, member in self._erased_log[mark:]:  # erased while it ran: not served, not kept
-                if gone_tenant == tenant:
-                    detection = without(detection, member)
-                    records = {g: record_without(r, member) for g, r in records.items()}
+            for member in self.erasures.since(mark, tenant):  # erased while it ran: not served, not kept
+                detection = without(detection, member)
+                records = {g: record_without(r, member) for g, r in records.items()}
             async with self.recommender.lock:
                 moved = graph.version != job.version
                 graph.adopt(detection, records, ran_at)
                 schedule.detected_version = job.version if moved else graph.version
             self.results[tenant] = Served(detection, records, self.results.get(tenant, Served()).seeds, ran_at)
-            LAST_DETECTION.labels(SERVICE, "prepare").set(prepared - started)
-            LAST_DETECTION.labels(SERVICE, "worker_cpu").set(outcome.cpu_seconds)
-            LAST_DETECTION.labels(SERVICE, "store").set(time.perf_counter() - storing)
-            LAST_DETECTION.labels(SERVICE, "total").set(time.perf_counter() - started)
-            WORKER_PEAK_RSS.labels(SERVICE).set(outcome.peak_rss_mb * 2**20)
+            record_detection(prepared - started, outcome, time.perf_counter() - storing, time.perf_counter() - started)
             schedule.failures, schedule.last_error = 0, None
             schedule.retry.reset()
             schedule.last_cpu_seconds, schedule.last_peak_rss_mb = outcome.cpu_seconds, outcome.peak_rss_mb
             DETECTIONS.labels(SERVICE, "ok").inc()
-            self.outbox_wake.set()
+            self.outbox.wake.set()
             log.info(
                 "micro-communities detected",
                 extra={
@@ -437,7 +374,7 @@ class Discovery:
             schedule.last_seconds = time.perf_counter() - started
             DETECTION_SECONDS.labels(SERVICE).observe(schedule.last_seconds)
             self.running = None
-            self._erased_log.clear()  # later snapshots no longer hold them; only a running detection needs the log
+            self.erasures.detection_ended()
             FAILING_TENANTS.labels(SERVICE).set(sum(1 for s in self.schedules.values() if s.failures))
             self._count_groups()
 
@@ -446,117 +383,9 @@ class Discovery:
             sum(len(s.detection.groups) for s in self.results.values() if s.detection is not None)
         )
 
-    # -- the outbox -------------------------------------------------------------------------------
-
     async def relay(self) -> None:
-        """Publish stored announcements in order while this replica detects; an error only delays them."""
-        backoff = Backoff(0.5, 30.0)
-        while True:
-            if not self.detecting:  # the detecting replica publishes (one relay, announcements in order)
-                await asyncio.sleep(POLL_SECONDS)
-                continue
-            try:
-                published = await self.publish_pending()
-                backoff.reset()
-                if published:
-                    continue
-                self.outbox_wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(30.0):
-                        await self.outbox_wake.wait()
-            except (BrokerUnavailable, PyMongoError) as exc:
-                log.warning("micro-community announcements not published yet", extra={"error": repr(exc)})
-                await asyncio.sleep(backoff.next_pause())
-
-    async def publish_pending(self) -> int:
-        """Publish what the outbox holds (oldest first), clearing each document once acknowledged; return how many."""
-        pending = await self.store.pending()
-        OUTBOX_PENDING.labels(SERVICE).set(len(pending))
-        published = 0
-        for outbox_id, events in pending:
-            await self.producer.publish(MICROCOMMUNITIES, events)
-            await self.store.clear(outbox_id)
-            EVENTS_OUT.labels(SERVICE, MICROCOMMUNITIES.name).inc(len(events))
-            published += len(events)
-        if pending:
-            OUTBOX_PENDING.labels(SERVICE).set(await self.store.pending_count())
-        return published
-
-    # -- closing the loop -------------------------------------------------------------------------
-
-    def seeds(self, tenant: str) -> dict[str, Seed]:
-        """Return the communities created for a tenant's groups: as the consumer saw them, else as stored."""
-        graph = self.graph(tenant)
-        if graph is not None and graph.seeds:
-            return graph.seeds
-        served = self.results.get(tenant)
-        return served.seeds if served is not None else {}
-
-    def seeded_community(self, tenant: str, group_id: str, state: TenantState) -> dict[str, SeededCommunity]:
-        """Return the community created for a group (by group id), with which of the group's members joined it."""
-        served = self.results.get(tenant)
-        current = served.detection.by_id.get(group_id) if served is not None and served.detection else None
-        members = state.edges[Edge.MEMBER]
-        found: dict[str, SeededCommunity] = {}
-        for seed in self.seeds(tenant).values():
-            if seed.group_id != group_id:
-                continue
-            group = current.members if current is not None else seed.members
-            name = str(state.communities.get(seed.community_id, {}).get("name") or seed.community_id)
-            joined = frozenset(m for m in group if seed.community_id in members.get(m, {}))
-            found[group_id] = SeededCommunity(seed.community_id, name, joined)
-        return found
-
-    def _seeds_by_member(self, tenant: str) -> dict[str, list[str]]:
-        seeds = self.seeds(tenant)
-        if not seeds:
-            return {}
-        key = hash(tuple(sorted((c, len(s.members)) for c, s in seeds.items())))
-        cached = self._seed_index.get(tenant)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        index: dict[str, list[str]] = {}
-        for community_id, seed in sorted(seeds.items()):
-            for member in seed.members:
-                index.setdefault(member, []).append(community_id)
-        self._seed_index[tenant] = (key, index)
-        return index
-
-    def put_seeded_first(
-        self, tenant: str, profile: MemberProfile, found: list[Suggestion], limit: int, explain: bool
-    ) -> list[Suggestion]:
-        """Put the communities created for the member's groups first in their suggestions."""
-        communities = self._seeds_by_member(tenant).get(profile.member_id)
-        if not communities:
-            return found
-        state = self.recommender.state(tenant)
-        model = self.recommender.models.get(tenant)
-        edges = state.edges
-        partners = set(profile.follows) | set(profile.interacts)
-        offers = []
-        for community_id in communities:
-            fields = state.communities.get(community_id)
-            if fields is None or fields.get("visibility", "public") != "public":
-                continue
-            if community_id in profile.joined or community_id in profile.dismissed:
-                continue
-            if community_id in profile.blocked or community_id in profile.owned:
-                continue
-            seed = self.seeds(tenant)[community_id]
-            first = [
-                m for m in seed.members if m != profile.member_id and community_id in edges[Edge.MEMBER].get(m, {})
-            ]
-            talks = sum(
-                1
-                for m in first
-                if m in partners
-                or profile.member_id in edges[Edge.FOLLOWS].get(m, {})
-                or profile.member_id in edges[Edge.INTERACTS].get(m, {})
-            )
-            size = int(model.size[model.index[community_id]]) if model and community_id in model.index else len(first)
-            name = str(fields.get("name") or community_id)
-            offers.append(SeedOffer(community_id, name, size, talks, len(seed.members)))
-        return put_first(found, offers, limit, explain=explain)
+        """Publish the stored announcements while this replica detects (see :mod:`~kith_recommend.discovery.outbox`)."""
+        await self.outbox.run()
 
     async def close(self) -> None:
         """Stop the worker."""

@@ -207,3 +207,20 @@ def record_without(record: GroupRecord, member: str) -> GroupRecord:
         departed={m: t for m, t in record.departed.items() if m != member},
         announced=Announced(announced.id, announced.size, announced.status, announced.members - {member}),
     )
+
+
+@dataclass
+class Served:
+    """What the API serves of one tenant: the last stored detection, its groups' records and seeds."""
+
+    detection: Detection | None = None
+    records: dict[str, GroupRecord] = field(default_factory=dict)
+    seeds: dict[str, Seed] = field(default_factory=dict)
+    ran_at: float = 0.0
+    cache: dict[object, object] = field(default_factory=dict, repr=False, compare=False)  # what the API derived
+
+    def forget(self, member: str) -> None:
+        """Serve an erased member no more: the detection's groups and their records without them."""
+        if self.detection is not None:
+            self.detection = without(self.detection, member)
+            self.records = {g: record_without(r, member) for g, r in self.records.items()}
