@@ -84,7 +84,7 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
     discovery = Discovery(
         settings, recommender, DiscoveryStore(platform.db), platform.producer, leads=lambda: checkpointer.holding
     )
-    recommender.reorder = discovery.put_seeded_first
+    recommender.reorder = discovery.seeding.put_seeded_first
     tombstones = TombstoneStore(platform.db)
     consumer = make_consumer(settings, recommender, platform.producer, reload=checkpointer.load, tombstones=tombstones)
     tuner = Tuner(
@@ -116,7 +116,7 @@ def create_app(settings: RecommendSettings | None = None) -> FastAPI:
             tasks.append(asyncio.create_task(_watch(platform, recommender), name="recommend-watch"))
             tasks.append(asyncio.create_task(discovery.load(), name="recommend-discovery-load"))
             tasks.append(asyncio.create_task(discovery.run(), name="recommend-discovery"))
-            tasks.append(asyncio.create_task(discovery.relay(), name="recommend-discovery-relay"))
+            tasks.append(asyncio.create_task(discovery.outbox.run(), name="recommend-discovery-relay"))
             tasks.append(asyncio.create_task(tuner.run(), name="recommend-tuning"))
             yield
         finally:

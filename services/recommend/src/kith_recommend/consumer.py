@@ -26,7 +26,7 @@ from pymongo.errors import PyMongoError
 from kith_recommend import SERVICE
 from kith_recommend.domain.changes import Change, changes_for
 from kith_recommend.engine import Recommender
-from kith_recommend.erasure import TombstoneStore, tombstone_writes
+from kith_recommend.erasure import tombstone_writes
 from kith_recommend.resume import marker, resume_positions
 from kith_recommend.settings import RecommendSettings
 from kith_shared import logs
@@ -35,6 +35,7 @@ from kith_shared.consumer import Consumer, ConsumerOptions
 from kith_shared.events import DeadLetter, DecodeError, decode_kafka_record
 from kith_shared.kafka import EventProducer
 from kith_shared.settings import KafkaSettings
+from kith_shared.tombstone_store import TombstoneStore
 from kith_shared.topics import ACTIVITY, ENGAGEMENT
 
 log = logging.getLogger(__name__)

@@ -13,9 +13,6 @@ from collections.abc import Iterable
 
 from kith_recommend.domain.changes import Change, ErasureChange, ReinstatementChange
 from kith_shared.erasure import Tombstones
-from kith_shared.tombstone_store import TombstoneStore
-
-__all__ = ["TombstoneStore", "tombstone_writes"]
 
 
 def tombstone_writes(tombstones: Tombstones, changes: Iterable[Change]) -> list[tuple[str, bool]]:

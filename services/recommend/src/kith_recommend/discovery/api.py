@@ -15,10 +15,9 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query, status
 
-from kith_recommend.deps import Model
-from kith_recommend.discovery.scheduler import Discovery
+from kith_recommend.deps import Discoveries, Model
 from kith_recommend.discovery.state import Served
 from kith_recommend.discovery.views import (
     ActionOut,
@@ -37,14 +36,6 @@ from kith_shared.errors import ApiError
 
 GroupId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_:@\-]+$")]
 SortKey = Literal["cohesion", "growth", "size"]
-
-
-async def _discovery(request: Request) -> Discovery:
-    discovery: Discovery = request.app.state.discovery
-    return discovery
-
-
-Discoveries = Annotated[Discovery, Depends(_discovery)]
 
 
 def _encode_cursor(sort: str, key: tuple[float, ...], group_id: str) -> str:

@@ -114,7 +114,6 @@ class Discovery:
         self.seeding = Seeding(recommender, store, self.results, self.graph)
         self.erasures = Erasures(store)
         #: What the recommender calls to put the communities created for a member's groups first.
-        self.put_seeded_first = self.seeding.put_seeded_first
         self.outbox = Relay(store, producer, lambda: self.detecting, POLL_SECONDS)
         self.schedules: dict[str, Schedule] = {}
         self.loaded = False
@@ -382,10 +381,6 @@ class Discovery:
         GROUPS_FOUND.labels(SERVICE).set(
             sum(len(s.detection.groups) for s in self.results.values() if s.detection is not None)
         )
-
-    async def relay(self) -> None:
-        """Publish the stored announcements while this replica detects (see :mod:`~kith_recommend.discovery.outbox`)."""
-        await self.outbox.run()
 
     async def close(self) -> None:
         """Stop the worker."""
