@@ -2,72 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 import pytest
-from pymongo import AsyncMongoClient
 
-from kith_cli.stack import SERVICES, service_env, spawn_service
-from kith_devkit.servers import free_port, process_alive, stop_process
-from kith_devkit.testing import eventually
+from kith_cli.stack import SERVICES, service_env
+from kith_devkit.servers import free_port, stop_process
 from kith_devkit.testing.plugin import Infra
-from kith_shared.auth import KeyStore, Scope
 from kith_shared.kafka import ensure_topics
 from kith_shared.settings import KafkaSettings
+from tests.process_stack import ProcessStack, create_admin_key
 
-T = TypeVar("T")
 
-
-@dataclass
-class Stack:
+class Stack(ProcessStack):
     """Ingest, scoring and recommend running as processes, with an admin key of one tenant."""
-
-    tenant: str
-    key: str
-    kafka: KafkaSettings
-    envs: dict[str, dict[str, str]]
-    logs: Path
-    ports: dict[str, int]
-    processes: dict[str, int] = field(default_factory=dict)
-
-    def url(self, service: str) -> str:
-        """Return a service's base URL."""
-        return f"http://127.0.0.1:{self.ports[service]}"
-
-    def client(self, service: str) -> httpx.AsyncClient:
-        """Return an HTTP client for a service, authenticated with the tenant's key."""
-        return httpx.AsyncClient(
-            base_url=self.url(service), headers={"Authorization": f"Bearer {self.key}"}, timeout=30.0
-        )
-
-    def start(self, service: str) -> None:
-        """Start a service process."""
-        process = spawn_service(service, self.envs[service], self.logs / f"{service}.log")
-        self.processes[service] = process.pid
 
     def stop(self, service: str) -> None:
         """Stop a service gracefully (SIGTERM), killing it if it does not exit in time."""
         stop_process(self.processes[service], timeout=30.0)
 
-    async def wait_ready(self, service: str, within: float = 60.0) -> None:
-        """Wait until the service's /readyz answers 200."""
-
-        async def ready() -> bool | None:
-            if not process_alive(self.processes[service]):
-                log = (self.logs / f"{service}.log").read_text()[-3000:]
-                raise AssertionError(f"{service} exited:\n{log}")
-            try:
-                async with httpx.AsyncClient(base_url=self.url(service), timeout=3.0) as client:
-                    return (await client.get("/readyz")).status_code == 200 or None
-            except httpx.HTTPError:
-                return None
-
-        await eventually(ready, within, f"{service} ready")
+    @contextlib.asynccontextmanager
+    async def clients(self) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient, httpx.AsyncClient]]:
+        """Yield clients of ingest, scoring and recommend (in that order); close them after the block."""
+        async with (
+            self.client("ingest") as ingest,
+            self.client("scoring") as scoring,
+            self.client("recommend") as recommend,
+        ):
+            yield ingest, scoring, recommend
 
 
 @pytest.fixture
@@ -84,13 +50,7 @@ async def stack(
     await ensure_topics(kafka_settings)
     suffix = uuid.uuid4().hex[:8]
     auth_db = f"auth_{suffix}"
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(infra.mongo_uri)
-    try:
-        store = KeyStore(client[auth_db])
-        await store.ensure_indexes()
-        created = await store.create_key("acme", [Scope.ADMIN], "end-to-end")
-    finally:
-        await client.close()
+    key = await create_admin_key(infra.mongo_uri, auth_db, "acme", "end-to-end")
     ports = {service: free_port() for service in SERVICES}
     envs = {
         service: service_env(
@@ -106,7 +66,7 @@ async def stack(
         | stack_env
         for service in SERVICES
     }
-    stack = Stack("acme", created.key, kafka_settings, envs, tmp_path, ports)
+    stack = Stack(tenant="acme", key=key, kafka=kafka_settings, logs=tmp_path, ports=ports, envs=envs)
     try:
         for service in SERVICES:
             stack.start(service)

@@ -17,22 +17,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 from aiokafka import AIOKafkaProducer
-from pymongo import AsyncMongoClient
 
 from kith_cli.activity import load_history
 from kith_cli.client import IngestClient, Tally
-from kith_cli.stack import HOST, SERVICES, service_env, spawn_service
+from kith_cli.stack import HOST, SERVICES, service_env
 from kith_devkit.events import as_ingested
 from kith_devkit.generator import GeneratorConfig
-from kith_devkit.servers import free_port, process_alive, stop_process
+from kith_devkit.servers import free_port, stop_process
 from kith_devkit.testing import eventually
-from kith_shared.auth import KeyStore, Scope
 from kith_shared.events import validate_event
 from kith_shared.kafka import EventProducer, client_options, ensure_topics
 from kith_shared.settings import KafkaSettings
 from kith_shared.topics import ACTIVITY, RAW
+from tests.process_stack import ProcessStack, create_admin_key
 
 #: The community whose name is markup: it must show as text.
 XSS_COMMUNITY = "c-xss"
@@ -51,26 +49,10 @@ def demo_config(tenant: str, communities: int = 40, members: int = 400, days: in
 
 
 @dataclass
-class ConsoleStack:
+class ConsoleStack(ProcessStack):
     """The services and the console as processes, with an admin key of the demo tenant."""
 
-    tenant: str
-    key: str
-    kafka: KafkaSettings
-    logs: Path
-    ports: dict[str, int]
-    envs: dict[str, dict[str, str]]
-    processes: dict[str, int] = field(default_factory=dict)
     loaded: Tally = field(default_factory=Tally)
-
-    def url(self, component: str) -> str:
-        """Return a component's base URL (a service or ``console``)."""
-        return f"http://{HOST}:{self.ports[component]}"
-
-    def start(self, component: str) -> None:
-        """Start a service or the console."""
-        process = spawn_service(component, self.envs[component], self.logs / f"{component}.log")
-        self.processes[component] = process.pid
 
     def stop(self, component: str) -> None:
         """Stop a component gracefully (killed if it does not exit in time)."""
@@ -82,22 +64,6 @@ class ConsoleStack:
         """Stop every component this stack started."""
         for component in list(self.processes):
             self.stop(component)
-
-    async def wait_ready(self, component: str, within: float = 90.0) -> None:
-        """Wait until a component answers /readyz with 200."""
-
-        async def ready() -> bool | None:
-            pid = self.processes[component]
-            if not process_alive(pid):
-                log = (self.logs / f"{component}.log").read_text()[-3000:]
-                raise AssertionError(f"{component} exited:\n{log}")
-            try:
-                async with httpx.AsyncClient(base_url=self.url(component), timeout=3.0) as client:
-                    return (await client.get("/readyz")).status_code == 200 or None
-            except httpx.HTTPError:
-                return None
-
-        await eventually(ready, within, f"{component} ready")
 
 
 async def start_console_stack(
@@ -116,13 +82,7 @@ async def start_console_stack(
     kafka = KafkaSettings(bootstrap_servers=bootstrap, idempotence=not embedded_broker, topic_prefix=f"c{suffix}.")
     await ensure_topics(kafka)
     auth_db = f"auth_{suffix}"
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongo_uri)
-    try:
-        keys = KeyStore(client[auth_db])
-        await keys.ensure_indexes()
-        created = await keys.create_key(tenant, [Scope.ADMIN], "console tests")
-    finally:
-        await client.close()
+    key = await create_admin_key(mongo_uri, auth_db, tenant, "console tests")
     ports = {name: free_port() for name in (*SERVICES, "console")}
     envs = {
         service: service_env(
@@ -147,11 +107,11 @@ async def start_console_stack(
     envs["scoring"]["SCORING_SLIPPING_SWEEP_SECONDS"] = "0"
     # Micro-communities are detected when asked for (POST /v1/micro-communities:detect), not on a schedule.
     envs["recommend"]["RECOMMEND_DISCOVERY__INTERVAL_SECONDS"] = "86400"
-    stack = ConsoleStack(tenant, created.key, kafka, logs, ports, envs)
+    stack = ConsoleStack(tenant=tenant, key=key, kafka=kafka, logs=logs, ports=ports, envs=envs)
     for component in (*SERVICES, "console"):
         stack.start(component)
     for component in (*SERVICES, "console"):
-        await stack.wait_ready(component)
+        await stack.wait_ready(component, within=90.0)
     await load_tenant(stack, config or demo_config(tenant))
     return stack
 
@@ -191,8 +151,7 @@ async def load_tenant(stack: ConsoleStack, config: GeneratorConfig) -> None:
 
 async def wait_caught_up(stack: ConsoleStack, within: float = 300.0) -> None:
     """Wait until scoring consumed every partition to its end and knows the last community sent."""
-    headers = {"Authorization": f"Bearer {stack.key}"}
-    async with httpx.AsyncClient(base_url=stack.url("scoring"), headers=headers, timeout=30.0) as scoring:
+    async with stack.client("scoring") as scoring:
 
         async def caught_up() -> bool:
             lag = (await scoring.get("/v1/operations/lag")).json()
@@ -204,8 +163,7 @@ async def wait_caught_up(stack: ConsoleStack, within: float = 300.0) -> None:
 
 async def wait_dead_letter(stack: ConsoleStack, within: float = 60.0) -> None:
     """Wait until ingest lists the unreadable record as a dead letter of the tenant."""
-    headers = {"Authorization": f"Bearer {stack.key}"}
-    async with httpx.AsyncClient(base_url=stack.url("ingest"), headers=headers, timeout=30.0) as ingest:
+    async with stack.client("ingest") as ingest:
 
         async def listed() -> bool:
             items = (await ingest.get("/v1/dead-letters")).json()["items"]
@@ -220,8 +178,7 @@ async def detect_micro_communities(stack: ConsoleStack) -> dict[str, Any]:
     The group carries the name its create-community action proposes (``proposed_name``) and the
     largest group found inside a community (``inside``: that group, or None).
     """
-    headers = {"Authorization": f"Bearer {stack.key}"}
-    async with httpx.AsyncClient(base_url=stack.url("recommend"), headers=headers, timeout=30) as client:
+    async with stack.client("recommend") as client:
         asked = await client.post("/v1/micro-communities:detect")
         assert asked.status_code == 202, asked.text
 

@@ -189,6 +189,22 @@ def load_settings(
     return cls()
 
 
+def production_settings(service: Service, environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> BaseSettings:
+    """Return ``service``'s settings built from a deployment's ``environment`` (its OTel variables left out).
+
+    Assert that every variable names a field of the settings class, and that the settings are
+    production's, on the service's port.
+    """
+    cls = settings_class(service)
+    variables = settings_variables(environment)
+    unknown = sorted(set(variables) - env_names(cls))
+    assert not unknown, f"{service.name}: {unknown} are not fields of {cls.__name__}"
+    settings = load_settings(cls, variables, monkeypatch)
+    assert getattr(settings, "environment", None) == "production"
+    assert getattr(settings, "port", None) == service.port
+    return settings
+
+
 def image_pinned(image: str) -> bool:
     name, _, digest = image.partition("@")
     repository, _, tag = name.rpartition(":")

@@ -27,16 +27,13 @@ from tests.deploy_files import (
     SERVICES,
     Service,
     compose,
-    env_names,
     everything,
     find,
     k8s_environment,
-    load_settings,
     manifests,
     of_kind,
     pod_spec,
-    settings_class,
-    settings_variables,
+    production_settings,
     tool,
 )
 
@@ -166,13 +163,7 @@ def test_env_names_are_settings_fields_and_values_parse(service: Service, monkey
     environment = k8s_environment(everything(), service)
     assert environment["OTEL_SERVICE_NAME"] == service.name
     assert environment["OTEL_TRACES_EXPORTER"] == "none", "tracing is off until an operator turns it on"
-    cls = settings_class(service)
-    environment = settings_variables(environment)
-    unknown = sorted(set(environment) - env_names(cls))
-    assert not unknown, f"{service.name}: {unknown} are not fields of {cls.__name__}"
-    settings = load_settings(cls, environment, monkeypatch)
-    assert getattr(settings, "environment", None) == "production"
-    assert getattr(settings, "port", None) == service.port
+    production_settings(service, environment, monkeypatch)
 
 
 @pytest.mark.parametrize("service", ALL_SERVICES, ids=lambda service: service.name)

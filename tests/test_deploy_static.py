@@ -27,12 +27,9 @@ from tests.deploy_files import (
     ROOT,
     Service,
     compose,
-    env_names,
     image_pinned,
     interpolate,
-    load_settings,
-    settings_class,
-    settings_variables,
+    production_settings,
 )
 
 pytestmark = pytest.mark.unit
@@ -143,13 +140,7 @@ def test_required_secrets_fail_loudly_when_unset() -> None:
 @pytest.mark.parametrize("name", sorted(BY_NAME))
 def test_compose_env_names_are_settings_fields_and_values_parse(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     service = BY_NAME[name]
-    cls = settings_class(service)
-    environment = settings_variables(compose_environment(service))
-    unknown = sorted(set(environment) - env_names(cls))
-    assert not unknown, f"{name}: {unknown} are not fields of {cls.__name__}"
-    settings = load_settings(cls, environment, monkeypatch)
-    assert getattr(settings, "environment", None) == "production"
-    assert getattr(settings, "port", None) == service.port
+    settings = production_settings(service, compose_environment(service), monkeypatch)
     kafka = getattr(settings, "kafka", None)
     assert kafka is not None
     assert kafka.idempotence is True
@@ -162,13 +153,7 @@ def test_the_console_waits_for_the_services_it_shows_and_its_settings_parse(monk
     assert conditions == dict.fromkeys(BY_NAME, "service_healthy")
     assert f":{CONSOLE.port}/" in " ".join(spec["healthcheck"]["test"])
     assert "${KITH_CONSOLE_SESSION_SECRET:?" in spec["environment"]["CONSOLE_SESSION_SECRET"]
-    cls = settings_class(CONSOLE)
-    environment = settings_variables(compose_environment(CONSOLE))
-    unknown = sorted(set(environment) - env_names(cls))
-    assert not unknown, f"console: {unknown} are not fields of {cls.__name__}"
-    settings = load_settings(cls, environment, monkeypatch)
-    assert getattr(settings, "environment", None) == "production"
-    assert getattr(settings, "port", None) == CONSOLE.port
+    settings = production_settings(CONSOLE, compose_environment(CONSOLE), monkeypatch)
     assert getattr(settings, "scoring_url", None) == f"http://scoring:{BY_NAME['scoring'].port}"
 
 

@@ -89,11 +89,7 @@ WORLD = [
 
 
 async def test_http_and_third_party_kafka_events_reach_scoring_and_recommend(stack: Stack) -> None:
-    async with (
-        stack.client("ingest") as ingest,
-        stack.client("scoring") as scoring,
-        stack.client("recommend") as recommend,
-    ):
+    async with stack.clients() as (ingest, scoring, recommend):
         await post_batch(ingest, WORLD)
         # Co-membership: people in Climbing Crew also joined Bouldering Berlin.
         await eventually(lambda: _contains(recommend, "m-new", "c-boulder"), 60, "c-boulder suggested to m-new")
@@ -145,11 +141,7 @@ async def _absent(recommend: httpx.AsyncClient, member: str, community_id: str) 
 
 
 async def test_new_member_journey(stack: Stack) -> None:
-    async with (
-        stack.client("ingest") as ingest,
-        stack.client("scoring") as scoring,
-        stack.client("recommend") as recommend,
-    ):
+    async with stack.clients() as (ingest, scoring, recommend):
         await post_batch(ingest, WORLD)
         await eventually(lambda: _ready(recommend), 60, "model built")
 

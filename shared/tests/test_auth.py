@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -164,16 +165,25 @@ async def test_admin_routes_need_the_admin_scope(harness: Harness) -> None:
     assert bad.json()["error"]["problems"][0]["field"].startswith("scopes")
 
 
-async def test_known_keys_keep_working_while_the_database_is_down(
-    make_database: Callable[..., ServerProcess], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    database = make_database()
+@contextlib.asynccontextmanager
+async def store_on(database: ServerProcess) -> AsyncIterator[KeyStore]:
+    """Yield a key store (indexes made) on a database the test may stop; an unanswered call fails after a second."""
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         f"mongodb://{database.address}", serverSelectionTimeoutMS=1_000
     )
     try:
         store = KeyStore(client["auth"])
         await store.ensure_indexes()
+        yield store
+    finally:
+        await client.close()
+
+
+async def test_known_keys_keep_working_while_the_database_is_down(
+    make_database: Callable[..., ServerProcess], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = make_database()
+    async with store_on(database) as store:
         known = (await store.create_key("acme", [Scope.METRICS_READ])).key
         assert await store.resolve(known) is not None
         database.stop()
@@ -183,8 +193,6 @@ async def test_known_keys_keep_working_while_the_database_is_down(
         assert principal.tenant == "acme"
         with pytest.raises(PyMongoError):
             await store.resolve("kith_never_seen_key")
-    finally:
-        await client.close()
 
 
 async def test_a_flood_of_unknown_keys_never_evicts_known_ones_even_in_an_outage(
@@ -193,12 +201,7 @@ async def test_a_flood_of_unknown_keys_never_evicts_known_ones_even_in_an_outage
     monkeypatch.setattr(auth, "_KNOWN_ENTRIES", 3)
     monkeypatch.setattr(auth, "_UNKNOWN_ENTRIES", 5)
     database = make_database()
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        f"mongodb://{database.address}", serverSelectionTimeoutMS=1_000
-    )
-    try:
-        store = KeyStore(client["auth"])
-        await store.ensure_indexes()
+    async with store_on(database) as store:
         known = [(await store.create_key("acme", [Scope.METRICS_READ])).key for _ in range(3)]
         for key in known:
             assert await store.resolve(key) is not None
@@ -212,8 +215,6 @@ async def test_a_flood_of_unknown_keys_never_evicts_known_ones_even_in_an_outage
             principal = await store.resolve(key)
             assert principal is not None
             assert principal.tenant == "acme"
-    finally:
-        await client.close()
 
 
 async def test_a_revoked_key_leaves_this_replicas_cache_at_once(harness: Harness) -> None:

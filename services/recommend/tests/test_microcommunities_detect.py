@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import itertools
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import numpy as np
 import pytest
 from scipy.sparse import csgraph
 
 from kith_recommend.domain.microcommunities import (
-    DetectionParams,
     GroupChanged,
     GroupDetected,
     GroupFaded,
@@ -23,23 +22,15 @@ from kith_recommend.domain.microcommunities import (
 )
 from kith_recommend.domain.microcommunities.partition import cluster
 
+from .microcommunities import NOW, PARAMS, clique, graph_of
+
 pytestmark = pytest.mark.unit
-
-NOW = datetime(2026, 3, 1, tzinfo=UTC)
-PARAMS = DetectionParams()
-
-
-def clique(graph: InteractionGraph, members: list[str], at: datetime = NOW) -> None:
-    for a, b in itertools.combinations(members, 2):
-        graph.add(Interaction(InteractionKind.REPLY, a, b, at))
 
 
 def cliques(count: int, size: int, bridges: int = 1, seed: int = 0) -> tuple[InteractionGraph, list[list[str]]]:
     """Return ``count`` cliques of ``size`` members, each linked to the next by ``bridges`` replies."""
-    graph = InteractionGraph(PARAMS)
     groups = [[f"g{g}m{i:02d}" for i in range(size)] for g in range(count)]
-    for members in groups:
-        clique(graph, members)
+    graph = graph_of(groups)
     rng = random.Random(seed)
     for g in range(count):
         for _ in range(bridges):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
@@ -19,9 +19,10 @@ from kith_recommend.domain.microcommunities import (
     detect,
 )
 
+from .microcommunities import NOW
+
 pytestmark = pytest.mark.unit
 
-NOW = datetime(2026, 3, 1, tzinfo=UTC)
 PARAMS = DetectionParams(half_life_days=10.0)
 
 

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from kith_recommend.domain.microcommunities import (
     ActionKind,
     Detection,
-    DetectionParams,
     GroupChanged,
     GroupDetected,
     GroupFaded,
     Interaction,
-    InteractionGraph,
     InteractionKind,
     SeededCommunity,
     Status,
@@ -34,19 +31,11 @@ from kith_recommend.domain.microcommunities.seeding import SeedOffer, put_first
 from kith_recommend.domain.ranking import Suggestion
 from kith_recommend.domain.reasons import Reason
 
+from .microcommunities import NOW, PARAMS, graph_of
+
 pytestmark = pytest.mark.unit
 
-NOW = datetime(2026, 3, 1, tzinfo=UTC)
-PARAMS = DetectionParams()
 WEEK = timedelta(days=7)
-
-
-def graph_of(groups: list[list[str]], at: datetime = NOW) -> InteractionGraph:
-    graph = InteractionGraph(PARAMS)
-    for members in groups:
-        for a, b in itertools.combinations(members, 2):
-            graph.add(Interaction(InteractionKind.REPLY, a, b, at))
-    return graph
 
 
 def detection_of(groups: list[list[str]], at: datetime, previous: Detection | None = None) -> Detection:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -19,14 +19,14 @@ from kith_recommend.domain.changes import (
     SeedChange,
     TieChange,
 )
-from kith_recommend.domain.microcommunities import DetectionParams, InteractionKind, advance
+from kith_recommend.domain.microcommunities import InteractionKind, advance
 from kith_recommend.domain.model import TenantState
 from kith_recommend.snapshot import compress, digest, pack, unpack
 
+from .microcommunities import NOW, PARAMS
+
 pytestmark = pytest.mark.unit
 
-NOW = datetime(2026, 3, 1, tzinfo=UTC)
-PARAMS = DetectionParams()
 T = NOW.timestamp()
 
 

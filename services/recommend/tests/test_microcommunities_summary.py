@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import pytest
 
 from kith_recommend.domain.microcommunities import (
     ActionKind,
     Detection,
-    DetectionParams,
     Interaction,
-    InteractionGraph,
     InteractionKind,
     Overlap,
     Status,
@@ -24,10 +20,9 @@ from kith_recommend.domain.microcommunities import (
 from kith_recommend.domain.microcommunities.actions import create_community
 from kith_recommend.domain.microcommunities.summary import classify
 
-pytestmark = pytest.mark.unit
+from .microcommunities import NOW, PARAMS, graph_of
 
-NOW = datetime(2026, 3, 1, tzinfo=UTC)
-PARAMS = DetectionParams()
+pytestmark = pytest.mark.unit
 
 
 def overlap(shared: int, community_size: int, group_size: int, cid: str = "c1") -> Overlap:
@@ -53,10 +48,7 @@ def world() -> tuple[Detection, dict[str, list[str]]]:
         "climb": [f"climber{i}" for i in range(6)],
         "chess": [f"chess{i}" for i in range(5)],
     }
-    graph = InteractionGraph(PARAMS)
-    for members in groups.values():
-        for a, b in itertools.combinations(members, 2):
-            graph.add(Interaction(InteractionKind.REPLY, a, b, NOW))
+    graph = graph_of(groups.values())
     graph.add(Interaction(InteractionKind.MENTION, "baker0", "baker1", NOW))  # baker0 and baker1 the busiest
     graph.add(Interaction(InteractionKind.MENTION, "baker0", "chess0", NOW))
     terms: dict[str, dict[str, float]] = {m: {"#hello": 1.0} for ms in groups.values() for m in ms}

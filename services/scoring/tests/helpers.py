@@ -1,4 +1,4 @@
-"""Helpers of scoring's tests: normalized events, a running app, waiting for the consumer, reading the engagement topic.
+"""Helpers of scoring's tests: normalized events, a running app, waiting for the consumer, reading topics, rebuilds.
 
 Imported by the tests as ``services.scoring.tests.helpers`` (the repository root is on the path).
 """
@@ -9,8 +9,10 @@ import asyncio
 import contextlib
 import itertools
 import re
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,14 +21,14 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from kith_devkit.generator import GeneratorConfig, generate
+from kith_devkit.testing import from_start
 from kith_scoring.app import create_app
-from kith_scoring.rebuild import high_watermarks
+from kith_scoring.rebuild import RebuildReport, high_watermarks, rebuild
 from kith_scoring.settings import ScoringSettings
 from kith_shared.auth import KeyStore, Scope
 from kith_shared.events import EVENT_ADAPTER, SCHEMA_VERSION, Event
 from kith_shared.events.data import CommentCreated, PostCreated, TextFeatures
-from kith_shared.kafka import EventProducer, make_consumer
-from kith_shared.settings import KafkaSettings
+from kith_shared.kafka import make_consumer
 from kith_shared.topics import ACTIVITY, ENGAGEMENT
 
 _ids = itertools.count(1)
@@ -50,6 +52,20 @@ def event(event_type: str, when: datetime, tenant: str = "acme", envelope_id: st
     }
     parsed = EVENT_ADAPTER.validate_python(raw)
     return parsed.model_copy(update={"receivedtime": when + timedelta(seconds=1), "schemaversion": SCHEMA_VERSION})
+
+
+def reply_to(
+    member: str, author: str, *, comment_id: str = "k1", text: str = "hi", post_id: str = "p1", community_id: str = "c1"
+) -> dict[str, Any]:
+    """Return the data of ``member``'s comment answering ``author``'s post (``p1`` of ``c1`` by default)."""
+    return {
+        "community_id": community_id,
+        "member_id": member,
+        "comment_id": comment_id,
+        "post_id": post_id,
+        "replied_to_member_id": author,
+        "text": text,
+    }
 
 
 class Running:
@@ -82,18 +98,6 @@ async def wait_for(condition: Callable[[], bool | Awaitable[bool]], within: floa
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {within}s")
         await asyncio.sleep(0.1)
-
-
-async def publish(kafka: KafkaSettings, events: list[Event], *, chunk: int = 2_000) -> None:
-    """Publish normalized events on the activity topic."""
-    producer = EventProducer(kafka)
-    await producer.start()
-    try:
-        await producer.wait_connected(30)
-        for start in range(0, len(events), chunk):
-            await producer.publish(ACTIVITY, events[start : start + chunk])
-    finally:
-        await producer.stop()
 
 
 def normalize(raw: Event) -> Event:
@@ -148,18 +152,25 @@ async def running_app(settings: ScoringSettings) -> AsyncIterator[Running]:
 
 async def engagement_events(settings: ScoringSettings) -> list[Any]:
     """Read every event on the engagement topic."""
-    kafka = settings.kafka
-    consumer = make_consumer(kafka, group=None)
-    await consumer.start()
-    try:
-        topic = kafka.topic(ENGAGEMENT)
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
+    async with from_start(settings.kafka, ENGAGEMENT) as (consumer, _):
         found: list[Any] = []
         for _ in range(6):
             for records in (await consumer.getmany(timeout_ms=500)).values():
                 found.extend(EVENT_ADAPTER.validate_json(r.value) for r in records)
         return found
-    finally:
-        await consumer.stop()
+
+
+async def scratch_rebuild(settings: ScoringSettings, source: Path | None = None) -> RebuildReport:
+    """Recompute every metric into a scratch database of its own and compare it with what the service stored."""
+    return await rebuild(settings, scratch_database=f"scratch_{uuid.uuid4().hex[:8]}", source=source)
+
+
+async def assert_rebuild_identical(
+    settings: ScoringSettings, events: int | None = None, source: Path | None = None
+) -> RebuildReport:
+    """Assert that a rebuild (from ``events`` records, when given) finds every stored document as it is."""
+    report = await scratch_rebuild(settings, source)
+    if events is not None:
+        assert report.events == events
+    assert report.identical, report.differences[:3]
+    return report

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from kith_devkit.testing import publish
 from kith_scoring.settings import ScoringSettings
 from kith_shared.auth import Scope
 from kith_shared.erasure import PLACEHOLDER_ERASURE_SECRET, tombstone
 from kith_shared.mongo import make_mongo_client
-from services.scoring.tests.helpers import at, caught_up, engagement_events, event, publish, wait_for
+from services.scoring.tests.helpers import at, caught_up, engagement_events, event, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
+from kith_devkit.testing import publish
 from kith_scoring.settings import ScoringSettings
 from kith_shared.auth import Scope
-from services.scoring.tests.helpers import at, caught_up, event, publish, wait_for
+from services.scoring.tests.helpers import at, caught_up, event, wait_for
 
 pytestmark = pytest.mark.integration
 

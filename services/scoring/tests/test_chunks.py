@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 import pytest
 
-from kith_scoring.rebuild import rebuild
+from kith_devkit.testing import publish
 from kith_scoring.settings import ScoringSettings
 from kith_shared.kafka import make_consumer
 from kith_shared.mongo import make_mongo_client
 from kith_shared.topics import ACTIVITY
-from services.scoring.tests.helpers import caught_up, publish, stream, wait_for
+from services.scoring.tests.helpers import assert_rebuild_identical, caught_up, stream, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -64,9 +63,7 @@ async def test_a_backlog_is_applied_in_committed_chunks_so_lag_falls_steadily(
         assert consumer.batches <= 3
     falling = [value for value in dict.fromkeys(seen) if 0 < value < len(events)]
     assert len(falling) >= 3, seen  # the lag moved down chunk by chunk, not all at once at the end
-    report = await rebuild(settings, scratch_database=f"scratch_{uuid.uuid4().hex[:8]}")
-    assert report.events == len(events)
-    assert report.identical, report.differences[:2]
+    await assert_rebuild_identical(settings, len(events))
 
 
 async def test_a_re_read_below_the_fence_of_the_same_topic_never_resets_the_fence(
@@ -91,8 +88,7 @@ async def test_a_re_read_below_the_fence_of_the_same_topic_never_resets_the_fenc
     after = await progress_docs(scoring_settings)
     assert {doc["_id"]: doc["offset"] for doc in after} == fences
     assert all("incarnation" not in doc for doc in after)
-    report = await rebuild(scoring_settings, scratch_database=f"scratch_{uuid.uuid4().hex[:8]}")
-    assert report.identical, report.differences[:2]
+    await assert_rebuild_identical(scoring_settings)
 
 
 async def test_a_group_rebalancing_mid_batch_counts_nothing_twice(
@@ -129,6 +125,4 @@ async def test_a_group_rebalancing_mid_batch_counts_nothing_twice(
         assert slowed
         assert consumer.scoring.incarnation_checks > 0  # a re-read below the fence, settled by the broker
     assert all("incarnation" not in doc for doc in await progress_docs(settings))
-    report = await rebuild(settings, scratch_database=f"scratch_{uuid.uuid4().hex[:8]}")
-    assert report.events == len(events)
-    assert report.identical, report.differences[:2]
+    await assert_rebuild_identical(settings, len(events))

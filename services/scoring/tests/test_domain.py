@@ -22,7 +22,7 @@ from kith_scoring.domain.effects import EffectContext, build_effects
 from kith_scoring.domain.identity import anonymous_token
 from kith_scoring.domain.slipping import slipping_away, sweep_instants
 from kith_scoring.domain.topics import response_delays, trending
-from services.scoring.tests.helpers import at, event
+from services.scoring.tests.helpers import at, event, reply_to
 
 pytestmark = pytest.mark.unit
 
@@ -101,16 +101,7 @@ def _events() -> list[object]:
     return [
         event("member.joined", at(0, 1), community_id="c1", member_id="m1"),
         event("post.created", at(0, 2), community_id="c1", member_id="m1", post_id="p1", text="#a hello"),
-        event(
-            "comment.created",
-            at(0, 3),
-            community_id="c1",
-            member_id="m2",
-            comment_id="k",
-            post_id="p1",
-            replied_to_member_id="m1",
-            text="hi",
-        ),
+        event("comment.created", at(0, 3), **reply_to("m2", "m1", comment_id="k")),
         event("reaction.added", at(1, 3), community_id="c1", member_id="m2", target_id="p1"),
         event("reaction.removed", at(1, 4), community_id="c1", member_id="m2", target_id="p1"),
         event("member.left", at(2, 4), community_id="c1", member_id="m2"),

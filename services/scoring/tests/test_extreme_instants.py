@@ -18,6 +18,7 @@ from kith_scoring.domain.slipping import slipping_away
 from kith_scoring.domain.topics import trending
 from kith_shared.events import SCHEMA_VERSION, Event
 from kith_shared.events.types import EVENT_ADAPTER
+from services.scoring.tests.helpers import reply_to
 
 pytestmark = pytest.mark.unit
 
@@ -69,16 +70,7 @@ def test_every_read_holds_for_events_and_instants_at_the_edges(when: datetime) -
     events = [
         event("member.joined", when, community_id="c1", member_id="m1"),
         event("post.created", when, community_id="c1", member_id="m1", post_id="p1", text="#edge of time"),
-        event(
-            "comment.created",
-            when,
-            community_id="c1",
-            member_id="m2",
-            comment_id="k1",
-            post_id="p1",
-            replied_to_member_id="m1",
-            text="hi",
-        ),
+        event("comment.created", when, **reply_to("m2", "m1")),
     ]
     members, days = _docs(events)
     assert len(members) == 2

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import random
-import signal
-import subprocess
-import sys
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,39 +12,20 @@ from aiokafka import TopicPartition
 from pydantic import SecretStr
 
 from kith_devkit.servers import ServerProcess, free_port
+from kith_devkit.testing import child_process, kill_between_parts, process_env, publish
 from kith_scoring.domain.effects import build_effects
-from kith_scoring.rebuild import rebuild
 from kith_scoring.settings import ScoringSettings
 from kith_shared.events import DeadLetter, encode_structured
 from kith_shared.kafka import make_consumer, make_producer
 from kith_shared.mongo import make_mongo_client
 from kith_shared.reading import read_to_end
 from kith_shared.topics import ACTIVITY, DEAD_LETTER
-from services.scoring.tests.helpers import at, caught_up, event, publish, stream, wait_for
+from services.scoring.tests.helpers import assert_rebuild_identical, at, caught_up, event, stream, wait_for
 
 pytestmark = pytest.mark.integration
 
 
-def child_env(settings: ScoringSettings) -> dict[str, str]:
-    """Return the environment that points a scoring process at this test's broker, topics and database."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCORING_")}
-    env.update(
-        {
-            "SCORING_ENVIRONMENT": "test",
-            "SCORING_PORT": str(free_port()),
-            "SCORING_LOG_LEVEL": "INFO",
-            "SCORING_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-            "SCORING_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
-            "SCORING_KAFKA__IDEMPOTENCE": str(settings.kafka.idempotence).lower(),
-            "SCORING_MONGO__URI": settings.mongo.uri.get_secret_value(),
-            "SCORING_MONGO__DATABASE": settings.mongo.database,
-            "SCORING_MONGO__AUTH_DATABASE": settings.mongo.auth_database,
-            "SCORING_BATCH_MAX_RECORDS": "400",
-            "SCORING_SESSION_TIMEOUT_MS": "3000",
-            "SCORING_SLIPPING_SWEEP_SECONDS": "0",
-        }
-    )
-    return env
+CHILD_ENV = {"BATCH_MAX_RECORDS": "400", "SESSION_TIMEOUT_MS": "3000", "SLIPPING_SWEEP_SECONDS": "0"}
 
 
 async def dead_letters(settings: ScoringSettings) -> list[DeadLetter]:
@@ -84,44 +59,22 @@ async def test_sigkill_at_random_points_leaves_metrics_equal_to_a_rebuild(
     duplicates = rng.sample(events, 400)  # a producer's retries: the same events at later offsets
     parts = [events[i : i + 2_900] for i in range(0, len(events), 2_900)]
     parts[-1] = parts[-1] + duplicates
-    env = child_env(scoring_settings)
-    log = (tmp_path / "scoring.log").open("ab")
-
-    def spawn() -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "kith_scoring"], env=env, stdout=log, stderr=subprocess.STDOUT)
-
-    kills = 0
-    process = spawn()
-    try:
-        for index, part in enumerate(parts):
-            baseline = await applied_offsets(scoring_settings)
-            await publish(scoring_settings.kafka, part)
-            if index == len(parts) - 1:
-                break
-
-            async def moved(baseline: int = baseline) -> bool:
-                return await applied_offsets(scoring_settings) > baseline
-
-            await wait_for(moved, within=60)
-            await asyncio.sleep(rng.uniform(0.0, 0.6))
-            process.send_signal(signal.SIGKILL)
-            process.wait(timeout=10)
-            kills += 1
-            process = spawn()
+    env = process_env(scoring_settings, CHILD_ENV)
+    with child_process("kith_scoring", env, tmp_path / "scoring.log") as scoring:
+        await kill_between_parts(
+            scoring,
+            parts,
+            lambda part: publish(scoring_settings.kafka, part),
+            lambda: applied_offsets(scoring_settings),
+            rng,
+            most_pause=0.6,
+            within=60,
+        )
         await wait_for(lambda: caught_up(scoring_settings), within=120)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
-    assert kills >= 5
-    report = await rebuild(scoring_settings, scratch_database=f"scratch_{uuid.uuid4().hex[:8]}")
-    assert report.events == len(events) + len(duplicates)
+    assert scoring.kills >= 5
+    report = await assert_rebuild_identical(scoring_settings, len(events) + len(duplicates))
     assert report.documents["member_communities"] > 100
-    assert report.identical, report.differences[:3]
 
 
 async def test_database_restart_mid_stream_loses_nothing(
@@ -151,9 +104,7 @@ async def test_database_restart_mid_stream_loses_nothing(
         await wait_for(lambda: caught_up(settings), within=90)
         await wait_for(lambda: running.client.get("/readyz"), within=1)
         assert running.app.state.consumer.paused is None
-    report = await rebuild(settings, scratch_database=f"scratch_{uuid.uuid4().hex[:8]}")
-    assert report.events == len(events)
-    assert report.identical, report.differences[:3]
+    await assert_rebuild_identical(settings, len(events))
 
 
 async def test_poison_records_go_to_the_dead_letter_topic_while_the_rest_flow(
@@ -213,5 +164,4 @@ async def test_an_event_whose_effects_fail_is_dead_lettered_after_its_tries_and_
     assert letters[0].error == "ValueError"
     assert "failed 3 times" in letters[0].reason
     assert b'"m0"' in letters[0].original_value()
-    report = await rebuild(scoring_settings, scratch_database=f"scratch_{uuid.uuid4().hex[:8]}")
-    assert report.identical, report.differences[:3]
+    await assert_rebuild_identical(scoring_settings)

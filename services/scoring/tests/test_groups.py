@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-import uuid
 from functools import partial
 from typing import Any
 
 import pytest
 
-from kith_scoring.rebuild import rebuild
+from kith_devkit.testing import publish
 from kith_scoring.settings import ScoringSettings
-from services.scoring.tests.helpers import at, caught_up, engagement_events, event, publish, stream, wait_for
+from services.scoring.tests.helpers import (
+    assert_rebuild_identical,
+    at,
+    caught_up,
+    engagement_events,
+    event,
+    stream,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -27,9 +34,7 @@ async def test_a_second_consumer_joining_mid_stream_counts_nothing_twice(
             await publish(settings.kafka, events[3_000:])
             await wait_for(lambda: caught_up(settings), within=120)
             assert second.app.state.consumer.applied > 0  # the group shared the partitions
-    report = await rebuild(settings, scratch_database=f"scratch_{uuid.uuid4().hex[:8]}")
-    assert report.events == len(events)
-    assert report.identical, report.differences[:2]
+    await assert_rebuild_identical(settings, len(events))
 
 
 async def test_a_backlog_is_applied_in_full_batches(scoring_settings: ScoringSettings, start_app: Any) -> None:

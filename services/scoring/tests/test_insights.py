@@ -6,11 +6,12 @@ from typing import Any
 
 import pytest
 
+from kith_devkit.testing import publish
 from kith_scoring.settings import ScoringSettings
 from kith_shared.auth import Scope
 from kith_shared.events import Event
 from kith_shared.topics import ACTIVITY
-from services.scoring.tests.helpers import at, event, normalize, publish, wait_for
+from services.scoring.tests.helpers import at, event, normalize, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from kith_devkit.testing import publish
 from kith_scoring.settings import ScoringSettings
 from kith_shared.auth import Scope
 from kith_shared.events import Event
 from kith_shared.kafka import ensure_topics
-from services.scoring.tests.helpers import Running, caught_up, event, publish, stream, wait_for
+from services.scoring.tests.helpers import Running, caught_up, event, stream, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -11,25 +11,33 @@ from kith_scoring.domain.periods import Interval, PeriodError, day_key_of, perio
 pytestmark = pytest.mark.unit
 
 
-def test_weeks_start_on_monday_and_are_cut_at_the_ends() -> None:
+@pytest.mark.parametrize(
+    ("start", "end", "interval", "buckets"),
+    [
+        pytest.param(
+            date(2026, 10, 8), date(2026, 10, 20), Interval.WEEK,
+            [("2026-10-08", "2026-10-11"), ("2026-10-12", "2026-10-18"), ("2026-10-19", "2026-10-20")],
+            id="weeks-start-on-monday",
+        ),
+        pytest.param(
+            date(2026, 1, 15), date(2026, 3, 2), Interval.MONTH,
+            [("2026-01-15", "2026-01-31"), ("2026-02-01", "2026-02-28"), ("2026-03-01", "2026-03-02")],
+            id="months-follow-the-calendar",
+        ),
+    ],
+)  # fmt: skip
+def test_buckets_follow_the_calendar_cut_at_the_ends(
+    start: date, end: date, interval: Interval, buckets: list[tuple[str, str]]
+) -> None:
+    chosen = period(start, end, interval)
+    assert [(b.start.isoformat(), b.end.isoformat()) for b in chosen.buckets] == buckets
+
+
+def test_the_period_before_is_as_long_and_cut_the_same_way() -> None:
     chosen = period(date(2026, 10, 8), date(2026, 10, 20), Interval.WEEK)
-    assert [(b.start.isoformat(), b.end.isoformat()) for b in chosen.buckets] == [
-        ("2026-10-08", "2026-10-11"),
-        ("2026-10-12", "2026-10-18"),
-        ("2026-10-19", "2026-10-20"),
-    ]
     assert (chosen.previous.start, chosen.previous.end) == (date(2026, 9, 25), date(2026, 10, 7))
     assert chosen.previous_buckets[0].start == date(2026, 9, 25)
     assert len(chosen.all_day_keys()) == 26
-
-
-def test_months_follow_the_calendar() -> None:
-    chosen = period(date(2026, 1, 15), date(2026, 3, 2), Interval.MONTH)
-    assert [(b.start.isoformat(), b.end.isoformat()) for b in chosen.buckets] == [
-        ("2026-01-15", "2026-01-31"),
-        ("2026-02-01", "2026-02-28"),
-        ("2026-03-01", "2026-03-02"),
-    ]
 
 
 def test_days_are_one_bucket_each() -> None:

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from kith_devkit.testing import publish
 from kith_scoring.cli import app
-from kith_scoring.rebuild import rebuild
 from kith_scoring.settings import ScoringSettings
 from kith_shared.mongo import make_mongo_client
-from services.scoring.tests.helpers import caught_up, publish, stream, wait_for
+from services.scoring.tests.helpers import assert_rebuild_identical, caught_up, scratch_rebuild, stream, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -39,12 +39,8 @@ async def test_rebuild_reports_no_difference_then_the_one_that_was_made(
     source = tmp_path / "events.jsonl"
     source.write_text("".join(e.model_dump_json(exclude_none=True) + "\n" for e in events))
 
-    from_file = await rebuild(scoring_settings, scratch_database=f"scratch_{uuid.uuid4().hex[:8]}", source=source)
-    assert from_file.events == len(events)
-    assert from_file.identical, from_file.differences[:2]
-    from_topic = await rebuild(scoring_settings, scratch_database=f"scratch_{uuid.uuid4().hex[:8]}")
-    assert from_topic.events == len(events)
-    assert from_topic.identical
+    await assert_rebuild_identical(scoring_settings, len(events), source)  # from the file
+    await assert_rebuild_identical(scoring_settings, len(events))  # from the topic
 
     client = make_mongo_client(scoring_settings.mongo, app_name="tests")
     try:
@@ -54,7 +50,7 @@ async def test_rebuild_reports_no_difference_then_the_one_that_was_made(
         await collection.update_one({"_id": victim["_id"]}, {"$inc": {"rg": 1}})
     finally:
         await client.close()
-    tampered = await rebuild(scoring_settings, scratch_database=f"scratch_{uuid.uuid4().hex[:8]}", source=source)
+    tampered = await scratch_rebuild(scoring_settings, source)
     assert [(d.collection, d.id) for d in tampered.differences] == [("member_communities", victim["_id"])]
 
     runner = CliRunner()

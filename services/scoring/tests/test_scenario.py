@@ -6,11 +6,12 @@ from typing import Any
 
 import pytest
 
+from kith_devkit.testing import publish
 from kith_scoring.settings import ScoringSettings
 from kith_shared.auth import Scope
 from kith_shared.events import Event
 from kith_shared.events.data import TextFeatures
-from services.scoring.tests.helpers import at, event, publish
+from services.scoring.tests.helpers import at, event, reply_to
 
 pytestmark = pytest.mark.integration
 
@@ -40,16 +41,7 @@ def scenario() -> list[Event]:
             text="Sunday? #climbing",
             text_features=climbing,
         ),
-        event(
-            "comment.created",
-            at(0, 12.5),
-            community_id="c1",
-            member_id="m2",
-            comment_id="k1",
-            post_id="p1",
-            replied_to_member_id="m1",
-            text="yes",
-        ),
+        event("comment.created", at(0, 12.5), **reply_to("m2", "m1", text="yes")),
         event("post.created", at(0, 13), community_id="c1", member_id="bot", post_id="p2", text="digest"),
         event("reaction.added", at(0, 13), community_id="c1", member_id="m2", target_id="p1", target_member_id="m1"),
         event("post.created", at(1, 9), community_id="c1", member_id="m1", post_id="p3", text="anyone?"),

@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 
 from kith_devkit.servers import free_port
+from kith_devkit.testing import publish
 from kith_scoring.settings import ScoringSettings
 from kith_scoring.store import ScoringStore
 from kith_scoring.sweep import SlippingSweep
 from kith_shared.kafka import EventProducer
 from kith_shared.mongo import make_mongo_client
-from services.scoring.tests.helpers import at, caught_up, engagement_events, event, publish, wait_for
+from services.scoring.tests.helpers import at, caught_up, engagement_events, event, wait_for
 
 pytestmark = pytest.mark.integration
 
