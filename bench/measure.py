@@ -1,18 +1,26 @@
-"""What benchmarks measure with: percentiles, the CPU each process spends, servers in subprocesses."""
+"""What benchmarks measure with: percentiles, the CPU each process spends, servers in subprocesses, figures written."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
+import sys
 import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from kith_devkit.servers import stop_process, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The servers every figure here ran on, as the results name them.
+STORE = "embedded SecantusDB (MongoDB wire protocol)"
+BROKER = "embedded tansu (Kafka protocol, memory only)"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -72,9 +80,9 @@ class Server:
                 await asyncio.sleep(0.2)
         raise TimeoutError(f"{self.url} was not ready within {within:g}s")
 
-    def stop(self) -> None:
-        """Stop the server and its children."""
-        stop_process(self.process.pid)
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server and its children (SIGTERM, then SIGKILL after ``timeout`` seconds)."""
+        stop_process(self.process.pid, timeout)
 
 
 async def load_paths(client: httpx.AsyncClient, paths: list[str], concurrency: int) -> tuple[list[float], float, int]:
@@ -98,3 +106,25 @@ async def load_paths(client: httpx.AsyncClient, paths: list[str], concurrency: i
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return timings, time.perf_counter() - started, errors
+
+
+def run_facts(benchmark: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Return what a result records of its run: when, the command that repeats it, the servers, the cores.
+
+    ``argv`` are the benchmark's own arguments; without them, those of this process when it runs ``benchmark``.
+    """
+    if argv is None:
+        argv = sys.argv[2:] if sys.argv[1:2] == [benchmark] else []
+    return {
+        "measured_at": datetime.now(UTC).isoformat(),
+        "command": " ".join(["python -m bench", benchmark, *argv]),
+        "store": STORE,
+        "broker": BROKER,
+        "cores": os.cpu_count(),
+    }
+
+
+def write_figures(path: Path, figures: dict[str, Any]) -> None:
+    """Write a benchmark's figures to ``path`` as JSON, making its folder if need be."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(figures, indent=2, default=str) + "\n", encoding="utf-8")
