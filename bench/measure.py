@@ -70,9 +70,19 @@ class Server:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
 
+    async def listening(self, within: float = 120.0) -> None:
+        """Wait until the server's port takes connections (it may not be ready yet)."""
+        await asyncio.to_thread(wait_for_port, "127.0.0.1", self.port, within, self.process)
+
+    def client(self, key: str, concurrency: int, timeout: float) -> httpx.AsyncClient:
+        """Return a client of the server holding ``key``, with a connection for each of ``concurrency`` callers."""
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        headers = {"Authorization": f"Bearer {key}"}
+        return httpx.AsyncClient(base_url=self.url, headers=headers, limits=limits, timeout=timeout)
+
     async def ready(self, within: float = 60.0) -> None:
         """Wait until /readyz (or the port, for the minimal app) answers."""
-        await asyncio.to_thread(wait_for_port, "127.0.0.1", self.port, within, self.process)
+        await self.listening(within)
         async with httpx.AsyncClient(base_url=self.url) as client:
             for _ in range(int(within / 0.2)):
                 if (await client.get("/readyz")).status_code in (200, 404):
@@ -128,3 +138,11 @@ def write_figures(path: Path, figures: dict[str, Any]) -> None:
     """Write a benchmark's figures to ``path`` as JSON, making its folder if need be."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(figures, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def finish(result: dict[str, Any], output: Path, table: str, *, note: str = "") -> None:
+    """Write the figures to ``output``; print their table, the run's total time (if it has one) and where they went."""
+    write_figures(output, result)
+    print(table)
+    took = f"Total time {result['seconds']:.0f} s{note}. " if "seconds" in result else ""
+    print(f"\n{took}Figures written to {output}.")
