@@ -43,6 +43,7 @@ from kith_devkit.generator import generate
 from kith_devkit.scale import tenant_at_scale
 from kith_devkit.servers import free_port
 from kith_recommend.domain.changes import changes_for
+from kith_recommend.domain.parts import part_keys
 from kith_recommend.engine import Recommender
 from kith_recommend.settings import RecommendSettings
 from kith_recommend.store import CheckpointStore
@@ -150,7 +151,7 @@ async def checkpoint_cost(mongo: MongoSettings, label: str, events: list[Event])
         t1 = time.perf_counter()
         blobs = {tenant: zlib.compress(s.packed, 3) for tenant, s in snapshot.tenants.items()}
         t2 = time.perf_counter()
-        report = await store.write("bench", blobs, {}, {}, ["model@1"])
+        report = await store.write("bench", blobs, {}, {}, part_keys(recommender.kinds))
         t3 = time.perf_counter()
         loaded = await store.load()
         t4 = time.perf_counter()
