@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.embedded import embedded_servers
-from bench.measure import finish, percentile, run_facts
+from bench.measure import finish, parser_for, percentile, run_facts
 from kith_cli.activity import demo_config as make_run_demo
 from tests.console_stack import detect_micro_communities, start_console_stack
 
@@ -148,12 +148,11 @@ def table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     """Run the benchmark and print its table."""
-    parser = argparse.ArgumentParser(prog="python -m bench console", description=__doc__)
+    parser = parser_for("console", __doc__, RESULTS)
     parser.add_argument("--communities", type=int, default=300, help="communities of the demo tenant (default 300)")
     parser.add_argument("--members", type=int, default=3_000, help="members of the demo tenant (default 3000)")
     parser.add_argument("--days", type=int, default=28, help="days of activity, up to today (default 28)")
     parser.add_argument("--visits", type=int, default=20, help="visits of each page (default 20)")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON figures")
     args = parser.parse_args(argv)
     if not Path(CHROMIUM).is_file():
         print(f"{CHROMIUM} is missing: `bash deploy/tools/setup-system.sh` (as root) installs Chromium")

@@ -41,7 +41,7 @@ from fastapi import FastAPI, Request, Response
 
 from bench.embedded import Servers, api_key, embedded_servers, service_env
 from bench.ingest_claims import claim_designs, claim_lines
-from bench.measure import CpuMeter, Server, percentile, run_facts, write_figures
+from bench.measure import CpuMeter, Server, finish, parser_for, percentile, run_facts
 from kith_devkit.generator import GeneratorConfig, generate
 from kith_devkit.servers import free_port
 from kith_ingest.domain import NormalizeConfig, normalize_raw
@@ -359,18 +359,16 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     """Run the ingest benchmark, print the table and write the JSON figures."""
-    parser = argparse.ArgumentParser(prog="python -m bench ingest", description=__doc__.splitlines()[0])
+    parser = parser_for("ingest", __doc__.splitlines()[0], RESULTS)
     parser.add_argument("--events", type=int, default=20_000, help="events sent in batches (default 20000)")
     parser.add_argument("--batch", type=int, default=500, help="events per batch request (default 500)")
     parser.add_argument("--senders", type=int, default=8, help="concurrent batch senders (default 8)")
     parser.add_argument("--requests", type=int, default=60, help="single-event requests per client (default 60)")
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent single-event clients (default 32)")
     parser.add_argument("--posts", type=int, default=5_000, help="posts and comments normalized (default 5000)")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON figures")
     args = parser.parse_args(argv)
     result = asyncio.run(run(args))
-    print(markdown(result))
-    write_figures(args.output, result)
+    finish(result, args.output, markdown(result))
     return 0
 
 

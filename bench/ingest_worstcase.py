@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from bench.embedded import api_key, embedded_servers, service_env
-from bench.measure import CpuMeter, Server, percentile, run_facts, write_figures
+from bench.measure import CpuMeter, Server, finish, parser_for, percentile, run_facts
 from kith_devkit.servers import free_port
 from kith_ingest.domain.text import MAX_TAGS, TextBounds
 from kith_ingest.settings import IngestSettings
@@ -187,7 +187,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     """Run the worst-case benchmark, print the tables and write the JSON figures."""
-    parser = argparse.ArgumentParser(prog="python -m bench ingest_worstcase", description=__doc__.splitlines()[0])
+    parser = parser_for("ingest_worstcase", __doc__.splitlines()[0], RESULTS)
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients sending worst-case posts")
     parser.add_argument("--rounds", type=int, default=3, help="times each client sends every kind of post")
     parser.add_argument(
@@ -196,11 +196,9 @@ def main(argv: list[str]) -> int:
         default=list(MODES),
         help="normalization modes, comma-separated: loop, thread, process",
     )
-    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON figures")
     args = parser.parse_args(argv)
     result = asyncio.run(run(args))
-    print(markdown(result))
-    write_figures(args.output, result)
+    finish(result, args.output, markdown(result))
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -118,20 +119,28 @@ async def load_paths(client: httpx.AsyncClient, paths: list[str], concurrency: i
     return timings, time.perf_counter() - started, errors
 
 
-def run_facts(benchmark: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Return what a result records of its run: when, the command that repeats it, the servers, the cores.
+def parser_for(benchmark: str, description: str, output: Path | None) -> argparse.ArgumentParser:
+    """Return the parser of ``python -m bench <benchmark>``, with its ``--output``: where the JSON figures go."""
+    parser = argparse.ArgumentParser(prog=f"python -m bench {benchmark}", description=description)
+    parser.add_argument("--output", type=Path, default=output, help="where to write the JSON figures")
+    return parser
+
+
+def run_facts(benchmark: str, argv: Sequence[str] | None = None, *, embedded: bool = True) -> dict[str, Any]:
+    """Return what a result records of its run: when, the command that repeats it, the cores, and the servers
+    it ran on when ``embedded``.
 
     ``argv`` are the benchmark's own arguments; without them, those of this process when it runs ``benchmark``.
     """
     if argv is None:
         argv = sys.argv[2:] if sys.argv[1:2] == [benchmark] else []
-    return {
+    facts: dict[str, Any] = {
         "measured_at": datetime.now(UTC).isoformat(),
         "command": " ".join(["python -m bench", benchmark, *argv]),
-        "store": STORE,
-        "broker": BROKER,
-        "cores": os.cpu_count(),
     }
+    if embedded:
+        facts.update(store=STORE, broker=BROKER)
+    return facts | {"cores": os.cpu_count()}
 
 
 def write_figures(path: Path, figures: dict[str, Any]) -> None:

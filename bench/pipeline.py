@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.embedded import publish
-from bench.measure import percentile, run_facts, write_figures
+from bench.measure import finish, parser_for, percentile, run_facts
 from bench.pipeline_load import Probes, ceiling, live_events, post_batches, youtube_events
 from bench.pipeline_stack import CaughtUp, Stack, wait_caught_up
 from bench.scoring import realistic_stream
@@ -267,7 +267,7 @@ def _fresh(figures: dict[str, float]) -> str:
 
 def main(argv: list[str]) -> int:
     """Run the pipeline benchmark, print the table and write the JSON figures."""
-    parser = argparse.ArgumentParser(prog="python -m bench pipeline", description=__doc__.splitlines()[0])
+    parser = parser_for("pipeline", __doc__.splitlines()[0], RESULTS)
     parser.add_argument("--backlog", type=int, default=150_000, help="events already on the topic (default 150000)")
     parser.add_argument("--rate", type=float, default=500.0, help="steady events/s through ingest (default 500)")
     parser.add_argument("--duration", type=float, default=300.0, help="seconds of steady load (default 300)")
@@ -283,17 +283,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sample-every", type=float, default=3.0, help="seconds between lag samples")
     parser.add_argument("--within", type=float, default=1_800.0, help="longest wait for lag 0, in seconds")
     parser.add_argument("--keep", action="store_true", help="keep the servers' logs and data (printed folder)")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON figures")
     args = parser.parse_args(argv)
     unknown = set(args.phases) - {"backlog", "steady", "import"}
     if unknown:
         parser.error(f"unknown phases: {sorted(unknown)}")
     result = asyncio.run(run(args))
-    print(markdown(result))
+    finish(result, args.output, markdown(result))
     if args.keep:
         print(f"\nlogs and data kept in {result['workdir']}")
-    write_figures(args.output, result)
-    print(f"\nwritten to {args.output}")
     return 0
 
 

@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 
 from bench.embedded import BULK_PRODUCER, embedded_servers, from_the_beginning, publish, service_env
-from bench.measure import Server, finish, run_facts
+from bench.measure import Server, finish, parser_for, run_facts
 from kith_cli.activity import demo_config
 from kith_devkit.generator import generate
 from kith_devkit.scale import tenant_at_scale
@@ -240,12 +240,11 @@ def table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     """Run the benchmark and print its table."""
-    parser = argparse.ArgumentParser(prog="python -m bench recommend_consume", description=__doc__)
+    parser = parser_for("recommend_consume", __doc__, RESULTS)
     parser.add_argument("--events", type=int, default=150_000)
     parser.add_argument("--before", type=Path, default=None, help="src folder of an earlier recommend to compare")
     parser.add_argument("--before-events", type=int, default=20_000)
     parser.add_argument("--quick", action="store_true", help="30,000 events; the demo tenant's checkpoint only")
-    parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.quick:
         args.events = min(args.events, 30_000)

@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.measure import finish, parser_for, run_facts
 from bench.recsys.metrics import bootstrap_interval
 from bench.recsys.stack import EvalStack
 from kith_cli.client import to_wire
@@ -298,7 +299,6 @@ async def run(args: argparse.Namespace, variants: list[tuple[str, dict[str, Any]
     for c in world.communities:
         modes[c.mode] += 1
     return {
-        "measured_at": datetime.now(UTC).isoformat(),
         "window": args.window,
         "world": {
             "communities": args.communities,
@@ -373,7 +373,7 @@ def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
 
 def main(argv: list[str]) -> int:
     """Run the benchmark, print its table and write its JSON."""
-    parser = argparse.ArgumentParser(prog="python -m bench recommend_places", description=__doc__.splitlines()[0])
+    parser = parser_for("recommend_places", __doc__.splitlines()[0], RESULTS)
     parser.add_argument("--communities", type=int, default=1_000)
     parser.add_argument("--members", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=28)
@@ -393,7 +393,6 @@ def main(argv: list[str]) -> int:
         default=[],
         help='more settings to measure, as NAME={"setting": value} (repeatable)',
     )
-    parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr)
@@ -404,8 +403,6 @@ def main(argv: list[str]) -> int:
         return 2
     variants = [("shipped defaults", {}), ("places off", {"use_places": False}), *extra]
     result = asyncio.run(run(args, variants))
-    print(markdown(result))
-    result["command"] = "python -m bench recommend_places " + " ".join(argv)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    result.update(run_facts("recommend_places", argv))
+    finish(result, args.output, markdown(result))
     return 0

@@ -37,7 +37,7 @@ import httpx
 import numpy as np
 
 from bench.embedded import BULK_PRODUCER, api_key, embedded_servers, publish, service_env
-from bench.measure import Server, finish, load_paths, run_facts
+from bench.measure import Server, finish, load_paths, parser_for, run_facts
 from kith_devkit.events import event
 from kith_devkit.generator import member_id
 from kith_devkit.scale import tenant_at_scale
@@ -273,7 +273,7 @@ def table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     """Run the benchmark and print its table."""
-    parser = argparse.ArgumentParser(prog="python -m bench recommend_speed", description=__doc__)
+    parser = parser_for("recommend_speed", __doc__, RESULTS)
     parser.add_argument("--members", type=int, default=100_000)
     parser.add_argument("--communities", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=4_000, help="requests per endpoint")
@@ -281,7 +281,6 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--curve", default="1000,10000,100000", help="catalogue sizes for the growth curve")
     parser.add_argument("--curve-samples", type=int, default=500)
     parser.add_argument("--quick", action="store_true", help="20,000 members, 2,000 communities, short curve")
-    parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.quick:
         args.members, args.communities, args.requests, args.curve = 20_000, 2_000, 1_000, "1000,10000"
