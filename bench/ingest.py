@@ -225,7 +225,7 @@ async def _measure(args: argparse.Namespace, embedded: Servers, workdir: Path, s
     )
     # How large requests are cleaned can be compared: INGEST_NORMALIZE_POOL=thread python -m bench ingest
     env.update({name: value for name, value in os.environ.items() if name.startswith("INGEST_NORMALIZE_")})
-    ingest = Server([sys.executable, "-m", "kith_ingest"], env, ingest_port, workdir / "ingest.log")
+    ingest = Server.service("ingest", env, ingest_port, workdir / "ingest.log")
     servers.append(ingest)
     minimal_argv = [sys.executable, "-m", "uvicorn", "bench.ingest:minimal_app", "--factory", "--port"]
     minimal_argv += [str(minimal_port), "--log-level", "warning", "--no-access-log"]

@@ -137,7 +137,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "ingest", port, kafka, mongo, inherit=False, consume_raw="false", rate_limit_per_second="0",
                 normalize_workers=workers, normalize_pool=pool,
             )  # fmt: skip
-            server = Server([sys.executable, "-m", "kith_ingest"], env, port, workdir / f"ingest-{mode}.log")
+            server = Server.service("ingest", env, port, workdir / f"ingest-{mode}.log")
             try:
                 await server.ready()
                 idle = await _idle_health(server.url)
@@ -197,6 +197,9 @@ def main(argv: list[str]) -> int:
         help="normalization modes, comma-separated: loop, thread, process",
     )
     args = parser.parse_args(argv)
+    unknown = set(args.modes) - set(MODES)
+    if unknown:
+        parser.error(f"unknown modes: {sorted(unknown)}")
     result = asyncio.run(run(args))
     finish(result, args.output, markdown(result))
     return 0

@@ -9,7 +9,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -75,11 +76,29 @@ class Server:
         """Wait until the server's port takes connections (it may not be ready yet)."""
         await asyncio.to_thread(wait_for_port, "127.0.0.1", self.port, within, self.process)
 
-    def client(self, key: str, concurrency: int, timeout: float) -> httpx.AsyncClient:
-        """Return a client of the server holding ``key``, with a connection for each of ``concurrency`` callers."""
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        headers = {"Authorization": f"Bearer {key}"}
-        return httpx.AsyncClient(base_url=self.url, headers=headers, limits=limits, timeout=timeout)
+    @classmethod
+    def service(cls, name: str, env: dict[str, str], port: int, log: Path) -> Server:
+        """Start a service of this repository (``python -m kith_<name>``) on ``port``."""
+        return cls([sys.executable, "-m", f"kith_{name}"], env, port, log)
+
+    @asynccontextmanager
+    async def serving(
+        self, key: str, concurrency: int, request_timeout: float, *, within: float = 120.0, stop_within: float = 10.0
+    ) -> AsyncIterator[httpx.AsyncClient]:
+        """Wait until the server listens; yield a client of it holding ``key``, with a connection for each of
+        ``concurrency`` callers; stop the server on the way out.
+        """
+        try:
+            await self.listening(within)
+            async with httpx.AsyncClient(
+                base_url=self.url,
+                headers={"Authorization": f"Bearer {key}"},
+                limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+                timeout=request_timeout,
+            ) as client:
+                yield client
+        finally:
+            self.stop(stop_within)
 
     async def ready(self, within: float = 60.0) -> None:
         """Wait until /readyz (or the port, for the minimal app) answers."""
@@ -117,6 +136,16 @@ async def load_paths(client: httpx.AsyncClient, paths: list[str], concurrency: i
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return timings, time.perf_counter() - started, errors
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]], align: str) -> list[str]:
+    """Return the lines of a Markdown table: ``header``, its rule (``align``: ``l`` or ``r`` a column), ``rows``."""
+    rule = {"l": "---", "r": "---:"}
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(rule[side] for side in align) + "|",
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
 
 
 def parser_for(benchmark: str, description: str, output: Path | None) -> argparse.ArgumentParser:

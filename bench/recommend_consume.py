@@ -107,7 +107,7 @@ async def service(
     if source is not None:
         env["PYTHONPATH"] = f"{source}{os.pathsep}{env.get('PYTHONPATH', '')}"
     started = time.perf_counter()
-    server = Server([sys.executable, "-m", "kith_recommend"], env, port, workdir / f"{name}.log")
+    server = Server.service("recommend", env, port, workdir / f"{name}.log")
     try:
         # Consumption starts before the service is ready: sample from the moment its port answers, and count
         # from the last sample that saw nothing taken in (a conservative start).

@@ -176,13 +176,9 @@ async def headline(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         port = free_port()
         env = service_env("recommend", port, kafka, mongo, rate_limit_per_second="0")
         started = time.perf_counter()
-        service = Server([sys.executable, "-m", "kith_recommend"], env, port, workdir / "service.log")
-        try:
-            await service.listening()
-            async with service.client(key, args.concurrency, timeout=60) as client:
-                out.update(await _serve(client, kafka, args, joined, started))
-        finally:
-            service.stop(timeout=20)
+        service = Server.service("recommend", env, port, workdir / "service.log")
+        async with service.serving(key, args.concurrency, request_timeout=60, stop_within=20) as client:
+            out.update(await _serve(client, kafka, args, joined, started))
     out["p99_ratio"] = out["suggestions"]["p99_ms"] / out["trivial"]["p99_ms"]
     out["p50_ratio"] = out["suggestions"]["p50_ms"] / out["trivial"]["p50_ms"]
     return out

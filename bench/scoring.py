@@ -35,7 +35,7 @@ import bson
 from pymongo.asynchronous.database import AsyncDatabase
 
 from bench.embedded import embedded_servers, publish
-from bench.measure import run_facts, write_figures
+from bench.measure import markdown_table, run_facts, write_figures
 from bench.scoring_reads import TENANT, run_reads
 from kith_devkit.generator import GeneratorConfig, generate
 from kith_ingest.domain import NormalizeConfig, normalize_raw
@@ -275,33 +275,30 @@ def _sweep_lines(result: dict[str, Any]) -> list[str]:
     sweep: dict[str, dict[str, Any]] = result.get("batch_sweep", {})
     if not sweep:
         return []
-    lines = [
-        "| most records per batch | events/s | transactions (chunks) | documents written/event |",
-        "|---:|---:|---:|---:|",
+    header = ["most records per batch", "events/s", "transactions (chunks)", "documents written/event"]
+    rows = [
+        [
+            f"{int(size):,}",
+            f"{run['events_per_second']:.0f}",
+            str(run["transactions"]),
+            f"{run['documents_per_event']:.3f}",
+        ]
+        for size, run in sorted(sweep.items(), key=lambda item: int(item[0]))
     ]
-    for size, run in sorted(sweep.items(), key=lambda item: int(item[0])):
-        lines.append(
-            f"| {int(size):,} | {run['events_per_second']:.0f} | {run['transactions']} | "
-            f"{run['documents_per_event']:.3f} |"
-        )
-    return [*lines, ""]
+    return [*markdown_table(header, rows, "rrrr"), ""]
 
 
 def _stored_lines(result: dict[str, Any]) -> list[str]:
     stored: dict[str, dict[str, float]] = result["scoring"].get("stored", {})
     if not stored:
         return []
-    lines = [
-        "| stored collection | documents | bytes/document | documents/event |",
-        "|---|---:|---:|---:|",
+    header = ["stored collection", "documents", "bytes/document", "documents/event"]
+    rows = [
+        [name, f"{f['documents']:.0f}", f"{f['bytes_per_document']:.0f}", f"{f['documents_per_event']:.4f}"]
+        for name, f in stored.items()
     ]
-    for name, figures in stored.items():
-        lines.append(
-            f"| {name} | {figures['documents']:.0f} | {figures['bytes_per_document']:.0f} | "
-            f"{figures['documents_per_event']:.4f} |"
-        )
-    lines.append(f"| all | | | {result['scoring']['stored_bytes_per_event']:.0f} bytes/event |")
-    return [*lines, ""]
+    rows.append(["all", "", "", f"{result['scoring']['stored_bytes_per_event']:.0f} bytes/event"])
+    return [*markdown_table(header, rows, "lrrr"), ""]
 
 
 def main(argv: list[str]) -> int:

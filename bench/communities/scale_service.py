@@ -138,13 +138,9 @@ async def measure(members: int, ties: int, seed: int, workdir: Path, requests: i
             detection__seed=str(seed),
         )  # fmt: skip
         started = time.perf_counter()
-        service = Server([sys.executable, "-m", "kith_recommend"], env, port, workdir / "service.log")
-        try:
-            await service.listening(300)
-            async with service.client(key, concurrency, timeout=120) as client:
-                out.update(await _detect_and_load(client, service, seed, requests, concurrency, started))
-        finally:
-            service.stop(timeout=30)
+        service = Server.service("recommend", env, port, workdir / "service.log")
+        async with service.serving(key, concurrency, request_timeout=120, within=300, stop_within=30) as client:
+            out.update(await _detect_and_load(client, service, seed, requests, concurrency, started))
     out["list_p99_ratio"] = out["list"]["p99_ms"] / out["trivial"]["p99_ms"]
     out["detail_p99_ratio"] = out["detail"]["p99_ms"] / out["trivial"]["p99_ms"]
     return out

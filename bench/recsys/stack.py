@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 import tempfile
 import time
 import uuid
@@ -134,7 +133,7 @@ class EvalStack:
             port = free_port()
             ingest_mongo = mongo.model_copy(update={"database": f"kith_ingest_eval_{run}"})
             env = service_env("ingest", port, kafka, ingest_mongo, inherit=False, consume_raw="false")
-            self.ingest = Server([sys.executable, "-m", "kith_ingest"], env, port, tmp / "ingest.log")
+            self.ingest = Server.service("ingest", env, port, tmp / "ingest.log")
             await self.ingest.ready()
         self.app = create_app(self.settings)
         self._stack = AsyncExitStack()
