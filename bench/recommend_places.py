@@ -55,6 +55,8 @@ from kith_recommend.domain.tuning import scores_of
 RESULTS = Path(__file__).resolve().parent / "results" / "recommend_places.json"
 TENANT = "places"
 K = 10
+#: The generator's settings that the command line chooses, and the result records.
+WORLD = ("communities", "members", "days", "activity", "seed")
 #: A fixed start in the past, so that every run posts the same history and ingest takes all of it.
 START = datetime(2026, 9, 1, tzinfo=UTC)
 
@@ -152,15 +154,7 @@ async def put_settings(stack: EvalStack, settings: dict[str, Any]) -> dict[str, 
 
 async def run(args: argparse.Namespace, variants: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     """Generate the world, post the history before the cut-off through ingest, and rank with each setting."""
-    config = GeneratorConfig(
-        seed=args.seed,
-        communities=args.communities,
-        members=args.members,
-        days=args.days,
-        activity=args.activity,
-        start=START,
-        tenant=TENANT,
-    )
+    config = GeneratorConfig(start=START, tenant=TENANT, **{name: getattr(args, name) for name in WORLD})
     world = build_world(config)
     events = list(generate(config))
     split = split_in_time(events, world, args.holdout)
@@ -228,14 +222,7 @@ async def run(args: argparse.Namespace, variants: list[tuple[str, dict[str, Any]
         modes[c.mode] += 1
     return {
         "window": args.window,
-        "world": {
-            "communities": args.communities,
-            "members": args.members,
-            "days": args.days,
-            "activity": args.activity,
-            "seed": args.seed,
-            "modes": modes,
-        },
+        "world": {name: getattr(config, name) for name in WORLD} | {"modes": modes},
         "events": len(events),
         "events_before_cutoff": len(split.train),
         "cutoff": split.cutoff.isoformat(),
