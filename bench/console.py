@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import json
 import statistics
 import sys
 import tempfile
@@ -32,9 +31,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.measure import percentile
+from bench.embedded import embedded_servers
+from bench.measure import finish, parser_for, percentile, run_facts
 from kith_cli.activity import demo_config as make_run_demo
-from kith_devkit.servers import free_port, start_broker, start_database, wait_for_kafka
 from tests.console_stack import detect_micro_communities, start_console_stack
 
 RESULTS = Path(__file__).resolve().parent / "results" / "console.json"
@@ -74,51 +73,47 @@ async def measure(base: str, key: str, pages: dict[str, str], visits: int) -> di
 
 async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Start everything, load the tenant, measure the pages."""
-    broker = start_broker(free_port(), workdir / "broker.log")
-    database = start_database(free_port(), workdir / "db", workdir / "db.log")
     stack = None
-    try:
-        await wait_for_kafka(broker.address)
-        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        config = dataclasses.replace(
-            make_run_demo(), communities=args.communities, members=args.members, days=args.days,
-            start=today - timedelta(days=args.days),
-        )  # fmt: skip
-        loading = time.perf_counter()
-        stack = await start_console_stack(
-            bootstrap=broker.address, mongo_uri=f"mongodb://{database.address}", embedded_broker=True,
-            logs=workdir, config=config,
-        )  # fmt: skip
-        loaded = time.perf_counter() - loading
-        group = await detect_micro_communities(stack)
-        pages = {
-            "sign-in form (trivial)": "/signin",
-            "overview": "/overview",
-            "communities": "/communities",
-            "community": "/communities/c-0001",
-            "member": "/members/m-00042",
-            "micro-communities": "/micro-communities",
-            "a micro-community": f"/micro-communities/{group['id']}",
-            "operations": "/operations",
-        }
-        times = await measure(stack.url("console"), stack.key, pages, args.visits)
-        # The same pages once scoring's cache of the tenant's figures has expired before every visit (0.2 s):
-        # the figures held are served at once while a refresh runs (SCORING_INSIGHTS_STALE_SECONDS).
-        figures_pages = ("overview", "communities", "community")
-        for label, seconds in (("cache expired", "0.2"), ("uncached", "0")):
-            stack.stop("scoring")
-            stack.envs["scoring"]["SCORING_INSIGHTS_CACHE_SECONDS"] = seconds
-            stack.start("scoring")
-            await stack.wait_ready("scoring")
-            phase_pages = {f"{name}, {label}": pages[name] for name in figures_pages}
-            phase_pages["sign-in form (trivial)"] = pages["sign-in form (trivial)"]
-            phase = await measure(stack.url("console"), stack.key, phase_pages, max(3, args.visits // 2))
-            times.update({name: values for name, values in phase.items() if name.endswith(label)})
-    finally:
-        if stack is not None:
-            stack.stop_all()
-        database.stop()
-        broker.stop()
+    async with embedded_servers(workdir) as embedded:
+        try:
+            today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            config = dataclasses.replace(
+                make_run_demo(), communities=args.communities, members=args.members, days=args.days,
+                start=today - timedelta(days=args.days),
+            )  # fmt: skip
+            loading = time.perf_counter()
+            stack = await start_console_stack(
+                bootstrap=embedded.broker.address, mongo_uri=embedded.mongo_uri, embedded_broker=True,
+                logs=workdir, config=config,
+            )  # fmt: skip
+            loaded = time.perf_counter() - loading
+            group = await detect_micro_communities(stack)
+            pages = {
+                "sign-in form (trivial)": "/signin",
+                "overview": "/overview",
+                "communities": "/communities",
+                "community": "/communities/c-0001",
+                "member": "/members/m-00042",
+                "micro-communities": "/micro-communities",
+                "a micro-community": f"/micro-communities/{group['id']}",
+                "operations": "/operations",
+            }
+            times = await measure(stack.url("console"), stack.key, pages, args.visits)
+            # The same pages once scoring's cache of the tenant's figures has expired before every visit (0.2 s):
+            # the figures held are served at once while a refresh runs (SCORING_INSIGHTS_STALE_SECONDS).
+            figures_pages = ("overview", "communities", "community")
+            for label, seconds in (("cache expired", "0.2"), ("uncached", "0")):
+                stack.stop("scoring")
+                stack.envs["scoring"]["SCORING_INSIGHTS_CACHE_SECONDS"] = seconds
+                stack.start("scoring")
+                await stack.wait_ready("scoring")
+                phase_pages = {f"{name}, {label}": pages[name] for name in figures_pages}
+                phase_pages["sign-in form (trivial)"] = pages["sign-in form (trivial)"]
+                phase = await measure(stack.url("console"), stack.key, phase_pages, max(3, args.visits // 2))
+                times.update({name: values for name, values in phase.items() if name.endswith(label)})
+        finally:
+            if stack is not None:
+                stack.stop_all()
     trivial = percentile(times["sign-in form (trivial)"], 0.95)
     rows = {
         name: {
@@ -153,12 +148,11 @@ def table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     """Run the benchmark and print its table."""
-    parser = argparse.ArgumentParser(prog="python -m bench console", description=__doc__)
-    parser.add_argument("--communities", type=int, default=300)
-    parser.add_argument("--members", type=int, default=3_000)
-    parser.add_argument("--days", type=int, default=28)
-    parser.add_argument("--visits", type=int, default=20, help="visits of each page")
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser = parser_for("console", __doc__, RESULTS)
+    parser.add_argument("--communities", type=int, default=300, help="communities of the demo tenant (default 300)")
+    parser.add_argument("--members", type=int, default=3_000, help="members of the demo tenant (default 3000)")
+    parser.add_argument("--days", type=int, default=28, help="days of activity, up to today (default 28)")
+    parser.add_argument("--visits", type=int, default=20, help="visits of each page (default 20)")
     args = parser.parse_args(argv)
     if not Path(CHROMIUM).is_file():
         print(f"{CHROMIUM} is missing: `bash deploy/tools/setup-system.sh` (as root) installs Chromium")
@@ -167,18 +161,14 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="kith-console-") as tmp:
         result = asyncio.run(run(args, Path(tmp)))
     result.update(
-        command="python -m bench console " + " ".join(argv),
-        store="embedded SecantusDB; embedded tansu broker",
+        run_facts("console", argv),
         communities=args.communities,
         members=args.members,
         days=args.days,
         visits=args.visits,
         seconds=time.perf_counter() - started,
     )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2))
-    print(table(result))
-    print(f"\nTotal time {result['seconds']:.0f} s. Figures written to {args.output}.")
+    finish(result, args.output, table(result))
     return 0
 
 

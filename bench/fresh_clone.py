@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.measure import ROOT
+from bench.measure import ROOT, finish, parser_for
 
 RESULTS = Path(__file__).resolve().parent / "results" / "fresh_clone.json"
 #: The lines of make run's output worth keeping in the figures.
@@ -120,16 +120,13 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     """Run the fresh-clone measurement, print it and write the JSON figures."""
-    parser = argparse.ArgumentParser(prog="python -m bench fresh_clone", description=__doc__.splitlines()[0])
+    parser = parser_for("fresh_clone", __doc__.splitlines()[0], RESULTS)
     parser.add_argument("--ports", type=int, default=18100, help="first of the ports used (default 18100)")
     parser.add_argument("--within", type=float, default=900.0, help="longest wait for lag 0, in seconds")
     parser.add_argument("--warm-cache", action="store_true", help="use uv's usual download cache")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON figures")
     args = parser.parse_args(argv)
     result = measure(args)
-    print(markdown(result))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    finish(result, args.output, markdown(result))
     return 0 if result["clone_to_lag_zero_s"] is not None else 1
 
 

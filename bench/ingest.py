@@ -38,19 +38,19 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request, Response
-from pydantic import SecretStr
 
+from bench.embedded import Servers, api_key, embedded_servers, service_env
 from bench.ingest_claims import claim_designs, claim_lines
-from bench.measure import CpuMeter, Server, percentile
+from bench.measure import CpuMeter, Server, finish, parser_for, percentile, run_facts
 from kith_devkit.generator import GeneratorConfig, generate
-from kith_devkit.servers import free_port, start_broker, start_database, wait_for_kafka
+from kith_devkit.servers import free_port
 from kith_ingest.domain import NormalizeConfig, normalize_raw
 from kith_ingest.settings import IngestSettings
-from kith_shared.auth import KeyStore, Scope
+from kith_shared.auth import Scope
 from kith_shared.events import Event, encode_structured
 from kith_shared.kafka import ensure_topics, make_producer
 from kith_shared.mongo import make_mongo_client
-from kith_shared.settings import KafkaSettings, MongoSettings
+from kith_shared.settings import KafkaSettings
 from kith_shared.topics import ACTIVITY
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ingest.json"
@@ -197,97 +197,79 @@ def _longer_posts(posts: list[dict[str, Any]], per_post: int = 6) -> list[dict[s
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Start the servers, run the three measurements, stop everything."""
     workdir = Path(tempfile.mkdtemp(prefix="kith-bench-ingest-"))
-    broker = start_broker(free_port(), workdir / "broker.log")
-    database = start_database(free_port(), workdir / "db", workdir / "db.log")
     servers: list[Server] = []
-    try:
-        await wait_for_kafka(broker.address)
-        kafka = KafkaSettings(bootstrap_servers=broker.address, idempotence=False, topic_prefix="bench.")
-        await ensure_topics(kafka)
-        mongo = MongoSettings(uri=SecretStr(f"mongodb://{database.address}"), database="kith_ingest_bench")
-        client = make_mongo_client(mongo, app_name="bench")
-        keys = KeyStore(client[mongo.auth_database])
-        await keys.ensure_indexes()
-        key = (await keys.create_key("demo", [Scope.EVENTS_WRITE], "bench")).key
-        await client.close()
-
-        warm, batch_events, single_events, minimal_events = 500, args.events, args.requests * args.concurrency, 0
-        raw = _raw_events(warm + batch_events + single_events + args.requests * args.concurrency)
-        warm_up, raw = raw[:warm], raw[warm:]
-        batch_raw, raw = raw[:batch_events], raw[batch_events:]
-        single_raw, minimal_raw = raw[:single_events], raw[single_events:]
-        minimal_events = len(minimal_raw)
-
-        ingest_port, minimal_port = free_port(), free_port()
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "INGEST_PORT": str(ingest_port),
-            "INGEST_LOG_LEVEL": "WARNING",
-            "INGEST_KAFKA__BOOTSTRAP_SERVERS": broker.address,
-            "INGEST_KAFKA__IDEMPOTENCE": "false",
-            "INGEST_KAFKA__TOPIC_PREFIX": "bench.",
-            "INGEST_MONGO__URI": f"mongodb://{database.address}",
-            "INGEST_MONGO__DATABASE": mongo.database,
-            "INGEST_MONGO__AUTH_DATABASE": mongo.auth_database,
-            "INGEST_CONSUME_RAW": "false",
-            # A per-key rate limit is policy, not cost: off, so that it does not cap the measurement.
-            "INGEST_RATE_LIMIT_PER_SECOND": "0",
-            # How large requests are cleaned can be compared: INGEST_NORMALIZE_POOL=thread python -m bench ingest
-            **{name: value for name, value in os.environ.items() if name.startswith("INGEST_NORMALIZE_")},
-        }
-        ingest = Server([sys.executable, "-m", "kith_ingest"], env, ingest_port, workdir / "ingest.log")
-        servers.append(ingest)
-        minimal_argv = [sys.executable, "-m", "uvicorn", "bench.ingest:minimal_app", "--factory", "--port"]
-        minimal_argv += [str(minimal_port), "--log-level", "warning", "--no-access-log"]
-        minimal = Server(minimal_argv, env, minimal_port, workdir / "minimal.log")
-        servers.append(minimal)
-        await ingest.ready()
-        await minimal.ready()
-
-        await _batch_intake(ingest.url, key, warm_up, args.batch, args.senders)
-        claims, claim_seconds = await _claim_stats(ingest.url)
-        processes = {"broker": broker.process.pid, "database": database.process.pid}
-        with CpuMeter(processes | {"ingest": ingest.process.pid}) as batch_cpu:
-            batch = await _batch_intake(ingest.url, key, batch_raw, args.batch, args.senders)
-        batch["server_cpu_us_per_event"] = batch_cpu.per_event_us(len(batch_raw))["ingest"]
-        claims_after, claim_seconds_after = await _claim_stats(ingest.url)
-        batch["claim_writes"] = claims_after - claims
-        batch["claim_ms_mean"] = (claim_seconds_after - claim_seconds) / max(1.0, claims_after - claims) * 1000
-        batch["claim_share_of_wall"] = (claim_seconds_after - claim_seconds) / batch["seconds"]
-        config = IngestSettings().normalize_config()
-        received = datetime.now(UTC)
-        normalized = [normalize_raw(e, tenant="demo", config=config, received=received) for e in batch_raw]
-        values = [(e.partition_key(), encode_structured(e)) for e in normalized]
-        with CpuMeter(processes) as raw_cpu:
-            raw_producer = await _raw_producer(kafka, values)
-
-        with CpuMeter({"server": ingest.process.pid}) as single_cpu:
-            single = await _single_latency(ingest.url, key, single_raw, args.concurrency)
-        single["server_cpu_us_per_request"] = single_cpu.per_event_us(len(single_raw))["server"]
-        with CpuMeter({"server": minimal.process.pid}) as minimal_cpu:
-            baseline = await _single_latency(minimal.url, None, minimal_raw, args.concurrency)
-        baseline["server_cpu_us_per_request"] = minimal_cpu.per_event_us(len(minimal_raw))["server"]
-
-        claims_client = make_mongo_client(mongo, app_name="bench-claims")
+    async with embedded_servers(workdir) as embedded:
         try:
-            designs = await claim_designs(claims_client["kith_bench_claims"], database.process.pid)
+            return await _measure(args, embedded, workdir, servers)
         finally:
-            await claims_client.close()
+            for server in reversed(servers):
+                server.stop()
 
-        texts = [e for e in _raw_events(60_000) if e["type"] in TEXT_TYPES][: args.posts]
-        short = _normalization(texts, config)
-        long = _normalization(_longer_posts(texts), config)
-        mix = _normalization(batch_raw, config)
+
+async def _measure(args: argparse.Namespace, embedded: Servers, workdir: Path, servers: list[Server]) -> dict[str, Any]:
+    kafka = embedded.kafka(topic_prefix="bench.")
+    await ensure_topics(kafka)
+    mongo = embedded.mongo("kith_ingest_bench")
+    key = await api_key(mongo, "demo", [Scope.EVENTS_WRITE])
+    warm, batch_events, single_events, minimal_events = 500, args.events, args.requests * args.concurrency, 0
+    raw = _raw_events(warm + batch_events + single_events + args.requests * args.concurrency)
+    warm_up, raw = raw[:warm], raw[warm:]
+    batch_raw, raw = raw[:batch_events], raw[batch_events:]
+    single_raw, minimal_raw = raw[:single_events], raw[single_events:]
+    minimal_events = len(minimal_raw)
+
+    ingest_port, minimal_port = free_port(), free_port()
+    # A per-key rate limit is policy, not cost: off, so that it does not cap the measurement.
+    env = service_env(
+        "ingest", ingest_port, kafka, mongo, inherit=False, consume_raw="false", rate_limit_per_second="0"
+    )
+    # How large requests are cleaned can be compared: INGEST_NORMALIZE_POOL=thread python -m bench ingest
+    env.update({name: value for name, value in os.environ.items() if name.startswith("INGEST_NORMALIZE_")})
+    ingest = Server.service("ingest", env, ingest_port, workdir / "ingest.log")
+    servers.append(ingest)
+    minimal_argv = [sys.executable, "-m", "uvicorn", "bench.ingest:minimal_app", "--factory", "--port"]
+    minimal_argv += [str(minimal_port), "--log-level", "warning", "--no-access-log"]
+    minimal = Server(minimal_argv, env, minimal_port, workdir / "minimal.log")
+    servers.append(minimal)
+    await ingest.ready()
+    await minimal.ready()
+
+    await _batch_intake(ingest.url, key, warm_up, args.batch, args.senders)
+    claims, claim_seconds = await _claim_stats(ingest.url)
+    processes = {"broker": embedded.broker.process.pid, "database": embedded.database.process.pid}
+    with CpuMeter(processes | {"ingest": ingest.process.pid}) as batch_cpu:
+        batch = await _batch_intake(ingest.url, key, batch_raw, args.batch, args.senders)
+    batch["server_cpu_us_per_event"] = batch_cpu.per_event_us(len(batch_raw))["ingest"]
+    claims_after, claim_seconds_after = await _claim_stats(ingest.url)
+    batch["claim_writes"] = claims_after - claims
+    batch["claim_ms_mean"] = (claim_seconds_after - claim_seconds) / max(1.0, claims_after - claims) * 1000
+    batch["claim_share_of_wall"] = (claim_seconds_after - claim_seconds) / batch["seconds"]
+    config = IngestSettings().normalize_config()
+    received = datetime.now(UTC)
+    normalized = [normalize_raw(e, tenant="demo", config=config, received=received) for e in batch_raw]
+    values = [(e.partition_key(), encode_structured(e)) for e in normalized]
+    with CpuMeter(processes) as raw_cpu:
+        raw_producer = await _raw_producer(kafka, values)
+
+    with CpuMeter({"server": ingest.process.pid}) as single_cpu:
+        single = await _single_latency(ingest.url, key, single_raw, args.concurrency)
+    single["server_cpu_us_per_request"] = single_cpu.per_event_us(len(single_raw))["server"]
+    with CpuMeter({"server": minimal.process.pid}) as minimal_cpu:
+        baseline = await _single_latency(minimal.url, None, minimal_raw, args.concurrency)
+    baseline["server_cpu_us_per_request"] = minimal_cpu.per_event_us(len(minimal_raw))["server"]
+
+    claims_client = make_mongo_client(mongo, app_name="bench-claims")
+    try:
+        designs = await claim_designs(claims_client["kith_bench_claims"], embedded.database.process.pid)
     finally:
-        for server in reversed(servers):
-            server.stop()
-        database.stop()
-        broker.stop()
+        await claims_client.close()
+
+    texts = [e for e in _raw_events(60_000) if e["type"] in TEXT_TYPES][: args.posts]
+    short = _normalization(texts, config)
+    long = _normalization(_longer_posts(texts), config)
+    mix = _normalization(batch_raw, config)
     return {
-        "measured_at": datetime.now(UTC).isoformat(),
-        "command": " ".join(["python -m bench ingest", *(sys.argv[2:] if sys.argv[1:2] == ["ingest"] else [])]),
-        "store": "embedded SecantusDB (MongoDB wire protocol)",
-        "broker": "embedded tansu (Kafka protocol, memory only)",
+        **run_facts("ingest"),
         "batch_intake": {**batch, "batch_size": args.batch, "senders": args.senders},
         "raw_producer": raw_producer,
         "batch_ratio": batch["events_per_s"] / raw_producer["events_per_s"],
@@ -377,19 +359,16 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     """Run the ingest benchmark, print the table and write the JSON figures."""
-    parser = argparse.ArgumentParser(prog="python -m bench ingest", description=__doc__.splitlines()[0])
+    parser = parser_for("ingest", __doc__.splitlines()[0], RESULTS)
     parser.add_argument("--events", type=int, default=20_000, help="events sent in batches (default 20000)")
     parser.add_argument("--batch", type=int, default=500, help="events per batch request (default 500)")
     parser.add_argument("--senders", type=int, default=8, help="concurrent batch senders (default 8)")
     parser.add_argument("--requests", type=int, default=60, help="single-event requests per client (default 60)")
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent single-event clients (default 32)")
     parser.add_argument("--posts", type=int, default=5_000, help="posts and comments normalized (default 5000)")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON figures")
     args = parser.parse_args(argv)
     result = asyncio.run(run(args))
-    print(markdown(result))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    finish(result, args.output, markdown(result))
     return 0
 
 

@@ -25,7 +25,7 @@ from typing import Any
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from bench.measure import process_cpu_seconds
+from bench.measure import markdown_table, process_cpu_seconds
 from kith_ingest.store import DedupeStore, claim_key
 
 Document = dict[str, Any]
@@ -106,13 +106,14 @@ async def claim_designs(db: AsyncDatabase[Document], pid: int, batches: int = 40
 def claim_lines(designs: dict[str, dict[str, float]]) -> list[str]:
     """Render the designs as Markdown table lines."""
     today = next(iter(designs.values()))["db_cpu_us_per_key"]
-    lines = [
-        "| claim design (same database, same run) | database CPU per key | wall per key | CPU vs today |",
-        "| --- | ---: | ---: | ---: |",
+    header = ["claim design (same database, same run)", "database CPU per key", "wall per key", "CPU vs today"]
+    rows = [
+        [
+            name,
+            f"{f['db_cpu_us_per_key']:.1f} us",
+            f"{f['wall_us_per_key']:.1f} us",
+            f"{f['db_cpu_us_per_key'] / today:.2f}",
+        ]
+        for name, f in designs.items()
     ]
-    for name, figures in designs.items():
-        lines.append(
-            f"| {name} | {figures['db_cpu_us_per_key']:.1f} us | {figures['wall_us_per_key']:.1f} us | "
-            f"{figures['db_cpu_us_per_key'] / today:.2f} |"
-        )
-    return lines
+    return markdown_table(header, rows, "lrrr")

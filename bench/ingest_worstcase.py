@@ -28,17 +28,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
 
-from bench.measure import CpuMeter, Server, percentile
-from kith_devkit.servers import free_port, start_broker, start_database, wait_for_kafka
+from bench.embedded import api_key, embedded_servers, service_env
+from bench.measure import CpuMeter, Server, finish, parser_for, percentile, run_facts
+from kith_devkit.servers import free_port
 from kith_ingest.domain.text import MAX_TAGS, TextBounds
 from kith_ingest.settings import IngestSettings
-from kith_shared.auth import KeyStore, Scope
+from kith_shared.auth import Scope
 from kith_shared.events.examples import example
 from kith_shared.kafka import ensure_topics
-from kith_shared.mongo import make_mongo_client
-from kith_shared.settings import KafkaSettings, MongoSettings
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ingest_worstcase.json"
 MODES = {"loop": ("0", "thread"), "thread": ("2", "thread"), "process": ("2", "process")}
@@ -126,38 +124,20 @@ async def _under_attack(url: str, key: str, clients: int, rounds: int) -> dict[s
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Start the servers, attack each mode in turn, stop everything."""
     workdir = Path(tempfile.mkdtemp(prefix="kith-bench-worstcase-"))
-    broker = start_broker(free_port(), workdir / "broker.log")
-    database = start_database(free_port(), workdir / "db", workdir / "db.log")
     results: dict[str, Any] = {}
-    try:
-        await wait_for_kafka(broker.address)
-        kafka = KafkaSettings(bootstrap_servers=broker.address, idempotence=False, topic_prefix="bench.")
+    async with embedded_servers(workdir) as embedded:
+        kafka = embedded.kafka(topic_prefix="bench.")
         await ensure_topics(kafka)
-        mongo = MongoSettings(uri=SecretStr(f"mongodb://{database.address}"), database="kith_ingest_worstcase")
-        client = make_mongo_client(mongo, app_name="bench")
-        keys = KeyStore(client[mongo.auth_database])
-        await keys.ensure_indexes()
-        key = (await keys.create_key("demo", [Scope.EVENTS_WRITE], "bench")).key
-        await client.close()
+        mongo = embedded.mongo("kith_ingest_worstcase")
+        key = await api_key(mongo, "demo", [Scope.EVENTS_WRITE])
         for mode in args.modes:
             workers, pool = MODES[mode]
             port = free_port()
-            env = {
-                "PATH": "/usr/bin:/bin",
-                "INGEST_PORT": str(port),
-                "INGEST_LOG_LEVEL": "WARNING",
-                "INGEST_KAFKA__BOOTSTRAP_SERVERS": broker.address,
-                "INGEST_KAFKA__IDEMPOTENCE": "false",
-                "INGEST_KAFKA__TOPIC_PREFIX": "bench.",
-                "INGEST_MONGO__URI": f"mongodb://{database.address}",
-                "INGEST_MONGO__DATABASE": mongo.database,
-                "INGEST_MONGO__AUTH_DATABASE": mongo.auth_database,
-                "INGEST_CONSUME_RAW": "false",
-                "INGEST_RATE_LIMIT_PER_SECOND": "0",
-                "INGEST_NORMALIZE_WORKERS": workers,
-                "INGEST_NORMALIZE_POOL": pool,
-            }
-            server = Server([sys.executable, "-m", "kith_ingest"], env, port, workdir / f"ingest-{mode}.log")
+            env = service_env(
+                "ingest", port, kafka, mongo, inherit=False, consume_raw="false", rate_limit_per_second="0",
+                normalize_workers=workers, normalize_pool=pool,
+            )  # fmt: skip
+            server = Server.service("ingest", env, port, workdir / f"ingest-{mode}.log")
             try:
                 await server.ready()
                 idle = await _idle_health(server.url)
@@ -170,12 +150,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 }
             finally:
                 server.stop()
-    finally:
-        database.stop()
-        broker.stop()
     return {
-        "measured_at": datetime.now(UTC).isoformat(),
-        "command": "python -m bench ingest_worstcase " + " ".join(sys.argv[2:]),
+        **run_facts("ingest_worstcase"),
         "clients": args.clients,
         "rounds": args.rounds,
         "modes": results,
@@ -211,7 +187,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     """Run the worst-case benchmark, print the tables and write the JSON figures."""
-    parser = argparse.ArgumentParser(prog="python -m bench ingest_worstcase", description=__doc__.splitlines()[0])
+    parser = parser_for("ingest_worstcase", __doc__.splitlines()[0], RESULTS)
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients sending worst-case posts")
     parser.add_argument("--rounds", type=int, default=3, help="times each client sends every kind of post")
     parser.add_argument(
@@ -220,12 +196,12 @@ def main(argv: list[str]) -> int:
         default=list(MODES),
         help="normalization modes, comma-separated: loop, thread, process",
     )
-    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON figures")
     args = parser.parse_args(argv)
+    unknown = set(args.modes) - set(MODES)
+    if unknown:
+        parser.error(f"unknown modes: {sorted(unknown)}")
     result = asyncio.run(run(args))
-    print(markdown(result))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    finish(result, args.output, markdown(result))
     return 0
 
 

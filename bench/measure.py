@@ -1,18 +1,28 @@
-"""What benchmarks measure with: percentiles, the CPU each process spends, servers in subprocesses."""
+"""What benchmarks measure with: percentiles, the CPU each process spends, servers in subprocesses, figures written."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import os
 import subprocess
+import sys
 import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from kith_devkit.servers import stop_process, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The servers every figure here ran on, as the results name them.
+STORE = "embedded SecantusDB (MongoDB wire protocol)"
+BROKER = "embedded tansu (Kafka protocol, memory only)"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -62,9 +72,37 @@ class Server:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
 
+    async def listening(self, within: float = 120.0) -> None:
+        """Wait until the server's port takes connections (it may not be ready yet)."""
+        await asyncio.to_thread(wait_for_port, "127.0.0.1", self.port, within, self.process)
+
+    @classmethod
+    def service(cls, name: str, env: dict[str, str], port: int, log: Path) -> Server:
+        """Start a service of this repository (``python -m kith_<name>``) on ``port``."""
+        return cls([sys.executable, "-m", f"kith_{name}"], env, port, log)
+
+    @asynccontextmanager
+    async def serving(
+        self, key: str, concurrency: int, request_timeout: float, *, within: float = 120.0, stop_within: float = 10.0
+    ) -> AsyncIterator[httpx.AsyncClient]:
+        """Wait until the server listens; yield a client of it holding ``key``, with a connection for each of
+        ``concurrency`` callers; stop the server on the way out.
+        """
+        try:
+            await self.listening(within)
+            async with httpx.AsyncClient(
+                base_url=self.url,
+                headers={"Authorization": f"Bearer {key}"},
+                limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+                timeout=request_timeout,
+            ) as client:
+                yield client
+        finally:
+            self.stop(stop_within)
+
     async def ready(self, within: float = 60.0) -> None:
         """Wait until /readyz (or the port, for the minimal app) answers."""
-        await asyncio.to_thread(wait_for_port, "127.0.0.1", self.port, within, self.process)
+        await self.listening(within)
         async with httpx.AsyncClient(base_url=self.url) as client:
             for _ in range(int(within / 0.2)):
                 if (await client.get("/readyz")).status_code in (200, 404):
@@ -72,9 +110,9 @@ class Server:
                 await asyncio.sleep(0.2)
         raise TimeoutError(f"{self.url} was not ready within {within:g}s")
 
-    def stop(self) -> None:
-        """Stop the server and its children."""
-        stop_process(self.process.pid)
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server and its children (SIGTERM, then SIGKILL after ``timeout`` seconds)."""
+        stop_process(self.process.pid, timeout)
 
 
 async def load_paths(client: httpx.AsyncClient, paths: list[str], concurrency: int) -> tuple[list[float], float, int]:
@@ -98,3 +136,51 @@ async def load_paths(client: httpx.AsyncClient, paths: list[str], concurrency: i
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return timings, time.perf_counter() - started, errors
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]], align: str) -> list[str]:
+    """Return the lines of a Markdown table: ``header``, its rule (``align``: ``l`` or ``r`` a column), ``rows``."""
+    rule = {"l": "---", "r": "---:"}
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(rule[side] for side in align) + "|",
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+
+
+def parser_for(benchmark: str, description: str, output: Path | None) -> argparse.ArgumentParser:
+    """Return the parser of ``python -m bench <benchmark>``, with its ``--output``: where the JSON figures go."""
+    parser = argparse.ArgumentParser(prog=f"python -m bench {benchmark}", description=description)
+    parser.add_argument("--output", type=Path, default=output, help="where to write the JSON figures")
+    return parser
+
+
+def run_facts(benchmark: str, argv: Sequence[str] | None = None, *, embedded: bool = True) -> dict[str, Any]:
+    """Return what a result records of its run: when, the command that repeats it, the cores, and the servers
+    it ran on when ``embedded``.
+
+    ``argv`` are the benchmark's own arguments; without them, those of this process when it runs ``benchmark``.
+    """
+    if argv is None:
+        argv = sys.argv[2:] if sys.argv[1:2] == [benchmark] else []
+    facts: dict[str, Any] = {
+        "measured_at": datetime.now(UTC).isoformat(),
+        "command": " ".join(["python -m bench", benchmark, *argv]),
+    }
+    if embedded:
+        facts.update(store=STORE, broker=BROKER)
+    return facts | {"cores": os.cpu_count()}
+
+
+def write_figures(path: Path, figures: dict[str, Any]) -> None:
+    """Write a benchmark's figures to ``path`` as JSON, making its folder if need be."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(figures, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def finish(result: dict[str, Any], output: Path, table: str, *, note: str = "") -> None:
+    """Write the figures to ``output``; print their table, the run's total time (if it has one) and where they went."""
+    write_figures(output, result)
+    print(table)
+    took = f"Total time {result['seconds']:.0f} s{note}. " if "seconds" in result else ""
+    print(f"\n{took}Figures written to {output}.")

@@ -51,6 +51,7 @@ from bench.communities.metrics import average_f1, best_match_f1, overlapping_nmi
 from bench.communities.scale_service import measure as scale_through_service
 from bench.communities.service import Run, ServiceLab
 from bench.communities.sources import ClusterSource, Edges, LabelPropagation, LeidenDirect, Louvain
+from bench.measure import finish, parser_for, run_facts
 from kith_devkit.generator import GeneratorConfig, build_world, generate
 from kith_recommend.domain.microcommunities import DetectionParams
 from kith_shared.events import Event, validate_event
@@ -258,7 +259,7 @@ def domain_scale(members: int, ties: int, seed: int) -> dict[str, float]:
 
 def parse(argv: list[str]) -> argparse.Namespace:
     """Parse the command line."""
-    parser = argparse.ArgumentParser(prog="python -m bench microcommunities", description=__doc__.splitlines()[0])
+    parser = parser_for("microcommunities", __doc__.splitlines()[0], RESULTS)
     parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="data directory")
     parser.add_argument("--seeds", type=int, default=None, help="youtube seeds 0..N-1 (default 3; 1 with --quick)")
     parser.add_argument("--generator-seeds", type=int, default=None, help="generator seeds (default 3; 1 with --quick)")
@@ -267,7 +268,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=3_000, help="requests per endpoint in the latency test")
     parser.add_argument("--no-scale", action="store_true", help="skip the scale part")
     parser.add_argument("--quick", action="store_true", help="one seed each, and a scale tenant a tenth the size")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON figures")
     return parser.parse_args(argv)
 
 
@@ -360,7 +360,7 @@ async def run_all(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     generator_seeds = [7 + s for s in range(args.generator_seeds or (1 if args.quick else 3))]
     edges, truth = load_youtube(args.data)
     payload: dict[str, Any] = {
-        "command": "python -m bench microcommunities " + " ".join(argv),
+        **run_facts("microcommunities", argv),
         "seeds": seeds,
         "params": DetectionParams().model_dump(mode="json"),
         "ground_truth_profile": GROUND_TRUTH_PROFILE.model_dump(mode="json"),
@@ -386,7 +386,5 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"microcommunities: no youtube-sample under {args.data}\n")
         return 2
     payload = asyncio.run(run_all(args, argv))
-    print(report(payload))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+    finish(payload, args.output, report(payload))
     return 0

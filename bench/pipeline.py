@@ -28,29 +28,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import shutil
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.measure import percentile
-from bench.pipeline_load import (
-    Probes,
-    ceiling,
-    generator_backlog,
-    live_events,
-    post_batches,
-    publish_events,
-    youtube_events,
-)
-from bench.pipeline_stack import Stack, wait_caught_up
+from bench.embedded import publish
+from bench.measure import finish, parser_for, percentile, run_facts
+from bench.pipeline_load import Probes, ceiling, live_events, post_batches, youtube_events
+from bench.pipeline_stack import CaughtUp, Stack, wait_caught_up
+from bench.scoring import realistic_stream
 
 RESULTS = Path(__file__).resolve().parent / "results" / "pipeline.json"
+#: The services the steady and import phases run, and the consumers whose lag is measured.
+SERVICES = ("ingest", "scoring", "recommend")
+CONSUMERS = ("scoring", "recommend")
 
 
 def _freshness(samples: list[float]) -> dict[str, float]:
@@ -62,13 +59,13 @@ def _freshness(samples: list[float]) -> dict[str, float]:
 
 async def backlog_phase(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Publish the backlog, measure the read-only ceiling on it, then time scoring and recommend to lag 0."""
-    events = generator_backlog(args.backlog)
+    events = realistic_stream(args.backlog)
     async with Stack(workdir / "backlog", services=()) as stack:
-        await publish_events(stack.kafka, events)
+        await publish(stack.kafka, events)
         read_only = await ceiling(stack.kafka, len(events))
         started = time.monotonic()
-        await stack.start_services(("scoring", "recommend"))
-        done = await wait_caught_up(stack, ("scoring", "recommend"), started, within=args.within)
+        await stack.start_services(CONSUMERS)
+        done = await wait_caught_up(stack, CONSUMERS, started, within=args.within)
     return {
         "events": len(events),
         "read_only_ceiling": read_only,
@@ -79,35 +76,60 @@ async def backlog_phase(args: argparse.Namespace, workdir: Path) -> dict[str, An
     }
 
 
+@dataclass
+class Driven:
+    """What one load through ingest measured: the posts' tally, its seconds, the probes and the lag samples."""
+
+    sent: dict[str, int]
+    seconds: float
+    probes: Probes
+    samples: list[dict[str, Any]]
+    done: CaughtUp | None
+
+
+async def _drive(
+    stack: Stack, args: argparse.Namespace, events: Iterator[dict[str, Any]], rate: float | None, *, wait: bool
+) -> Driven:
+    """Post ``events`` through ingest (at ``rate`` for ``--duration`` s, or all as fast as it goes) with freshness
+    probes and lag samples meanwhile; with ``wait``, also wait for both consumers to reach lag 0 before sampling stops.
+    """
+    key = await stack.key()
+    probes = Probes(stack, key)
+    await probes.prepare()
+    sampling = asyncio.create_task(stack.sample_lags(CONSUMERS, every=args.sample_every))
+    started = time.monotonic()
+    done = None
+    try:
+        duration = None if rate is None else args.duration
+        load = asyncio.create_task(post_batches(stack.ingest_url, key, events, rate, duration, size=1_000))
+        await probes.run_until(load, every=args.probe_every)
+        sent = await load
+        seconds = time.monotonic() - started
+        if wait:
+            done = await wait_caught_up(stack, CONSUMERS, started, within=args.within)
+    finally:
+        sampling.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sampling
+    return Driven(sent, seconds, probes, stack.samples, done)
+
+
 async def steady_phase(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Drive ``--rate`` events/s through ingest's HTTP API with probes of freshness, sampling the lag."""
-    async with Stack(workdir / "steady", services=("ingest", "scoring", "recommend")) as stack:
-        key = await stack.key()
-        probes = Probes(stack, key)
-        await probes.prepare()
-        sampling = asyncio.create_task(stack.sample_lags(("scoring", "recommend"), every=args.sample_every))
-        started = time.monotonic()
-        try:
-            load = asyncio.create_task(post_batches(stack.ingest_url, key, live_events(), args.rate, args.duration))
-            await probes.run_until(load, every=args.probe_every)
-            sent = await load
-            elapsed = time.monotonic() - started
-        finally:
-            sampling.cancel()
-        samples = await _samples(sampling, stack)
-        after = await wait_caught_up(stack, ("scoring", "recommend"), time.monotonic(), within=args.within)
+    async with Stack(workdir / "steady", services=SERVICES) as stack:
+        driven = await _drive(stack, args, live_events(), args.rate, wait=False)
+        after = await wait_caught_up(stack, CONSUMERS, time.monotonic(), within=args.within)
         read_only = await ceiling(stack.kafka, None)
+    samples = driven.samples
     return {
         "rate_asked": args.rate,
         "duration_s": args.duration,
-        "sent": sent,
-        "rate_achieved": sent["accepted"] / elapsed,
-        "freshness_scoring": _freshness(probes.scoring),
-        "freshness_recommend": _freshness(probes.recommend),
-        "probes_unseen": probes.unseen,
+        "sent": driven.sent,
+        "rate_achieved": driven.sent["accepted"] / driven.seconds,
+        **_freshness_of(driven.probes),
         "lag_over_time": samples,
         "peak_memory_mb": _peak_memory(samples),
-        "lag_max": {name: _highest(samples, name) for name in ("scoring", "recommend")},
+        "lag_max": {name: _highest(samples, name) for name in CONSUMERS},
         "to_lag_zero_after_load_s": after.seconds,
         "read_only_ceiling": read_only,
     }
@@ -116,35 +138,30 @@ async def steady_phase(args: argparse.Namespace, workdir: Path) -> dict[str, Any
 async def import_phase(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Post the YouTube memberships and friendships through ingest's batch API; time both consumers to lag 0."""
     events = youtube_events(args.data / "youtube-groups", args.import_limit)
-    async with Stack(workdir / "import", services=("ingest", "scoring", "recommend"), tenant="youtube") as stack:
-        key = await stack.key()
-        probes = Probes(stack, key)
-        await probes.prepare()
-        sampling = asyncio.create_task(stack.sample_lags(("scoring", "recommend"), every=args.sample_every))
-        started = time.monotonic()
-        try:
-            load = asyncio.create_task(post_batches(stack.ingest_url, key, iter(events), None, None, size=1_000))
-            await probes.run_until(load, every=args.probe_every)
-            sent = await load
-            imported = time.monotonic() - started
-            done = await wait_caught_up(stack, ("scoring", "recommend"), started, within=args.within)
-        finally:
-            sampling.cancel()
-        samples = await _samples(sampling, stack)
+    async with Stack(workdir / "import", services=SERVICES, tenant="youtube") as stack:
+        driven = await _drive(stack, args, iter(events), None, wait=True)
         read_only = await ceiling(stack.kafka, None)
+    assert driven.done is not None
+    done, accepted = driven.done, driven.sent["accepted"]
     return {
         "events": len(events),
-        "sent": sent,
-        "import_s": imported,
-        "import_events_per_s": sent["accepted"] / imported,
+        "sent": driven.sent,
+        "import_s": driven.seconds,
+        "import_events_per_s": accepted / driven.seconds,
         "to_lag_zero_s": done.seconds,
-        "events_per_s_through_both": _rate(sent["accepted"], done.seconds["both"]),
+        "events_per_s_through_both": _rate(accepted, done.seconds["both"]),
+        **_freshness_of(driven.probes),
+        "lag_over_time": driven.samples + done.samples,
+        "peak_memory_mb": _peak_memory(driven.samples + done.samples),
+        "read_only_ceiling": read_only,
+    }
+
+
+def _freshness_of(probes: Probes) -> dict[str, Any]:
+    return {
         "freshness_scoring": _freshness(probes.scoring),
         "freshness_recommend": _freshness(probes.recommend),
         "probes_unseen": probes.unseen,
-        "lag_over_time": samples + done.samples,
-        "peak_memory_mb": _peak_memory(samples + done.samples),
-        "read_only_ceiling": read_only,
     }
 
 
@@ -165,21 +182,11 @@ def _highest(samples: list[dict[str, Any]], name: str) -> int | None:
     return max(values) if values else None
 
 
-async def _samples(task: asyncio.Task[list[dict[str, Any]]], stack: Stack) -> list[dict[str, Any]]:
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    return stack.samples
-
-
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the chosen phases, each on its own fresh stack."""
     workdir = Path(tempfile.mkdtemp(prefix="kith-bench-pipeline-"))
     result: dict[str, Any] = {
-        "measured_at": datetime.now(UTC).isoformat(),
-        "command": "python -m bench pipeline " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["pipeline"] else []),
-        "store": "embedded SecantusDB (MongoDB wire protocol)",
-        "broker": "embedded tansu (Kafka protocol, memory only)",
-        "cores": os.cpu_count(),
+        **run_facts("pipeline"),
         "load_average_at_start": os.getloadavg(),
         "workdir": str(workdir),
     }
@@ -260,7 +267,7 @@ def _fresh(figures: dict[str, float]) -> str:
 
 def main(argv: list[str]) -> int:
     """Run the pipeline benchmark, print the table and write the JSON figures."""
-    parser = argparse.ArgumentParser(prog="python -m bench pipeline", description=__doc__.splitlines()[0])
+    parser = parser_for("pipeline", __doc__.splitlines()[0], RESULTS)
     parser.add_argument("--backlog", type=int, default=150_000, help="events already on the topic (default 150000)")
     parser.add_argument("--rate", type=float, default=500.0, help="steady events/s through ingest (default 500)")
     parser.add_argument("--duration", type=float, default=300.0, help="seconds of steady load (default 300)")
@@ -276,18 +283,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sample-every", type=float, default=3.0, help="seconds between lag samples")
     parser.add_argument("--within", type=float, default=1_800.0, help="longest wait for lag 0, in seconds")
     parser.add_argument("--keep", action="store_true", help="keep the servers' logs and data (printed folder)")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON figures")
     args = parser.parse_args(argv)
     unknown = set(args.phases) - {"backlog", "steady", "import"}
     if unknown:
         parser.error(f"unknown phases: {sorted(unknown)}")
     result = asyncio.run(run(args))
-    print(markdown(result))
+    finish(result, args.output, markdown(result))
     if args.keep:
         print(f"\nlogs and data kept in {result['workdir']}")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    print(f"\nwritten to {args.output}")
     return 0
 
 

@@ -20,15 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import TopicPartition
 
+from bench.embedded import from_the_beginning
 from bench.pipeline_stack import Stack
-from bench.scoring import load as publish_normalized
-from bench.scoring import realistic_stream
 from kith_devkit.generator import GeneratorConfig, live
 from kith_shared.backoff import Backoff
-from kith_shared.events import DecodeError, Event, decode_kafka_record
-from kith_shared.kafka import make_consumer
+from kith_shared.events import DecodeError, decode_kafka_record
 from kith_shared.reading import read_to_end
 from kith_shared.settings import KafkaSettings
 from kith_shared.topics import ACTIVITY
@@ -38,25 +35,9 @@ IMPORT_TIME = "2007-01-15T00:00:00Z"
 PROBE_COMMUNITY = "probe-room"
 
 
-def generator_backlog(count: int) -> list[Event]:
-    """Return ``count`` mixed generator events, normalized as ingest publishes them."""
-    return realistic_stream(count)
-
-
-async def publish_events(kafka: KafkaSettings, events: list[Event]) -> None:
-    """Publish normalized events on the activity topic, as ingest would."""
-    await publish_normalized(kafka, events)
-
-
 async def ceiling(kafka: KafkaSettings, expected: int | None) -> dict[str, float]:
     """Read and decode the activity topic to its end now, writing nothing: the read-only consumer's rate."""
-    consumer = make_consumer(kafka, group=None, max_poll_records=5_000)
-    await consumer.start()
-    try:
-        topic = kafka.topic(ACTIVITY)
-        partitions = [TopicPartition(topic, p) for p in range(ACTIVITY.partitions)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
+    async with from_the_beginning(kafka, ACTIVITY, max_poll_records=5_000) as (consumer, partitions):
         count = 0
         started = time.perf_counter()
         async for batch in read_to_end(consumer, partitions, max_records=5_000):
@@ -65,8 +46,6 @@ async def ceiling(kafka: KafkaSettings, expected: int | None) -> dict[str, float
                     decode_kafka_record(record.value, list(record.headers or ()))
                 count += 1
         seconds = time.perf_counter() - started
-    finally:
-        await consumer.stop()
     return {"events": count, "seconds": seconds, "events_per_s": count / max(seconds, 1e-9)}
 
 

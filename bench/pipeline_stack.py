@@ -21,11 +21,11 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import SecretStr
 
+from bench.embedded import api_key
 from kith_cli.stack import service_env, spawn_service
 from kith_devkit.servers import ServerProcess, free_port, start_broker, start_database, stop_process, wait_for_kafka
-from kith_shared.auth import KeyStore, Scope
+from kith_shared.auth import Scope
 from kith_shared.kafka import client_options, ensure_topics, make_consumer
-from kith_shared.mongo import make_mongo_client
 from kith_shared.reading import end_offsets
 from kith_shared.settings import KafkaSettings, MongoSettings
 from kith_shared.topics import ACTIVITY, ENGAGEMENT, TopicSpec
@@ -99,12 +99,7 @@ class Stack:
     async def start_services(self, names: Iterable[str]) -> None:
         """Start services as processes (as ``make run`` does) and wait until each answers /healthz."""
         for name in names:
-            port = free_port()
-            env = service_env(name, port=port, bootstrap=self.kafka.bootstrap_servers, mongo_uri=self.mongo_uri)
-            prefix = name.upper()
-            env.update({f"{prefix}_LOG_LEVEL": "WARNING", f"{prefix}_RATE_LIMIT_PER_SECOND": "0", **self.env})
-            process = spawn_service(name, env, self.workdir / f"{name}.log")
-            self.processes[name], self.ports[name] = process.pid, port
+            self.spawn(name, free_port())
         async with httpx.AsyncClient(timeout=5) as client:
             for name in names:
                 deadline = time.monotonic() + 120
@@ -116,16 +111,18 @@ class Stack:
                         raise TimeoutError(f"{name} did not start; see {self.workdir / (name + '.log')}")
                     await asyncio.sleep(0.2)
 
-    async def key(self) -> str:
+    def spawn(self, name: str, port: int) -> None:
+        """Start a service as a process on ``port`` (as ``make run`` does, logging warnings only, no rate limit)."""
+        env = service_env(name, port=port, bootstrap=self.kafka.bootstrap_servers, mongo_uri=self.mongo_uri)
+        prefix = name.upper()
+        env.update({f"{prefix}_LOG_LEVEL": "WARNING", f"{prefix}_RATE_LIMIT_PER_SECOND": "0", **self.env})
+        process = spawn_service(name, env, self.workdir / f"{name}.log")
+        self.processes[name], self.ports[name] = process.pid, port
+
+    async def key(self, name: str = "pipeline bench") -> str:
         """Create the tenant's key for writing events and reading metrics and suggestions."""
-        client = make_mongo_client(MongoSettings(uri=SecretStr(self.mongo_uri)), app_name="bench")
-        try:
-            keys = KeyStore(client["kith_auth"])
-            await keys.ensure_indexes()
-            scopes = [Scope.EVENTS_WRITE, Scope.METRICS_READ, Scope.RECOMMENDATIONS_READ]
-            return (await keys.create_key(self.tenant, scopes, "pipeline bench")).key
-        finally:
-            await client.close()
+        scopes = [Scope.EVENTS_WRITE, Scope.METRICS_READ, Scope.RECOMMENDATIONS_READ]
+        return await api_key(MongoSettings(uri=SecretStr(self.mongo_uri)), self.tenant, scopes, name)
 
     async def _partition_ends(self, specs: tuple[TopicSpec, ...]) -> dict[TopicPartition, int]:
         if self._ends is None:

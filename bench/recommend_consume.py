@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import sys
@@ -36,17 +35,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
 
-from bench.measure import Server
+from bench.embedded import BULK_PRODUCER, embedded_servers, from_the_beginning, publish, service_env
+from bench.measure import Server, finish, parser_for, run_facts
+from kith_cli.activity import demo_config
+from kith_devkit.generator import generate
 from kith_devkit.scale import tenant_at_scale
-from kith_devkit.servers import free_port, start_broker, start_database, wait_for_kafka, wait_for_port
+from kith_devkit.servers import free_port
 from kith_recommend.domain.changes import changes_for
+from kith_recommend.domain.parts import part_keys
 from kith_recommend.engine import Recommender
 from kith_recommend.settings import RecommendSettings
 from kith_recommend.store import CheckpointStore
-from kith_shared.events import Event, decode_kafka_record, encode_structured, structured_headers
-from kith_shared.kafka import EventProducer, ensure_topics, make_consumer
+from kith_shared.events import Event, decode_kafka_record
+from kith_shared.kafka import ensure_topics
 from kith_shared.mongo import make_mongo_client
 from kith_shared.reading import read_to_end
 from kith_shared.settings import KafkaSettings, MongoSettings
@@ -61,41 +63,16 @@ def backlog(count: int) -> list[Event]:
     return list(islice(tenant_at_scale(5_000, 50_000, seed=21, activity=0.2), count))
 
 
-async def publish(kafka: KafkaSettings, events: list[Event]) -> float:
-    producer = EventProducer(kafka, send_timeout=120.0, linger_ms=20, max_batch_size=1_048_576)
-    await producer.start()
-    await producer.wait_connected(30)
-    topic = kafka.topic(ACTIVITY)
-    headers = structured_headers()
-    started = time.perf_counter()
-    try:
-        for start in range(0, len(events), 5_000):
-            chunk = events[start : start + 5_000]
-            await producer.send_many([(topic, encode_structured(e), e.partition_key(), headers) for e in chunk])
-    finally:
-        await producer.stop()
-    return time.perf_counter() - started
-
-
 async def ceiling(kafka: KafkaSettings) -> dict[str, float]:
     """Read and decode every record of the activity topic, applying nothing."""
-    consumer = make_consumer(kafka, group=None, max_poll_records=5_000, max_partition_fetch_bytes=4 * 1024 * 1024)
-    await consumer.start()
     records = 0
-    started = time.perf_counter()
-    try:
-        from aiokafka import TopicPartition
-
-        topic = kafka.topic(ACTIVITY)
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
+    options = {"max_poll_records": 5_000, "max_partition_fetch_bytes": 4 * 1024 * 1024}
+    async with from_the_beginning(kafka, ACTIVITY, **options) as (consumer, partitions):
+        started = time.perf_counter()
         async for batch in read_to_end(consumer, partitions, max_records=5_000):
             for record in batch:
                 decode_kafka_record(record.value, list(record.headers or []))
             records += len(batch)
-    finally:
-        await consumer.stop()
     seconds = time.perf_counter() - started
     return {"records": records, "seconds": seconds, "records_per_second": records / seconds}
 
@@ -122,25 +99,19 @@ async def service(
 ) -> dict[str, float]:
     """Start a recommend process on an empty database and time it through ``records`` records."""
     port = free_port()
-    env = {
-        **os.environ,
-        "RECOMMEND_PORT": str(port),
-        "RECOMMEND_LOG_LEVEL": "WARNING",
-        "RECOMMEND_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "RECOMMEND_KAFKA__IDEMPOTENCE": "false",
-        "RECOMMEND_KAFKA__TOPIC_PREFIX": kafka.topic_prefix,
-        "RECOMMEND_MONGO__URI": mongo.uri.get_secret_value(),
-        "RECOMMEND_MONGO__DATABASE": f"recommend_{name}_{uuid.uuid4().hex[:6]}",
-        "RECOMMEND_MONGO__AUTH_DATABASE": f"auth_{name}_{uuid.uuid4().hex[:6]}",
+    own = {
+        "database": f"recommend_{name}_{uuid.uuid4().hex[:6]}",
+        "auth_database": f"auth_{name}_{uuid.uuid4().hex[:6]}",
     }
+    env = service_env("recommend", port, kafka, mongo.model_copy(update=own))
     if source is not None:
         env["PYTHONPATH"] = f"{source}{os.pathsep}{env.get('PYTHONPATH', '')}"
     started = time.perf_counter()
-    server = Server([sys.executable, "-m", "kith_recommend"], env, port, workdir / f"{name}.log")
+    server = Server.service("recommend", env, port, workdir / f"{name}.log")
     try:
         # Consumption starts before the service is ready: sample from the moment its port answers, and count
         # from the last sample that saw nothing taken in (a conservative start).
-        await asyncio.to_thread(wait_for_port, "127.0.0.1", port, 120, server.process)
+        await server.listening()
         first = time.perf_counter()
         seen = 0.0
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
@@ -180,7 +151,7 @@ async def checkpoint_cost(mongo: MongoSettings, label: str, events: list[Event])
         t1 = time.perf_counter()
         blobs = {tenant: zlib.compress(s.packed, 3) for tenant, s in snapshot.tenants.items()}
         t2 = time.perf_counter()
-        report = await store.write("bench", blobs, {}, {}, ["model@1"])
+        report = await store.write("bench", blobs, {}, {}, part_keys(recommender.kinds))
         t3 = time.perf_counter()
         loaded = await store.load()
         t4 = time.perf_counter()
@@ -208,18 +179,14 @@ async def checkpoint_cost(mongo: MongoSettings, label: str, events: list[Event])
 
 async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    broker = start_broker(free_port(), workdir / "broker.log")
-    database = start_database(free_port(), workdir / "db", workdir / "db.log")
-    try:
-        await wait_for_kafka(broker.address)
-        kafka = KafkaSettings(
-            bootstrap_servers=broker.address, idempotence=False, topic_prefix=f"consume{uuid.uuid4().hex[:6]}.",
-            request_timeout_ms=30_000,
-        )  # fmt: skip
-        mongo = MongoSettings(uri=SecretStr(f"mongodb://{database.address}"), database="bench")
+    async with embedded_servers(workdir) as embedded:
+        kafka = embedded.kafka(topic_prefix=f"consume{uuid.uuid4().hex[:6]}.", request_timeout_ms=30_000)
+        mongo = embedded.mongo("bench")
         await ensure_topics(kafka)
         events = backlog(args.events)
-        out["publish_seconds"] = await publish(kafka, events)
+        started = time.perf_counter()
+        await publish(kafka, events, **BULK_PRODUCER)
+        out["publish_seconds"] = time.perf_counter() - started
         out["events"] = len(events)
         print(f"published {len(events):,} events in {out['publish_seconds']:.1f}s", file=sys.stderr)
         out["ceiling"] = await ceiling(kafka)
@@ -229,18 +196,12 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         if args.before is not None:
             out["before"] = await service(kafka, mongo, args.before_events, workdir, args.before, "before")
             print(f"before: {out['before']}", file=sys.stderr)
-        from kith_cli.activity import demo_config
-        from kith_devkit.generator import generate
-
         out["checkpoints"] = [await checkpoint_cost(mongo, "demo (make run)", list(generate(demo_config())))]
         if not args.quick:
             big = list(tenant_at_scale(10_000, 100_000))
             out["checkpoints"].append(await checkpoint_cost(mongo, "100,000 members, 10,000 communities", big))
         for point in out["checkpoints"]:
             print(f"checkpoint: {point}", file=sys.stderr)
-    finally:
-        database.stop()
-        broker.stop()
     return out
 
 
@@ -279,27 +240,20 @@ def table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     """Run the benchmark and print its table."""
-    parser = argparse.ArgumentParser(prog="python -m bench recommend_consume", description=__doc__)
+    parser = parser_for("recommend_consume", __doc__, RESULTS)
     parser.add_argument("--events", type=int, default=150_000)
     parser.add_argument("--before", type=Path, default=None, help="src folder of an earlier recommend to compare")
     parser.add_argument("--before-events", type=int, default=20_000)
     parser.add_argument("--quick", action="store_true", help="30,000 events; the demo tenant's checkpoint only")
-    parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.quick:
         args.events = min(args.events, 30_000)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="kith-consume-") as tmp:
         result = asyncio.run(run(args, Path(tmp)))
-    result["command"] = "python -m bench recommend_consume " + " ".join(argv)
-    result["store"] = "embedded SecantusDB; embedded tansu broker"
-    result["load_average"] = os.getloadavg()
+    result.update(run_facts("recommend_consume", argv), load_average=os.getloadavg())
     result["seconds"] = time.perf_counter() - started
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2, default=str))
-    print(table(result))
-    print(f"\nTotal time {result['seconds']:.0f} s (load average {result['load_average'][0]:.1f}). "
-          f"Figures written to {args.output}.")  # fmt: skip
+    finish(result, args.output, table(result), note=f" (load average {result['load_average'][0]:.1f})")
     return 0
 
 

@@ -31,10 +31,10 @@ import argparse
 import asyncio
 import json
 import logging
-import math
 import random
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,106 +43,44 @@ from typing import Any
 
 import numpy as np
 
+from bench.measure import finish, parser_for, run_facts
+from bench.recommend_places_world import city_point, distance_km, split_in_time
 from bench.recsys.metrics import bootstrap_interval
 from bench.recsys.stack import EvalStack
 from kith_cli.client import to_wire
 from kith_devkit.generator import GeneratorConfig, World, build_world, generate
-from kith_devkit.generator.vocabulary import CITY_PLACES
 from kith_recommend.domain.params import RankingParams
-from kith_recommend.domain.places import EARTH_RADIUS_KM
 from kith_recommend.domain.tuning import scores_of
-from kith_shared.events import Event
-from kith_shared.events.data import MemberJoined, MemberLeft
 
 RESULTS = Path(__file__).resolve().parent / "results" / "recommend_places.json"
 TENANT = "places"
 K = 10
+#: The generator's settings that the command line chooses, and the result records.
+WORLD = ("communities", "members", "days", "activity", "seed")
 #: A fixed start in the past, so that every run posts the same history and ingest takes all of it.
 START = datetime(2026, 9, 1, tzinfo=UTC)
 
 log = logging.getLogger(__name__)
 
 
-def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Return the great-circle distance between two (latitude, longitude) points."""
-    phi1, phi2 = math.radians(a[0]), math.radians(b[0])
-    dlambda = math.radians(b[1] - a[1])
-    h = math.sin((phi2 - phi1) / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(1.0, max(0.0, h))))
-
-
-def city_point(city: str) -> tuple[float, float]:
-    """Return a city's centre."""
-    _, lat, lon = CITY_PLACES[city]
-    return (lat, lon)
-
-
-@dataclass
-class Split:
-    """The history before the cut-off, and the joins after it of the members to evaluate."""
-
-    cutoff: datetime
-    train: list[Event]
-    held_out: dict[str, set[str]]
-    joins_after: int
-
-
-def cutoff_time(joins: Sequence[datetime], share: float) -> datetime:
-    """Return the time of the join where the latest ``share`` of joins begin (self-tuning's cut-off)."""
-    ordered = sorted(joins)
-    return ordered[max(0, min(len(ordered) - 1, int(len(ordered) * (1.0 - share)) - 1))]
-
-
-def split_in_time(events: Sequence[Event], world: World, share: float) -> Split:
-    """Cut the history where the latest ``share`` of joins begin; hold out later joins that still stand.
-
-    Evaluated: members (not staff or bots) with a membership at the cut-off; held out: the public
-    communities they joined after it and are still members of at the end, not already joined at it.
-    """
-    joins = [e.time for e in events if isinstance(e.data, MemberJoined)]
-    cutoff = cutoff_time(joins, share)
-    before: dict[str, set[str]] = {}
-    at_end: dict[str, set[str]] = {}
-    late: dict[str, set[str]] = {}
-    for e in events:
-        data = e.data
-        if isinstance(data, MemberJoined):
-            at_end.setdefault(data.member_id, set()).add(data.community_id)
-            if e.time <= cutoff:
-                before.setdefault(data.member_id, set()).add(data.community_id)
-            else:
-                late.setdefault(data.member_id, set()).add(data.community_id)
-        elif isinstance(data, MemberLeft):
-            at_end.get(data.member_id, set()).discard(data.community_id)
-            if e.time <= cutoff:
-                before.get(data.member_id, set()).discard(data.community_id)
-    public = {c.id for c in world.communities if c.visibility == "public"}
-    people = {m.id for m in world.members if m.role == "member"}
-    held_out: dict[str, set[str]] = {}
-    for member, communities in late.items():
-        wanted = (communities & at_end.get(member, set()) & public) - before.get(member, set())
-        if wanted and before.get(member) and member in people:
-            held_out[member] = wanted
-    train = [e for e in events if e.time <= cutoff]
-    return Split(cutoff, train, held_out, sum(len(c) for c in late.values()))
-
-
 @dataclass
 class Outcome:
-    """What one setting suggested to the evaluated members, and how it scores."""
+    """What one setting suggested to the evaluated members, and how it scores.
+
+    ``local`` counts the local communities suggested (``suggested``), those within the radius of where the
+    member lives (``within``, the generator's truth), and of those suggested to members recommend places
+    (``placed``): within the radius of where they live (``placed_within``) and of where recommend places them
+    (``placed_within_known``). It also counts the members shown a local club beyond the radius of where they
+    live (``members_far``) and of where recommend places them (``members_far_known``). ``modes`` counts the
+    suggestions by place mode.
+    """
 
     name: str
     settings: dict[str, Any]
     hits: list[float] = field(default_factory=list)
     gains: list[float] = field(default_factory=list)
-    local: int = 0
-    local_within: int = 0
-    local_placed: int = 0
-    local_placed_within: int = 0
-    local_placed_within_known: int = 0
-    members_far_local: int = 0
-    members_far_local_known: int = 0
-    modes: dict[str, int] = field(default_factory=dict)
+    local: Counter[str] = field(default_factory=Counter)
+    modes: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
     @property
@@ -187,23 +125,19 @@ async def suggest_all(
         far = far_known = False
         for s in found:
             mode = s["place"]["mode"]
-            outcome.modes[mode] = outcome.modes.get(mode, 0) + 1
+            outcome.modes[mode] += 1
             city = world.community(s["community_id"]).city
             if mode != "local" or city is None:
                 continue
             club = city_point(city)
             within = distance_km(home, club) <= radius_km
             far = far or not within
-            outcome.local += 1
-            outcome.local_within += within
+            outcome.local.update(suggested=1, within=within)
             if known is not None:
                 within_known = distance_km(known, club) <= radius_km
                 far_known = far_known or not within_known
-                outcome.local_placed += 1
-                outcome.local_placed_within += within
-                outcome.local_placed_within_known += within_known
-        outcome.members_far_local += far
-        outcome.members_far_local_known += far_known
+                outcome.local.update(placed=1, placed_within=within, placed_within_known=within_known)
+        outcome.local.update(members_far=far, members_far_known=far_known)
 
 
 async def put_settings(stack: EvalStack, settings: dict[str, Any]) -> dict[str, Any]:
@@ -220,15 +154,7 @@ async def put_settings(stack: EvalStack, settings: dict[str, Any]) -> dict[str, 
 
 async def run(args: argparse.Namespace, variants: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     """Generate the world, post the history before the cut-off through ingest, and rank with each setting."""
-    config = GeneratorConfig(
-        seed=args.seed,
-        communities=args.communities,
-        members=args.members,
-        days=args.days,
-        activity=args.activity,
-        start=START,
-        tenant=TENANT,
-    )
+    config = GeneratorConfig(start=START, tenant=TENANT, **{name: getattr(args, name) for name in WORLD})
     world = build_world(config)
     events = list(generate(config))
     split = split_in_time(events, world, args.holdout)
@@ -271,6 +197,7 @@ async def run(args: argparse.Namespace, variants: list[tuple[str, dict[str, Any]
     rows = []
     for outcome in outcomes:
         difference = bootstrap_interval(np.asarray(outcome.gains) - np.asarray(base.gains), seed=args.seed)
+        local = outcome.local
         rows.append(
             {
                 "name": outcome.name,
@@ -279,18 +206,14 @@ async def run(args: argparse.Namespace, variants: list[tuple[str, dict[str, Any]
                 "hr_at_10": outcome.hr,
                 "ndcg_difference": difference.mean,
                 "ndcg_difference_half_width": difference.half_width,
-                "local_suggested": outcome.local,
-                "local_within_radius_share": outcome.local_within / outcome.local if outcome.local else None,
-                "local_suggested_placed": outcome.local_placed,
-                "local_within_radius_share_placed": (
-                    outcome.local_placed_within / outcome.local_placed if outcome.local_placed else None
-                ),
-                "local_within_radius_of_known_place_share": (
-                    outcome.local_placed_within_known / outcome.local_placed if outcome.local_placed else None
-                ),
-                "members_with_far_local": outcome.members_far_local,
-                "members_with_far_local_known": outcome.members_far_local_known,
-                "modes": outcome.modes,
+                "local_suggested": local["suggested"],
+                "local_within_radius_share": _ratio(local["within"], local["suggested"]),
+                "local_suggested_placed": local["placed"],
+                "local_within_radius_share_placed": _ratio(local["placed_within"], local["placed"]),
+                "local_within_radius_of_known_place_share": _ratio(local["placed_within_known"], local["placed"]),
+                "members_with_far_local": local["members_far"],
+                "members_with_far_local_known": local["members_far_known"],
+                "modes": dict(outcome.modes),
                 "seconds": outcome.seconds,
             }
         )
@@ -298,16 +221,8 @@ async def run(args: argparse.Namespace, variants: list[tuple[str, dict[str, Any]
     for c in world.communities:
         modes[c.mode] += 1
     return {
-        "measured_at": datetime.now(UTC).isoformat(),
         "window": args.window,
-        "world": {
-            "communities": args.communities,
-            "members": args.members,
-            "days": args.days,
-            "activity": args.activity,
-            "seed": args.seed,
-            "modes": modes,
-        },
+        "world": {name: getattr(config, name) for name in WORLD} | {"modes": modes},
         "events": len(events),
         "events_before_cutoff": len(split.train),
         "cutoff": split.cutoff.isoformat(),
@@ -319,6 +234,10 @@ async def run(args: argparse.Namespace, variants: list[tuple[str, dict[str, Any]
         "radius_km": defaults.radius_km,
         "rows": rows,
     }
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
 
 
 def _share(value: float | None) -> str:
@@ -373,7 +292,7 @@ def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
 
 def main(argv: list[str]) -> int:
     """Run the benchmark, print its table and write its JSON."""
-    parser = argparse.ArgumentParser(prog="python -m bench recommend_places", description=__doc__.splitlines()[0])
+    parser = parser_for("recommend_places", __doc__.splitlines()[0], RESULTS)
     parser.add_argument("--communities", type=int, default=1_000)
     parser.add_argument("--members", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=28)
@@ -393,7 +312,6 @@ def main(argv: list[str]) -> int:
         default=[],
         help='more settings to measure, as NAME={"setting": value} (repeatable)',
     )
-    parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr)
@@ -404,8 +322,6 @@ def main(argv: list[str]) -> int:
         return 2
     variants = [("shipped defaults", {}), ("places off", {"use_places": False}), *extra]
     result = asyncio.run(run(args, variants))
-    print(markdown(result))
-    result["command"] = "python -m bench recommend_places " + " ".join(argv)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    result.update(run_facts("recommend_places", argv))
+    finish(result, args.output, markdown(result))
     return 0

@@ -15,11 +15,11 @@ on the validation split and prints each one's validation NDCG@10, which is how d
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
 
+from bench.measure import parser_for, run_facts, write_figures
 from bench.recsys.data import load_dataset
 from bench.recsys.evaluate import SERVICE_CLASSES, run_sync
 from bench.recsys.report import markdown, to_json
@@ -29,7 +29,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "recommend_quality.json"
 
 def parse(argv: list[str]) -> argparse.Namespace:
     """Parse the command line."""
-    parser = argparse.ArgumentParser(prog="python -m bench recommend_quality", description=__doc__.splitlines()[0])
+    parser = parser_for("recommend_quality", __doc__.splitlines()[0], RESULTS)
     parser.add_argument(
         "--data", type=Path, default=Path("../shared/data"), help="data directory (default ../shared/data)"
     )
@@ -53,7 +53,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="one seed, 2,000 sampled members, the first 2 configurations per model"
     )
-    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON figures")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     return parser.parse_args(argv)
 
@@ -101,8 +100,5 @@ def main(argv: list[str]) -> int:
             f"({'excludes' if head['difference_excludes_zero'] else 'includes'} zero); small share "
             f"{head['service_small_share']:.3f} vs {head['popularity_small_share']:.3f}."
         )
-    payload = to_json(report)
-    payload["command"] = "python -m bench recommend_quality " + " ".join(argv)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+    write_figures(args.output, to_json(report) | run_facts("recommend_quality", argv))
     return 0

@@ -22,14 +22,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
-import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -37,20 +35,19 @@ from typing import Any
 
 import httpx
 import numpy as np
-from pydantic import SecretStr
 
-from bench.measure import load_paths
+from bench.embedded import BULK_PRODUCER, api_key, embedded_servers, publish, service_env
+from bench.measure import Server, finish, load_paths, parser_for, run_facts
 from kith_devkit.events import event
 from kith_devkit.generator import member_id
 from kith_devkit.scale import tenant_at_scale
-from kith_devkit.servers import free_port, start_broker, start_database, wait_for_kafka, wait_for_port
+from kith_devkit.servers import free_port
 from kith_recommend.rebuild import rebuild
 from kith_recommend.settings import RecommendSettings
-from kith_shared.auth import KeyStore, Scope
-from kith_shared.events import encode_structured, structured_headers
+from kith_shared.auth import Scope
+from kith_shared.events import Event
 from kith_shared.kafka import EventProducer, ensure_topics
-from kith_shared.mongo import make_mongo_client
-from kith_shared.settings import KafkaSettings, MongoSettings
+from kith_shared.settings import KafkaSettings
 from kith_shared.topics import ACTIVITY
 
 RESULTS = Path(__file__).parent / "results" / "recommend_speed.json"
@@ -113,28 +110,16 @@ def curve_point(communities: int, members: int, samples: int) -> dict[str, Any]:
 
 async def _publish(settings: KafkaSettings, communities: int, members: int) -> tuple[int, int, float]:
     """Publish the tenant; return the events sent, the members who joined a community, and the seconds taken."""
-    producer = EventProducer(settings, send_timeout=120.0, linger_ms=20, max_batch_size=1_048_576)
-    await producer.start()
-    await producer.wait_connected(30)
-    topic = settings.topic(ACTIVITY)
-    headers = structured_headers()
-    started = time.perf_counter()
-    count = 0
     joined: set[str] = set()
-    chunk: list[tuple[str, bytes, bytes | None, list[tuple[str, bytes]] | None]] = []
-    try:
+
+    def noting_joins() -> Iterator[Event]:
         for generated in tenant_at_scale(communities, members):
-            chunk.append((topic, encode_structured(generated), generated.partition_key(), headers))
-            count += 1
             if generated.type == "member.joined" and generated.member_id is not None:
                 joined.add(generated.member_id)
-            if len(chunk) >= 5_000:
-                await producer.send_many(chunk)
-                chunk = []
-        if chunk:
-            await producer.send_many(chunk)
-    finally:
-        await producer.stop()
+            yield generated
+
+    started = time.perf_counter()
+    count = await publish(settings, noting_joins(), **BULK_PRODUCER)
     return count, len(joined), time.perf_counter() - started
 
 
@@ -162,25 +147,13 @@ async def _freshness(client: httpx.AsyncClient, kafka: KafkaSettings, member: st
     return delays
 
 
-def _spawn_service(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    """Start the recommend service as its own process (``python -m kith_recommend``)."""
-    with log_path.open("ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "kith_recommend"], env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
 async def headline(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Publish, rebuild, serve and load-test the headline tenant."""
     out: dict[str, Any] = {}
-    broker = start_broker(free_port(), workdir / "broker.log")
-    database = start_database(free_port(), workdir / "db", workdir / "db.log")
-    service: subprocess.Popen[bytes] | None = None
-    try:
-        await wait_for_kafka(broker.address)
+    async with embedded_servers(workdir) as embedded:
         run = uuid.uuid4().hex[:8]
-        kafka = KafkaSettings(
-            bootstrap_servers=broker.address, idempotence=False, topic_prefix=f"speed{run}.", request_timeout_ms=30_000
-        )
-        mongo = MongoSettings(uri=SecretStr(f"mongodb://{database.address}"), database="kith_recommend")
+        kafka = embedded.kafka(topic_prefix=f"speed{run}.", request_timeout_ms=30_000)
+        mongo = embedded.mongo("kith_recommend")
         settings = RecommendSettings(kafka=kafka, mongo=mongo)
         await ensure_topics(kafka)
         events, joined, publish_seconds = await _publish(kafka, args.communities, args.members)
@@ -200,61 +173,43 @@ async def headline(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         }
         print(f"rebuilt the read model from the topics in {report.seconds:.1f}s", file=sys.stderr)
 
-        client_db = make_mongo_client(mongo, app_name="bench")
-        key = await KeyStore(client_db[mongo.auth_database]).create_key("bench", [Scope.RECOMMENDATIONS_READ], "bench")
-        await client_db.close()
-
+        key = await api_key(mongo, "bench", [Scope.RECOMMENDATIONS_READ])
         port = free_port()
-        env = {
-            **os.environ,
-            "RECOMMEND_PORT": str(port),
-            "RECOMMEND_LOG_LEVEL": "WARNING",
-            "RECOMMEND_RATE_LIMIT_PER_SECOND": "0",
-            "RECOMMEND_KAFKA__BOOTSTRAP_SERVERS": broker.address,
-            "RECOMMEND_KAFKA__IDEMPOTENCE": "false",
-            "RECOMMEND_KAFKA__TOPIC_PREFIX": kafka.topic_prefix,
-            "RECOMMEND_MONGO__URI": mongo.uri.get_secret_value(),
-            "RECOMMEND_MONGO__DATABASE": mongo.database,
-        }
+        env = service_env("recommend", port, kafka, mongo, rate_limit_per_second="0")
         started = time.perf_counter()
-        service = _spawn_service(env, workdir / "service.log")
-        wait_for_port("127.0.0.1", port, 120, service)
-        headers = {"Authorization": f"Bearer {key.key}"}
-        limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", headers=headers, limits=limits, timeout=60
-        ) as client:
-            while True:
-                info = (await client.get("/v1/model")).json()
-                if info.get("members", 0) >= joined * 0.95 and not info.get("stale"):
-                    break
-                if time.perf_counter() - started > 600:
-                    raise TimeoutError(f"service did not load the model: {info}")
-                await asyncio.sleep(0.5)
-            out["service_load_seconds"] = time.perf_counter() - started
-            out["model"] = info
-            rng = random.Random(7)
-            members = [member_id(rng.randrange(args.members)) for _ in range(args.requests)]
-            suggest_paths = [f"/v1/members/{m}/suggestions?limit=10&explain=true" for m in members]
-            trivial_paths = ["/v1/model"] * args.requests
-            await load_paths(client, suggest_paths[:300] + trivial_paths[:300], args.concurrency)
-            for name, paths in (("trivial", trivial_paths), ("suggestions", suggest_paths)):
-                timings, wall, errors = await load_paths(client, paths, args.concurrency)
-                out[name] = {**_percentiles(timings), "requests_per_second": len(paths) / wall, "errors": errors}
-                print(f"{name}: {out[name]}", file=sys.stderr)
-            out["freshness"] = await _freshness(client, kafka, members[0])
-            print(f"freshness: {out['freshness']}", file=sys.stderr)
-        out["p99_ratio"] = out["suggestions"]["p99_ms"] / out["trivial"]["p99_ms"]
-        out["p50_ratio"] = out["suggestions"]["p50_ms"] / out["trivial"]["p50_ms"]
-    finally:
-        if service is not None:
-            service.terminate()
-            try:
-                service.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                service.kill()
-        database.stop()
-        broker.stop()
+        service = Server.service("recommend", env, port, workdir / "service.log")
+        async with service.serving(key, args.concurrency, request_timeout=60, stop_within=20) as client:
+            out.update(await _serve(client, kafka, args, joined, started))
+    out["p99_ratio"] = out["suggestions"]["p99_ms"] / out["trivial"]["p99_ms"]
+    out["p50_ratio"] = out["suggestions"]["p50_ms"] / out["trivial"]["p50_ms"]
+    return out
+
+
+async def _serve(
+    client: httpx.AsyncClient, kafka: KafkaSettings, args: argparse.Namespace, joined: int, started: float
+) -> dict[str, Any]:
+    """Wait until the service serves the model, then load-test it and measure freshness."""
+    out: dict[str, Any] = {}
+    while True:
+        info = (await client.get("/v1/model")).json()
+        if info.get("members", 0) >= joined * 0.95 and not info.get("stale"):
+            break
+        if time.perf_counter() - started > 600:
+            raise TimeoutError(f"service did not load the model: {info}")
+        await asyncio.sleep(0.5)
+    out["service_load_seconds"] = time.perf_counter() - started
+    out["model"] = info
+    rng = random.Random(7)
+    members = [member_id(rng.randrange(args.members)) for _ in range(args.requests)]
+    suggest_paths = [f"/v1/members/{m}/suggestions?limit=10&explain=true" for m in members]
+    trivial_paths = ["/v1/model"] * args.requests
+    await load_paths(client, suggest_paths[:300] + trivial_paths[:300], args.concurrency)
+    for name, paths in (("trivial", trivial_paths), ("suggestions", suggest_paths)):
+        timings, wall, errors = await load_paths(client, paths, args.concurrency)
+        out[name] = {**_percentiles(timings), "requests_per_second": len(paths) / wall, "errors": errors}
+        print(f"{name}: {out[name]}", file=sys.stderr)
+    out["freshness"] = await _freshness(client, kafka, members[0])
+    print(f"freshness: {out['freshness']}", file=sys.stderr)
     return out
 
 
@@ -315,7 +270,7 @@ def table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     """Run the benchmark and print its table."""
-    parser = argparse.ArgumentParser(prog="python -m bench recommend_speed", description=__doc__)
+    parser = parser_for("recommend_speed", __doc__, RESULTS)
     parser.add_argument("--members", type=int, default=100_000)
     parser.add_argument("--communities", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=4_000, help="requests per endpoint")
@@ -323,7 +278,6 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--curve", default="1000,10000,100000", help="catalogue sizes for the growth curve")
     parser.add_argument("--curve-samples", type=int, default=500)
     parser.add_argument("--quick", action="store_true", help="20,000 members, 2,000 communities, short curve")
-    parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.quick:
         args.members, args.communities, args.requests, args.curve = 20_000, 2_000, 1_000, "1000,10000"
@@ -333,17 +287,13 @@ def main(argv: list[str]) -> int:
         head = asyncio.run(headline(args, Path(tmp)))
     points = curve(sizes, args.members, args.curve_samples)
     result = {
-        "command": "python -m bench recommend_speed " + " ".join(argv),
-        "store": "embedded SecantusDB; embedded tansu broker",
+        **run_facts("recommend_speed", argv),
         "concurrency": args.concurrency,
         "headline": head,
         "curve": points,
         "seconds": time.perf_counter() - started,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2))
-    print(table(result))
-    print(f"\nTotal time {result['seconds']:.0f} s. Figures written to {args.output}.")
+    finish(result, args.output, table(result))
     return 0
 
 

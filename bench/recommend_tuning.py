@@ -22,9 +22,7 @@ table shows whether it reaches the setting this data favours from anywhere. Writ
 
 from __future__ import annotations
 
-import argparse
 import gc
-import json
 import random
 import sys
 import time
@@ -35,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.measure import finish, parser_for, run_facts
 from bench.recsys.data import Dataset, core, load_dataset
 from kith_devkit.scale import tenant_at_scale
 from kith_recommend.domain.changes import changes_for
@@ -230,13 +229,12 @@ def markdown(r: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     """Run the benchmark, print its table and write its JSON."""
-    parser = argparse.ArgumentParser(prog="python -m bench recommend_tuning", description=__doc__.splitlines()[0])
+    parser = parser_for("recommend_tuning", __doc__.splitlines()[0], None)
     parser.add_argument("--communities", type=int, default=10_000)
     parser.add_argument("--members", type=int, default=100_000)
     parser.add_argument("--evaluated", type=int, default=TuningParams().max_members, help="members evaluated")
     parser.add_argument("--data", type=Path, default=None, help="tune a YouTube-shaped tenant from this data root")
     parser.add_argument("--seed", type=int, default=0, help="seed of the YouTube-shaped join times and sample")
-    parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.data is not None:
         try:
@@ -244,13 +242,10 @@ def main(argv: list[str]) -> int:
         except (FileNotFoundError, ValueError) as error:
             sys.stderr.write(f"recommend_tuning: {error}\n")
             return 2
-        print(markdown_youtube(result))
-        args.output = args.output or RESULTS_YOUTUBE
+        table, output = markdown_youtube(result), args.output or RESULTS_YOUTUBE
     else:
         result = run(args.communities, args.members, args.evaluated)
-        print(markdown(result))
-        args.output = args.output or RESULTS
-    result["command"] = "python -m bench recommend_tuning " + " ".join(argv)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        table, output = markdown(result), args.output or RESULTS
+    result.update(run_facts("recommend_tuning", argv, embedded=False))
+    finish(result, output, table)
     return 0

@@ -24,21 +24,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import bson
-from pydantic import SecretStr
 from pymongo.asynchronous.database import AsyncDatabase
 
+from bench.embedded import embedded_servers, publish
+from bench.measure import markdown_table, run_facts, write_figures
 from bench.scoring_reads import TENANT, run_reads
 from kith_devkit.generator import GeneratorConfig, generate
-from kith_devkit.servers import free_port, start_broker, start_database, wait_for_kafka
 from kith_ingest.domain import NormalizeConfig, normalize_raw
 from kith_scoring.consumer import ScoringConsumer, decode
 from kith_scoring.rebuild import high_watermarks
@@ -48,7 +47,6 @@ from kith_shared.consumer.polling import JOIN_TIMEOUT_MS
 from kith_shared.events import Event
 from kith_shared.kafka import EventProducer, ensure_topics, make_consumer
 from kith_shared.mongo import make_mongo_client
-from kith_shared.settings import KafkaSettings, MongoSettings
 from kith_shared.topics import ACTIVITY
 
 RESULTS = Path(__file__).resolve().parent / "results" / "scoring.json"
@@ -64,18 +62,6 @@ def realistic_stream(count: int) -> list[Event]:
         if len(events) >= count:
             break
     return events
-
-
-async def load(kafka: KafkaSettings, events: list[Event]) -> None:
-    """Publish the stream on the activity topic."""
-    producer = EventProducer(kafka)
-    await producer.start()
-    try:
-        await producer.wait_connected(30)
-        for start in range(0, len(events), 5_000):
-            await producer.publish(ACTIVITY, events[start : start + 5_000])
-    finally:
-        await producer.stop()
 
 
 async def wait_done(done: Callable[[], Awaitable[bool]], within: float = 1_800.0) -> None:
@@ -207,14 +193,9 @@ async def run_simple(settings: ScoringSettings, events: int, *, naive: bool) -> 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     """Run every measurement against one broker and one database."""
     with tempfile.TemporaryDirectory(prefix="kith-bench-scoring-") as tmp:
-        broker = start_broker(free_port(), Path(tmp) / "broker.log")
-        database = start_database(free_port(), Path(tmp) / "db", Path(tmp) / "db.log")
-        try:
-            await wait_for_kafka(broker.address)
-            kafka = KafkaSettings(bootstrap_servers=broker.address, idempotence=False, topic_prefix="bench.")
-            mongo = MongoSettings(
-                uri=SecretStr(f"mongodb://{database.address}"), database="bench_scoring", auth_database="bench_auth"
-            )
+        async with embedded_servers(Path(tmp)) as embedded:
+            kafka = embedded.kafka(topic_prefix="bench.")
+            mongo = embedded.mongo("bench_scoring", auth_database="bench_auth")
             settings = ScoringSettings(
                 environment="test",
                 kafka=kafka,
@@ -226,7 +207,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             await ensure_topics(kafka)
             started = time.perf_counter()
             events = realistic_stream(args.events)
-            await load(kafka, events)
+            await publish(kafka, events)
             prepared = time.perf_counter() - started
             naive = await run_simple(settings, len(events), naive=True)
             scoring = await run_scoring(settings, len(events))
@@ -242,13 +223,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 sweep[str(size)] = await run_scoring(variant, len(events))
             reads = await run_reads(settings, events, args.requests, args.concurrency)
-        finally:
-            database.stop()
-            broker.stop()
     return {
-        "store": "SecantusDB (embedded, MongoDB wire protocol)",
-        "broker": "tansu (embedded, memory only)",
-        "measured_at": datetime.now(UTC).isoformat(),
+        **run_facts("scoring"),
         "events": len(events),
         "batch_max_records": args.batch,
         "load_seconds": prepared,
@@ -299,33 +275,30 @@ def _sweep_lines(result: dict[str, Any]) -> list[str]:
     sweep: dict[str, dict[str, Any]] = result.get("batch_sweep", {})
     if not sweep:
         return []
-    lines = [
-        "| most records per batch | events/s | transactions (chunks) | documents written/event |",
-        "|---:|---:|---:|---:|",
+    header = ["most records per batch", "events/s", "transactions (chunks)", "documents written/event"]
+    rows = [
+        [
+            f"{int(size):,}",
+            f"{run['events_per_second']:.0f}",
+            str(run["transactions"]),
+            f"{run['documents_per_event']:.3f}",
+        ]
+        for size, run in sorted(sweep.items(), key=lambda item: int(item[0]))
     ]
-    for size, run in sorted(sweep.items(), key=lambda item: int(item[0])):
-        lines.append(
-            f"| {int(size):,} | {run['events_per_second']:.0f} | {run['transactions']} | "
-            f"{run['documents_per_event']:.3f} |"
-        )
-    return [*lines, ""]
+    return [*markdown_table(header, rows, "rrrr"), ""]
 
 
 def _stored_lines(result: dict[str, Any]) -> list[str]:
     stored: dict[str, dict[str, float]] = result["scoring"].get("stored", {})
     if not stored:
         return []
-    lines = [
-        "| stored collection | documents | bytes/document | documents/event |",
-        "|---|---:|---:|---:|",
+    header = ["stored collection", "documents", "bytes/document", "documents/event"]
+    rows = [
+        [name, f"{f['documents']:.0f}", f"{f['bytes_per_document']:.0f}", f"{f['documents_per_event']:.4f}"]
+        for name, f in stored.items()
     ]
-    for name, figures in stored.items():
-        lines.append(
-            f"| {name} | {figures['documents']:.0f} | {figures['bytes_per_document']:.0f} | "
-            f"{figures['documents_per_event']:.4f} |"
-        )
-    lines.append(f"| all | | | {result['scoring']['stored_bytes_per_event']:.0f} bytes/event |")
-    return [*lines, ""]
+    rows.append(["all", "", "", f"{result['scoring']['stored_bytes_per_event']:.0f} bytes/event"])
+    return [*markdown_table(header, rows, "lrrr"), ""]
 
 
 def main(argv: list[str]) -> int:
@@ -346,8 +319,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--concurrency", type=int, default=32, help="Concurrent API clients.")
     args = parser.parse_args(argv)
     result = asyncio.run(bench(args))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2, default=str))
+    write_figures(RESULTS, result)
     print(table(result))
     print(f"\nwritten to {RESULTS}")
     return 0

@@ -15,24 +15,20 @@ from typing import Any
 import httpx
 import uvicorn
 
+from bench.embedded import api_key
 from bench.measure import percentile
 from kith_devkit.servers import free_port
 from kith_scoring.app import create_app
 from kith_scoring.settings import ScoringSettings
-from kith_shared.auth import KeyStore, Scope
+from kith_shared.auth import Scope
 from kith_shared.events import Event
-from kith_shared.mongo import make_mongo_client
 
 TENANT = "demo"
 
 
 async def run_reads(settings: ScoringSettings, events: list[Event], requests: int, concurrency: int) -> dict[str, Any]:
     """Measure read latency at ``concurrency`` clients under uvicorn (consumer off, data from run 1)."""
-    client = make_mongo_client(settings.mongo, app_name="bench")
-    keys = KeyStore(client[settings.mongo.auth_database])
-    await keys.ensure_indexes()
-    key = (await keys.create_key(TENANT, [Scope.METRICS_READ], "bench")).key
-    await client.close()
+    key = await api_key(settings.mongo, TENANT, [Scope.METRICS_READ])
     counts: dict[tuple[str, str], int] = {}
     for event in events:
         if event.community_id and event.member_id:

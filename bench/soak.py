@@ -27,8 +27,6 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
-import json
-import math
 import os
 import shutil
 import signal
@@ -43,28 +41,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import TopicPartition
 from pydantic import SecretStr
 
-from bench.measure import percentile
+from bench.measure import percentile, run_facts, write_figures
 from bench.pipeline_stack import Stack
-from kith_cli.stack import service_env, spawn_service
+from bench.soak_checks import lag_zero_within, ready_within, recommend_matches_a_replay, topic_identities
 from kith_devkit.generator import GeneratorConfig, community_id, live, member_id
-from kith_devkit.servers import process_alive, start_database, stop_process
-from kith_recommend.discovery.state import parts_for
-from kith_recommend.engine import Recommender
-from kith_recommend.rebuild import RebuildReport, replay
-from kith_recommend.settings import RecommendSettings
-from kith_recommend.store import CheckpointStore
+from kith_devkit.servers import process_alive, start_database
 from kith_scoring.rebuild import rebuild
 from kith_scoring.settings import ScoringSettings
-from kith_shared.auth import KeyStore, Scope
-from kith_shared.events import decode_kafka_record
-from kith_shared.kafka import make_consumer
-from kith_shared.mongo import make_mongo_client
-from kith_shared.reading import read_to_end
-from kith_shared.settings import KafkaSettings, MongoSettings
-from kith_shared.topics import ACTIVITY
+from kith_shared.settings import MongoSettings
 
 RESULTS = Path(__file__).resolve().parent / "results" / "soak.json"
 SERVICES = ("ingest", "scoring", "recommend")
@@ -214,14 +200,7 @@ class Soak:
             os.waitpid(pid, 0)  # our child: reaped, so its port is free again
         while process_alive(pid):
             time.sleep(0.05)
-        env = service_env(
-            name, port=self.stack.ports[name], bootstrap=self.stack.kafka.bootstrap_servers,
-            mongo_uri=self.stack.mongo_uri,
-        )  # fmt: skip
-        prefix = name.upper()
-        env.update({f"{prefix}_LOG_LEVEL": "WARNING", f"{prefix}_RATE_LIMIT_PER_SECOND": "0", **self.stack.env})
-        process = spawn_service(name, env, self.stack.workdir / f"{name}.log")
-        self.stack.processes[name] = process.pid
+        self.stack.spawn(name, self.stack.ports[name])
 
     def restart_database(self) -> None:
         """Stop the database (SIGTERM) and start it again on the same port and data directory."""
@@ -245,117 +224,13 @@ class Soak:
         await asyncio.sleep(self.args.settle)
 
 
-async def _topic_identities(kafka: KafkaSettings) -> tuple[set[tuple[str, str]], int]:
-    """Return the (source, id) of every event on the activity topic, and how many records it holds."""
-    consumer = make_consumer(kafka, group=None, max_poll_records=5_000)
-    found: set[tuple[str, str]] = set()
-    records = 0
-    await consumer.start()
-    try:
-        topic = kafka.topic(ACTIVITY)
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        async for batch in read_to_end(consumer, partitions, max_records=5_000):
-            for record in batch:
-                event = decode_kafka_record(record.value, list(record.headers or []))
-                found.add(event.identity)
-                records += 1
-    finally:
-        await consumer.stop()
-    return found, records
-
-
-async def _ready(stack: Stack, within: float) -> dict[str, float | None]:
-    """Wait until every service answers /readyz 200; return when each did (None: never, within the limit)."""
-    started = time.monotonic()
-    when: dict[str, float | None] = dict.fromkeys(SERVICES)
-    async with httpx.AsyncClient(timeout=3.0) as client:
-        while time.monotonic() - started < within and any(v is None for v in when.values()):
-            for name in SERVICES:
-                if when[name] is None:
-                    with contextlib.suppress(httpx.HTTPError):
-                        if (await client.get(stack.url(name) + "/readyz")).status_code == 200:
-                            when[name] = round(time.monotonic() - started, 1)
-            await asyncio.sleep(0.5)
-    return when
-
-
-async def _lag_zero(stack: Stack, within: float) -> dict[str, int | None]:
-    """Wait until scoring and recommend are at lag 0; return their last lags."""
-    deadline = time.monotonic() + within
-    lags: dict[str, int | None] = {}
-    while time.monotonic() < deadline:
-        lags = await stack.lags(("scoring", "recommend"))
-        if all(lag == 0 for lag in lags.values()):
-            break
-        await asyncio.sleep(1.0)
-    return lags
-
-
-def _pairs(edges: dict[str, dict[str, float]]) -> dict[tuple[str, str], float]:
-    return {(a, b): weight for a, targets in edges.items() for b, weight in targets.items()}
-
-
-def _state_differences(found: Recommender, expected: Recommender) -> list[str]:
-    """Return how the restored state differs from the replayed one (sums in another order equal up to rounding)."""
-    problems: list[str] = []
-    if set(found.tenants) != set(expected.tenants):
-        problems.append(f"tenants {sorted(found.tenants)} != {sorted(expected.tenants)}")
-    for tenant in expected.tenants:
-        a, b = found.state(tenant), expected.state(tenant)
-        for kind, by_a in b.edges.items():
-            mine, theirs = _pairs(a.edges[kind]), _pairs(by_a)
-            for pair in sorted(mine.keys() | theirs.keys()):
-                x, y = mine.get(pair), theirs.get(pair)
-                if x is not None and y is not None and math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12):
-                    continue
-                member, community = pair
-                problems.append(f"{tenant} {kind} {member}->{community}: live {x}, replayed {y}")
-        if (a.communities, a.interests, a.now, a.version) != (b.communities, b.interests, b.now, b.version):
-            problems.append(f"{tenant}: other profiles, clock or count of changes applied")
-    if found.positions != expected.positions:
-        problems.append("other positions")
-    return problems
-
-
-async def _recommend_matches_a_replay(stack: Stack) -> dict[str, Any]:
-    """Stop recommend gracefully (its last checkpoint), load that checkpoint and compare it with a replay."""
-    stop_process(stack.processes["recommend"], timeout=60.0)
-    settings = RecommendSettings(kafka=stack.kafka, mongo=MongoSettings(uri=SecretStr(stack.mongo_uri)))
-    client = make_mongo_client(settings.mongo, app_name="bench-soak")
-    try:
-        loaded = await CheckpointStore(client[settings.mongo.database]).load()
-    finally:
-        await client.close()
-    if loaded is None:
-        return {"equal": False, "differences": ["no checkpoint"]}
-    found = Recommender(settings.ranking, parts_for(settings.detection))
-    found.restore(loaded)
-    report = RebuildReport()
-    expected = await replay(settings, report)
-    problems = _state_differences(found, expected)
-    return {
-        "equal": not problems,
-        "differences": problems[:10],
-        "records_replayed": report.records,
-    }
-
-
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run one soak: load, chaos, then the checks."""
     workdir = Path(tempfile.mkdtemp(prefix="kith-bench-soak-"))
-    result: dict[str, Any] = {
-        "measured_at": datetime.now(UTC).isoformat(),
-        "command": "python -m bench soak " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["soak"] else []),
-        "store": "embedded SecantusDB (MongoDB wire protocol)",
-        "broker": "embedded tansu (Kafka protocol, memory only)",
-        "cores": os.cpu_count(),
-        "rate_asked": args.rate,
-    }
+    result: dict[str, Any] = {**run_facts("soak"), "rate_asked": args.rate}
     try:
         async with Stack(workdir, services=SERVICES, env=STACK_ENV) as stack:
-            key = await _admin_key(stack)
+            key = await stack.key("soak")
             soak = Soak(stack, key, args)
             driving = asyncio.create_task(soak.drive())
             polling = asyncio.create_task(soak.poll())
@@ -364,12 +239,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await driving
             await polling
             elapsed = time.monotonic() - soak.started
-            ready = await _ready(stack, args.within)
-            lags = await _lag_zero(stack, args.within)
-            on_topic, records = await _topic_identities(stack.kafka)
+            ready = await ready_within(stack, SERVICES, args.within)
+            lags = await lag_zero_within(stack, args.within)
+            on_topic, records = await topic_identities(stack.kafka)
             scoring = ScoringSettings(kafka=stack.kafka, mongo=MongoSettings(uri=SecretStr(stack.mongo_uri)))
             compared = await rebuild(scoring, scratch_database="kith_scoring_soak_rebuild")
-            recommend = await _recommend_matches_a_replay(stack)
+            recommend = await recommend_matches_a_replay(stack)
             warm = [lat for name in SERVICES for lat in soak.outages[name].latencies[: int(args.warmup / 0.2)]]
             result.update(
                 {
@@ -406,18 +281,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     return result
-
-
-async def _admin_key(stack: Stack) -> str:
-    """Create the tenant's key for writing events and reading metrics and suggestions."""
-    client = make_mongo_client(MongoSettings(uri=SecretStr(stack.mongo_uri)), app_name="bench-soak")
-    try:
-        keys = KeyStore(client["kith_auth"])
-        await keys.ensure_indexes()
-        scopes = [Scope.EVENTS_WRITE, Scope.METRICS_READ, Scope.RECOMMENDATIONS_READ]
-        return (await keys.create_key(WORLD.tenant, scopes, "soak")).key
-    finally:
-        await client.close()
 
 
 def passed(result: dict[str, Any]) -> bool:
@@ -473,7 +336,6 @@ def main(argv: list[str]) -> int:
     """Run the soak, print its figures, write them to bench/results/soak.json."""
     args = parse(argv)
     result = asyncio.run(run(args))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2, default=str))
+    write_figures(RESULTS, result)
     sys.stdout.write(markdown(result) + "\n")
     return 0 if passed(result) else 1

@@ -17,9 +17,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import subprocess
 import sys
 import time
 import uuid
@@ -28,18 +26,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
 
 from bench.communities.synthetic import draw, scale_recipe
-from bench.measure import load_paths, percentile
-from kith_devkit.servers import free_port, start_broker, start_database, wait_for_kafka, wait_for_port
+from bench.embedded import api_key, embedded_servers, service_env
+from bench.measure import Server, load_paths, percentile
+from kith_devkit.servers import free_port
 from kith_recommend.rebuild import rebuild
 from kith_recommend.settings import RecommendSettings
-from kith_shared.auth import KeyStore, Scope
+from kith_shared.auth import Scope
 from kith_shared.events import SCHEMA_VERSION, encode_structured, structured_headers, validate_event
 from kith_shared.kafka import EventProducer, ensure_topics
-from kith_shared.mongo import make_mongo_client
-from kith_shared.settings import KafkaSettings, MongoSettings
+from kith_shared.settings import KafkaSettings
 from kith_shared.topics import ACTIVITY
 
 TENANT = "scale"
@@ -100,12 +97,6 @@ def _metric(text: str, name: str, labels: str = "") -> float | None:
     return None
 
 
-def _spawn_service(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    """Start the recommend service as its own process (``python -m kith_recommend``)."""
-    with log_path.open("ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "kith_recommend"], env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
 def _rss_mb(pid: int, field: str = "VmRSS") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(f"{field}:"):
@@ -129,18 +120,9 @@ async def measure(members: int, ties: int, seed: int, workdir: Path, requests: i
     values, keys, follows, tied = await asyncio.to_thread(_events, members, ties, seed)
     out.update(events=len(values), ties=follows, members_tied=tied)
     print(f"scale: {len(values):,} events, {follows:,} ties among {tied:,} members", file=sys.stderr)
-    broker = start_broker(free_port(), workdir / "broker.log")
-    database = start_database(free_port(), workdir / "db", workdir / "db.log")
-    service: subprocess.Popen[bytes] | None = None
-    try:
-        await wait_for_kafka(broker.address)
-        kafka = KafkaSettings(
-            bootstrap_servers=broker.address,
-            idempotence=False,
-            topic_prefix=f"scale{uuid.uuid4().hex[:8]}.",
-            request_timeout_ms=30_000,
-        )
-        mongo = MongoSettings(uri=SecretStr(f"mongodb://{database.address}"), database="kith_recommend")
+    async with embedded_servers(workdir) as embedded:
+        kafka = embedded.kafka(topic_prefix=f"scale{uuid.uuid4().hex[:8]}.", request_timeout_ms=30_000)
+        mongo = embedded.mongo("kith_recommend")
         await ensure_topics(kafka)
         started = time.perf_counter()
         await _publish(kafka, values, keys)
@@ -149,76 +131,59 @@ async def measure(members: int, ties: int, seed: int, workdir: Path, requests: i
         report = await rebuild(RecommendSettings(kafka=kafka, mongo=mongo))
         out["rebuild_seconds"] = report.seconds
         print(f"scale: published and rebuilt the read model in {time.perf_counter() - started:.0f}s", file=sys.stderr)
-        client_db = make_mongo_client(mongo, app_name="bench")
-        key = await KeyStore(client_db[mongo.auth_database]).create_key(TENANT, [Scope.ADMIN], "bench")
-        await client_db.close()
+        key = await api_key(mongo, TENANT, [Scope.ADMIN])
         port = free_port()
-        env = {
-            **os.environ,
-            "RECOMMEND_PORT": str(port),
-            "RECOMMEND_LOG_LEVEL": "WARNING",
-            "RECOMMEND_RATE_LIMIT_PER_SECOND": "0",
-            "RECOMMEND_KAFKA__BOOTSTRAP_SERVERS": broker.address,
-            "RECOMMEND_KAFKA__IDEMPOTENCE": "false",
-            "RECOMMEND_KAFKA__TOPIC_PREFIX": kafka.topic_prefix,
-            "RECOMMEND_MONGO__URI": mongo.uri.get_secret_value(),
-            "RECOMMEND_MONGO__DATABASE": mongo.database,
-            "RECOMMEND_DISCOVERY__INTERVAL_SECONDS": "86400",
-            "RECOMMEND_DETECTION__SEED": str(seed),
-        }
+        env = service_env(
+            "recommend", port, kafka, mongo, rate_limit_per_second="0", discovery__interval_seconds="86400",
+            detection__seed=str(seed),
+        )  # fmt: skip
         started = time.perf_counter()
-        service = _spawn_service(env, workdir / "service.log")
-        wait_for_port("127.0.0.1", port, 300, service)
-        headers = {"Authorization": f"Bearer {key.key}"}
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", headers=headers, limits=limits, timeout=120
-        ) as client:
-            asked = await client.post("/v1/micro-communities:detect")
-            if asked.status_code != 202:
-                raise RuntimeError(f"detect answered {asked.status_code}: {asked.text[:300]}")
-            while True:  # it runs once the state is loaded from the checkpoint
-                metrics = (await client.get("/metrics")).text
-                total = _metric(metrics, "kith_microcommunity_last_detection_seconds", 'part="total"')
-                failed = _metric(metrics, "kith_microcommunity_detections_total", 'outcome="failed"')
-                if total is not None:
-                    break
-                if failed:
-                    raise RuntimeError("the scale tenant's detection failed; see service.log")
-                if time.perf_counter() - started > 3_600:
-                    raise TimeoutError("no detection of the scale tenant within an hour")
-                await asyncio.sleep(1.0)
-            out["start_to_detected_seconds"] = time.perf_counter() - started
-            for part in ("prepare", "worker_cpu", "store", "total"):
-                out[f"detection_{part}_seconds"] = _metric(
-                    metrics, "kith_microcommunity_last_detection_seconds", f'part="{part}"'
-                )
-            out["worker_peak_rss_mb"] = (_metric(metrics, "kith_microcommunity_worker_peak_rss_bytes") or 0) / 2**20
-            out["service_rss_mb"] = _rss_mb(service.pid)
-            out["service_peak_rss_mb"] = _rss_mb(service.pid, "VmHWM")
-            page = (await client.get("/v1/micro-communities", params={"limit": 200})).json()
-            ids = [item["id"] for item in page["items"]]
-            out["groups"] = _metric(metrics, "kith_microcommunity_groups") or 0.0
-            rng = random.Random(seed)
-            list_paths = [
-                f"/v1/micro-communities?limit=50&sort={rng.choice(['size', 'cohesion', 'growth'])}"
-                for _ in range(requests)
-            ]
-            detail_paths = [f"/v1/micro-communities/{rng.choice(ids)}" for _ in range(requests)]
-            trivial_paths = ["/v1/model"] * requests
-            await _load(client, list_paths[:200] + detail_paths[:200] + trivial_paths[:200], concurrency)
-            for name, paths in (("trivial", trivial_paths), ("list", list_paths), ("detail", detail_paths)):
-                out[name] = await _load(client, paths, concurrency)
-                print(f"scale: {name} {out[name]}", file=sys.stderr)
-        out["list_p99_ratio"] = out["list"]["p99_ms"] / out["trivial"]["p99_ms"]
-        out["detail_p99_ratio"] = out["detail"]["p99_ms"] / out["trivial"]["p99_ms"]
-    finally:
-        if service is not None:
-            service.terminate()
-            try:
-                service.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                service.kill()
-        database.stop()
-        broker.stop()
+        service = Server.service("recommend", env, port, workdir / "service.log")
+        async with service.serving(key, concurrency, request_timeout=120, within=300, stop_within=30) as client:
+            out.update(await _detect_and_load(client, service, seed, requests, concurrency, started))
+    out["list_p99_ratio"] = out["list"]["p99_ms"] / out["trivial"]["p99_ms"]
+    out["detail_p99_ratio"] = out["detail"]["p99_ms"] / out["trivial"]["p99_ms"]
+    return out
+
+
+async def _detect_and_load(
+    client: httpx.AsyncClient, service: Server, seed: int, requests: int, concurrency: int, started: float
+) -> dict[str, Any]:
+    """Ask for a detection, wait for it, read its figures from /metrics, then load-test the routes."""
+    out: dict[str, Any] = {}
+    asked = await client.post("/v1/micro-communities:detect")
+    if asked.status_code != 202:
+        raise RuntimeError(f"detect answered {asked.status_code}: {asked.text[:300]}")
+    while True:  # it runs once the state is loaded from the checkpoint
+        metrics = (await client.get("/metrics")).text
+        total = _metric(metrics, "kith_microcommunity_last_detection_seconds", 'part="total"')
+        failed = _metric(metrics, "kith_microcommunity_detections_total", 'outcome="failed"')
+        if total is not None:
+            break
+        if failed:
+            raise RuntimeError("the scale tenant's detection failed; see service.log")
+        if time.perf_counter() - started > 3_600:
+            raise TimeoutError("no detection of the scale tenant within an hour")
+        await asyncio.sleep(1.0)
+    out["start_to_detected_seconds"] = time.perf_counter() - started
+    for part in ("prepare", "worker_cpu", "store", "total"):
+        out[f"detection_{part}_seconds"] = _metric(
+            metrics, "kith_microcommunity_last_detection_seconds", f'part="{part}"'
+        )
+    out["worker_peak_rss_mb"] = (_metric(metrics, "kith_microcommunity_worker_peak_rss_bytes") or 0) / 2**20
+    out["service_rss_mb"] = _rss_mb(service.process.pid)
+    out["service_peak_rss_mb"] = _rss_mb(service.process.pid, "VmHWM")
+    page = (await client.get("/v1/micro-communities", params={"limit": 200})).json()
+    ids = [item["id"] for item in page["items"]]
+    out["groups"] = _metric(metrics, "kith_microcommunity_groups") or 0.0
+    rng = random.Random(seed)
+    list_paths = [
+        f"/v1/micro-communities?limit=50&sort={rng.choice(['size', 'cohesion', 'growth'])}" for _ in range(requests)
+    ]
+    detail_paths = [f"/v1/micro-communities/{rng.choice(ids)}" for _ in range(requests)]
+    trivial_paths = ["/v1/model"] * requests
+    await _load(client, list_paths[:200] + detail_paths[:200] + trivial_paths[:200], concurrency)
+    for name, paths in (("trivial", trivial_paths), ("list", list_paths), ("detail", detail_paths)):
+        out[name] = await _load(client, paths, concurrency)
+        print(f"scale: {name} {out[name]}", file=sys.stderr)
     return out

@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import TopicPartition
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from kith_devkit.servers import ServerProcess, free_port, start_broker, start_database, wait_for_kafka
+from bench.embedded import embedded_servers, topic_ends
 from kith_ingest.app import create_app as create_ingest
 from kith_ingest.settings import IngestSettings
 from kith_recommend.app import create_app as create_recommend
@@ -36,8 +35,7 @@ from kith_recommend.settings import DiscoverySettings, RecommendSettings
 from kith_recommend.store import Position
 from kith_shared.auth import Scope
 from kith_shared.events import Event
-from kith_shared.kafka import ensure_topics, make_consumer
-from kith_shared.reading import end_offsets
+from kith_shared.kafka import ensure_topics
 from kith_shared.settings import KafkaSettings, MongoSettings
 from kith_shared.topics import ACTIVITY, ENGAGEMENT
 
@@ -92,16 +90,7 @@ class Run:
     async def caught_up(self, within: float = 1_800.0) -> float:
         """Wait until recommend applied everything on its topics; return the seconds waited."""
         started = time.perf_counter()
-        kafka = self.settings.kafka
-        consumer = make_consumer(kafka, group=None)
-        await consumer.start()
-        try:
-            topics = [kafka.topic(spec) for spec in (ACTIVITY, ENGAGEMENT)]
-            partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or [])]
-            consumer.assign(partitions)
-            ends = await end_offsets(consumer, partitions)
-        finally:
-            await consumer.stop()
+        ends = await topic_ends(self.settings.kafka, ACTIVITY, ENGAGEMENT)
         positions = self.app.state.recommender.positions
         while True:
             behind = [
@@ -152,29 +141,20 @@ class ServiceLab:
     """The embedded broker and database for the benchmark's runs."""
 
     def __init__(self) -> None:
-        self._servers: list[ServerProcess] = []
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._stack = AsyncExitStack()
         self.bootstrap = ""
         self.mongo_uri = ""
 
     async def __aenter__(self) -> ServiceLab:
         logging.getLogger("httpx").setLevel(logging.WARNING)
-        self._tmp = tempfile.TemporaryDirectory(prefix="kith-microcommunities-")
-        tmp = Path(self._tmp.name)
-        broker = start_broker(free_port(), tmp / "broker.log")
-        self._servers.append(broker)
-        database = start_database(free_port(), tmp / "db", tmp / "db.log")
-        self._servers.append(database)
-        self.bootstrap = broker.address
-        self.mongo_uri = f"mongodb://{database.address}"
-        await wait_for_kafka(self.bootstrap)
+        tmp = self._stack.enter_context(tempfile.TemporaryDirectory(prefix="kith-microcommunities-"))
+        servers = await self._stack.enter_async_context(embedded_servers(Path(tmp)))
+        self.bootstrap = servers.broker.address
+        self.mongo_uri = servers.mongo_uri
         return self
 
     async def __aexit__(self, *_: object) -> None:
-        for server in reversed(self._servers):
-            server.stop()
-        if self._tmp is not None:
-            self._tmp.cleanup()
+        await self._stack.aclose()
 
     @contextlib.asynccontextmanager
     async def run(self, tenant: str, detection: DetectionParams) -> AsyncIterator[Run]:

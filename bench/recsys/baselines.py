@@ -129,17 +129,25 @@ class MostPopular(MatrixRecommender):
         return np.broadcast_to(self.counts, (len(users), len(self.counts))).copy()
 
 
-class ItemCosine(MatrixRecommender):
+class ItemItem(MatrixRecommender):
+    """A linear item-to-item model: a member's scores are their train row times an item x item matrix."""
+
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__(seed)
+        self.weights = np.zeros((0, 0), dtype=np.float32)
+
+    def _scores(self, users: Sequence[str], rows: sp.csr_matrix) -> np.ndarray:
+        """Sum the weights of each community to the member's communities."""
+        return np.asarray(rows @ self.weights)
+
+
+class ItemCosine(ItemItem):
     """Item-to-item co-membership: sum of (shrunk) cosine similarities to the member's communities."""
 
     name: ClassVar[str] = "item-item cosine"
     param_grid: ClassVar[Sequence[Params]] = tuple(
         {"neighbors": n, "shrink": s} for n, s in ((0, 25.0), (200, 50.0), (0, 0.0), (200, 25.0), (0, 50.0), (200, 0.0))
     )
-
-    def __init__(self, seed: int = 0) -> None:
-        super().__init__(seed)
-        self.similarity = np.zeros((0, 0), dtype=np.float32)
 
     def fit(self, train: Memberships, friends: Friends, params: Params) -> None:
         """Compute cosine similarities of community member sets, keeping each row's top neighbours."""
@@ -152,22 +160,14 @@ class ItemCosine(MatrixRecommender):
         if 0 < neighbors < similarity.shape[1]:
             drop = np.argpartition(-similarity, neighbors, axis=1)[:, neighbors:]
             np.put_along_axis(similarity, drop, 0.0, axis=1)
-        self.similarity = similarity
-
-    def _scores(self, users: Sequence[str], rows: sp.csr_matrix) -> np.ndarray:
-        """Sum the similarities of each community to the member's communities."""
-        return np.asarray(rows @ self.similarity)
+        self.weights = similarity
 
 
-class Ease(MatrixRecommender):
+class Ease(ItemItem):
     """EASE (Steck, 2019): closed-form item-item weights with L2 regularization and a zero diagonal."""
 
     name: ClassVar[str] = "EASE"
     param_grid: ClassVar[Sequence[Params]] = tuple({"l2": v} for v in (50.0, 10.0, 20.0, 100.0, 250.0, 5.0))
-
-    def __init__(self, seed: int = 0) -> None:
-        super().__init__(seed)
-        self.weights = np.zeros((0, 0), dtype=np.float32)
 
     def fit(self, train: Memberships, friends: Friends, params: Params) -> None:
         """Solve ``B = I - P / diag(P)`` with ``P = (X^T X + l2 I)^-1`` (Cholesky, float32, in place)."""
@@ -182,10 +182,6 @@ class Ease(MatrixRecommender):
         precision /= -np.diag(precision)[np.newaxis, :]
         np.fill_diagonal(precision, 0.0)
         self.weights = precision.astype(np.float32, copy=False)
-
-    def _scores(self, users: Sequence[str], rows: sp.csr_matrix) -> np.ndarray:
-        """Score with the learned item-item weights."""
-        return np.asarray(rows @ self.weights)
 
 
 class Als(MatrixRecommender):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from bench.recsys.evaluate import Comparison, Report
+from bench.recsys.evaluate import Report
+from bench.recsys.results import Comparison
 
 
 def markdown(report: Report) -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 import tempfile
 import time
 import uuid
@@ -31,6 +30,7 @@ import httpx
 from fastapi import FastAPI
 from pydantic import SecretStr
 
+from bench.embedded import service_env
 from bench.measure import Server
 from kith_cli.client import IngestClient, Tally
 from kith_devkit.servers import ServerProcess, free_port, start_broker, start_database, wait_for_kafka
@@ -131,19 +131,9 @@ class EvalStack:
         await ensure_topics(kafka)
         if self.with_ingest:
             port = free_port()
-            env = {
-                "PATH": "/usr/bin:/bin",
-                "INGEST_PORT": str(port),
-                "INGEST_LOG_LEVEL": "WARNING",
-                "INGEST_KAFKA__BOOTSTRAP_SERVERS": self.bootstrap,
-                "INGEST_KAFKA__IDEMPOTENCE": "false",
-                "INGEST_KAFKA__TOPIC_PREFIX": prefix,
-                "INGEST_MONGO__URI": self.mongo_uri,
-                "INGEST_MONGO__DATABASE": f"kith_ingest_eval_{run}",
-                "INGEST_MONGO__AUTH_DATABASE": auth_database,
-                "INGEST_CONSUME_RAW": "false",
-            }
-            self.ingest = Server([sys.executable, "-m", "kith_ingest"], env, port, tmp / "ingest.log")
+            ingest_mongo = mongo.model_copy(update={"database": f"kith_ingest_eval_{run}"})
+            env = service_env("ingest", port, kafka, ingest_mongo, inherit=False, consume_raw="false")
+            self.ingest = Server.service("ingest", env, port, tmp / "ingest.log")
             await self.ingest.ready()
         self.app = create_app(self.settings)
         self._stack = AsyncExitStack()

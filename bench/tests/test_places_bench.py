@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bench.recommend_places import city_point, cutoff_time, distance_km, parse_variant, split_in_time
+from bench.recommend_places import parse_variant
+from bench.recommend_places_world import city_point, cutoff_time, distance_km, split_in_time
 from kith_devkit.generator import GeneratorConfig, build_world, generate
 from kith_shared.events.data import MemberJoined
 

@@ -20,15 +20,7 @@ from bench.recsys.data import (
     sample_users,
     split_for_seed,
 )
-from bench.recsys.evaluate import (
-    SeedResult,
-    compare,
-    evaluate_model,
-    load_services,
-    paired_difference,
-    run,
-    summarize,
-)
+from bench.recsys.evaluate import evaluate_model, load_services, run
 from bench.recsys.metrics import (
     bootstrap_interval,
     coverage,
@@ -40,6 +32,7 @@ from bench.recsys.metrics import (
     t_interval,
 )
 from bench.recsys.report import comparison_lines
+from bench.recsys.results import SeedResult, compare, paired_difference, summarize
 
 pytestmark = pytest.mark.unit
 
