@@ -113,6 +113,9 @@ def test_a_tenant_too_small_to_evaluate_says_why() -> None:
     reason = too_small(prepared, TuningParams(min_members=50))
     assert reason is not None
     assert "50 are needed" in reason
+    assert len(prepared.profiles) == len(prepared.held_out) > 0
+    (trial,) = evaluate(prepared, RankingParams(), candidates(RankingParams(), RankingParams())[:1])
+    assert (trial.hr, trial.ndcg) == (0.0, 0.0)
     assert too_small(prepare(TenantState("empty"), RankingParams(), TuningParams()), TuningParams()) is not None
 
 

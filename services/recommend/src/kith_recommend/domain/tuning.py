@@ -206,10 +206,10 @@ def prepare(state: TenantState, params: RankingParams, tuning: TuningParams, see
         sampler = random.Random(f"{state.tenant}:{seed}")  # noqa: S311 - a reproducible sample, not a secret
         members = sorted(sampler.sample(members, tuning.max_members))
     model = None
-    profiles: list[MemberProfile] = []
     if eligible >= tuning.min_members:
         model = compile_model(holdout.train, params.trending_half_life_days, params.neighbour_degree_exponent)
-        profiles = [holdout.train.profile(m) for m in members]
+    # One profile per held-out list, model or not: an evaluation of a tenant too small to compile ranks nothing.
+    profiles = [holdout.train.profile(m) for m in members]
     return Prepared(
         tenant=state.tenant,
         cutoff=holdout.cutoff,
@@ -354,7 +354,7 @@ def result_document(
         "status": decision.status if decision is not None else "too_small",
         "why": decision.why if decision is not None else reason,
         "cutoff": datetime.fromtimestamp(prepared.cutoff, UTC) if prepared.cutoff else None,
-        "members": len(prepared.profiles),
+        "members": len(prepared.profiles) if prepared.model is not None else 0,  # members evaluated
         "eligible_members": prepared.eligible_members,
         "held_out_joins": sum(len(h) for h in prepared.held_out),
         "margin": tuning.margin,
