@@ -145,8 +145,7 @@ class Consumer(Generic[T]):
             self.broker_error = None
             await self._consume(consumer, backoff)
         finally:
-            with contextlib.suppress(Exception):
-                await consumer.stop()
+            await polling.close(consumer)
             self.positions.forget_all()
 
     async def _assign_all(self, consumer: AIOKafkaConsumer) -> None:

@@ -75,6 +75,24 @@ async def start(consumer: AIOKafkaConsumer, stopping: asyncio.Event) -> bool:
     raise KafkaConnectionError(f"the consumer did not start within {START_SECONDS:g}s")
 
 
+async def close(consumer: AIOKafkaConsumer) -> None:
+    """Stop ``consumer``, whatever state its connection is in; never raise unless this task is being cancelled.
+
+    aiokafka's ``stop`` awaits the fetch tasks it cancels, so a fetch waiting out its retry pause (the
+    broker gone) can surface as a ``CancelledError`` of the caller (aio-libs/aiokafka#647). Let through,
+    it would end the supervisor's task, and with it every reconnection.
+    """
+    try:
+        await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        log.debug("the Kafka consumer's own tasks were cancelled while it stopped")
+    except Exception:
+        log.debug("the Kafka consumer failed to stop cleanly", exc_info=True)
+
+
 def every_partition(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> set[TopicPartition]:
     """Return every partition of ``topics``; raise when a topic is not found."""
     partitions: set[TopicPartition] = set()
