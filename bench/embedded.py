@@ -20,6 +20,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import SecretStr
 
+from kith_devkit.environment import service_environment
 from kith_devkit.servers import ServerProcess, free_port, start_broker, start_database, wait_for_kafka
 from kith_shared.auth import KeyStore, Scope
 from kith_shared.events import Event
@@ -78,22 +79,16 @@ def service_env(
     ``detection__seed="1"``). Without ``inherit`` the environment holds only a plain ``PATH`` besides, so that
     no setting of the shell running the benchmark leaks into what it measures.
     """
-    prefix = service.upper()
-    env = dict(os.environ) if inherit else {"PATH": "/usr/bin:/bin"}
-    env.update(
-        {
-            f"{prefix}_PORT": str(port),
-            f"{prefix}_LOG_LEVEL": "WARNING",
-            f"{prefix}_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-            f"{prefix}_KAFKA__IDEMPOTENCE": str(kafka.idempotence).lower(),
-            f"{prefix}_KAFKA__TOPIC_PREFIX": kafka.topic_prefix,
-            f"{prefix}_MONGO__URI": mongo.uri.get_secret_value(),
-            f"{prefix}_MONGO__DATABASE": mongo.database,
-            f"{prefix}_MONGO__AUTH_DATABASE": mongo.auth_database,
-        }
+    return service_environment(
+        service,
+        os.environ if inherit else {"PATH": "/usr/bin:/bin"},
+        port=port,
+        kafka=kafka,
+        mongo_uri=mongo.uri.get_secret_value(),
+        database=mongo.database,
+        auth_database=mongo.auth_database,
+        **{"log_level": "WARNING", **settings},
     )
-    env.update({f"{prefix}_{name.upper()}": value for name, value in settings.items()})
-    return env
 
 
 async def api_key(mongo: MongoSettings, tenant: str, scopes: Sequence[Scope], name: str = "bench") -> str:
