@@ -90,7 +90,7 @@ def child_process(module: str, env: Mapping[str, str], log: Path) -> Iterator[Ch
 async def kill_between_parts(
     child: ChildProcess,
     parts: Sequence[T],
-    publish: Callable[[T], Awaitable[None]],
+    publish: Callable[[T], Awaitable[object]],
     progress: Callable[[], Awaitable[int]],
     rng: random.Random,
     *,
