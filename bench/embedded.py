@@ -1,33 +1,27 @@
-"""What benchmarks run on: the embedded broker and database, a service's environment, API keys, topics.
+"""What benchmarks run on: the embedded broker and database, a service's environment, API keys.
 
 :func:`embedded_servers` starts the embedded broker (tansu) and database (SecantusDB) on free ports
 and stops them at the end; :func:`service_env` points a service run as a process at them;
-:func:`api_key` creates a tenant's key in the key store every service reads; :func:`publish` puts
-normalized events on the activity topic as ingest would; :func:`from_the_beginning` and
-:func:`topic_ends` read topics without a consumer group.
+:func:`api_key` creates a tenant's key in the key store every service reads; :data:`BULK_PRODUCER`
+publishes a backlog through :func:`kith_devkit.testing.kafka.publish`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import SecretStr
 
+from kith_devkit.environment import service_environment
 from kith_devkit.servers import ServerProcess, free_port, start_broker, start_database, wait_for_kafka
 from kith_shared.auth import KeyStore, Scope
-from kith_shared.events import Event
-from kith_shared.kafka import EventProducer, make_consumer
 from kith_shared.mongo import make_mongo_client
-from kith_shared.reading import end_offsets
 from kith_shared.settings import KafkaSettings, MongoSettings
-from kith_shared.topics import ACTIVITY, TopicSpec
 
 #: A producer for a backlog: larger batches, lingering to fill them, and patience with a busy broker.
 BULK_PRODUCER: dict[str, Any] = {"send_timeout": 120.0, "linger_ms": 20, "max_batch_size": 1_048_576}
@@ -78,22 +72,16 @@ def service_env(
     ``detection__seed="1"``). Without ``inherit`` the environment holds only a plain ``PATH`` besides, so that
     no setting of the shell running the benchmark leaks into what it measures.
     """
-    prefix = service.upper()
-    env = dict(os.environ) if inherit else {"PATH": "/usr/bin:/bin"}
-    env.update(
-        {
-            f"{prefix}_PORT": str(port),
-            f"{prefix}_LOG_LEVEL": "WARNING",
-            f"{prefix}_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-            f"{prefix}_KAFKA__IDEMPOTENCE": str(kafka.idempotence).lower(),
-            f"{prefix}_KAFKA__TOPIC_PREFIX": kafka.topic_prefix,
-            f"{prefix}_MONGO__URI": mongo.uri.get_secret_value(),
-            f"{prefix}_MONGO__DATABASE": mongo.database,
-            f"{prefix}_MONGO__AUTH_DATABASE": mongo.auth_database,
-        }
+    return service_environment(
+        service,
+        os.environ if inherit else {"PATH": "/usr/bin:/bin"},
+        port=port,
+        kafka=kafka,
+        mongo_uri=mongo.uri.get_secret_value(),
+        database=mongo.database,
+        auth_database=mongo.auth_database,
+        **{"log_level": "WARNING", **settings},
     )
-    env.update({f"{prefix}_{name.upper()}": value for name, value in settings.items()})
-    return env
 
 
 async def api_key(mongo: MongoSettings, tenant: str, scopes: Sequence[Scope], name: str = "bench") -> str:
@@ -105,48 +93,3 @@ async def api_key(mongo: MongoSettings, tenant: str, scopes: Sequence[Scope], na
         return (await keys.create_key(tenant, list(scopes), name)).key
     finally:
         await client.close()
-
-
-async def publish(kafka: KafkaSettings, events: Iterable[Event], chunk: int = 5_000, **producer: Any) -> int:
-    """Publish normalized events on the activity topic as ingest does, ``chunk`` at a time; return how many.
-
-    ``producer`` are options of the :class:`~kith_shared.kafka.EventProducer` (for a backlog: :data:`BULK_PRODUCER`).
-    """
-    sender = EventProducer(kafka, **producer)
-    await sender.start()
-    count = 0
-    try:
-        await sender.wait_connected(30)
-        stream = iter(events)
-        while batch := list(islice(stream, chunk)):
-            await sender.publish(ACTIVITY, batch)
-            count += len(batch)
-    finally:
-        await sender.stop()
-    return count
-
-
-@asynccontextmanager
-async def from_the_beginning(
-    kafka: KafkaSettings, *specs: TopicSpec, **options: Any
-) -> AsyncIterator[tuple[AIOKafkaConsumer, list[TopicPartition]]]:
-    """Yield a consumer with no group assigned every partition of ``specs`` at its first offset, and those partitions.
-
-    ``options`` are the consumer's (``max_poll_records=5_000``). Read with :func:`kith_shared.reading.read_to_end`.
-    """
-    consumer = make_consumer(kafka, group=None, **options)
-    await consumer.start()
-    try:
-        topics = [kafka.topic(spec) for spec in specs]
-        partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        yield consumer, partitions
-    finally:
-        await consumer.stop()
-
-
-async def topic_ends(kafka: KafkaSettings, *specs: TopicSpec) -> dict[TopicPartition, int]:
-    """Return where each partition of ``specs`` ends now."""
-    async with from_the_beginning(kafka, *specs) as (consumer, partitions):
-        return await end_offsets(consumer, partitions)

@@ -38,11 +38,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.embedded import publish
 from bench.measure import finish, parser_for, percentile, run_facts
 from bench.pipeline_load import Probes, ceiling, live_events, post_batches, youtube_events
 from bench.pipeline_stack import CaughtUp, Stack, wait_caught_up
 from bench.scoring import realistic_stream
+from kith_devkit.testing.kafka import publish
 
 RESULTS = Path(__file__).resolve().parent / "results" / "pipeline.json"
 #: The services the steady and import phases run, and the consumers whose lag is measured.
@@ -61,7 +61,7 @@ async def backlog_phase(args: argparse.Namespace, workdir: Path) -> dict[str, An
     """Publish the backlog, measure the read-only ceiling on it, then time scoring and recommend to lag 0."""
     events = realistic_stream(args.backlog)
     async with Stack(workdir / "backlog", services=()) as stack:
-        await publish(stack.kafka, events)
+        await publish(stack.kafka, events, chunk=5_000)
         read_only = await ceiling(stack.kafka, len(events))
         started = time.monotonic()
         await stack.start_services(CONSUMERS)

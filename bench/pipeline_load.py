@@ -21,9 +21,9 @@ from typing import Any
 
 import httpx
 
-from bench.embedded import from_the_beginning
 from bench.pipeline_stack import Stack
 from kith_devkit.generator import GeneratorConfig, live
+from kith_devkit.testing.kafka import from_start
 from kith_shared.backoff import Backoff
 from kith_shared.events import DecodeError, decode_kafka_record
 from kith_shared.reading import read_to_end
@@ -37,7 +37,7 @@ PROBE_COMMUNITY = "probe-room"
 
 async def ceiling(kafka: KafkaSettings, expected: int | None) -> dict[str, float]:
     """Read and decode the activity topic to its end now, writing nothing: the read-only consumer's rate."""
-    async with from_the_beginning(kafka, ACTIVITY, max_poll_records=5_000) as (consumer, partitions):
+    async with from_start(kafka, ACTIVITY, max_poll_records=5_000) as (consumer, partitions):
         count = 0
         started = time.perf_counter()
         async for batch in read_to_end(consumer, partitions, max_records=5_000):

@@ -36,12 +36,13 @@ from typing import Any
 
 import httpx
 
-from bench.embedded import BULK_PRODUCER, embedded_servers, from_the_beginning, publish, service_env
+from bench.embedded import BULK_PRODUCER, embedded_servers, service_env
 from bench.measure import Server, finish, parser_for, run_facts
 from kith_cli.activity import demo_config
 from kith_devkit.generator import generate
 from kith_devkit.scale import tenant_at_scale
 from kith_devkit.servers import free_port
+from kith_devkit.testing.kafka import from_start, publish
 from kith_recommend.domain.changes import changes_for
 from kith_recommend.domain.parts import part_keys
 from kith_recommend.engine import Recommender
@@ -67,7 +68,7 @@ async def ceiling(kafka: KafkaSettings) -> dict[str, float]:
     """Read and decode every record of the activity topic, applying nothing."""
     records = 0
     options = {"max_poll_records": 5_000, "max_partition_fetch_bytes": 4 * 1024 * 1024}
-    async with from_the_beginning(kafka, ACTIVITY, **options) as (consumer, partitions):
+    async with from_start(kafka, ACTIVITY, **options) as (consumer, partitions):
         started = time.perf_counter()
         async for batch in read_to_end(consumer, partitions, max_records=5_000):
             for record in batch:
@@ -185,7 +186,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         await ensure_topics(kafka)
         events = backlog(args.events)
         started = time.perf_counter()
-        await publish(kafka, events, **BULK_PRODUCER)
+        await publish(kafka, events, chunk=5_000, **BULK_PRODUCER)
         out["publish_seconds"] = time.perf_counter() - started
         out["events"] = len(events)
         print(f"published {len(events):,} events in {out['publish_seconds']:.1f}s", file=sys.stderr)

@@ -36,12 +36,13 @@ from typing import Any
 import httpx
 import numpy as np
 
-from bench.embedded import BULK_PRODUCER, api_key, embedded_servers, publish, service_env
+from bench.embedded import BULK_PRODUCER, api_key, embedded_servers, service_env
 from bench.measure import Server, finish, load_paths, parser_for, run_facts
 from kith_devkit.events import event
 from kith_devkit.generator import member_id
 from kith_devkit.scale import tenant_at_scale
 from kith_devkit.servers import free_port
+from kith_devkit.testing.kafka import publish
 from kith_recommend.rebuild import rebuild
 from kith_recommend.settings import RecommendSettings
 from kith_shared.auth import Scope
@@ -119,7 +120,7 @@ async def _publish(settings: KafkaSettings, communities: int, members: int) -> t
             yield generated
 
     started = time.perf_counter()
-    count = await publish(settings, noting_joins(), **BULK_PRODUCER)
+    count = await publish(settings, noting_joins(), chunk=5_000, **BULK_PRODUCER)
     return count, len(joined), time.perf_counter() - started
 
 

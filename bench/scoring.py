@@ -34,10 +34,11 @@ from typing import Any
 import bson
 from pymongo.asynchronous.database import AsyncDatabase
 
-from bench.embedded import embedded_servers, publish
+from bench.embedded import embedded_servers
 from bench.measure import markdown_table, run_facts, write_figures
 from bench.scoring_reads import TENANT, run_reads
 from kith_devkit.generator import GeneratorConfig, generate
+from kith_devkit.testing.kafka import publish
 from kith_ingest.domain import NormalizeConfig, normalize_raw
 from kith_scoring.consumer import ScoringConsumer, decode
 from kith_scoring.rebuild import high_watermarks
@@ -207,7 +208,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             await ensure_topics(kafka)
             started = time.perf_counter()
             events = realistic_stream(args.events)
-            await publish(kafka, events)
+            await publish(kafka, events, chunk=5_000)
             prepared = time.perf_counter() - started
             naive = await run_simple(settings, len(events), naive=True)
             scoring = await run_scoring(settings, len(events))

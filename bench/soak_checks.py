@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from bench.embedded import from_the_beginning
 from bench.pipeline_stack import Stack
 from kith_devkit.servers import stop_process
+from kith_devkit.testing.kafka import from_start
 from kith_recommend.discovery.state import parts_for
 from kith_recommend.engine import Recommender
 from kith_recommend.rebuild import RebuildReport, replay
@@ -32,7 +32,7 @@ async def topic_identities(kafka: KafkaSettings) -> tuple[set[tuple[str, str]], 
     """Return the (source, id) of every event on the activity topic, and how many records it holds."""
     found: set[tuple[str, str]] = set()
     records = 0
-    async with from_the_beginning(kafka, ACTIVITY, max_poll_records=5_000) as (consumer, partitions):
+    async with from_start(kafka, ACTIVITY, max_poll_records=5_000) as (consumer, partitions):
         async for batch in read_to_end(consumer, partitions, max_records=5_000):
             for record in batch:
                 event = decode_kafka_record(record.value, list(record.headers or []))

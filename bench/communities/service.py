@@ -25,7 +25,8 @@ import httpx
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from bench.embedded import embedded_servers, topic_ends
+from bench.embedded import embedded_servers
+from kith_devkit.testing.kafka import topic_ends
 from kith_ingest.app import create_app as create_ingest
 from kith_ingest.settings import IngestSettings
 from kith_recommend.app import create_app as create_recommend

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from kith_devkit.environment import service_environment
 from kith_devkit.servers import (
     check_port_free,
     port_open,
@@ -129,26 +130,19 @@ def service_env(
     database: str | None = None,
     auth_database: str | None = None,
 ) -> dict[str, str]:
-    """Return the environment that points a service at a broker and a database."""
-    prefix = service.upper()
-    env = dict(os.environ)
-    env.update(
-        {
-            f"{prefix}_HOST": HOST,
-            f"{prefix}_PORT": str(port),
-            f"{prefix}_ENVIRONMENT": "development",
-            f"{prefix}_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-            # The embedded broker has no idempotent producer (InitProducerId fails).
-            f"{prefix}_KAFKA__IDEMPOTENCE": "false" if embedded_broker else "true",
-            f"{prefix}_KAFKA__TOPIC_PREFIX": topic_prefix,
-            f"{prefix}_MONGO__URI": mongo_uri,
-        }
+    """Return this process's environment pointing a service of the local stack at a broker and a database."""
+    kafka = KafkaSettings(bootstrap_servers=bootstrap, idempotence=not embedded_broker, topic_prefix=topic_prefix)
+    return service_environment(
+        service,
+        os.environ,
+        port=port,
+        kafka=kafka,
+        mongo_uri=mongo_uri,
+        database=database or None,
+        auth_database=auth_database or None,
+        host=HOST,
+        environment="development",
     )
-    if database:
-        env[f"{prefix}_MONGO__DATABASE"] = database
-    if auth_database:
-        env[f"{prefix}_MONGO__AUTH_DATABASE"] = auth_database
-    return env
 
 
 def spawn_service(service: str, env: dict[str, str], log: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable
+from itertools import islice
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -16,17 +17,25 @@ from kith_shared.topics import ACTIVITY, TopicSpec
 
 
 async def publish(
-    kafka: KafkaSettings, events: Sequence[Event], spec: TopicSpec = ACTIVITY, *, chunk: int = 2_000
-) -> None:
-    """Publish events on a topic (the activity topic by default), ``chunk`` at a time, through a connected producer."""
-    producer = EventProducer(kafka)
-    await producer.start()
+    kafka: KafkaSettings, events: Iterable[Event], spec: TopicSpec = ACTIVITY, *, chunk: int = 2_000, **producer: Any
+) -> int:
+    """Publish events on a topic (the activity topic by default), ``chunk`` at a time; return how many.
+
+    The events go through a connected :class:`~kith_shared.kafka.EventProducer` given the options
+    ``producer`` (larger batches for a backlog, for instance).
+    """
+    sender = EventProducer(kafka, **producer)
+    await sender.start()
+    count = 0
     try:
-        await producer.wait_connected(30)
-        for start in range(0, len(events), chunk):
-            await producer.publish(spec, list(events[start : start + chunk]))
+        await sender.wait_connected(30)
+        stream = iter(events)
+        while batch := list(islice(stream, chunk)):
+            await sender.publish(spec, batch)
+            count += len(batch)
     finally:
-        await producer.stop()
+        await sender.stop()
+    return count
 
 
 @contextlib.asynccontextmanager

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from kith_devkit.environment import service_environment
 from kith_devkit.servers import free_port
 from kith_devkit.testing.waiting import eventually
 from kith_shared.settings import ServiceSettings
@@ -30,21 +31,18 @@ def process_env(settings: ServiceSettings, extra: Mapping[str, str] | None = Non
     prefix = str(type(settings).model_config.get("env_prefix", ""))
     if not prefix:
         raise ValueError(f"{type(settings).__name__} has no env prefix")
-    own = {
-        "ENVIRONMENT": "test",
-        "PORT": str(free_port()),
-        "LOG_LEVEL": "INFO",
-        "KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-        "KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
-        "KAFKA__IDEMPOTENCE": str(settings.kafka.idempotence).lower(),
-        "MONGO__URI": settings.mongo.uri.get_secret_value(),
-        "MONGO__DATABASE": settings.mongo.database,
-        "MONGO__AUTH_DATABASE": settings.mongo.auth_database,
-        **(extra or {}),
-    }
-    env = {name: value for name, value in os.environ.items() if not name.startswith(prefix)}
-    env.update({prefix + name: value for name, value in own.items()})
-    return env
+    base = {name: value for name, value in os.environ.items() if not name.startswith(prefix)}
+    mongo = settings.mongo
+    return service_environment(
+        prefix.removesuffix("_"),
+        base,
+        port=free_port(),
+        kafka=settings.kafka,
+        mongo_uri=mongo.uri.get_secret_value(),
+        database=mongo.database,
+        auth_database=mongo.auth_database,
+        **{"environment": "test", "log_level": "INFO", **(extra or {})},
+    )
 
 
 class ChildProcess:
@@ -92,7 +90,7 @@ def child_process(module: str, env: Mapping[str, str], log: Path) -> Iterator[Ch
 async def kill_between_parts(
     child: ChildProcess,
     parts: Sequence[T],
-    publish: Callable[[T], Awaitable[None]],
+    publish: Callable[[T], Awaitable[object]],
     progress: Callable[[], Awaitable[int]],
     rng: random.Random,
     *,
