@@ -30,6 +30,7 @@ COMMANDS = [
     [], ["up"], ["down"], ["status"], ["simulate"], ["import"], ["keys", "create"], ["keys", "list"],
     ["keys", "revoke"], ["deadletters", "list"], ["deadletters", "replay"], ["ask", "suggestions"],
     ["ask", "metrics"], ["ask", "micro-communities"], ["scoring", "rebuild"], ["recommend", "rebuild"],
+    ["members", "erase"], ["members", "reinstate"],
 ]  # fmt: skip
 
 

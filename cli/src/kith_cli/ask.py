@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 import typer
 from rich.table import Table
 
-from kith_cli.options import Key, RecommendUrl, Root, ScoringUrl, api_key, fail, out
+from kith_cli.options import Key, RecommendUrl, Root, ScoringUrl, api_key, call, out
 
 app = typer.Typer(
     help="Ask the services: suggestions for a member, metrics of a community, micro-communities.",
@@ -17,18 +17,8 @@ app = typer.Typer(
 )
 
 
-def _get(url: str, key: str, params: dict[str, str | int] | None = None) -> dict[str, object]:
-    import httpx
-
-    try:
-        answer = httpx.get(url, params=params, headers={"Authorization": f"Bearer {key}"}, timeout=10.0)
-    except httpx.HTTPError as exc:
-        raise fail(f"cannot reach {url}: {exc}", "Is the stack up? Try `make status`.", code=2) from None
-    body = answer.json()
-    if answer.status_code != 200:
-        message = body.get("error", {}).get("message", answer.text) if isinstance(body, dict) else answer.text
-        raise fail(f"{answer.status_code}: {message}", "Check the id and the key's scopes.", code=4)
-    return dict(body)
+def _get(url: str, key: str, params: dict[str, str | int] | None = None) -> dict[str, Any]:
+    return call("GET", url, key, params=params)
 
 
 @app.command("suggestions")

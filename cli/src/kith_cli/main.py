@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from kith_cli import admin, ask, keys
+from kith_cli import admin, ask, keys, members
 from kith_cli import lag as lag_module
 from kith_cli.options import (
     LOCAL_HINT,
@@ -47,6 +47,7 @@ app.add_typer(ingest_cli.app, name="deadletters")
 app.add_typer(scoring_cli.app, name="scoring")
 app.add_typer(recommend_cli.app, name="recommend")
 app.add_typer(ask.app, name="ask")
+app.add_typer(members.app, name="members")
 
 
 def _local() -> ModuleType:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -47,6 +47,30 @@ def api_key(root: Path, key: str | None) -> str:
     if key_file.exists():
         return key_file.read_text().strip()
     raise fail("no API key given and no local development key", "Pass --key or start the stack with `make run`.")
+
+
+def call(
+    method: str, url: str, key: str, *, params: dict[str, str | int] | None = None, body: object = None
+) -> dict[str, Any]:
+    """Call a service's API with ``key``; return the JSON answer, or fail with its message (exit 2: unreachable,
+    exit 4: refused)."""
+    import httpx
+
+    try:
+        answer = httpx.request(
+            method, url, params=params, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=10.0
+        )
+    except httpx.HTTPError as exc:
+        raise fail(f"cannot reach {url}: {exc}", "Is the stack up? Try `make status`.", code=2) from None
+    try:
+        answer_body = answer.json()
+    except ValueError:
+        answer_body = None
+    if not answer.is_success:
+        error = answer_body.get("error") if isinstance(answer_body, dict) else None
+        message = error.get("message", answer.text) if isinstance(error, dict) else answer.text
+        raise fail(f"{answer.status_code}: {message}", "Check the id and the key's scopes.", code=4)
+    return dict(answer_body) if isinstance(answer_body, dict) else {}
 
 
 def kafka_settings(bootstrap: str, embedded: bool) -> KafkaSettings:
