@@ -40,7 +40,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanContext, SpanKind
+from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanContext, SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from kith_shared.events.envelope import Envelope
@@ -181,6 +181,28 @@ def instrument_app(app: FastAPI) -> None:
 def tracer() -> trace.Tracer:
     """Return Kith's tracer (a no-op one while tracing is off)."""
     return _state.tracer
+
+
+@contextmanager
+def client_span(method: str, url: str, peer: str, headers: dict[str, str]) -> Iterator[Span]:
+    """Trace an outgoing HTTP call to ``peer`` (a Kith service) and write its context into ``headers``.
+
+    The callee's server span then continues the caller's trace. Set the answer's status on the span
+    yielded with :func:`answered`; an exception leaving the block is recorded on it.
+    """
+    attributes = {"http.request.method": method, "url.full": url, "server.address": peer}
+    with _state.tracer.start_as_current_span(f"{method} {peer}", kind=SpanKind.CLIENT, attributes=attributes) as span:
+        if _state.provider is not None:
+            _PROPAGATOR.inject(headers)
+        yield span
+
+
+def answered(span: Span, status: int | None, error: str | None = None) -> None:
+    """Record an HTTP call's answer on its client span: its status code, or the error that left it unanswered."""
+    if status is not None:
+        span.set_attribute("http.response.status_code", status)
+    if error is not None or (status is not None and status >= 500):
+        span.set_status(StatusCode.ERROR, error or f"HTTP {status}")
 
 
 # -- the trace context of events ---------------------------------------------------------------------

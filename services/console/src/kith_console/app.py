@@ -27,7 +27,7 @@ from kith_console.web import (
     render,
     set_session,
 )
-from kith_shared import observability
+from kith_shared import observability, tracing
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ Next = Callable[[Request], Awaitable[Response]]
 def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     """Build the console; nothing connects until a page asks a service."""
     settings = settings or ConsoleSettings()
+    tracing.configure(SERVICE)  # from OTEL_*, as every service: the console's spans lead into theirs
     backends = Backends(
         {"ingest": settings.ingest_url, "scoring": settings.scoring_url, "recommend": settings.recommend_url},
         settings.request_timeout_seconds,
@@ -48,6 +49,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
             yield
         finally:
             await backends.close()
+            tracing.shutdown()
 
     app = FastAPI(
         title="Kith console",
@@ -63,6 +65,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.state.templates = make_templates()
     app.state.sessions = SessionBox(settings.session_secret.get_secret_value(), settings.session_hours * 3600)
     app.add_middleware(observability.RequestContextMiddleware, service=SERVICE)
+    tracing.instrument_app(app)
     app.include_router(observability.health_router(observability.Readiness(), SERVICE))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(router)

@@ -15,6 +15,8 @@ from typing import Any, Final
 
 import httpx
 
+from kith_shared import tracing
+
 log = logging.getLogger(__name__)
 
 SERVICE_NAMES: Final = {"ingest": "Ingest", "scoring": "Scoring", "recommend": "Recommend"}
@@ -101,13 +103,15 @@ class Backends:
         name = SERVICE_NAMES.get(service, service)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         clean = {k: v for k, v in (params or {}).items() if v not in (None, "")}
-        try:
-            answer = await self.client.request(
-                method, self.urls[service] + path, params=clean, json=json, headers=headers
-            )
-        except (httpx.HTTPError, OSError) as exc:
-            log.warning("service unreachable", extra={"service": service, "path": path, "error": repr(exc)})
-            return Part(failure=Failure.DOWN, message=f"{name} is unreachable right now.", status=503)
+        url = self.urls[service] + path
+        with tracing.client_span(method, url, service, headers) as span:
+            try:
+                answer = await self.client.request(method, url, params=clean, json=json, headers=headers)
+            except (httpx.HTTPError, OSError) as exc:
+                tracing.answered(span, None, repr(exc))
+                log.warning("service unreachable", extra={"service": service, "path": path, "error": repr(exc)})
+                return Part(failure=Failure.DOWN, message=f"{name} is unreachable right now.", status=503)
+            tracing.answered(span, answer.status_code)
         if answer.status_code == 401 and key:
             raise SignedOut(_error_message(answer))
         if answer.status_code == 403:
