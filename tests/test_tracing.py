@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from kith_devkit.testing import MakeSettings, RunningService, RunService, eventually
+from kith_devkit.testing import MakeSettings, RunningService, RunService, eventually, publish
 from kith_ingest.app import create_app as create_ingest
 from kith_ingest.settings import IngestSettings
 from kith_recommend.app import create_app as create_recommend
@@ -30,6 +30,8 @@ from kith_shared.events import validate_event
 from kith_shared.events.examples import example
 from kith_shared.settings import MongoSettings
 from kith_shared.topics import ACTIVITY, ENGAGEMENT
+from services.scoring.tests.helpers import at, engagement_events
+from services.scoring.tests.helpers import event as scoring_event
 from tests.tracing_support import spans  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.integration
@@ -227,3 +229,30 @@ def test_events_made_in_a_span_carry_its_trace_and_keep_their_own(
     assert first.traceparent is not None
     assert first.traceparent.startswith(f"00-{context.trace_id:032x}-{context.span_id:016x}-")
     assert second.traceparent == theirs
+
+
+async def test_the_slipping_sweep_traces_each_community_it_flags_and_its_announcements_carry_it(
+    spans: InMemorySpanExporter,  # noqa: F811
+    make_settings: MakeSettings,
+    running_service: RunService,
+) -> None:
+    settings = make_settings(ScoringSettings, slipping_sweep_seconds=0.5, batch_timeout_ms=100)
+    early = [scoring_event("member.joined", at(0, 1), community_id="c1", member_id=f"m{i}") for i in range(8)]
+    early.append(scoring_event("event.hosted", at(0, 2), community_id="c1", member_id="m0", event_id="e1"))
+    later = [scoring_event("member.joined", at(20, 1), community_id="c2", member_id=f"n{i}") for i in range(3)]
+
+    async def slipping() -> list[Any] | None:
+        return [
+            e for e in await engagement_events(settings) if (e.data.state, e.data.member_id) == ("slipping", "m0")
+        ] or None
+
+    async with running_service(create_scoring, settings, {}):
+        await publish(settings.kafka, early + later)
+        [announcement] = await eventually(slipping, 90, "m0 announced slipping away")
+    context = tracing.parse(announcement.traceparent)
+    assert context is not None
+    [sweep] = [s for s in spans.get_finished_spans() if s.context is not None and s.context.span_id == context.span_id]
+    assert sweep.name == "scoring slipping sweep"
+    assert (sweep.attributes or {}).get("kith.community") == "c1"
+    inside = [s for s in of_trace(spans, context.trace_id) if s.parent is not None]
+    assert database_calls(inside, settings.mongo.database), "the sweep's reads and writes belong to its trace"

@@ -21,14 +21,17 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from opentelemetry.trace import SpanKind
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import PyMongoError
 
+from kith_scoring import SERVICE
 from kith_scoring.consumer import publish_outbox
 from kith_scoring.domain.community import regular_members
 from kith_scoring.domain.engagement import slipping_change
 from kith_scoring.domain.slipping import slipping_away, sweep_instants
 from kith_scoring.store import ScoringStore
+from kith_shared import tracing
 from kith_shared.kafka import BrokerUnavailable, EventProducer
 
 log = logging.getLogger(__name__)
@@ -101,8 +104,14 @@ class SlippingSweep:
             seen = (place["last_event"], at)
             if self._swept.get(place["_id"]) == seen:
                 continue
+            attributes = {
+                "kith.service": SERVICE,
+                "kith.tenant": place["tenant"],
+                "kith.community": place["community_id"],
+            }
             async with self.lock:
-                announced += await self._flag(place["tenant"], place["community_id"], at)
+                with tracing.batch_span("scoring slipping sweep", [], attributes, kind=SpanKind.INTERNAL):
+                    announced += await self._flag(place["tenant"], place["community_id"], at)
             self._swept[place["_id"]] = seen
         await publish_outbox(self.store, self.producer)
         return announced
@@ -122,11 +131,13 @@ class SlippingSweep:
 
         async def flag(session: AsyncClientSession) -> int:
             new = set(await self.store.flags.mark(tenant, community, [s.member_id for s in slipping], session))
-            events = [
-                slipping_change(tenant, community, s, by_member[s.member_id], config, at)
-                for s in slipping
-                if s.member_id in new
-            ]
+            events = tracing.stamped(  # the announcements carry the sweep's trace, however late they are published
+                [
+                    slipping_change(tenant, community, s, by_member[s.member_id], config, at)
+                    for s in slipping
+                    if s.member_id in new
+                ]
+            )
             if events:
                 await self.store.outbox.add(events, session)
             return len(events)
