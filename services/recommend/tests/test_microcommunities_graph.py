@@ -65,6 +65,17 @@ def test_interactions_far_ahead_of_the_landmark_rebase_instead_of_overflowing() 
     assert weight(graph, "ann", "bea") == pytest.approx(1.0)
 
 
+def test_a_graph_silent_for_many_half_lives_is_pruned_instead_of_failing() -> None:
+    graph = InteractionGraph(DetectionParams(half_life_days=0.01))
+    graph.add(Interaction(InteractionKind.REPLY, "ann", "bea", NOW))
+    graph.add(Interaction(InteractionKind.FOLLOW, "ann", "cid", NOW))
+    later = NOW + timedelta(days=30)  # 3,000 half-lives: every tie has faded
+    assert graph.prune(later) == 2
+    assert (graph.tie_count, graph.follow_count) == (0, 0)
+    graph.add(Interaction(InteractionKind.REPLY, "ann", "bea", later))
+    assert weight(graph, "ann", "bea", later) == pytest.approx(PARAMS.weights.reply)
+
+
 def test_self_ties_are_ignored_and_group_kinds_are_refused() -> None:
     graph = InteractionGraph(PARAMS)
     graph.add(Interaction(InteractionKind.FOLLOW, "ann", "ann", NOW))

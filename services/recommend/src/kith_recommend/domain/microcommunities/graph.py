@@ -207,6 +207,8 @@ class InteractionGraph:
         if floor <= 0:
             return 0
         before = len(self._ties) + len(self._events)
+        if (now.timestamp() - self.landmark) / self.half_life_seconds > REBASE_AFTER_HALF_LIVES:
+            self.rebase(now.timestamp())  # after a long silence the decay to now underflows: rescale to now instead
         threshold = floor / self._decay(now.timestamp())
         self._ties = {k: v for k, v in self._ties.items() if v >= threshold}
         heaviest = self.params.weights.co_attendance  # a pair's share of an event is at most w / (2 - 1)
