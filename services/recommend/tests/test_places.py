@@ -169,6 +169,26 @@ def test_joined_local_clubs_place_a_member_but_hybrid_ones_do_not() -> None:
     assert (where.name, where.source) == ("Tacoma", "inferred")
 
 
+def test_a_hybrid_communitys_meet_ups_place_a_member_only_when_nothing_else_does() -> None:
+    far = [
+        event("event.attended", {"community_id": "c-hyb", "member_id": "m-42", "event_id": f"h{i}", "location": DENVER})
+        for i in range(3)
+    ]  # hybrid: may have been followed from home
+    state = state_of([*runners(), *far])
+    where = state.location("m-42")
+    assert where is not None
+    assert (where.name, where.source) == ("Denver", "inferred")  # nothing else is known
+    state.apply_all(changes_for(join("m-42", "c-tac")))
+    where = state.location("m-42")
+    assert where is not None
+    assert where.name == "Tacoma"
+    meet_up = {"community_id": "c-web", "member_id": "m-42", "event_id": "w1", "location": SEATTLE}
+    state.apply_all(changes_for(event("event.attended", meet_up)))  # an online community's, attended in person
+    where = state.location("m-42")
+    assert where is not None
+    assert where.name == "Seattle"
+
+
 def test_erasure_removes_the_members_location_declared_and_inferred() -> None:
     seen = event("event.attended", {"community_id": "c-home", "member_id": "m-42", "event_id": "e", "location": TACOMA})
     state = state_of([*runners(), profile_at(SEATTLE), seen])

@@ -145,6 +145,8 @@ EXCLUDED_ROLES: Final = frozenset({"staff", "bot"})
 #: Place keys: events at coordinates, and events without a place of their own (held where their community meets).
 PLACE_PREFIX: Final = "p:"
 COMMUNITY_PLACE_PREFIX: Final = "c:"
+#: Between an event's place key and its community in what a member attended ("|" is in no id).
+COMMUNITY_SEPARATOR: Final = "|"
 
 
 def place_fields(location: Any) -> dict[str, Any]:
@@ -231,7 +233,9 @@ def changes_for(event: Event) -> list[Change]:
             weight = ACTIVITY_WEIGHTS[event.type]
             out.append(EdgeChange(tenant, Edge.ACTIVITY, d.member_id, d.community_id, "inc", weight))
             key = place_key(d.location, d.community_id)
-            out.append(EdgeChange(tenant, Edge.ATTENDED_AT, d.member_id, key, "inc"))
+            # Whose event it was goes with where: a hybrid community's meet-up may be attended from afar.
+            attended = f"{key}{COMMUNITY_SEPARATOR}{d.community_id}" if key.startswith(PLACE_PREFIX) else key
+            out.append(EdgeChange(tenant, Edge.ATTENDED_AT, d.member_id, attended, "inc"))
             if key.startswith(PLACE_PREFIX):
                 out.append(ProfileChange(tenant, Profile.PLACE, key, place_fields(d.location)))
             out.append(AttendanceChange(tenant, f"{d.community_id}/{d.event_id}", d.member_id, at))

@@ -14,6 +14,7 @@ from typing import Any
 
 from kith_recommend.domain.changes import (
     COMMUNITY_PLACE_PREFIX,
+    COMMUNITY_SEPARATOR,
     EXCLUDED_ROLES,
     GRAPH_CHANGES,
     PLACE_PREFIX,
@@ -124,9 +125,16 @@ class TenantState:
         """Return the staff and bots: members with a staff or bot role in any scope."""
         return {m for m, roles in self.roles.items() if not EXCLUDED_ROLES.isdisjoint(roles.values())}
 
+    def _community_of(self, key: str) -> str | None:
+        """Return the community whose event a place key of what a member attended names (None: not known)."""
+        if key.startswith(COMMUNITY_PLACE_PREFIX):
+            return key.removeprefix(COMMUNITY_PLACE_PREFIX)
+        _, separator, community = key.partition(COMMUNITY_SEPARATOR)
+        return community if separator else None
+
     def _resolve(self, key: str) -> tuple[tuple[float, float], str | None] | None:
         if key.startswith(PLACE_PREFIX):
-            fields = self.places.get(key)
+            fields = self.places.get(key.partition(COMMUNITY_SEPARATOR)[0])
         elif key.startswith(COMMUNITY_PLACE_PREFIX):
             community = self.communities.get(key.removeprefix(COMMUNITY_PLACE_PREFIX), {})
             fields = community.get("place") if community.get("mode") in ("local", "hybrid") else None
@@ -141,9 +149,10 @@ class TenantState:
         """Return where a member is: declared (with coordinates), else inferred, else None.
 
         Inferred: where most events they attended or hosted took place (an event without a place of
-        its own counts where its community meets, when that community is local or hybrid); failing
-        that, where most of the local communities they joined meet (not hybrid ones: those can be
-        joined from anywhere).
+        its own counts where its community meets, when that community is local or hybrid), hybrid
+        communities' events left out (those can be attended from afar); failing that, where most of
+        the local communities they joined meet (not hybrid ones: those can be joined from anywhere);
+        failing that, where most of the hybrid communities' events they attended took place.
         """
         declared = self.locations.get(member_id)
         where = coordinates(declared)
@@ -155,7 +164,13 @@ class TenantState:
             for c in self.edges[Edge.MEMBER].get(member_id, {})
             if self.communities.get(c, {}).get("mode") == "local"  # a hybrid one can be joined from anywhere
         }
-        for keys in (attended, joined):
+        hybrid = {
+            key: count
+            for key, count in attended.items()
+            if self.communities.get(self._community_of(key) or "", {}).get("mode") == "hybrid"
+        }
+        in_person = {key: count for key, count in attended.items() if key not in hybrid}
+        for keys in (in_person, joined, hybrid):
             counts: dict[tuple[float, float], float] = {}
             names: dict[tuple[float, float], str | None] = {}
             for key, count in keys.items():
