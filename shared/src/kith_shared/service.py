@@ -1,6 +1,6 @@
 """Serve a service's HTTP app: what ``python -m kith_<service>`` does for each service.
 
-uvicorn is a dependency of every service (not of the contracts): only their entry points import this module.
+Only the services' entry points import this module; uvicorn comes with ``kith-shared`` for it.
 """
 
 from __future__ import annotations
